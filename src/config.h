@@ -1,0 +1,98 @@
+/* config.h - the service configuration: /etc/isobox/isobox.yaml read with
+ * libyaml, then ISOBOX_* (and DOCKER_*) environment overrides on top.
+ *
+ * File format (every key optional; unknown keys are an error):
+ *
+ *   threads: 8                      # FastCGI worker threads per process
+ *   registry: /usr/local/share/isobox/registry   # catalogue dir or file
+ *   images_lock: /var/lib/isobox/images.lock     # image pins written by builds
+ *   guest_path: /usr/local/libexec/isobox/isobox-guest
+ *   state_dir: /var/lib/isobox      # LMDB and other durable state
+ *   run_dir: /run/isobox            # slot locks and other runtime files
+ *   concurrency: 4                  # sandboxes at once, across processes
+ *   queue_timeout_ms: 10000         # wait for a slot before 429 capacity
+ *   max_body_bytes: 4194304
+ *   max_files: 64
+ *   allow_network: false
+ *   egress_network: isobox-egress
+ *   api_key: ""
+ *   rate_per_min: 30
+ *   rate_burst: 10
+ *   cgroup_parent: isobox.slice
+ *   docker:
+ *     host: unix:///var/run/docker.sock  # or tcp://HOST:PORT
+ *     tls_verify: false
+ *     cert_path: ""                 # ca.pem, cert.pem, key.pem
+ *     api_version: "1.41"
+ *     runtime: runsc-isobox         # named runtime registered with dockerd
+ *     network_runtime: runsc-isobox-net
+ *   limits:
+ *     defaults: {memoryBytes: ..., cpus: ..., pids: ..., outputBytes: ...,
+ *                wallTimeMs: ..., compileWallTimeMs: ..., compileMemoryBytes: ...,
+ *                tmpfsBytes: ...}
+ *     floors:   {same keys}
+ *     ceilings: {same keys}
+ *
+ * Environment overrides: ISOBOX_CONFIG (the path itself), ISOBOX_REGISTRY,
+ * ISOBOX_IMAGES_LOCK, ISOBOX_GUEST, ISOBOX_STATE_DIR, ISOBOX_RUN_DIR,
+ * ISOBOX_THREADS, ISOBOX_CONCURRENCY, ISOBOX_QUEUE_TIMEOUT_MS,
+ * ISOBOX_API_KEY, ISOBOX_RATE_PER_MIN, ISOBOX_RATE_BURST,
+ * ISOBOX_ALLOW_NETWORK, ISOBOX_EGRESS_NETWORK, ISOBOX_CGROUP_PARENT,
+ * ISOBOX_RUNTIME, DOCKER_HOST, DOCKER_TLS_VERIFY, DOCKER_CERT_PATH,
+ * DOCKER_API_VERSION.
+ */
+#ifndef ISOBOX_CONFIG_H
+#define ISOBOX_CONFIG_H
+
+#include "limits.h"
+#include "util.h"
+
+#define ISOBOX_DEFAULT_CONFIG "/etc/isobox/isobox.yaml"
+
+struct config {
+	int threads;
+	char *registry;
+	char *images_lock;
+	char *guest_path;
+	char *state_dir;
+	char *run_dir;
+	int concurrency;
+	int64_t queue_timeout_ms;
+	int64_t max_body_bytes;
+	int max_files;
+	int allow_network;
+	char *egress_network;
+	char *api_key;
+	int rate_per_min;
+	int rate_burst;
+	char *cgroup_parent;
+
+	char *docker_host; /* "unix:///path" or "tcp://host:port" */
+	int docker_tls_verify;
+	char *docker_cert_path;
+	char *docker_api_version;
+	char *runtime;
+	char *network_runtime;
+
+	struct limits defaults;
+	struct limits floors;
+	struct limits ceilings;
+};
+
+/* Fill c with built-in defaults (all strings allocated). */
+void config_defaults(struct config *c);
+/* Load: defaults, then the file at path (NULL: $ISOBOX_CONFIG or the default
+ * path; a missing file is fine only when the path was not given
+ * explicitly), then environment overrides, then validation (floors <=
+ * defaults <= ceilings, positive counts). On error returns -1 and writes a
+ * sentence naming the file, line and key into err->msg; c is then freed. */
+int config_load(struct config *c, const char *path, struct isobox_err *err);
+void config_free(struct config *c);
+/* Check c as config_load does after the overrides: numeric ranges (threads
+ * 1..256, concurrency 1..4096, ...), non-empty strings, docker.host and
+ * docker.api_version syntax, and per limit field floor <= default <=
+ * ceiling with floors above the engine's minimums. Returns 0, or -1 with
+ * err naming the key. */
+int config_validate(const struct config *c, struct isobox_err *err);
+
+#endif

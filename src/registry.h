@@ -1,0 +1,102 @@
+/* registry.h - the language catalogue: the *.yaml files of registry/, read with
+ * libyaml.
+ *
+ * A catalogue file holds a list of languages:
+ *
+ *   languages:
+ *     - name: python                # lower-case [a-z0-9+_-]
+ *       version: "3.11.2"
+ *       aliases: [py, py3, python3]
+ *       image: isobox/python        # a local image built from images/python,
+ *                                   # pinned by the images lock file, or
+ *                                   # REPO@sha256:DIGEST, pinned by digest
+ *       source: main.py             # file name used for "code"
+ *       compile: [gcc, -O2, -o, /box/a.out, "{source}"]   # optional
+ *       run: [python3, "{source}"]  # {source}: the entry file name,
+ *                                   # {files}: every file name (expands in place)
+ *       env: {PYTHONDONTWRITEBYTECODE: "1"}
+ *       tmpfs_exec: false           # /box may hold executables (compilers)
+ *       limits: {memoryBytes: ..., wallTimeMs: ...}   # defaults (partial)
+ *
+ * The images lock file (written by scripts/build-images) maps local image
+ * names to image IDs, one per line: "isobox/python sha256:<64 hex>".
+ *
+ * Loading is all-or-nothing: any error rejects the whole catalogue, and the
+ * caller keeps the previous one. Catalogues are reference counted so a
+ * reload never frees one that a request is still using.
+ */
+#ifndef ISOBOX_REGISTRY_H
+#define ISOBOX_REGISTRY_H
+
+#include <stddef.h>
+
+#include "limits.h"
+#include "util.h"
+
+struct lang {
+	char *name;
+	char *version;
+	char **aliases; /* NULL-terminated */
+	char *image;	/* as written in the catalogue */
+	char *image_ref; /* what to create containers from: "sha256:<id>" for a
+			  * locked local image, or REPO@sha256:DIGEST */
+	int image_local; /* 1 for a local image name, pinned through the
+			  * lock file (image_ref NULL when the lock has no
+			  * entry for it); 0 for REPO@sha256:DIGEST */
+	char *source;
+	char **compile; /* NULL-terminated, or NULL when interpreted */
+	char **run;	/* NULL-terminated */
+	char **env;	/* NULL-terminated "KEY=VALUE" */
+	int tmpfs_exec;
+	struct limits_partial limits;
+};
+
+struct registry {
+	int refs; /* managed by registry_get/registry_put */
+	struct lang *langs;
+	size_t n;
+	char *origin; /* path it was loaded from */
+};
+
+/* Load every *.yaml in dir (sorted by name), or one file when path is a
+ * regular file, resolving local images through lock_path (which may be
+ * missing: local images then stay unresolved and image_ref is NULL).
+ * Returns a registry with refs == 1, or NULL with err filled (the message
+ * names the file, the line and the key). */
+struct registry *registry_load(const char *path, const char *lock_path,
+			       struct isobox_err *err);
+void registry_free(struct registry *r);
+
+/* Find by name or alias, optionally with a version. spec may be
+ * "name@version"; version (may be NULL or "") then must match too. Returns a
+ * borrowed pointer (valid while the registry is held), or NULL with err
+ * filled: 400 unknown_language, or 400 unknown_version listing the versions
+ * that exist (or 400 language_required for an empty spec, 400 invalid_field
+ * when spec's "@version" and version disagree). Names and aliases match
+ * case-insensitively. A version matches exactly, or else as a leading run
+ * of dot-separated components ("3.11" finds "3.11.2"). When version is
+ * empty, or several versions match the prefix, the first listed wins. */
+const struct lang *registry_find(const struct registry *r, const char *spec,
+				 const char *version, struct isobox_err *err);
+
+/* The process-wide current catalogue, swapped atomically by reloads.
+ * registry_current_set takes ownership of r (refs 1) and drops the old one.
+ * registry_get returns the current catalogue with a reference taken (or
+ * NULL if none); registry_put drops it. Thread-safe. */
+void registry_current_set(struct registry *r);
+struct registry *registry_get(void);
+void registry_put(struct registry *r);
+
+/* Reload from path/lock if either file (or any *.yaml in the directory)
+ * changed since the last load, or unconditionally when force is set. On
+ * error logs the reason and keeps the previous catalogue. Returns 1 when a
+ * new catalogue was installed, 0 when nothing changed, -1 on error. The
+ * file state is remembered per process from the last reload (a catalogue
+ * installed with registry_current_set alone is reloaded once by the first
+ * registry_reload); a failed load is remembered too, so an unchanged broken
+ * file is reported once. */
+int registry_reload(const char *path, const char *lock_path, int force);
+/* Drop the current catalogue and forget the reload state (shutdown, tests). */
+void registry_reset(void);
+
+#endif

@@ -1,0 +1,313 @@
+/* test_wire.c - the host <-> guest framing: records survive a round trip
+ * whole or fed a byte at a time, oversize records are refused, and file
+ * names are checked the way the API promises. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "wire.h"
+
+/* Decode every record of buf, feeding chunk bytes at a time (0: all). */
+struct decoded {
+	uint8_t type[16];
+	uint8_t *payload[16];
+	size_t len[16];
+	size_t n;
+};
+
+static void decode_all(const struct wire_buf *b, size_t chunk,
+		       struct decoded *out)
+{
+	struct wire_dec d = {0};
+	size_t off = 0;
+
+	memset(out, 0, sizeof(*out));
+	while (off < b->len) {
+		size_t n = chunk ? chunk : b->len - off;
+		size_t used = 0;
+		struct wire_rec rec;
+		int rc;
+
+		if (n > b->len - off) {
+			n = b->len - off;
+		}
+		rc = wire_dec_feed(&d, b->p + off, n, &used, &rec);
+		assert_true(rc >= 0);
+		assert_true(used <= n);
+		off += used;
+		if (rc == 1) {
+			assert_true(out->n < 16);
+			out->type[out->n] = rec.type;
+			out->len[out->n] = rec.len;
+			out->payload[out->n] = malloc(rec.len + 1);
+			if (rec.len) {
+				memcpy(out->payload[out->n], rec.payload,
+				       rec.len);
+			}
+			out->n++;
+		} else {
+			/* 0 means the input was used up. */
+			assert_int_equal(used, n);
+		}
+	}
+	wire_dec_free(&d);
+}
+
+static void decoded_free(struct decoded *d)
+{
+	size_t i;
+
+	for (i = 0; i < d->n; i++) {
+		free(d->payload[i]);
+	}
+}
+
+static void build_job(struct wire_buf *b)
+{
+	struct wire_buf env = {0};
+	struct wire_buf lim = {0};
+
+	assert_int_equal(wire_put_file(b, "main.py", "print(42)\n", 10), 0);
+	assert_int_equal(wire_str_add(&env, "A=1"), 0);
+	assert_int_equal(wire_str_add(&env, "B=two"), 0);
+	assert_int_equal(wire_put(b, WIRE_ENV, env.p, env.len), 0);
+	assert_int_equal(wire_kv_add(&lim, WIRE_LIMIT_RUN_WALL_MS, 5000), 0);
+	assert_int_equal(wire_kv_add(&lim, WIRE_LIMIT_PIDS, -3), 0);
+	assert_int_equal(wire_put(b, WIRE_LIMITS, lim.p, lim.len), 0);
+	assert_int_equal(wire_put_out(b, WIRE_STAGE_RUN, 2, "err", 3), 0);
+	assert_int_equal(wire_put(b, WIRE_GO, NULL, 0), 0);
+	wire_buf_free(&env);
+	wire_buf_free(&lim);
+}
+
+static void check_job(const struct decoded *d)
+{
+	long long v;
+
+	assert_int_equal(d->n, 5);
+	assert_int_equal(d->type[0], WIRE_FILE);
+	assert_int_equal(d->len[0], 2 + 7 + 10);
+	assert_int_equal(d->payload[0][0], 0);
+	assert_int_equal(d->payload[0][1], 7);
+	assert_memory_equal(d->payload[0] + 2, "main.py", 7);
+	assert_memory_equal(d->payload[0] + 9, "print(42)\n", 10);
+
+	assert_int_equal(d->type[1], WIRE_ENV);
+	assert_int_equal(d->len[1], 10);
+	assert_memory_equal(d->payload[1], "A=1\0B=two\0", 10);
+
+	assert_int_equal(d->type[2], WIRE_LIMITS);
+	assert_int_equal(
+	    wire_kv_get(d->payload[2], d->len[2], WIRE_LIMIT_RUN_WALL_MS, &v),
+	    1);
+	assert_int_equal(v, 5000);
+	assert_int_equal(
+	    wire_kv_get(d->payload[2], d->len[2], WIRE_LIMIT_PIDS, &v), 1);
+	assert_int_equal(v, -3);
+
+	assert_int_equal(d->type[3], WIRE_OUT);
+	assert_int_equal(d->len[3], 5);
+	assert_memory_equal(d->payload[3], "r\002err", 5);
+
+	assert_int_equal(d->type[4], WIRE_GO);
+	assert_int_equal(d->len[4], 0);
+}
+
+static void test_round_trip(void **state)
+{
+	struct wire_buf b = {0};
+	struct decoded d;
+
+	(void)state;
+	build_job(&b);
+	decode_all(&b, 0, &d);
+	check_job(&d);
+	decoded_free(&d);
+	wire_buf_free(&b);
+}
+
+static void test_byte_at_a_time(void **state)
+{
+	struct wire_buf b = {0};
+	struct decoded d;
+	size_t chunk;
+
+	(void)state;
+	build_job(&b);
+	decode_all(&b, 1, &d);
+	check_job(&d);
+	decoded_free(&d);
+	/* Odd chunk sizes that split headers and payloads anywhere. */
+	for (chunk = 2; chunk < 12; chunk++) {
+		decode_all(&b, chunk, &d);
+		check_job(&d);
+		decoded_free(&d);
+	}
+	wire_buf_free(&b);
+}
+
+static void test_oversize_rejected(void **state)
+{
+	struct wire_dec d = {0};
+	struct wire_rec rec;
+	size_t used;
+	uint8_t hdr[WIRE_HDR_LEN] = {WIRE_STDIN, 0, 0, 0, 11};
+	uint32_t big = WIRE_MAX_PAYLOAD + 1;
+	uint8_t hdr2[WIRE_HDR_LEN] = {WIRE_STDIN, (uint8_t)(big >> 24),
+				      (uint8_t)(big >> 16), (uint8_t)(big >> 8),
+				      (uint8_t)big};
+	struct wire_buf b = {0};
+	static uint8_t huge[WIRE_MAX_PAYLOAD + 1];
+
+	(void)state;
+	d.max = 10;
+	assert_int_equal(wire_dec_feed(&d, hdr, sizeof(hdr), &used, &rec), -1);
+	wire_dec_free(&d);
+
+	/* Exactly max is fine. */
+	memset(&d, 0, sizeof(d));
+	d.max = 11;
+	assert_int_equal(wire_dec_feed(&d, hdr, sizeof(hdr), &used, &rec), 0);
+	assert_int_equal(used, sizeof(hdr));
+	wire_dec_free(&d);
+
+	/* The default cap is WIRE_MAX_PAYLOAD, and it is checked from the
+	 * header alone, before any payload arrives. */
+	memset(&d, 0, sizeof(d));
+	assert_int_equal(wire_dec_feed(&d, hdr2, sizeof(hdr2), &used, &rec),
+			 -1);
+	wire_dec_free(&d);
+
+	/* The encoder refuses to build one. */
+	assert_int_equal(wire_put(&b, WIRE_STDIN, huge, sizeof(huge)), -1);
+	assert_int_equal(b.len, 0);
+	assert_int_equal(wire_put_file(&b, "a", huge, WIRE_MAX_PAYLOAD), -1);
+	assert_int_equal(b.len, 0);
+	wire_buf_free(&b);
+}
+
+static void test_kv_get(void **state)
+{
+	static const uint8_t p[] = "pids=64\0pid=7\0bad=12x\0empty=\0neg=-5";
+	/* sizeof includes the final NUL, so every entry is terminated. */
+	long long v = 99;
+
+	(void)state;
+	assert_int_equal(wire_kv_get(p, sizeof(p), "pids", &v), 1);
+	assert_int_equal(v, 64);
+	assert_int_equal(wire_kv_get(p, sizeof(p), "pid", &v), 1);
+	assert_int_equal(v, 7);
+	assert_int_equal(wire_kv_get(p, sizeof(p), "neg", &v), 1);
+	assert_int_equal(v, -5);
+	v = 99;
+	assert_int_equal(wire_kv_get(p, sizeof(p), "bad", &v), 0);
+	assert_int_equal(wire_kv_get(p, sizeof(p), "empty", &v), 0);
+	assert_int_equal(wire_kv_get(p, sizeof(p), "missing", &v), 0);
+	assert_int_equal(wire_kv_get(p, sizeof(p), "pi", &v), 0);
+	assert_int_equal(v, 99);
+	/* A last entry without its NUL is not read. */
+	assert_int_equal(wire_kv_get(p, sizeof(p) - 1, "neg", &v), 0);
+	assert_int_equal(wire_kv_get(p, 0, "pids", &v), 0);
+}
+
+static void test_list_split(void **state)
+{
+	static const uint8_t argv[] = "python3\0main.py\0\0x";
+	char **v;
+	size_t n = 123;
+
+	(void)state;
+	/* "python3", "main.py", "" and "x" (the literal's NUL ends it). */
+	v = wire_list_split(argv, sizeof(argv), &n);
+	assert_non_null(v);
+	assert_int_equal(n, 4);
+	assert_string_equal(v[0], "python3");
+	assert_string_equal(v[1], "main.py");
+	assert_string_equal(v[2], "");
+	assert_string_equal(v[3], "x");
+	assert_null(v[4]);
+	free(v);
+
+	/* Missing trailing NUL: malformed. */
+	assert_null(wire_list_split(argv, sizeof(argv) - 1, &n));
+
+	/* Empty payload: an empty vector. */
+	n = 123;
+	v = wire_list_split(argv, 0, &n);
+	assert_non_null(v);
+	assert_int_equal(n, 0);
+	assert_null(v[0]);
+	free(v);
+
+	/* One empty string. */
+	v = wire_list_split((const uint8_t *)"", 1, &n);
+	assert_non_null(v);
+	assert_int_equal(n, 1);
+	assert_string_equal(v[0], "");
+	assert_null(v[1]);
+	free(v);
+
+	/* count may be NULL. */
+	v = wire_list_split(argv, sizeof(argv), NULL);
+	assert_non_null(v);
+	free(v);
+}
+
+static int name_ok(const char *s)
+{
+	return wire_name_ok(s, strlen(s));
+}
+
+static void test_name_ok(void **state)
+{
+	char name[300];
+
+	(void)state;
+	assert_int_equal(name_ok("a.py"), 0);
+	assert_int_equal(name_ok("pkg/mod.py"), 0);
+	assert_int_equal(name_ok("données/日本語.txt"), 0);
+	assert_int_equal(name_ok(".hidden"), 0);
+	assert_int_equal(name_ok("a..b"), 0);
+	assert_int_equal(name_ok("...."), 0);
+	assert_int_equal(name_ok("a/b/c/d/e/f/g/h"), 0); /* 8 levels */
+
+	assert_int_equal(name_ok(""), -1);
+	assert_int_equal(name_ok("/x"), -1);
+	assert_int_equal(name_ok("."), -1);
+	assert_int_equal(name_ok(".."), -1);
+	assert_int_equal(name_ok("a/../b"), -1);
+	assert_int_equal(name_ok("a/.."), -1);
+	assert_int_equal(name_ok("./a"), -1);
+	assert_int_equal(name_ok("a/./b"), -1);
+	assert_int_equal(name_ok("a//b"), -1);
+	assert_int_equal(name_ok("a/"), -1);
+	assert_int_equal(name_ok("a\nb"), -1);
+	assert_int_equal(name_ok("a\x01"), -1);
+	assert_int_equal(name_ok("a\x7f"), -1);
+	assert_int_equal(name_ok("a/b/c/d/e/f/g/h/i"), -1); /* 9 levels */
+	/* An embedded NUL counts as a control character. */
+	assert_int_equal(wire_name_ok("a\0b", 3), -1);
+
+	memset(name, 'n', sizeof(name));
+	assert_int_equal(wire_name_ok(name, 255), 0);
+	assert_int_equal(wire_name_ok(name, 256), -1);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_round_trip),
+	    cmocka_unit_test(test_byte_at_a_time),
+	    cmocka_unit_test(test_oversize_rejected),
+	    cmocka_unit_test(test_kv_get),
+	    cmocka_unit_test(test_list_split),
+	    cmocka_unit_test(test_name_ok),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
