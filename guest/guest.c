@@ -1,0 +1,1197 @@
+/* guest.c - isobox-guest, PID 1 of every sandbox container.
+ *
+ * The host starts each gVisor container with this static binary as its
+ * command and speaks the framing of wire.h with it over stdin/stdout. The
+ * guest announces itself with READY, reads one job up to GO (files,
+ * environment, argv, stdin, limits), writes the files under /box, then runs
+ * the optional compile stage and the run stage as uid 65534 with rlimits.
+ * Output goes back as OUT records and each stage ends with a RESULT; DONE
+ * closes the job. The wall time and the output cap are enforced by killing
+ * every other process in the sandbox, and as PID 1 the guest reaps every
+ * zombie. With --loop it serves jobs until stdin ends (files in /box stay).
+ *
+ * The guest runs as uid 0 holding only CAP_SETUID, CAP_SETGID and CAP_KILL.
+ * Without CAP_CHOWN it cannot give files away, so it creates them with its
+ * effective ids switched to 65534 instead; that also means it walks /box
+ * with no more rights than the user code that may have shaped it.
+ */
+#define _GNU_SOURCE
+#include "wire.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define GUEST_VERSION	     "isobox-guest 1"
+#define GUEST_UID	     65534
+#define GUEST_GID	     65534
+#define GUEST_BOX	     "/box"
+#define GUEST_CHUNK	     65536 /* largest OUT payload and read size */
+#define GUEST_DRAIN_MS	     20	   /* output grace after the main child exits */
+#define GUEST_FINAL_MS	     2000  /* give up on stragglers after SIGKILL */
+#define GUEST_TICK_MS	     50	   /* re-check interval while killing */
+#define GUEST_PATH_MAX	     4096  /* <limits.h> is shadowed by src/limits.h */
+#define GUEST_DEFAULT_PATH   "/usr/local/bin:/usr/bin:/bin"
+#define GUEST_EXIT_FAIL	     2
+#define GUEST_EXIT_HOST_GONE 3
+#define GUEST_EXIT_TERM	     143
+
+enum {
+	GUEST_LIM_COMPILE_WALL,
+	GUEST_LIM_RUN_WALL,
+	GUEST_LIM_PIDS,
+	GUEST_LIM_OUTPUT,
+	GUEST_LIM_FSIZE,
+	GUEST_LIM_NOFILE,
+	GUEST_LIM_COUNT
+};
+
+/* WIRE_LIMITS keys with their default and accepted range. */
+static const struct {
+	const char *key;
+	long long def;
+	long long min;
+	long long max;
+} guest_limits[GUEST_LIM_COUNT] = {
+    {WIRE_LIMIT_COMPILE_WALL_MS, 10000, 1, 86400000},
+    {WIRE_LIMIT_RUN_WALL_MS, 5000, 1, 86400000},
+    {WIRE_LIMIT_PIDS, 64, 1, 1 << 22},
+    {WIRE_LIMIT_OUTPUT, 65536, 0, INT64_MAX},
+    {WIRE_LIMIT_FSIZE, 64LL << 20, 0, INT64_MAX},
+    {WIRE_LIMIT_NOFILE, 256, 3, 1 << 20},
+};
+
+/* The guest's own state: the wire streams and /box. One per process. */
+struct guest {
+	int loop;	     /* --loop: serve jobs until stdin ends */
+	int boxfd;	     /* O_DIRECTORY fd of /box, or -1 */
+	int box_errno;	     /* why boxfd is -1 */
+	int sig_r;	     /* SIGCHLD self-pipe, read end */
+	struct wire_dec dec; /* records from fd 0 */
+	uint8_t in[GUEST_CHUNK];
+	size_t in_pos;
+	size_t in_len;
+	int in_eof;
+	struct wire_buf out; /* the record being written to fd 1 */
+	uint8_t chunk[GUEST_CHUNK];
+	char err[512];
+};
+
+/* One job as read up to GO. */
+struct job {
+	struct wire_buf env;	 /* "KEY=VALUE\0"... */
+	struct wire_buf compile; /* argv, NUL-terminated strings */
+	struct wire_buf run;
+	struct wire_buf stdin_bytes;
+	int has_compile;
+	int has_run;
+	long long lim[GUEST_LIM_COUNT];
+};
+
+/* One stage being run, and its outcome. */
+struct stage {
+	uint8_t id; /* WIRE_STAGE_COMPILE or WIRE_STAGE_RUN */
+	char **argv;
+	char **envp;
+	const uint8_t *in; /* stdin bytes, or NULL for /dev/null */
+	size_t in_len;
+	long long wall_ms;
+	const long long *lim;
+	long long out_total; /* output bytes forwarded */
+	int status;	     /* waitpid status of the main child */
+	int reaped;
+	int timed_out;
+	int truncated;
+	long long dur_ms;
+};
+
+static int guest_sig_w = -1; /* SIGCHLD self-pipe, write end */
+
+/* Print a diagnostic line on the guest's own stderr (unbuffered). */
+__attribute__((format(printf, 1, 2))) static void guest_log(const char *fmt,
+							    ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	fputs("isobox-guest: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+}
+
+/* Milliseconds on the monotonic clock. */
+static long long guest_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Close *fd if open and mark it closed. */
+static void guest_close(int *fd)
+{
+	if (*fd >= 0) {
+		close(*fd);
+		*fd = -1;
+	}
+}
+
+/* The host is gone (fd 1 broke): kill all user code and exit. */
+__attribute__((noreturn)) static void guest_host_gone(void)
+{
+	kill(-1, SIGKILL);
+	_exit(GUEST_EXIT_HOST_GONE);
+}
+
+/* Write all n bytes to fd 1, waiting out EINTR/EAGAIN; exits if it broke. */
+static void guest_write_all(const uint8_t *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = write(1, p, n);
+
+		if (w < 0) {
+			struct pollfd pfd = {.fd = 1, .events = POLLOUT};
+
+			if (errno == EINTR) {
+				continue;
+			}
+			if (errno == EAGAIN && poll(&pfd, 1, -1) >= 0) {
+				continue;
+			}
+			guest_host_gone();
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+}
+
+/* Send one record to the host. */
+static void guest_send(struct guest *g, uint8_t type, const void *p, size_t n)
+{
+	g->out.len = 0;
+	if (wire_put(&g->out, type, p, n) < 0) {
+		guest_log("out of memory building a record");
+		guest_host_gone();
+	}
+	guest_write_all(g->out.p, g->out.len);
+}
+
+/* Report a job that could not be set up (FAIL, DONE) and exit 2. */
+__attribute__((noreturn, format(printf, 2, 3))) static void
+guest_fail(struct guest *g, const char *fmt, ...)
+{
+	char msg[600];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (n < 0) {
+		n = 0;
+	} else if ((size_t)n >= sizeof(msg)) {
+		n = (int)sizeof(msg) - 1;
+	}
+	guest_log("job failed: %s", msg);
+	kill(-1, SIGKILL);
+	guest_send(g, WIRE_FAIL, msg, (size_t)n);
+	guest_send(g, WIRE_DONE, NULL, 0);
+	exit(GUEST_EXIT_FAIL);
+}
+
+/* Append n raw bytes to b. Returns 0, or -1 when out of memory. */
+static int guest_buf_add(struct wire_buf *b, const void *p, size_t n)
+{
+	if (n == 0) {
+		return 0;
+	}
+	if (n > b->cap - b->len) {
+		size_t ncap = b->cap ? b->cap : 256;
+		uint8_t *np;
+
+		while (ncap - b->len < n) {
+			ncap *= 2;
+		}
+		np = realloc(b->p, ncap);
+		if (np == NULL) {
+			return -1;
+		}
+		b->p = np;
+		b->cap = ncap;
+	}
+	memcpy(b->p + b->len, p, n);
+	b->len += n;
+	return 0;
+}
+
+/* SIGCHLD: wake the poll loop through the self-pipe. */
+static void guest_on_sigchld(int sig)
+{
+	int saved = errno;
+	ssize_t r = write(guest_sig_w, "c", 1);
+
+	(void)sig;
+	(void)r;
+	errno = saved;
+}
+
+/* SIGTERM/SIGINT: take every user process down with the guest. */
+static void guest_on_term(int sig)
+{
+	(void)sig;
+	kill(-1, SIGKILL);
+	_exit(GUEST_EXIT_TERM);
+}
+
+/* Mark every inherited fd above 2 close-on-exec. */
+static void guest_cloexec_all(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+
+	if (d == NULL) {
+		return;
+	}
+	while ((e = readdir(d)) != NULL) {
+		char *end;
+		long fd = strtol(e->d_name, &end, 10);
+
+		if (end != e->d_name && *end == '\0' && fd > 2 &&
+		    fd != dirfd(d)) {
+			fcntl((int)fd, F_SETFD, FD_CLOEXEC);
+		}
+	}
+	closedir(d);
+}
+
+/* Wipe the guest's own environment strings: this gVisor lets other uids read
+ * /proc/1/environ despite PR_SET_DUMPABLE 0, and the guest needs none of it
+ * (user code gets exactly the job's ENV). */
+static void guest_scrub_environ(void)
+{
+	char **e;
+
+	for (e = environ; e != NULL && *e != NULL; e++) {
+		memset(*e, 0, strlen(*e));
+	}
+	clearenv();
+}
+
+/* Signals and the self-pipe; exits when they cannot be set up. */
+static void guest_signals(struct guest *g)
+{
+	struct sigaction sa;
+	int sp[2];
+
+	if (pipe2(sp, O_CLOEXEC | O_NONBLOCK) < 0) {
+		guest_log("cannot create the signal pipe: %s", strerror(errno));
+		exit(GUEST_EXIT_FAIL);
+	}
+	g->sig_r = sp[0];
+	guest_sig_w = sp[1];
+	memset(&sa, 0, sizeof(sa));
+	sigemptyset(&sa.sa_mask);
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGPIPE, &sa, NULL);
+	sa.sa_handler = guest_on_sigchld;
+	sa.sa_flags = SA_RESTART | SA_NOCLDSTOP;
+	sigaction(SIGCHLD, &sa, NULL);
+	sa.sa_handler = guest_on_term;
+	sa.sa_flags = 0;
+	sigaddset(&sa.sa_mask, SIGTERM);
+	sigaddset(&sa.sa_mask, SIGINT);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+}
+
+/* Open /box and make sure uid 65534 may write to it; failures are kept in
+ * g->box_errno and reported when a job needs /box. */
+static void guest_box_open(struct guest *g)
+{
+	struct stat st;
+
+	g->boxfd =
+	    open(GUEST_BOX, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (g->boxfd < 0 || fstat(g->boxfd, &st) < 0) {
+		g->box_errno = errno;
+		guest_log("cannot open %s: %s", GUEST_BOX, strerror(errno));
+		guest_close(&g->boxfd);
+		return;
+	}
+	if (st.st_uid == GUEST_UID ||
+	    fchown(g->boxfd, GUEST_UID, GUEST_GID) == 0) {
+		return;
+	}
+	/* No CAP_CHOWN: the owner may still open it up to everyone. */
+	if (fchmod(g->boxfd, 0777) == 0) {
+		guest_log(
+		    "%s is owned by uid %u and cannot be chowned; made it "
+		    "mode 0777 (mount it with uid=%d,gid=%d instead)",
+		    GUEST_BOX, (unsigned)st.st_uid, GUEST_UID, GUEST_GID);
+		return;
+	}
+	guest_log("%s is not writable by uid %d: %s", GUEST_BOX, GUEST_UID,
+		  strerror(errno));
+}
+
+/* Switch the effective ids to 65534 (user=1) or back to 0 (user=0).
+ * Returns 0 or -1 with errno set. */
+static int guest_set_euid(int user)
+{
+	if (user) {
+		if (setresgid(-1, GUEST_GID, -1) < 0 ||
+		    setresuid(-1, GUEST_UID, -1) < 0) {
+			return -1;
+		}
+		return 0;
+	}
+	if (setresuid(-1, 0, -1) < 0 || setresgid(-1, 0, -1) < 0) {
+		return -1;
+	}
+	/* A credential change may reset it; keep /proc/1 closed. */
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	return 0;
+}
+
+/* Copy a name for a message, replacing control bytes with '?'. */
+static void guest_printable(char *dst, size_t cap, const uint8_t *p, size_t n)
+{
+	size_t i;
+
+	if (n > cap - 1) {
+		n = cap - 1;
+	}
+	for (i = 0; i < n; i++) {
+		dst[i] = (p[i] < 0x20 || p[i] == 0x7f) ? '?' : (char)p[i];
+	}
+	dst[n] = '\0';
+}
+
+/* Create (if missing) and open directory comp under dfd without following
+ * a symlink. This gVisor follows one for O_DIRECTORY|O_NOFOLLOW, so the
+ * opened inode is checked against an lstat. Returns an fd or -1 (errno). */
+static int guest_open_dir(int dfd, const char *comp)
+{
+	struct stat lst;
+	struct stat fst;
+	int fd;
+
+	if (mkdirat(dfd, comp, 0755) < 0 && errno != EEXIST) {
+		return -1;
+	}
+	if (fstatat(dfd, comp, &lst, AT_SYMLINK_NOFOLLOW) < 0) {
+		return -1;
+	}
+	if (!S_ISDIR(lst.st_mode)) {
+		errno = ENOTDIR;
+		return -1;
+	}
+	fd = openat(dfd, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		return -1;
+	}
+	if (fstat(fd, &fst) < 0 || fst.st_dev != lst.st_dev ||
+	    fst.st_ino != lst.st_ino) {
+		close(fd);
+		errno = ENOTDIR;
+		return -1;
+	}
+	return fd;
+}
+
+/* Write one FILE record under /box with effective ids 65534, never following
+ * a symlink. Returns 0, or -1 with g->err set. */
+static int guest_put_file(struct guest *g, const struct wire_rec *rec)
+{
+	char name[WIRE_MAX_NAME + 1];
+	char walk[WIRE_MAX_NAME + 1];
+	const uint8_t *data;
+	size_t nl;
+	size_t n;
+	mode_t mode;
+	char *comp;
+	char *slash;
+	int dfd = g->boxfd;
+	int fd = -1;
+	int as_user = 0;
+	int e = 0;
+
+	nl =
+	    rec->len < 2 ? 0 : ((size_t)rec->payload[0] << 8) | rec->payload[1];
+	if (rec->len < 2 || nl > rec->len - 2) {
+		snprintf(g->err, sizeof(g->err), "a FILE record is malformed");
+		return -1;
+	}
+	guest_printable(name, sizeof(name), rec->payload + 2, nl);
+	if (wire_name_ok((const char *)rec->payload + 2, nl) < 0) {
+		snprintf(g->err, sizeof(g->err),
+			 "file name \"%s\" is not a safe relative path", name);
+		return -1;
+	}
+	if (g->boxfd < 0) {
+		snprintf(g->err, sizeof(g->err), "%s is unusable: %s",
+			 GUEST_BOX, strerror(g->box_errno));
+		return -1;
+	}
+	memcpy(walk, name, nl + 1);
+	data = rec->payload + 2 + nl;
+	n = rec->len - 2 - nl;
+	mode = (n >= 2 && data[0] == '#' && data[1] == '!') ? 0755 : 0644;
+	if (guest_set_euid(1) < 0) {
+		goto fail;
+	}
+	as_user = 1;
+	for (comp = walk; (slash = strchr(comp, '/')) != NULL;
+	     comp = slash + 1) {
+		int nfd;
+
+		*slash = '\0';
+		nfd = guest_open_dir(dfd, comp);
+		if (nfd < 0) {
+			goto fail;
+		}
+		if (dfd != g->boxfd) {
+			close(dfd);
+		}
+		dfd = nfd;
+	}
+	if (unlinkat(dfd, comp, 0) < 0 && errno != ENOENT) {
+		goto fail;
+	}
+	fd = openat(dfd, comp,
+		    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+	if (fd < 0) {
+		goto fail;
+	}
+	while (n > 0) {
+		ssize_t w = write(fd, data, n);
+
+		if (w < 0 && errno == EINTR) {
+			continue;
+		}
+		if (w <= 0) {
+			errno = w < 0 ? errno : EIO;
+			goto fail;
+		}
+		data += w;
+		n -= (size_t)w;
+	}
+	if (fchmod(fd, mode) < 0) {
+		goto fail;
+	}
+	if (close(fd) < 0) {
+		fd = -1;
+		goto fail;
+	}
+	fd = -1;
+	goto done;
+fail:
+	e = errno ? errno : EIO;
+	snprintf(g->err, sizeof(g->err), "cannot write file \"%s\": %s", name,
+		 strerror(e));
+done:
+	guest_close(&fd);
+	if (dfd != g->boxfd) {
+		close(dfd);
+	}
+	if (as_user && guest_set_euid(0) < 0) {
+		guest_log("cannot return to uid 0: %s", strerror(errno));
+		guest_host_gone();
+	}
+	return e ? -1 : 0;
+}
+
+/* Apply a LIMITS record to j; unknown keys are ignored. Returns 0, or -1
+ * with g->err set. */
+static int guest_parse_limits(struct guest *g, struct job *j, const uint8_t *p,
+			      size_t n)
+{
+	size_t i;
+	size_t el;
+
+	if (n > 0 && p[n - 1] != '\0') {
+		snprintf(g->err, sizeof(g->err), "LIMITS is not terminated");
+		return -1;
+	}
+	for (i = 0; i < n; i += el + 1) {
+		const char *kv = (const char *)p + i;
+		int k;
+
+		el = strlen(kv);
+		for (k = 0; k < GUEST_LIM_COUNT; k++) {
+			const char *key = guest_limits[k].key;
+			size_t kl = strlen(key);
+			long long v;
+
+			if (el <= kl || kv[kl] != '=' ||
+			    memcmp(kv, key, kl) != 0) {
+				continue;
+			}
+			if (!wire_kv_get(p + i, el + 1, key, &v) ||
+			    v < guest_limits[k].min ||
+			    v > guest_limits[k].max) {
+				snprintf(g->err, sizeof(g->err),
+					 "limit %s has a bad value", key);
+				return -1;
+			}
+			j->lim[k] = v;
+		}
+	}
+	return 0;
+}
+
+/* Store an argv record (COMPILE or RUN). Returns 0 or -1 with g->err set. */
+static int guest_take_argv(struct guest *g, struct wire_buf *dst, int *has,
+			   const struct wire_rec *rec, const char *what)
+{
+	if (*has) {
+		snprintf(g->err, sizeof(g->err), "%s was sent twice", what);
+		return -1;
+	}
+	if (rec->len < 2 || rec->payload[0] == '\0' ||
+	    rec->payload[rec->len - 1] != '\0') {
+		snprintf(g->err, sizeof(g->err), "%s argv is malformed", what);
+		return -1;
+	}
+	if (guest_buf_add(dst, rec->payload, rec->len) < 0) {
+		snprintf(g->err, sizeof(g->err), "out of memory");
+		return -1;
+	}
+	*has = 1;
+	return 0;
+}
+
+/* Store an ENV record: each entry must be KEY=VALUE with a non-empty key.
+ * Returns 0 or -1 with g->err set. */
+static int guest_take_env(struct guest *g, struct job *j,
+			  const struct wire_rec *rec)
+{
+	size_t i;
+
+	if (rec->len > 0 && rec->payload[rec->len - 1] != '\0') {
+		snprintf(g->err, sizeof(g->err), "ENV is not terminated");
+		return -1;
+	}
+	for (i = 0; i < rec->len;
+	     i += strlen((const char *)rec->payload + i) + 1) {
+		const char *kv = (const char *)rec->payload + i;
+		const char *eq = strchr(kv, '=');
+
+		if (eq == NULL || eq == kv) {
+			snprintf(g->err, sizeof(g->err),
+				 "an ENV entry is not KEY=VALUE");
+			return -1;
+		}
+	}
+	if (guest_buf_add(&j->env, rec->payload, rec->len) < 0) {
+		snprintf(g->err, sizeof(g->err), "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+/* Next record from fd 0: 1 with *rec, 0 on EOF at a record boundary, -1 on
+ * a protocol error or EOF inside a record (g->err set). */
+static int guest_read_rec(struct guest *g, struct wire_rec *rec)
+{
+	for (;;) {
+		ssize_t n;
+
+		if (g->in_pos < g->in_len) {
+			size_t used;
+			int r =
+			    wire_dec_feed(&g->dec, g->in + g->in_pos,
+					  g->in_len - g->in_pos, &used, rec);
+
+			g->in_pos += used;
+			if (r < 0) {
+				snprintf(g->err, sizeof(g->err),
+					 "a record is too large");
+			}
+			if (r != 0) {
+				return r;
+			}
+			continue;
+		}
+		if (g->in_eof) {
+			if (g->dec.hdr_have > 0 || g->dec.in_payload) {
+				snprintf(g->err, sizeof(g->err),
+					 "stdin ended inside a record");
+				return -1;
+			}
+			return 0;
+		}
+		n = read(0, g->in, sizeof(g->in));
+		if (n < 0) {
+			struct pollfd pfd = {.fd = 0, .events = POLLIN};
+
+			if (errno == EINTR ||
+			    (errno == EAGAIN && poll(&pfd, 1, -1) >= 0)) {
+				continue;
+			}
+			snprintf(g->err, sizeof(g->err),
+				 "cannot read stdin: %s", strerror(errno));
+			return -1;
+		}
+		g->in_pos = 0;
+		g->in_len = (size_t)n;
+		g->in_eof = n == 0;
+	}
+}
+
+/* Read one job up to GO into j (zeroed by the caller). Returns 1 with a
+ * job, or 0 on EOF before its first record in --loop mode; sends FAIL and
+ * exits on anything else. */
+static int guest_read_job(struct guest *g, struct job *j)
+{
+	struct wire_rec rec;
+	int k;
+	int seen = 0;
+	int r;
+
+	for (k = 0; k < GUEST_LIM_COUNT; k++) {
+		j->lim[k] = guest_limits[k].def;
+	}
+	while ((r = guest_read_rec(g, &rec)) > 0) {
+		seen = 1;
+		switch (rec.type) {
+		case WIRE_FILE:
+			r = guest_put_file(g, &rec);
+			break;
+		case WIRE_ENV:
+			r = guest_take_env(g, j, &rec);
+			break;
+		case WIRE_COMPILE:
+			r = guest_take_argv(g, &j->compile, &j->has_compile,
+					    &rec, "COMPILE");
+			break;
+		case WIRE_RUN:
+			r = guest_take_argv(g, &j->run, &j->has_run, &rec,
+					    "RUN");
+			break;
+		case WIRE_STDIN:
+			r = 0;
+			if (rec.len > WIRE_MAX_PAYLOAD - j->stdin_bytes.len ||
+			    guest_buf_add(&j->stdin_bytes, rec.payload,
+					  rec.len) < 0) {
+				snprintf(g->err, sizeof(g->err),
+					 "STDIN is larger than %u bytes",
+					 WIRE_MAX_PAYLOAD);
+				r = -1;
+			}
+			break;
+		case WIRE_LIMITS:
+			r = guest_parse_limits(g, j, rec.payload, rec.len);
+			break;
+		case WIRE_GO:
+			if (!j->has_run) {
+				guest_fail(g, "the job has no RUN record");
+			}
+			return 1;
+		default:
+			snprintf(g->err, sizeof(g->err),
+				 "unexpected record type 0x%02x", rec.type);
+			r = -1;
+		}
+		if (r < 0) {
+			guest_fail(g, "%s", g->err);
+		}
+	}
+	if (r == 0 && !seen && g->loop) {
+		return 0;
+	}
+	if (r == 0) {
+		snprintf(g->err, sizeof(g->err), "stdin ended before GO");
+	}
+	guest_fail(g, "%s", g->err);
+}
+
+/* Exec argv with exactly envp, searching the PATH of envp (not the guest's)
+ * when argv[0] has no slash. Returns the errno of the failure. */
+static int guest_exec(char **argv, char **envp)
+{
+	const char *path = GUEST_DEFAULT_PATH;
+	char full[GUEST_PATH_MAX];
+	size_t al = strlen(argv[0]);
+	int saved = ENOENT;
+	char **e;
+
+	if (strchr(argv[0], '/') != NULL) {
+		execve(argv[0], argv, envp);
+		return errno;
+	}
+	for (e = envp; *e != NULL; e++) {
+		if (strncmp(*e, "PATH=", 5) == 0) {
+			path = *e + 5;
+		}
+	}
+	for (;;) {
+		const char *end = strchrnul(path, ':');
+		size_t dl = (size_t)(end - path);
+
+		if (dl == 0) {
+			full[0] = '.';
+			dl = 1;
+		} else if (dl < sizeof(full)) {
+			memcpy(full, path, dl);
+		}
+		if (dl + 1 + al < sizeof(full)) {
+			full[dl] = '/';
+			memcpy(full + dl + 1, argv[0], al + 1);
+			execve(full, argv, envp);
+			if (errno == EACCES) {
+				saved = EACCES;
+			} else if (errno != ENOENT && errno != ENOTDIR &&
+				   errno != ELOOP && errno != ENAMETOOLONG) {
+				return errno;
+			}
+		}
+		if (*end == '\0') {
+			return saved;
+		}
+		path = end + 1;
+	}
+}
+
+/* In the child: report a failed set-up step on stderr and exit 126. */
+__attribute__((noreturn)) static void guest_child_abort(const char *what)
+{
+	dprintf(2, "isobox-guest: %s: %s\n", what, strerror(errno));
+	_exit(126);
+}
+
+/* Set one rlimit (soft = hard) in the child or abort. Without
+ * CAP_SYS_RESOURCE a hard limit cannot rise, so v is clamped to it. */
+static void guest_child_rlimit(int res, long long v, const char *what)
+{
+	struct rlimit rl;
+
+	if (getrlimit(res, &rl) < 0) {
+		guest_child_abort(what);
+	}
+	if (rl.rlim_max == RLIM_INFINITY || (rlim_t)v < rl.rlim_max) {
+		rl.rlim_max = (rlim_t)v;
+	}
+	rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(res, &rl) < 0) {
+		guest_child_abort(what);
+	}
+}
+
+/* In the forked child: wire fds 0/1/2, drop to 65534, apply the limits and
+ * exec the stage's argv. Never returns. */
+__attribute__((noreturn)) static void
+guest_child(const struct stage *s, int in_fd, int out_fd, int err_fd)
+{
+	struct sigaction sa;
+	sigset_t none;
+	gid_t gid = GUEST_GID;
+	int sig;
+	int e;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = SIG_DFL;
+	for (sig = 1; sig < NSIG; sig++) {
+		sigaction(sig, &sa, NULL);
+	}
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	if (dup2(err_fd, 2) < 0 || dup2(out_fd, 1) < 0 || dup2(in_fd, 0) < 0) {
+		guest_child_abort("dup2");
+	}
+	if (setsid() < 0) {
+		guest_child_abort("setsid");
+	}
+	if (setgroups(1, &gid) < 0) {
+		guest_child_abort("setgroups");
+	}
+	if (setresgid(GUEST_GID, GUEST_GID, GUEST_GID) < 0) {
+		guest_child_abort("setresgid");
+	}
+	if (setresuid(GUEST_UID, GUEST_UID, GUEST_UID) < 0) {
+		guest_child_abort("setresuid");
+	}
+	guest_child_rlimit(RLIMIT_NPROC, s->lim[GUEST_LIM_PIDS],
+			   "RLIMIT_NPROC");
+	guest_child_rlimit(RLIMIT_FSIZE, s->lim[GUEST_LIM_FSIZE],
+			   "RLIMIT_FSIZE");
+	guest_child_rlimit(RLIMIT_NOFILE, s->lim[GUEST_LIM_NOFILE],
+			   "RLIMIT_NOFILE");
+	guest_child_rlimit(RLIMIT_CORE, 0, "RLIMIT_CORE");
+	if (chdir(GUEST_BOX) < 0) {
+		guest_child_abort("chdir " GUEST_BOX);
+	}
+	e = guest_exec(s->argv, s->envp);
+	dprintf(2, "isobox-guest: cannot run %s: %s\n", s->argv[0],
+		strerror(e));
+	_exit(127);
+}
+
+/* Reap every exited child without blocking, noting the main child's status.
+ * Returns 1 when no child is left at all. */
+static int guest_reap(struct stage *s, pid_t pid)
+{
+	for (;;) {
+		int st;
+		pid_t p = waitpid(-1, &st, WNOHANG | __WALL);
+
+		if (p > 0) {
+			if (p == pid) {
+				s->status = st;
+				s->reaped = 1;
+			}
+			continue;
+		}
+		if (p < 0 && errno == EINTR) {
+			continue;
+		}
+		return p < 0 && errno == ECHILD;
+	}
+}
+
+/* Feed the child's stdin pipe what it takes without blocking; closes *fd
+ * when everything is written or the reader is gone. */
+static void guest_pump_in(struct stage *s, int *fd, size_t *off)
+{
+	size_t left = s->in_len - *off;
+	ssize_t w;
+
+	w = write(*fd, s->in + *off, left < GUEST_CHUNK ? left : GUEST_CHUNK);
+	if (w < 0) {
+		if (errno != EAGAIN && errno != EINTR) {
+			guest_close(fd); /* EPIPE: the reader left */
+		}
+		return;
+	}
+	*off += (size_t)w;
+	if (*off == s->in_len) {
+		guest_close(fd);
+	}
+}
+
+/* Read one chunk of stream 1|2 from *fd and forward what fits under the
+ * output cap; past the cap, set truncated and kill all user code. Closes
+ * *fd at EOF. */
+static void guest_pump_out(struct guest *g, struct stage *s, int *fd,
+			   uint8_t stream)
+{
+	long long cap = s->lim[GUEST_LIM_OUTPUT];
+	ssize_t n = read(*fd, g->chunk, sizeof(g->chunk));
+	size_t keep;
+
+	if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+		return;
+	}
+	if (n <= 0) {
+		guest_close(fd);
+		return;
+	}
+	if (s->truncated) {
+		return;
+	}
+	keep = (size_t)n;
+	if ((long long)keep > cap - s->out_total) {
+		keep = (size_t)(cap - s->out_total);
+		s->truncated = 1;
+	}
+	if (keep > 0) {
+		g->out.len = 0;
+		if (wire_put_out(&g->out, s->id, stream, g->chunk, keep) < 0) {
+			guest_log("out of memory building a record");
+			guest_host_gone();
+		}
+		guest_write_all(g->out.p, g->out.len);
+		s->out_total += (long long)keep;
+	}
+	if (s->truncated) {
+		kill(-1, SIGKILL);
+	}
+}
+
+/* Run the poll loop of a started stage until its main child has exited, its
+ * pipes are drained and every other process is killed and reaped. fds are
+ * the parent's ends of stdin (or -1), stdout and stderr; they are closed. */
+static void guest_stage_loop(struct guest *g, struct stage *s, pid_t pid,
+			     long long t0, int fds[3])
+{
+	enum { RUNNING, DRAIN, FINAL } phase = RUNNING;
+	long long deadline = t0 + s->wall_ms;
+	long long until = 0;
+	long long last_kill = 0;
+	size_t in_off = 0;
+	int i;
+
+	if (s->in_len == 0) {
+		guest_close(&fds[0]);
+	}
+	for (;;) {
+		struct pollfd pfd[4];
+		int nochild = guest_reap(s, pid);
+		long long now = guest_now_ms();
+		long long tmo;
+		int np = 0;
+
+		if (phase == RUNNING && s->reaped) {
+			phase = DRAIN;
+			until = now + GUEST_DRAIN_MS;
+			guest_close(&fds[0]);
+		} else if (phase == RUNNING && !s->timed_out &&
+			   now >= deadline) {
+			s->timed_out = 1;
+			kill(-1, SIGKILL);
+			last_kill = now;
+		}
+		if (phase == DRAIN &&
+		    ((fds[1] < 0 && fds[2] < 0) || now >= until)) {
+			phase = FINAL;
+			until = now + GUEST_FINAL_MS;
+			kill(-1, SIGKILL);
+			last_kill = now;
+		}
+		if (phase == FINAL && nochild && fds[1] < 0 && fds[2] < 0) {
+			break;
+		}
+		if (phase == FINAL && now >= until) {
+			guest_log("stage %c: processes outlived SIGKILL",
+				  s->id);
+			break;
+		}
+		/* Once killing, keep at it: forks may race the first kill. */
+		if ((phase == FINAL || s->timed_out || s->truncated) &&
+		    now - last_kill >= GUEST_TICK_MS) {
+			kill(-1, SIGKILL);
+			last_kill = now;
+		}
+		if (phase == RUNNING) {
+			tmo = s->timed_out ? GUEST_TICK_MS : deadline - now;
+		} else {
+			tmo = until - now;
+		}
+		if ((phase == FINAL || s->timed_out || s->truncated) &&
+		    tmo > GUEST_TICK_MS) {
+			tmo = GUEST_TICK_MS;
+		}
+		pfd[np++] = (struct pollfd){.fd = g->sig_r, .events = POLLIN};
+		for (i = 0; i < 3; i++) {
+			pfd[np++] = (struct pollfd){
+			    .fd = fds[i], .events = i ? POLLIN : POLLOUT};
+		}
+		if (poll(pfd, (nfds_t)np, tmo > 0 ? (int)tmo : 0) < 0) {
+			continue; /* EINTR */
+		}
+		if (pfd[0].revents) {
+			char drain[64];
+
+			while (read(g->sig_r, drain, sizeof(drain)) > 0) {
+			}
+		}
+		if (fds[0] >= 0 && pfd[1].revents) {
+			guest_pump_in(s, &fds[0], &in_off);
+		}
+		if (fds[1] >= 0 && pfd[2].revents) {
+			guest_pump_out(g, s, &fds[1], 1);
+		}
+		if (fds[2] >= 0 && pfd[3].revents) {
+			guest_pump_out(g, s, &fds[2], 2);
+		}
+	}
+	for (i = 0; i < 3; i++) {
+		guest_close(&fds[i]);
+	}
+	s->dur_ms = guest_now_ms() - t0;
+}
+
+/* Run one stage to its end. Returns 0, or -1 with g->err set when it could
+ * not be started. */
+static int guest_stage(struct guest *g, struct stage *s)
+{
+	int p[6] = {-1, -1, -1, -1, -1, -1}; /* stdin, stdout, stderr pipes */
+	int *inp = p;
+	int *outp = p + 2;
+	int *errp = p + 4;
+	int fds[3];
+	sigset_t all;
+	sigset_t old;
+	long long t0;
+	pid_t pid;
+	int e;
+	int i;
+
+	if (s->in == NULL) {
+		inp[0] = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	}
+	if ((inp[0] < 0 && pipe2(inp, O_CLOEXEC) < 0) ||
+	    pipe2(outp, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0) {
+		goto fail;
+	}
+	if ((inp[1] >= 0 && fcntl(inp[1], F_SETFL, O_NONBLOCK) < 0) ||
+	    fcntl(outp[0], F_SETFL, O_NONBLOCK) < 0 ||
+	    fcntl(errp[0], F_SETFL, O_NONBLOCK) < 0) {
+		goto fail;
+	}
+	/* The child must not run the guest's handlers before it resets them. */
+	sigfillset(&all);
+	sigprocmask(SIG_BLOCK, &all, &old);
+	t0 = guest_now_ms();
+	pid = fork();
+	if (pid == 0) {
+		guest_child(s, inp[0], outp[1], errp[1]);
+	}
+	e = errno;
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	if (pid < 0) {
+		errno = e;
+		goto fail;
+	}
+	close(inp[0]);
+	close(outp[1]);
+	close(errp[1]);
+	fds[0] = inp[1];
+	fds[1] = outp[0];
+	fds[2] = errp[0];
+	guest_stage_loop(g, s, pid, t0, fds);
+	return 0;
+fail:
+	snprintf(g->err, sizeof(g->err), "cannot start the %s stage: %s",
+		 s->id == WIRE_STAGE_COMPILE ? "compile" : "run",
+		 strerror(errno));
+	for (i = 0; i < 6; i++) {
+		guest_close(&p[i]);
+	}
+	return -1;
+}
+
+/* Send the RESULT record of a finished stage. */
+static void guest_send_result(struct guest *g, const struct stage *s)
+{
+	struct wire_buf b = {0};
+	long long code = -1;
+	long long sig = 0;
+
+	if (s->reaped && WIFEXITED(s->status)) {
+		code = WEXITSTATUS(s->status);
+	} else if (s->reaped && WIFSIGNALED(s->status)) {
+		sig = WTERMSIG(s->status);
+		code = 128 + sig;
+	}
+	if (guest_buf_add(&b, &s->id, 1) < 0 ||
+	    wire_kv_add(&b, WIRE_RES_EXIT, code) < 0 ||
+	    wire_kv_add(&b, WIRE_RES_SIGNAL, sig) < 0 ||
+	    wire_kv_add(&b, WIRE_RES_TIMED_OUT, s->timed_out) < 0 ||
+	    wire_kv_add(&b, WIRE_RES_TRUNCATED, s->truncated) < 0 ||
+	    wire_kv_add(&b, WIRE_RES_DURATION, s->dur_ms) < 0) {
+		guest_log("out of memory building a record");
+		guest_host_gone();
+	}
+	guest_send(g, WIRE_RESULT, b.p, b.len);
+	wire_buf_free(&b);
+}
+
+/* Run the stages of a job that was read completely, then send DONE. */
+static void guest_run_job(struct guest *g, struct job *j)
+{
+	char **envp = wire_list_split(j->env.p, j->env.len, NULL);
+	char **cargv = NULL;
+	char **rargv = wire_list_split(j->run.p, j->run.len, NULL);
+	struct stage s;
+	int go_on = 1;
+
+	if (j->has_compile) {
+		cargv = wire_list_split(j->compile.p, j->compile.len, NULL);
+	}
+	if (envp == NULL || rargv == NULL || (j->has_compile && !cargv)) {
+		guest_fail(g, "out of memory");
+	}
+	if (j->has_compile) {
+		memset(&s, 0, sizeof(s));
+		s.id = WIRE_STAGE_COMPILE;
+		s.argv = cargv;
+		s.envp = envp;
+		s.wall_ms = j->lim[GUEST_LIM_COMPILE_WALL];
+		s.lim = j->lim;
+		if (guest_stage(g, &s) < 0) {
+			guest_fail(g, "%s", g->err);
+		}
+		guest_send_result(g, &s);
+		go_on = s.reaped && WIFEXITED(s.status) &&
+			WEXITSTATUS(s.status) == 0 && !s.timed_out;
+	}
+	if (go_on) {
+		memset(&s, 0, sizeof(s));
+		s.id = WIRE_STAGE_RUN;
+		s.argv = rargv;
+		s.envp = envp;
+		s.in =
+		    j->stdin_bytes.p ? j->stdin_bytes.p : (const uint8_t *)"";
+		s.in_len = j->stdin_bytes.len;
+		s.wall_ms = j->lim[GUEST_LIM_RUN_WALL];
+		s.lim = j->lim;
+		if (guest_stage(g, &s) < 0) {
+			guest_fail(g, "%s", g->err);
+		}
+		guest_send_result(g, &s);
+	}
+	guest_send(g, WIRE_DONE, NULL, 0);
+	free(envp);
+	free(cargv);
+	free(rargv);
+}
+
+int main(int argc, char **argv)
+{
+	static struct guest g;
+	int i;
+
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--loop") == 0) {
+			g.loop = 1;
+		} else {
+			guest_log("usage: isobox-guest [--loop]");
+			return GUEST_EXIT_FAIL;
+		}
+	}
+	/* kill(-1, SIGKILL) outside a sandbox would take down the host. */
+	if (getpid() != 1) {
+		guest_log("refusing to run: not PID 1 of a sandbox");
+		return GUEST_EXIT_FAIL;
+	}
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	umask(022);
+	guest_scrub_environ();
+	guest_cloexec_all();
+	guest_signals(&g);
+	guest_box_open(&g);
+	guest_send(&g, WIRE_READY, GUEST_VERSION, strlen(GUEST_VERSION));
+	do {
+		struct job j;
+
+		memset(&j, 0, sizeof(j));
+		if (guest_read_job(&g, &j) == 0) {
+			break;
+		}
+		guest_run_job(&g, &j);
+		wire_buf_free(&j.env);
+		wire_buf_free(&j.compile);
+		wire_buf_free(&j.run);
+		wire_buf_free(&j.stdin_bytes);
+	} while (g.loop);
+	wire_dec_free(&g.dec);
+	wire_buf_free(&g.out);
+	return 0;
+}
