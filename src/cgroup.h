@@ -1,0 +1,29 @@
+/* cgroup.h - checks on the capped parent cgroup ("slice") that every
+ * sandbox runs under. Handles cgroup v1 and v2, and both Docker cgroup
+ * drivers: with cgroupfs the parent is the path /<name>; with the systemd
+ * driver "isobox.slice" is a systemd slice (same directory name at the
+ * root of the hierarchy). */
+#ifndef ISOBOX_CGROUP_H
+#define ISOBOX_CGROUP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct slice_state {
+	int v2;			/* unified hierarchy */
+	int exists;
+	int64_t memory_limit;	/* bytes, -1 when unlimited */
+	int64_t memory_usage;	/* bytes */
+	int64_t pids_limit;	/* -1 when unlimited */
+	int children;		/* child cgroups (running sandboxes) */
+};
+
+/* Read the slice's state. root is normally "/sys/fs/cgroup" (tests may
+ * point it elsewhere). Returns 0 (even when the slice does not exist). */
+int cgroup_slice_read(const char *root, const char *slice,
+		      struct slice_state *st);
+/* 1 when the slice exists with a memory and a pids cap; otherwise 0 and a
+ * sentence in why. */
+int cgroup_slice_ready(const struct slice_state *st, char *why, size_t n);
+
+#endif

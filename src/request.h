@@ -1,0 +1,49 @@
+/* request.h - parsing and validating the JSON body of an execution
+ * request (POST /execute) into plain C data. Pure: no I/O, so the unit tests
+ * and the fuzzer drive it directly. */
+#ifndef ISOBOX_REQUEST_H
+#define ISOBOX_REQUEST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "limits.h"
+#include "util.h"
+
+#define REQUEST_MAX_ARGS 256
+#define REQUEST_MAX_ARG_BYTES (64 * 1024)
+#define REQUEST_MAX_DEPTH 32
+
+struct exec_file {
+	char *name; /* NULL for "code": the language's source name applies */
+	uint8_t *data;
+	size_t len;
+};
+
+struct exec_request {
+	char *language;
+	char *version; /* NULL when not given */
+	struct exec_file *files;
+	size_t nfiles;
+	uint8_t *stdin_data;
+	size_t stdin_len;
+	char **args; /* NULL-terminated */
+	size_t nargs;
+	struct limits_partial limits;
+	int network;
+};
+
+/* Parse body (len bytes, need not be NUL-terminated). max_files bounds the
+ * files array. On error returns -1 with err set (400 invalid_json,
+ * invalid_field, language_required, no_source, invalid_file_name,
+ * too_many_files); r is then empty. On success the caller frees r with
+ * request_free. */
+int request_parse(const char *body, size_t len, int max_files,
+		  struct exec_request *r, struct isobox_err *err);
+void request_free(struct exec_request *r);
+
+/* Decode base64 (standard alphabet, padding optional, whitespace ignored).
+ * Returns a fresh buffer (caller frees) or NULL on malformed input. */
+uint8_t *request_base64_decode(const char *s, size_t n, size_t *out_len);
+
+#endif

@@ -1,0 +1,620 @@
+/* sandbox.c - the life of one sandbox; see sandbox.h.
+ *
+ * The container is created with stdin open, attached (hijacked) before it
+ * starts so no byte is missed, and then fed one framed job. Everything the
+ * guest says comes back on the container's stdout, multiplexed by the
+ * engine: stdout frames carry the guest's records, stderr frames the
+ * guest's own diagnostics. */
+#include "sandbox.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "mux.h"
+
+/* gVisor's Sentry lives inside the container's memory cgroup; about 20 MiB
+ * were measured for it at start-up, so the cgroup gets this much on top of
+ * the limit the user asked for. */
+#define SENTRY_MEMORY_OVERHEAD (48LL * 1024 * 1024)
+/* Host threads the Sentry needs besides one or two per guest task. */
+#define SENTRY_PIDS_BASE 96
+#define SENTRY_PIDS_PER_TASK 4
+/* Time for create/attach/start and the guest's own bookkeeping. */
+#define HOST_GRACE_MS 3000
+#define GUEST_LOG_MAX 4096
+
+static json_object *str_array(const char *const *v)
+{
+	json_object *a = json_object_new_array();
+
+	for (; v && *v; v++) {
+		json_object_array_add(a, json_object_new_string(*v));
+	}
+	return a;
+}
+
+json_object *sandbox_spec(struct service *svc, const struct lang *lang,
+			  const struct limits *lim, const char *request_id,
+			  int64_t deadline_wall_ms)
+{
+	static const char *const cmd[] = { "/.isobox/guest", NULL };
+	static const char *const caps[] = { "SETUID", "SETGID", "KILL", NULL };
+	static const char *const drop[] = { "ALL", NULL };
+	static const char *const secopt[] = { "no-new-privileges", NULL };
+	json_object *spec = json_object_new_object();
+	json_object *host = json_object_new_object();
+	json_object *labels = json_object_new_object();
+	json_object *tmpfs = json_object_new_object();
+	json_object *binds = json_object_new_array();
+	json_object *logcfg = json_object_new_object();
+	int64_t mem = lim->memory_bytes;
+	char *s;
+
+	if (lang->compile && lim->compile_memory_bytes > mem) {
+		mem = lim->compile_memory_bytes;
+	}
+	mem += SENTRY_MEMORY_OVERHEAD;
+
+	json_object_object_add(spec, "Image",
+			       json_object_new_string(lang->image_ref));
+	json_object_object_add(spec, "Cmd", str_array(cmd));
+	json_object_object_add(spec, "Entrypoint", json_object_new_array());
+	json_object_object_add(spec, "Env", json_object_new_array());
+	json_object_object_add(spec, "User", json_object_new_string("0:0"));
+	json_object_object_add(spec, "WorkingDir",
+			       json_object_new_string("/box"));
+	json_object_object_add(spec, "Hostname",
+			       json_object_new_string("sandbox"));
+	json_object_object_add(spec, "AttachStdin",
+			       json_object_new_boolean(1));
+	json_object_object_add(spec, "AttachStdout",
+			       json_object_new_boolean(1));
+	json_object_object_add(spec, "AttachStderr",
+			       json_object_new_boolean(1));
+	json_object_object_add(spec, "OpenStdin", json_object_new_boolean(1));
+	json_object_object_add(spec, "StdinOnce", json_object_new_boolean(1));
+	json_object_object_add(spec, "Tty", json_object_new_boolean(0));
+	json_object_object_add(spec, "NetworkDisabled",
+			       json_object_new_boolean(1));
+
+	json_object_object_add(labels, "isobox.managed",
+			       json_object_new_string("1"));
+	json_object_object_add(labels, "isobox.owner",
+			       json_object_new_string(svc->owner));
+	s = xasprintf("%lld", (long long)deadline_wall_ms);
+	json_object_object_add(labels, "isobox.deadline",
+			       json_object_new_string(s));
+	free(s);
+	json_object_object_add(labels, "isobox.kind",
+			       json_object_new_string("run"));
+	json_object_object_add(labels, "isobox.request",
+			       json_object_new_string(request_id));
+	json_object_object_add(labels, "isobox.language",
+			       json_object_new_string(lang->name));
+	json_object_object_add(spec, "Labels", labels);
+
+	json_object_object_add(host, "Runtime",
+			       json_object_new_string(svc->cfg.runtime));
+	json_object_object_add(host, "NetworkMode",
+			       json_object_new_string("none"));
+	json_object_object_add(host, "ReadonlyRootfs",
+			       json_object_new_boolean(1));
+	json_object_object_add(host, "CapDrop", str_array(drop));
+	json_object_object_add(host, "CapAdd", str_array(caps));
+	json_object_object_add(host, "SecurityOpt", str_array(secopt));
+	json_object_object_add(host, "Memory", json_object_new_int64(mem));
+	json_object_object_add(host, "MemorySwap", json_object_new_int64(mem));
+	json_object_object_add(host, "MemorySwappiness",
+			       json_object_new_int64(0));
+	json_object_object_add(
+		host, "PidsLimit",
+		json_object_new_int64(SENTRY_PIDS_BASE +
+				      SENTRY_PIDS_PER_TASK * lim->pids));
+	json_object_object_add(
+		host, "NanoCpus",
+		json_object_new_int64((int64_t)(lim->cpus * 1e9)));
+	json_object_object_add(host, "CgroupParent",
+			       json_object_new_string(service_cgroup_parent(svc)));
+	/* /box belongs to the user: the guest has no CAP_CHOWN, so the mount
+	 * itself carries the owner. */
+	s = xasprintf("rw,size=%lld,mode=0755,uid=65534,gid=65534,nosuid,"
+		      "nodev,%s",
+		      (long long)lim->tmpfs_bytes,
+		      lang->tmpfs_exec ? "exec" : "noexec");
+	json_object_object_add(tmpfs, "/box", json_object_new_string(s));
+	free(s);
+	s = xasprintf("rw,size=%lld,mode=1777,nosuid,nodev,%s",
+		      (long long)lim->tmpfs_bytes,
+		      lang->tmpfs_exec ? "exec" : "noexec");
+	json_object_object_add(tmpfs, "/tmp", json_object_new_string(s));
+	free(s);
+	json_object_object_add(host, "Tmpfs", tmpfs);
+	s = xasprintf("%s:/.isobox/guest:ro", svc->cfg.guest_path);
+	json_object_array_add(binds, json_object_new_string(s));
+	free(s);
+	json_object_object_add(host, "Binds", binds);
+	/* Output goes to the caller, not to the engine's log files. */
+	json_object_object_add(logcfg, "Type", json_object_new_string("none"));
+	json_object_object_add(host, "LogConfig", logcfg);
+	json_object_object_add(host, "AutoRemove", json_object_new_boolean(0));
+	json_object_object_add(host, "Privileged", json_object_new_boolean(0));
+	json_object_object_add(host, "IpcMode",
+			       json_object_new_string("private"));
+	json_object_object_add(spec, "HostConfig", host);
+	return spec;
+}
+
+static const char *entry_name(const struct lang *lang,
+			      const struct exec_request *req)
+{
+	return req->files[0].name ? req->files[0].name : lang->source;
+}
+
+/* Append argv to b as a NUL-separated list, expanding {source}/{files}. */
+static void add_argv(struct wire_buf *b, char *const *argv,
+		     const struct lang *lang, const struct exec_request *req)
+{
+	size_t i;
+
+	for (; argv && *argv; argv++) {
+		if (strcmp(*argv, "{files}") == 0) {
+			for (i = 0; i < req->nfiles; i++) {
+				wire_str_add(b, req->files[i].name
+							? req->files[i].name
+							: lang->source);
+			}
+		} else if (strstr(*argv, "{source}")) {
+			struct buf t = { 0 };
+			const char *p = *argv;
+			const char *q;
+
+			while ((q = strstr(p, "{source}")) != NULL) {
+				buf_add(&t, p, (size_t)(q - p));
+				buf_adds(&t, entry_name(lang, req));
+				p = q + 8;
+			}
+			buf_adds(&t, p);
+			wire_str_add(b, t.p);
+			buf_free(&t);
+		} else {
+			wire_str_add(b, *argv);
+		}
+	}
+}
+
+int sandbox_job_encode(const struct lang *lang,
+		       const struct exec_request *req,
+		       const struct limits *lim, struct wire_buf *out)
+{
+	struct wire_buf t = { 0 };
+	size_t i;
+	size_t off;
+	int rc = -1;
+
+	for (i = 0; i < req->nfiles; i++) {
+		const char *name = req->files[i].name ? req->files[i].name
+						      : lang->source;
+
+		if (wire_put_file(out, name, req->files[i].data,
+				  req->files[i].len) < 0) {
+			goto out;
+		}
+	}
+	for (i = 0; lang->env && lang->env[i]; i++) {
+		wire_str_add(&t, lang->env[i]);
+	}
+	if (wire_put(out, WIRE_ENV, t.p, t.len) < 0) {
+		goto out;
+	}
+	if (lang->compile) {
+		t.len = 0;
+		add_argv(&t, lang->compile, lang, req);
+		if (wire_put(out, WIRE_COMPILE, t.p, t.len) < 0) {
+			goto out;
+		}
+	}
+	t.len = 0;
+	add_argv(&t, lang->run, lang, req);
+	add_argv(&t, req->args, lang, req);
+	if (wire_put(out, WIRE_RUN, t.p, t.len) < 0) {
+		goto out;
+	}
+	for (off = 0; off < req->stdin_len; off += WIRE_MAX_PAYLOAD) {
+		size_t n = req->stdin_len - off;
+
+		if (n > WIRE_MAX_PAYLOAD) {
+			n = WIRE_MAX_PAYLOAD;
+		}
+		if (wire_put(out, WIRE_STDIN, req->stdin_data + off, n) < 0) {
+			goto out;
+		}
+	}
+	t.len = 0;
+	wire_kv_add(&t, WIRE_LIMIT_COMPILE_WALL_MS, lim->compile_wall_time_ms);
+	wire_kv_add(&t, WIRE_LIMIT_RUN_WALL_MS, lim->wall_time_ms);
+	wire_kv_add(&t, WIRE_LIMIT_PIDS, lim->pids);
+	wire_kv_add(&t, WIRE_LIMIT_OUTPUT, lim->output_bytes);
+	wire_kv_add(&t, WIRE_LIMIT_FSIZE, lim->tmpfs_bytes);
+	wire_kv_add(&t, WIRE_LIMIT_NOFILE, 256);
+	if (wire_put(out, WIRE_LIMITS, t.p, t.len) < 0 ||
+	    wire_put(out, WIRE_GO, NULL, 0) < 0) {
+		goto out;
+	}
+	rc = 0;
+out:
+	wire_buf_free(&t);
+	return rc;
+}
+
+/* State of one relay loop. */
+struct relay {
+	const struct sandbox_hooks *hooks;
+	struct sandbox_result *res;
+	const struct limits *lim;
+	struct wire_dec dec;
+	struct buf guest_log;
+	char fail[256];
+	int ready;
+	int done;
+	int failed;
+	int gone;      /* the client left */
+	int protocol;  /* the guest broke the framing */
+	int compile_reported; /* a RESULT for the compile stage arrived */
+};
+
+static struct stage_result *stage_of(struct relay *r, int stage)
+{
+	return stage == WIRE_STAGE_COMPILE ? &r->res->compile : &r->res->run;
+}
+
+static void on_record(struct relay *r, const struct wire_rec *rec)
+{
+	struct stage_result *st;
+	long long v;
+
+	switch (rec->type) {
+	case WIRE_READY:
+		r->ready = 1;
+		break;
+	case WIRE_OUT: {
+		const uint8_t *p = rec->payload + 2;
+		size_t n;
+		int64_t used;
+
+		if (rec->len < 2 || (rec->payload[1] != 1 &&
+				     rec->payload[1] != 2)) {
+			r->protocol = 1;
+			return;
+		}
+		st = stage_of(r, rec->payload[0]);
+		st->ran = 1;
+		n = rec->len - 2;
+		/* The host enforces the cap too: the guest is inside the
+		 * boundary and is not trusted to. */
+		used = (int64_t)(st->out.len + st->err.len);
+		if (used + (int64_t)n > r->lim->output_bytes) {
+			n = used >= r->lim->output_bytes
+				    ? 0
+				    : (size_t)(r->lim->output_bytes - used);
+			st->truncated = 1;
+		}
+		if (n == 0) {
+			return;
+		}
+		buf_add(rec->payload[1] == 1 ? &st->out : &st->err, p, n);
+		if (r->hooks && r->hooks->on_output &&
+		    r->hooks->on_output(r->hooks->ctx, rec->payload[0],
+					rec->payload[1], p, n) != 0) {
+			r->gone = 1;
+		}
+		break;
+	}
+	case WIRE_RESULT:
+		if (rec->len < 1) {
+			r->protocol = 1;
+			return;
+		}
+		st = stage_of(r, rec->payload[0]);
+		st->ran = 1;
+		if (rec->payload[0] == WIRE_STAGE_COMPILE) {
+			r->compile_reported = 1;
+		}
+		if (wire_kv_get(rec->payload + 1, rec->len - 1, WIRE_RES_EXIT,
+				&v)) {
+			st->exit_code = (int)v;
+		}
+		if (wire_kv_get(rec->payload + 1, rec->len - 1,
+				WIRE_RES_SIGNAL, &v)) {
+			st->signal = (int)v;
+		}
+		if (wire_kv_get(rec->payload + 1, rec->len - 1,
+				WIRE_RES_TIMED_OUT, &v) && v) {
+			st->timed_out = 1;
+		}
+		if (wire_kv_get(rec->payload + 1, rec->len - 1,
+				WIRE_RES_TRUNCATED, &v) && v) {
+			st->truncated = 1;
+		}
+		if (wire_kv_get(rec->payload + 1, rec->len - 1,
+				WIRE_RES_DURATION, &v)) {
+			st->duration_ms = v;
+		}
+		break;
+	case WIRE_FAIL:
+		r->failed = 1;
+		snprintf(r->fail, sizeof(r->fail), "%.*s",
+			 (int)(rec->len > 200 ? 200 : rec->len),
+			 (const char *)rec->payload);
+		break;
+	case WIRE_DONE:
+		r->done = 1;
+		break;
+	default:
+		r->protocol = 1;
+	}
+}
+
+static int on_mux(void *ctx, int stream, const uint8_t *p, size_t n)
+{
+	struct relay *r = ctx;
+
+	if (stream == 2) {
+		size_t room = GUEST_LOG_MAX - r->guest_log.len;
+
+		buf_add(&r->guest_log, p, n < room ? n : room);
+		return 0;
+	}
+	while (n > 0 && !r->protocol) {
+		size_t used = 0;
+		struct wire_rec rec;
+		int rc = wire_dec_feed(&r->dec, p, n, &used, &rec);
+
+		if (rc < 0) {
+			r->protocol = 1;
+			break;
+		}
+		p += used;
+		n -= used;
+		if (rc == 1) {
+			on_record(r, &rec);
+		}
+	}
+	return r->protocol ? 1 : 0;
+}
+
+/* Create, pulling a digest-pinned image once if the engine lacks it. */
+static int create_container(struct service *svc, const struct lang *lang,
+			    json_object *spec, char **id,
+			    struct isobox_err *err)
+{
+	if (docker_container_create(&svc->docker, spec, id, err) == 0) {
+		return 0;
+	}
+	if (strcmp(err->code, "image_unavailable") != 0 || lang->image_local) {
+		if (lang->image_local &&
+		    strcmp(err->code, "image_unavailable") == 0) {
+			err_set(err, 503, "image_unavailable",
+				"the pinned image for %s (%s = %s) is not in "
+				"the engine; run scripts/build-images",
+				lang->name, lang->image, lang->image_ref);
+		}
+		return -1;
+	}
+	log_info("pulling %s for %s", lang->image_ref, lang->name);
+	if (docker_image_pull(&svc->docker, lang->image_ref, err) < 0) {
+		return -1;
+	}
+	return docker_container_create(&svc->docker, spec, id, err);
+}
+
+static void judge_abnormal_end(struct service *svc, struct relay *r,
+			       int host_timeout)
+{
+	struct sandbox_result *res = r->res;
+	struct stage_result *st;
+	struct isobox_err e;
+	json_object *ins;
+	json_object *state;
+	json_object *v;
+	int oom = 0;
+	int code = 137;
+
+	/* The stage that was running when the sandbox ended. */
+	st = res->has_compile && !r->compile_reported ? &res->compile
+						       : &res->run;
+	if (!host_timeout) {
+		ins = docker_container_inspect(&svc->docker,
+					       res->container_id, &e);
+		if (ins && json_object_object_get_ex(ins, "State", &state)) {
+			if (json_object_object_get_ex(state, "OOMKilled",
+						      &v)) {
+				oom = json_object_get_boolean(v);
+			}
+			if (json_object_object_get_ex(state, "ExitCode", &v)) {
+				code = json_object_get_int(v);
+			}
+		}
+		json_object_put(ins);
+	}
+	st->ran = 1;
+	st->oom_killed = oom;
+	st->timed_out = host_timeout;
+	st->signal = (oom || host_timeout || code == 137) ? SIGKILL : 0;
+	st->exit_code = st->signal ? 128 + SIGKILL : code;
+}
+
+int sandbox_execute(struct service *svc, const struct lang *lang,
+		    const struct exec_request *req, const struct limits *lim,
+		    const char *request_id, const struct sandbox_hooks *hooks,
+		    struct sandbox_result *res, struct isobox_err *err)
+{
+	struct wire_buf job = { 0 };
+	struct docker_stream ds;
+	struct relay r;
+	struct mux_dec mux;
+	json_object *spec = NULL;
+	int64_t t0 = now_ms();
+	int64_t budget = lim->wall_time_ms + HOST_GRACE_MS +
+			 (lang->compile ? lim->compile_wall_time_ms : 0);
+	int64_t deadline;
+	int host_timeout = 0;
+	int rc = -1;
+	uint8_t rbuf[65536];
+
+	memset(res, 0, sizeof(*res));
+	memset(&r, 0, sizeof(r));
+	memset(&ds, 0, sizeof(ds));
+	ds.fd = -1;
+	res->has_compile = lang->compile != NULL;
+	r.hooks = hooks;
+	r.res = res;
+	r.lim = lim;
+	mux_init(&mux);
+
+	if (lang->image_ref == NULL) {
+		return err_set(err, 503, "image_unavailable",
+			       "the image for %s (%s) has not been built; run "
+			       "scripts/build-images",
+			       lang->name, lang->image);
+	}
+	if (sandbox_job_encode(lang, req, lim, &job) < 0) {
+		return err_set(err, 413, "body_too_large",
+			       "the program and its input do not fit in one "
+			       "job");
+	}
+	spec = sandbox_spec(svc, lang, lim, request_id,
+			    wall_ms() + budget + 60000);
+	if (create_container(svc, lang, spec, &res->container_id, err) < 0) {
+		goto out;
+	}
+	res->t_create = now_ms() - t0;
+	if (docker_attach(&svc->docker, res->container_id, &ds, err) < 0) {
+		goto out;
+	}
+	res->t_attach = now_ms() - t0;
+	if (docker_container_start(&svc->docker, res->container_id, err) <
+	    0) {
+		goto out;
+	}
+	res->t_start = now_ms() - t0;
+	deadline = now_ms() + budget;
+	if (docker_stream_send(&ds, job.p, job.len, deadline) < 0) {
+		/* The sandbox may already be gone (e.g. OOM at start). */
+		log_warn("sending the job to %.12s failed", res->container_id);
+	}
+	while (!r.done && !r.protocol) {
+		int64_t left = deadline - now_ms();
+		long n;
+
+		if (left <= 0) {
+			host_timeout = 1;
+			break;
+		}
+		if (r.gone || (hooks && hooks->cancelled &&
+			       hooks->cancelled(hooks->ctx))) {
+			r.gone = 1;
+			break;
+		}
+		n = docker_stream_recv(&ds, rbuf, sizeof(rbuf),
+				       (int)(left < 250 ? left : 250));
+		if (n == -2) {
+			continue;
+		}
+		if (n <= 0) {
+			break; /* the container's output ended */
+		}
+		if (mux_feed(&mux, rbuf, (size_t)n, on_mux, &r) < 0) {
+			r.protocol = 1;
+		}
+	}
+	docker_stream_close(&ds);
+	if (r.gone) {
+		err_set(err, 499, "client_gone",
+			"the client disconnected; the sandbox was killed");
+		goto out;
+	}
+	if (r.failed) {
+		err_set(err, 500, "sandbox_failed", "the guest refused the job: %s",
+			r.fail);
+		goto out;
+	}
+	if (r.protocol) {
+		err_set(err, 503, "sandbox_failed",
+			"the sandbox broke the guest protocol");
+		goto out;
+	}
+	if (!r.done) {
+		if (host_timeout) {
+			struct isobox_err e;
+
+			docker_container_kill(&svc->docker, res->container_id,
+					      &e);
+		}
+		if (!r.ready && !host_timeout) {
+			json_object *ins = NULL;
+			json_object *st;
+			json_object *v;
+			int oom = 0;
+			struct isobox_err e;
+
+			ins = docker_container_inspect(
+				&svc->docker, res->container_id, &e);
+			if (ins &&
+			    json_object_object_get_ex(ins, "State", &st) &&
+			    json_object_object_get_ex(st, "OOMKilled", &v)) {
+				oom = json_object_get_boolean(v);
+			}
+			json_object_put(ins);
+			if (!oom) {
+				err_set(err, 503, "sandbox_failed",
+					"the sandbox ended before its guest "
+					"started: %.300s",
+					r.guest_log.p ? r.guest_log.p : "");
+				goto out;
+			}
+		}
+		judge_abnormal_end(svc, &r, host_timeout);
+	}
+	if (res->has_compile && !res->run.ran) {
+		/* The run stage never started: say so with an empty result. */
+		res->run.exit_code = 0;
+	}
+	rc = 0;
+out:
+	res->t_total = now_ms() - t0;
+	if (r.guest_log.len) {
+		log_warn("guest diagnostics for %s: %.300s", request_id,
+			 r.guest_log.p);
+	}
+	buf_free(&r.guest_log);
+	wire_dec_free(&r.dec);
+	wire_buf_free(&job);
+	json_object_put(spec);
+	if (ds.curl) {
+		docker_stream_close(&ds);
+	}
+	return rc;
+}
+
+void sandbox_release(struct service *svc, struct sandbox_result *res)
+{
+	struct isobox_err e;
+
+	if (res->container_id) {
+		if (docker_container_remove(&svc->docker, res->container_id,
+					    &e) < 0) {
+			/* The reaper will find it by its labels. */
+			log_warn("removing %.12s failed: %s",
+				 res->container_id, e.msg);
+		}
+		free(res->container_id);
+	}
+	buf_free(&res->compile.out);
+	buf_free(&res->compile.err);
+	buf_free(&res->run.out);
+	buf_free(&res->run.err);
+	memset(res, 0, sizeof(*res));
+}

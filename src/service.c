@@ -1,0 +1,211 @@
+/* service.c - process-wide set-up and the reaper; see service.h. */
+#include "service.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "registry.h"
+
+/* Field 22 of /proc/PID/stat: the process start time in clock ticks since
+ * boot. Together with the pid it names a process without reuse races. */
+static int proc_start_time(pid_t pid, unsigned long long *out)
+{
+	char path[64];
+	char line[1024];
+	FILE *f;
+	char *p;
+	int field = 2;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	f = fopen(path, "re");
+	if (f == NULL) {
+		return -1;
+	}
+	if (fgets(line, sizeof(line), f) == NULL) {
+		fclose(f);
+		return -1;
+	}
+	fclose(f);
+	p = strrchr(line, ')'); /* the command name may hold spaces */
+	if (p == NULL) {
+		return -1;
+	}
+	p++;
+	while (*p && field < 22) {
+		if (*p == ' ') {
+			field++;
+		}
+		p++;
+	}
+	return sscanf(p, "%llu", out) == 1 ? 0 : -1;
+}
+
+int service_init(struct service *s, const char *config_path,
+		 struct isobox_err *err)
+{
+	unsigned long long st = 0;
+	struct registry *r;
+	int rc;
+
+	memset(s, 0, sizeof(*s));
+	s->config_path = config_path ? xstrdup(config_path) : NULL;
+	if (config_load(&s->cfg, config_path, err) < 0) {
+		return -1;
+	}
+	if (docker_init(&s->docker, s->cfg.docker_host,
+			s->cfg.docker_tls_verify, s->cfg.docker_cert_path,
+			s->cfg.docker_api_version, err) < 0) {
+		return -1;
+	}
+	rc = slots_init(&s->slots, s->cfg.run_dir, s->cfg.concurrency);
+	if (rc < 0) {
+		return err_set(err, 500, "internal",
+			       "cannot create the slot files in %s: %s",
+			       s->cfg.run_dir, strerror(-rc));
+	}
+	if (gethostname(s->hostname, sizeof(s->hostname) - 1) < 0) {
+		snprintf(s->hostname, sizeof(s->hostname), "localhost");
+	}
+	proc_start_time(getpid(), &st);
+	snprintf(s->owner, sizeof(s->owner), "%s:%d:%llu", s->hostname,
+		 (int)getpid(), st);
+	s->started_ms = now_ms();
+	r = registry_load(s->cfg.registry, s->cfg.images_lock, err);
+	if (r == NULL) {
+		return -1;
+	}
+	registry_current_set(r);
+	return 0;
+}
+
+const char *service_cgroup_parent(struct service *s)
+{
+	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+	struct isobox_err e;
+	json_object *info;
+	json_object *v;
+	const char *name = s->cfg.cgroup_parent;
+
+	pthread_mutex_lock(&lock);
+	if (!s->cgroup_parent_known) {
+		while (*name == '/') {
+			name++;
+		}
+		info = docker_info(&s->docker, &e);
+		if (info && json_object_object_get_ex(info, "CgroupDriver",
+						      &v)) {
+			s->cgroup_systemd =
+				strcmp(json_object_get_string(v), "systemd") ==
+				0;
+			s->cgroup_parent_known = 1;
+		}
+		json_object_put(info);
+		snprintf(s->cgroup_parent, sizeof(s->cgroup_parent), "%s%s",
+			 s->cgroup_systemd ? "" : "/", name);
+	}
+	pthread_mutex_unlock(&lock);
+	return s->cgroup_parent;
+}
+
+void service_free(struct service *s)
+{
+	registry_current_set(NULL);
+	slots_free(&s->slots);
+	docker_free(&s->docker);
+	config_free(&s->cfg);
+	free(s->config_path);
+}
+
+/* 1 when the "host:pid:start" owner is a live process on this host. */
+static int owner_alive(const struct service *s, const char *owner)
+{
+	char host[256];
+	int pid;
+	unsigned long long start;
+	unsigned long long now_start;
+	const char *c1 = strchr(owner, ':');
+
+	if (c1 == NULL || (size_t)(c1 - owner) >= sizeof(host)) {
+		return 0;
+	}
+	memcpy(host, owner, (size_t)(c1 - owner));
+	host[c1 - owner] = '\0';
+	if (strcmp(host, s->hostname) != 0) {
+		return 1; /* another host's: not ours to judge by pid */
+	}
+	if (sscanf(c1 + 1, "%d:%llu", &pid, &start) != 2) {
+		return 0;
+	}
+	if (proc_start_time(pid, &now_start) < 0) {
+		return 0;
+	}
+	return now_start == start;
+}
+
+int service_reap(struct service *s)
+{
+	struct isobox_err e;
+	json_object *list;
+	char *lockp = xasprintf("%s/reaper.lock", s->cfg.run_dir);
+	int fd = open(lockp, O_CREAT | O_RDWR | O_CLOEXEC, 0600);
+	size_t i;
+	int removed = 0;
+	int64_t now = wall_ms();
+
+	free(lockp);
+	if (fd < 0) {
+		return -1;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		close(fd);
+		return 0; /* another process is sweeping */
+	}
+	list = docker_container_list(&s->docker, "isobox.managed=1", &e);
+	if (list == NULL) {
+		close(fd);
+		return -1;
+	}
+	for (i = 0; i < json_object_array_length(list); i++) {
+		json_object *c = json_object_array_get_idx(list, i);
+		json_object *labels;
+		json_object *v;
+		json_object *idv;
+		const char *owner = "";
+		long long deadline = 0;
+		int dead;
+
+		if (!json_object_object_get_ex(c, "Id", &idv) ||
+		    !json_object_object_get_ex(c, "Labels", &labels)) {
+			continue;
+		}
+		if (json_object_object_get_ex(labels, "isobox.owner", &v)) {
+			owner = json_object_get_string(v);
+		}
+		if (json_object_object_get_ex(labels, "isobox.deadline", &v)) {
+			parse_ll(json_object_get_string(v), &deadline);
+		}
+		dead = !owner_alive(s, owner) ||
+		       (deadline > 0 && deadline < now);
+		if (!dead) {
+			continue;
+		}
+		if (docker_container_remove(&s->docker,
+					    json_object_get_string(idv),
+					    &e) == 0) {
+			removed++;
+			log_info("reaped sandbox %.12s (owner %s)",
+				 json_object_get_string(idv), owner);
+		}
+	}
+	json_object_put(list);
+	close(fd);
+	return removed;
+}

@@ -1,0 +1,48 @@
+/* service.h - the process-wide context of isobox.fcgi: configuration, the
+ * engine client, the concurrency slots and this process's identity. It is
+ * built once at start-up and passed by pointer to every handler; nothing
+ * in it changes per request (the catalogue has its own refcounted swap). */
+#ifndef ISOBOX_SERVICE_H
+#define ISOBOX_SERVICE_H
+
+#include <stdint.h>
+
+#include "config.h"
+#include "docker.h"
+#include "slots.h"
+
+struct service {
+	struct config cfg;
+	char *config_path; /* as given, or NULL for the default */
+	struct docker docker;
+	struct slots slots;
+	char hostname[256];
+	char owner[320]; /* "host:pid:start" label of the sandboxes we own */
+	int64_t started_ms;
+	volatile int stopping;
+	/* CgroupParent as the engine needs it: with the cgroupfs driver a
+	 * relative parent would land under dockerd's own cgroup, so it is made
+	 * absolute; with the systemd driver it stays a slice name. Resolved
+	 * from /info on first use (see service_cgroup_parent). */
+	char cgroup_parent[256];
+	int cgroup_parent_known;
+	int cgroup_systemd;
+};
+
+/* The CgroupParent to give the engine. Asks the engine once; until it
+ * answers, the absolute cgroupfs form is assumed. Thread-safe. */
+const char *service_cgroup_parent(struct service *s);
+
+/* Load the config, set up the engine client and the slots, and load the
+ * catalogue. Returns 0, or -1 with a sentence in err. */
+int service_init(struct service *s, const char *config_path,
+		 struct isobox_err *err);
+void service_free(struct service *s);
+
+/* Remove sandboxes labelled isobox.managed=1 whose owner process on this
+ * host is gone, or whose deadline passed more than a minute ago. Only one
+ * process sweeps at a time (an flock in run_dir). Returns how many were
+ * removed, or -1 when the engine could not be asked. */
+int service_reap(struct service *s);
+
+#endif
