@@ -375,11 +375,13 @@ void api_execute(struct service *svc, struct http_req *req)
 			http_send_json(req, 200, out, NULL);
 		}
 	}
-	log_info("run %s lang=%s outcome=%s create=%lld attach=%lld "
-		 "start=%lld total=%lld",
-		 req->id, lang->name, req->outcome,
-		 (long long)ar->res.t_create, (long long)ar->res.t_attach,
-		 (long long)ar->res.t_start, (long long)ar->res.t_total);
+	req->log_extra = json_object_new_object();
+	json_object_object_add(req->log_extra, "warm",
+			       json_object_new_boolean(ar->res.pooled));
+	json_object_object_add(req->log_extra, "sandboxReadyMs",
+			       json_object_new_int64(ar->res.t_start));
+	json_object_object_add(req->log_extra, "sandboxMs",
+			       json_object_new_int64(ar->res.t_total));
 	/* Remove the sandbox after the answer has gone out. */
 	req->after = after_remove;
 	req->after_ctx = ar;

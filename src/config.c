@@ -80,6 +80,13 @@ static const struct config_key keys[] = {
      1000000},
     {"rate_burst", "ISOBOX_RATE_BURST", CT_INT, OFF(rate_burst), 1, 1000000},
     {"cgroup_parent", "ISOBOX_CGROUP_PARENT", CT_STR, OFF(cgroup_parent), 0, 0},
+    {"pool_size", "ISOBOX_POOL_SIZE", CT_INT, OFF(pool_size), 0, 64},
+    {"pool_languages", "ISOBOX_POOL_LANGUAGES", CT_STR0, OFF(pool_languages),
+     0, 0},
+    {"pool_ttl_ms", "ISOBOX_POOL_TTL_MS", CT_I64, OFF(pool_ttl_ms), 10000,
+     86400000},
+    {"db_map_bytes", NULL, CT_SIZE, OFF(db_map_bytes), 1024 * 1024,
+     64 * GIB},
     {"docker.host", "DOCKER_HOST", CT_STR, OFF(docker_host), 0, 0},
     /* DOCKER_TLS_VERIFY has docker CLI semantics; see apply_env(). */
     {"docker.tls_verify", NULL, CT_BOOL, OFF(docker_tls_verify), 0, 1},
@@ -110,6 +117,10 @@ static const char *const top_allowed[] = {
     "rate_per_min",
     "rate_burst",
     "cgroup_parent",
+    "pool_size",
+    "pool_languages",
+    "pool_ttl_ms",
+    "db_map_bytes",
     "docker",
     "limits",
     NULL,
@@ -178,6 +189,10 @@ void config_defaults(struct config *c)
 	c->rate_per_min = 30;
 	c->rate_burst = 10;
 	c->cgroup_parent = xstrdup("isobox.slice");
+	c->pool_size = 2;
+	c->pool_languages = xstrdup("python");
+	c->pool_ttl_ms = 600000;
+	c->db_map_bytes = 256 * MIB;
 
 	c->docker_host = xstrdup("unix:///var/run/docker.sock");
 	c->docker_tls_verify = 0;

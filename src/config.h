@@ -19,6 +19,10 @@
  *   rate_per_min: 30
  *   rate_burst: 10
  *   cgroup_parent: isobox.slice
+ *   pool_size: 2                    # warm sandboxes per pooled language
+ *   pool_languages: python          # comma-separated; "" turns the pool off
+ *   pool_ttl_ms: 600000             # recycle warm sandboxes older than this
+ *   db_map_bytes: 256MiB            # LMDB map size (state_dir/db)
  *   docker:
  *     host: unix:///var/run/docker.sock  # or tcp://HOST:PORT
  *     tls_verify: false
@@ -38,6 +42,7 @@
  * ISOBOX_THREADS, ISOBOX_CONCURRENCY, ISOBOX_QUEUE_TIMEOUT_MS,
  * ISOBOX_API_KEY, ISOBOX_RATE_PER_MIN, ISOBOX_RATE_BURST,
  * ISOBOX_ALLOW_NETWORK, ISOBOX_EGRESS_NETWORK, ISOBOX_CGROUP_PARENT,
+ * ISOBOX_POOL_SIZE, ISOBOX_POOL_LANGUAGES, ISOBOX_POOL_TTL_MS,
  * ISOBOX_RUNTIME, DOCKER_HOST, DOCKER_TLS_VERIFY, DOCKER_CERT_PATH,
  * DOCKER_API_VERSION.
  */
@@ -66,6 +71,10 @@ struct config {
 	int rate_per_min;
 	int rate_burst;
 	char *cgroup_parent;
+	int pool_size;	      /* warm sandboxes kept per pooled language */
+	char *pool_languages; /* comma-separated names, "" for no pool */
+	int64_t pool_ttl_ms;  /* a warm sandbox older than this is recycled */
+	int64_t db_map_bytes; /* LMDB map size */
 
 	char *docker_host; /* "unix:///path" or "tcp://host:port" */
 	int docker_tls_verify;

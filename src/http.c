@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
 
 static const char *param(FCGX_Request *fr, const char *name)
 {
@@ -57,6 +59,7 @@ void http_req_init(struct http_req *r, FCGX_Request *fr)
 
 void http_req_free(struct http_req *r)
 {
+	json_object_put(r->log_extra);
 	buf_free(&r->body);
 }
 
@@ -327,7 +330,34 @@ void http_log_access(struct http_req *r)
 			       json_object_new_string(r->outcome));
 	json_object_object_add(o, "durationMs",
 			       json_object_new_int64(now_ms() - r->start_ms));
-	log_info("access %s",
-		 json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+	if (r->log_extra) {
+		json_object_object_foreach(r->log_extra, k, v)
+		{
+			json_object_object_add(o, k, json_object_get(v));
+		}
+	}
+	{
+		/* One JSON object per line, written with one write(2). */
+		struct buf line = { 0 };
+		int64_t w = wall_ms();
+		time_t t = (time_t)(w / 1000);
+		struct tm tm;
+		char ts[40];
+
+		gmtime_r(&t, &tm);
+		strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
+		buf_addf(&line, "{\"ts\":\"%s.%03dZ\",\"level\":\"info\","
+				"\"msg\":\"access\",",
+			 ts, (int)(w % 1000));
+		buf_adds(&line, json_object_to_json_string_ext(
+					o, JSON_C_TO_STRING_PLAIN |
+						   JSON_C_TO_STRING_NOSLASHESCAPE) +
+					1);
+		buf_add(&line, "\n", 1);
+		if (write(2, line.p, line.len) < 0) {
+			/* nowhere left to report it */
+		}
+		buf_free(&line);
+	}
 	json_object_put(o);
 }

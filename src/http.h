@@ -33,6 +33,7 @@ struct http_req {
 	void (*after)(void *ctx);
 	void *after_ctx;
 	/* For the access log. */
+	json_object *log_extra; /* fields handlers add (may be NULL) */
 	const char *route;
 	char language[65];
 	char outcome[48];

@@ -19,6 +19,7 @@
 
 #include "docker.h"
 #include "http.h"
+#include "pool.h"
 #include "registry.h"
 #include "router.h"
 #include "service.h"
@@ -26,8 +27,6 @@
 static struct service svc;
 static int listen_fd;
 static pthread_mutex_t accept_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_mutex_t stop_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t stop_cond = PTHREAD_COND_INITIALIZER;
 
 static void *worker(void *arg)
 {
@@ -86,38 +85,40 @@ static void *signal_thread(void *arg)
 			continue;
 		}
 		log_info("signal %d: finishing requests in flight", sig);
-		pthread_mutex_lock(&stop_lock);
 		svc.stopping = 1;
-		pthread_cond_broadcast(&stop_cond);
-		pthread_mutex_unlock(&stop_lock);
+		service_kick(&svc);
 		/* Wake the thread blocked in accept(2). */
 		shutdown(listen_fd, SHUT_RDWR);
 		return NULL;
 	}
 }
 
-/* Watches the catalogue for changes and reaps orphaned sandboxes. */
+/* Watches the catalogue for changes, keeps the warm pool filled and
+ * reaps orphaned sandboxes. */
 static void *housekeeping(void *arg)
 {
 	int64_t next_reap = 0;
 
 	(void)arg;
-	pthread_mutex_lock(&stop_lock);
 	while (!svc.stopping) {
 		struct timespec ts;
 
-		pthread_mutex_unlock(&stop_lock);
 		registry_reload(svc.cfg.registry, svc.cfg.images_lock, 0);
 		if (now_ms() >= next_reap) {
 			service_reap(&svc);
 			next_reap = now_ms() + 30000;
 		}
-		pthread_mutex_lock(&stop_lock);
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_sec += 2;
-		pthread_cond_timedwait(&stop_cond, &stop_lock, &ts);
+		pool_maintain(&svc);
+		pthread_mutex_lock(&svc.hk_lock);
+		if (!svc.hk_kicked && !svc.stopping) {
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_sec += 2;
+			pthread_cond_timedwait(&svc.hk_cond, &svc.hk_lock,
+					       &ts);
+		}
+		svc.hk_kicked = 0;
+		pthread_mutex_unlock(&svc.hk_lock);
 	}
-	pthread_mutex_unlock(&stop_lock);
 	return NULL;
 }
 
@@ -234,10 +235,8 @@ int main(int argc, char **argv)
 	for (i = 0; i < threads; i++) {
 		pthread_join(tids[i], NULL);
 	}
-	pthread_mutex_lock(&stop_lock);
 	svc.stopping = 1;
-	pthread_cond_broadcast(&stop_cond);
-	pthread_mutex_unlock(&stop_lock);
+	service_kick(&svc);
 	pthread_join(hk_tid, NULL);
 	free(tids);
 	log_info("isobox.fcgi %d stopped", (int)getpid());

@@ -150,6 +150,14 @@ static uint8_t *dup_bytes(json_object *o, size_t *len)
 	return p;
 }
 
+/* 1 if the JSON string o holds a NUL byte ("\u0000"), which would cut
+ * short a copy made with xstrdup. */
+static int has_nul(json_object *o)
+{
+	return strlen(json_object_get_string(o)) !=
+	       (size_t)json_object_get_string_len(o);
+}
+
 static int parse_file(json_object *f, size_t idx, struct exec_file *out,
 		      struct isobox_err *err)
 {
@@ -325,14 +333,14 @@ static int parse_object(json_object *o, int max_files, struct exec_request *r,
 			       "'language' is required");
 	}
 	if (!json_object_is_type(v, json_type_string) ||
-	    json_object_get_string_len(v) > 64) {
+	    json_object_get_string_len(v) > 64 || has_nul(v)) {
 		return bad_field(err, "language", "a string (a name or alias)");
 	}
 	r->language = xstrdup(json_object_get_string(v));
 	if (json_object_object_get_ex(o, "version", &v) &&
 	    !json_object_is_type(v, json_type_null)) {
 		if (!json_object_is_type(v, json_type_string) ||
-		    json_object_get_string_len(v) > 64) {
+		    json_object_get_string_len(v) > 64 || has_nul(v)) {
 			return bad_field(err, "version", "a string");
 		}
 		if (json_object_get_string_len(v) > 0 &&

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "mux.h"
+#include "pool.h"
 
 /* gVisor's Sentry lives inside the container's memory cgroup; about 20 MiB
  * were measured for it at start-up, so the cgroup gets this much on top of
@@ -38,7 +39,7 @@ static json_object *str_array(const char *const *v)
 
 json_object *sandbox_spec(struct service *svc, const struct lang *lang,
 			  const struct limits *lim, const char *request_id,
-			  int64_t deadline_wall_ms)
+			  int64_t deadline_wall_ms, const char *kind)
 {
 	static const char *const cmd[] = { "/.isobox/guest", NULL };
 	static const char *const caps[] = { "SETUID", "SETGID", "KILL", NULL };
@@ -89,7 +90,7 @@ json_object *sandbox_spec(struct service *svc, const struct lang *lang,
 			       json_object_new_string(s));
 	free(s);
 	json_object_object_add(labels, "isobox.kind",
-			       json_object_new_string("run"));
+			       json_object_new_string(kind));
 	json_object_object_add(labels, "isobox.request",
 			       json_object_new_string(request_id));
 	json_object_object_add(labels, "isobox.language",
@@ -275,9 +276,9 @@ static void on_record(struct relay *r, const struct wire_rec *rec)
 	struct stage_result *st;
 	long long v;
 
+	r->ready = 1; /* a warm sandbox said READY before we attached */
 	switch (rec->type) {
 	case WIRE_READY:
-		r->ready = 1;
 		break;
 	case WIRE_OUT: {
 		const uint8_t *p = rec->payload + 2;
@@ -411,7 +412,7 @@ static int create_container(struct service *svc, const struct lang *lang,
 }
 
 static void judge_abnormal_end(struct service *svc, struct relay *r,
-			       int host_timeout)
+			       int host_timeout, int64_t elapsed_ms)
 {
 	struct sandbox_result *res = r->res;
 	struct stage_result *st;
@@ -440,10 +441,58 @@ static void judge_abnormal_end(struct service *svc, struct relay *r,
 		json_object_put(ins);
 	}
 	st->ran = 1;
+	if (st->duration_ms == 0) {
+		st->duration_ms = elapsed_ms;
+	}
 	st->oom_killed = oom;
 	st->timed_out = host_timeout;
 	st->signal = (oom || host_timeout || code == 137) ? SIGKILL : 0;
 	st->exit_code = st->signal ? 128 + SIGKILL : code;
+}
+
+/* Get a sandbox for the job: a warm one from the pool when one fits (its
+ * guest is already waiting), else a fresh one. Attached on return. */
+static int open_sandbox(struct service *svc, const struct lang *lang,
+			const struct limits *lim, const char *request_id,
+			int64_t budget, int try_pool,
+			struct sandbox_result *res, struct docker_stream *ds,
+			struct isobox_err *err)
+{
+	int64_t t0 = now_ms();
+	json_object *spec;
+	char *pooled = try_pool ? pool_claim(svc, lang, lim) : NULL;
+
+	if (pooled) {
+		res->container_id = pooled;
+		res->pooled = 1;
+		if (docker_attach(&svc->docker, pooled, ds, err) == 0) {
+			res->t_create = res->t_attach = res->t_start =
+				now_ms() - t0;
+			return 0;
+		}
+		log_warn("pool: attaching %.12s failed (%s); cold path",
+			 pooled, err->msg);
+		sandbox_release(svc, res);
+		t0 = now_ms();
+	}
+	spec = sandbox_spec(svc, lang, lim, request_id,
+			    wall_ms() + budget + 60000, "run");
+	if (create_container(svc, lang, spec, &res->container_id, err) < 0) {
+		json_object_put(spec);
+		return -1;
+	}
+	json_object_put(spec);
+	res->t_create = now_ms() - t0;
+	if (docker_attach(&svc->docker, res->container_id, ds, err) < 0) {
+		return -1;
+	}
+	res->t_attach = now_ms() - t0;
+	if (docker_container_start(&svc->docker, res->container_id, err) <
+	    0) {
+		return -1;
+	}
+	res->t_start = now_ms() - t0;
+	return 0;
 }
 
 int sandbox_execute(struct service *svc, const struct lang *lang,
@@ -455,25 +504,18 @@ int sandbox_execute(struct service *svc, const struct lang *lang,
 	struct docker_stream ds;
 	struct relay r;
 	struct mux_dec mux;
-	json_object *spec = NULL;
 	int64_t t0 = now_ms();
 	int64_t budget = lim->wall_time_ms + HOST_GRACE_MS +
 			 (lang->compile ? lim->compile_wall_time_ms : 0);
 	int64_t deadline;
-	int host_timeout = 0;
+	int host_timeout;
+	int try_pool = !req->network;
 	int rc = -1;
 	uint8_t rbuf[65536];
 
 	memset(res, 0, sizeof(*res));
-	memset(&r, 0, sizeof(r));
 	memset(&ds, 0, sizeof(ds));
 	ds.fd = -1;
-	res->has_compile = lang->compile != NULL;
-	r.hooks = hooks;
-	r.res = res;
-	r.lim = lim;
-	mux_init(&mux);
-
 	if (lang->image_ref == NULL) {
 		return err_set(err, 503, "image_unavailable",
 			       "the image for %s (%s) has not been built; run "
@@ -485,21 +527,18 @@ int sandbox_execute(struct service *svc, const struct lang *lang,
 			       "the program and its input do not fit in one "
 			       "job");
 	}
-	spec = sandbox_spec(svc, lang, lim, request_id,
-			    wall_ms() + budget + 60000);
-	if (create_container(svc, lang, spec, &res->container_id, err) < 0) {
+again:
+	memset(&r, 0, sizeof(r));
+	r.hooks = hooks;
+	r.res = res;
+	r.lim = lim;
+	res->has_compile = lang->compile != NULL;
+	mux_init(&mux);
+	host_timeout = 0;
+	if (open_sandbox(svc, lang, lim, request_id, budget, try_pool, res,
+			 &ds, err) < 0) {
 		goto out;
 	}
-	res->t_create = now_ms() - t0;
-	if (docker_attach(&svc->docker, res->container_id, &ds, err) < 0) {
-		goto out;
-	}
-	res->t_attach = now_ms() - t0;
-	if (docker_container_start(&svc->docker, res->container_id, err) <
-	    0) {
-		goto out;
-	}
-	res->t_start = now_ms() - t0;
 	deadline = now_ms() + budget;
 	if (docker_stream_send(&ds, job.p, job.len, deadline) < 0) {
 		/* The sandbox may already be gone (e.g. OOM at start). */
@@ -537,8 +576,8 @@ int sandbox_execute(struct service *svc, const struct lang *lang,
 		goto out;
 	}
 	if (r.failed) {
-		err_set(err, 500, "sandbox_failed", "the guest refused the job: %s",
-			r.fail);
+		err_set(err, 500, "sandbox_failed",
+			"the guest refused the job: %s", r.fail);
 		goto out;
 	}
 	if (r.protocol) {
@@ -547,6 +586,8 @@ int sandbox_execute(struct service *svc, const struct lang *lang,
 		goto out;
 	}
 	if (!r.done) {
+		int oom = 0;
+
 		if (host_timeout) {
 			struct isobox_err e;
 
@@ -557,7 +598,6 @@ int sandbox_execute(struct service *svc, const struct lang *lang,
 			json_object *ins = NULL;
 			json_object *st;
 			json_object *v;
-			int oom = 0;
 			struct isobox_err e;
 
 			ins = docker_container_inspect(
@@ -568,6 +608,15 @@ int sandbox_execute(struct service *svc, const struct lang *lang,
 				oom = json_object_get_boolean(v);
 			}
 			json_object_put(ins);
+			if (!oom && res->pooled) {
+				/* A warm sandbox that died while waiting
+				 * (an engine restart): run cold instead. */
+				log_warn("pool: %.12s was dead; cold path",
+					 res->container_id);
+				sandbox_release(svc, res);
+				try_pool = 0;
+				goto again;
+			}
 			if (!oom) {
 				err_set(err, 503, "sandbox_failed",
 					"the sandbox ended before its guest "
@@ -576,11 +625,8 @@ int sandbox_execute(struct service *svc, const struct lang *lang,
 				goto out;
 			}
 		}
-		judge_abnormal_end(svc, &r, host_timeout);
-	}
-	if (res->has_compile && !res->run.ran) {
-		/* The run stage never started: say so with an empty result. */
-		res->run.exit_code = 0;
+		judge_abnormal_end(svc, &r, host_timeout, now_ms() - deadline +
+							  budget);
 	}
 	rc = 0;
 out:
@@ -592,7 +638,6 @@ out:
 	buf_free(&r.guest_log);
 	wire_dec_free(&r.dec);
 	wire_buf_free(&job);
-	json_object_put(spec);
 	if (ds.curl) {
 		docker_stream_close(&ds);
 	}
@@ -604,6 +649,9 @@ void sandbox_release(struct service *svc, struct sandbox_result *res)
 	struct isobox_err e;
 
 	if (res->container_id) {
+		if (res->pooled) {
+			pool_forget(svc, res->container_id);
+		}
 		if (docker_container_remove(&svc->docker, res->container_id,
 					    &e) < 0) {
 			/* The reaper will find it by its labels. */

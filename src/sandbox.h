@@ -32,6 +32,7 @@ struct sandbox_result {
 	struct stage_result compile;
 	struct stage_result run;
 	char *container_id; /* still to be removed: see sandbox_release */
+	int pooled;	    /* it came warm from the pool */
 	/* Where the time went, for logs and benchmarks (ms). */
 	int64_t t_create, t_attach, t_start, t_total;
 };
@@ -62,7 +63,7 @@ void sandbox_release(struct service *svc, struct sandbox_result *res);
  * puts the object. */
 json_object *sandbox_spec(struct service *svc, const struct lang *lang,
 			  const struct limits *lim, const char *request_id,
-			  int64_t deadline_wall_ms);
+			  int64_t deadline_wall_ms, const char *kind);
 
 /* Encode the job for the guest into out (expanding {source}/{files} and
  * appending args). Returns 0 or -1 when it does not fit the framing. */

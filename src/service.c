@@ -56,6 +56,8 @@ int service_init(struct service *s, const char *config_path,
 	int rc;
 
 	memset(s, 0, sizeof(*s));
+	pthread_mutex_init(&s->hk_lock, NULL);
+	pthread_cond_init(&s->hk_cond, NULL);
 	s->config_path = config_path ? xstrdup(config_path) : NULL;
 	if (config_load(&s->cfg, config_path, err) < 0) {
 		return -1;
@@ -78,6 +80,15 @@ int service_init(struct service *s, const char *config_path,
 	snprintf(s->owner, sizeof(s->owner), "%s:%d:%llu", s->hostname,
 		 (int)getpid(), st);
 	s->started_ms = now_ms();
+	{
+		char *db = xasprintf("%s/db", s->cfg.state_dir);
+
+		rc = store_open(&s->store, db, s->cfg.db_map_bytes, err);
+		free(db);
+		if (rc < 0) {
+			return -1;
+		}
+	}
 	r = registry_load(s->cfg.registry, s->cfg.images_lock, err);
 	if (r == NULL) {
 		return -1;
@@ -118,14 +129,22 @@ const char *service_cgroup_parent(struct service *s)
 void service_free(struct service *s)
 {
 	registry_current_set(NULL);
+	store_close(&s->store);
 	slots_free(&s->slots);
 	docker_free(&s->docker);
 	config_free(&s->cfg);
 	free(s->config_path);
 }
 
-/* 1 when the "host:pid:start" owner is a live process on this host. */
-static int owner_alive(const struct service *s, const char *owner)
+void service_kick(struct service *s)
+{
+	pthread_mutex_lock(&s->hk_lock);
+	s->hk_kicked = 1;
+	pthread_cond_broadcast(&s->hk_cond);
+	pthread_mutex_unlock(&s->hk_lock);
+}
+
+int service_owner_alive(const struct service *s, const char *owner)
 {
 	char host[256];
 	int pid;
@@ -192,8 +211,15 @@ int service_reap(struct service *s)
 		if (json_object_object_get_ex(labels, "isobox.deadline", &v)) {
 			parse_ll(json_object_get_string(v), &deadline);
 		}
-		dead = !owner_alive(s, owner) ||
-		       (deadline > 0 && deadline < now);
+		/* Warm sandboxes outlive the process that made them: the
+		 * pool manages them, and only their deadline counts here. */
+		if (json_object_object_get_ex(labels, "isobox.kind", &v) &&
+		    strcmp(json_object_get_string(v), "pool") == 0) {
+			dead = deadline > 0 && deadline < now;
+		} else {
+			dead = !service_owner_alive(s, owner) ||
+			       (deadline > 0 && deadline < now);
+		}
 		if (!dead) {
 			continue;
 		}

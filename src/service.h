@@ -5,17 +5,25 @@
 #ifndef ISOBOX_SERVICE_H
 #define ISOBOX_SERVICE_H
 
+#include <pthread.h>
 #include <stdint.h>
 
 #include "config.h"
 #include "docker.h"
 #include "slots.h"
+#include "store.h"
 
 struct service {
 	struct config cfg;
 	char *config_path; /* as given, or NULL for the default */
 	struct docker docker;
 	struct slots slots;
+	struct store store;
+	/* Housekeeping (pool refill, reaping) waits on this; service_kick
+	 * wakes it early, e.g. right after a warm sandbox was claimed. */
+	pthread_mutex_t hk_lock;
+	pthread_cond_t hk_cond;
+	int hk_kicked;
 	char hostname[256];
 	char owner[320]; /* "host:pid:start" label of the sandboxes we own */
 	int64_t started_ms;
@@ -38,6 +46,12 @@ const char *service_cgroup_parent(struct service *s);
 int service_init(struct service *s, const char *config_path,
 		 struct isobox_err *err);
 void service_free(struct service *s);
+
+/* Wake the housekeeping thread now. */
+void service_kick(struct service *s);
+/* 1 when the "host:pid:start" owner names a live process on this host (or
+ * another host's process, which is not ours to judge). */
+int service_owner_alive(const struct service *s, const char *owner);
 
 /* Remove sandboxes labelled isobox.managed=1 whose owner process on this
  * host is gone, or whose deadline passed more than a minute ago. Only one

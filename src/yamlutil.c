@@ -189,7 +189,11 @@ static int check_map(struct yamlutil_doc *d, yaml_node_t *map,
 		size_t i;
 		int ok = allowed == NULL;
 
-		if (k == NULL || k->type != YAML_SCALAR_NODE) {
+		/* A NUL byte ("\0" in a quoted key) would make two keys that
+		 * differ after it look alike to every strcmp that follows. */
+		if (k == NULL || k->type != YAML_SCALAR_NODE ||
+		    memchr(k->data.scalar.value, '\0',
+			   k->data.scalar.length) != NULL) {
 			return err_set(err, YU_STATUS, YU_CODE,
 				       "%s:%d: keys%s%s must be plain words",
 				       d->file, yamlutil_line(k), in, where);
