@@ -463,6 +463,8 @@ int request_parse(const char *body, size_t len, int max_files,
 	if (tok == NULL) {
 		abort();
 	}
+	/* RFC 8259 only: no single quotes, no trailing commas. */
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
 	o = json_tokener_parse_ex(tok, body, (int)len);
 	if (o == NULL || json_tokener_get_error(tok) != json_tokener_success ||
 	    (int)json_tokener_get_parse_end(tok) < (int)len) {

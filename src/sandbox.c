@@ -495,6 +495,30 @@ static int open_sandbox(struct service *svc, const struct lang *lang,
 	return 0;
 }
 
+/* Under gVisor's ptrace platform the kernel's OOM killer may kill just the
+ * host process backing the user's task: the sandbox lives on and the guest
+ * reports a plain SIGKILL. The engine still records the OOM event, so a
+ * SIGKILL the guest did not send itself is checked against it. */
+static void check_oom(struct service *svc, struct sandbox_result *res)
+{
+	struct stage_result *st = res->run.ran ? &res->run : &res->compile;
+	struct isobox_err e;
+	json_object *ins;
+	json_object *state;
+	json_object *v;
+
+	if (st->signal != SIGKILL || st->timed_out || st->truncated) {
+		return;
+	}
+	ins = docker_container_inspect(&svc->docker, res->container_id, &e);
+	if (ins && json_object_object_get_ex(ins, "State", &state) &&
+	    json_object_object_get_ex(state, "OOMKilled", &v) &&
+	    json_object_get_boolean(v)) {
+		st->oom_killed = 1;
+	}
+	json_object_put(ins);
+}
+
 int sandbox_execute(struct service *svc, const struct lang *lang,
 		    const struct exec_request *req, const struct limits *lim,
 		    const char *request_id, const struct sandbox_hooks *hooks,
@@ -627,6 +651,8 @@ again:
 		}
 		judge_abnormal_end(svc, &r, host_timeout, now_ms() - deadline +
 							  budget);
+	} else {
+		check_oom(svc, res);
 	}
 	rc = 0;
 out:
