@@ -9,6 +9,7 @@
 #include "api.h"
 #include "registry.h"
 #include "request.h"
+#include "exec.h"
 #include "sandbox.h"
 
 const char *api_signal_name(int sig)
@@ -87,6 +88,18 @@ char *api_utf8_clean(const uint8_t *s, size_t n, size_t *out_len)
 	return buf_steal(&b, out_len);
 }
 
+size_t api_utf8_tail(const uint8_t *p, size_t n)
+{
+	size_t i;
+
+	for (i = n > 3 ? n - 3 : 0; i < n; i++) {
+		if (utf8_seq(p + i, n - i) < 0) {
+			return n - i;
+		}
+	}
+	return 0;
+}
+
 static json_object *jstr_bytes(const uint8_t *p, size_t n)
 {
 	size_t l;
@@ -148,9 +161,9 @@ static json_object *limits_json(const struct limits *l, int compiled)
 	return o;
 }
 
-static json_object *result_json(const struct lang *lang,
-				const struct sandbox_result *res,
-				const struct limits *lim)
+json_object *api_result_json(const struct lang *lang,
+			     const struct sandbox_result *res,
+			     const struct limits *lim)
 {
 	json_object *o = json_object_new_object();
 
@@ -180,11 +193,6 @@ struct exec_ctx {
 	uint8_t tail[2][3][4];
 	size_t tail_len[2][3];
 };
-
-static int req_gone(void *ctx)
-{
-	return http_client_gone(ctx);
-}
 
 static int hook_cancelled(void *ctx)
 {
@@ -231,20 +239,7 @@ static int hook_output(void *ctx, int stage, int stream, const uint8_t *p,
 	return rc < 0;
 }
 
-struct after_run {
-	struct service *svc;
-	struct sandbox_result res;
-};
-
-static void after_remove(void *p)
-{
-	struct after_run *a = p;
-
-	sandbox_release(a->svc, &a->res);
-	free(a);
-}
-
-static int content_type_json(const char *ct)
+int api_is_json(const char *ct)
 {
 	size_t n = strlen("application/json");
 
@@ -252,7 +247,7 @@ static int content_type_json(const char *ct)
 	       (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ');
 }
 
-static void outcome_of(struct http_req *req, const struct sandbox_result *r)
+void api_outcome(struct http_req *req, const struct sandbox_result *r)
 {
 	const struct stage_result *st =
 		r->has_compile && !r->run.ran ? &r->compile : &r->run;
@@ -272,24 +267,31 @@ static void outcome_of(struct http_req *req, const struct sandbox_result *r)
 	snprintf(req->outcome, sizeof(req->outcome), "%s", o);
 }
 
+/* Open the event stream once a slot is held, if the client asked for one. */
+static void start_stream(void *ctx)
+{
+	struct exec_ctx *x = ctx;
+
+	if (http_wants_sse(x->req)) {
+		http_sse_start(x->req);
+	}
+}
+
 void api_execute(struct service *svc, struct http_req *req)
 {
 	struct isobox_err err;
 	struct exec_request er;
 	struct registry *reg = NULL;
 	const struct lang *lang;
-	struct limits lim;
 	struct exec_ctx x;
 	struct sandbox_hooks hooks;
-	struct after_run *ar = NULL;
+	struct exec_run *run = NULL;
 	json_object *out = NULL;
-	int slot = -1;
-	int rc;
 
 	memset(&er, 0, sizeof(er));
 	memset(&x, 0, sizeof(x));
 	memset(&err, 0, sizeof(err));
-	if (!content_type_json(req->content_type)) {
+	if (!api_is_json(req->content_type)) {
 		http_drain_body(req);
 		http_send_err(req, 415, "unsupported_media_type",
 			      "send the request as application/json");
@@ -314,59 +316,18 @@ void api_execute(struct service *svc, struct http_req *req)
 		goto out;
 	}
 	snprintf(req->language, sizeof(req->language), "%s", lang->name);
-	if (er.network) {
-		http_send_err(req, 403, "network_unavailable",
-			      "network access is not enabled on this server; "
-			      "send \"network\": false");
-		goto out;
-	}
-	lim = svc->cfg.defaults;
-	limits_overlay(&lim, &lang->limits);
-	limits_overlay(&lim, &er.limits);
-	limits_clamp(&lim, &svc->cfg.floors, &svc->cfg.ceilings);
-
-	slot = slots_acquire(&svc->slots,
-			     now_ms() + svc->cfg.queue_timeout_ms,
-			     req_gone, req);
-	if (slot < 0) {
-		if (slot == -ETIMEDOUT) {
-			http_send_err(req, 429, "capacity",
-				      "all %d sandboxes are busy; retry "
-				      "shortly",
-				      svc->cfg.concurrency);
-		} else if (slot == -ECANCELED) {
-			snprintf(req->outcome, sizeof(req->outcome),
-				 "client_gone");
-		} else {
-			http_send_err(req, 500, "internal",
-				      "cannot take a sandbox slot: %s",
-				      strerror(-slot));
-		}
-		goto out;
-	}
-	if (http_wants_sse(req)) {
-		http_sse_start(req);
-	}
 	x.req = req;
 	hooks.ctx = &x;
 	hooks.on_output = hook_output;
 	hooks.cancelled = hook_cancelled;
-	ar = xcalloc(1, sizeof(*ar));
-	ar->svc = svc;
-	rc = sandbox_execute(svc, lang, &er, &lim, req->id, &hooks, &ar->res,
-			     &err);
-	slots_release(slot);
-	slot = -1;
-	if (rc < 0) {
-		if (err.status == 499) {
-			snprintf(req->outcome, sizeof(req->outcome),
-				 "client_gone");
-		} else {
+	if (exec_run(svc, req, lang, &er, &hooks, start_stream, &run, &err) <
+	    0) {
+		if (err.status != 499) {
 			http_send_error(req, &err);
 		}
 	} else {
-		outcome_of(req, &ar->res);
-		out = result_json(lang, &ar->res, &lim);
+		api_outcome(req, &run->res);
+		out = api_result_json(lang, &run->res, &run->lim);
 		if (req->sse) {
 			http_sse_event(req, "done",
 				       json_object_to_json_string_ext(
@@ -375,21 +336,9 @@ void api_execute(struct service *svc, struct http_req *req)
 			http_send_json(req, 200, out, NULL);
 		}
 	}
-	req->log_extra = json_object_new_object();
-	json_object_object_add(req->log_extra, "warm",
-			       json_object_new_boolean(ar->res.pooled));
-	json_object_object_add(req->log_extra, "sandboxReadyMs",
-			       json_object_new_int64(ar->res.t_start));
-	json_object_object_add(req->log_extra, "sandboxMs",
-			       json_object_new_int64(ar->res.t_total));
-	/* Remove the sandbox after the answer has gone out. */
-	req->after = after_remove;
-	req->after_ctx = ar;
-	ar = NULL;
+	/* The sandbox is removed after the answer has gone out. */
+	exec_finish(req, run);
 out:
-	if (slot >= 0) {
-		slots_release(slot);
-	}
 	json_object_put(out);
 	registry_put(reg);
 	request_free(&er);

@@ -80,6 +80,9 @@ static const struct config_key keys[] = {
      1000000},
     {"rate_burst", "ISOBOX_RATE_BURST", CT_INT, OFF(rate_burst), 1, 1000000},
     {"cgroup_parent", "ISOBOX_CGROUP_PARENT", CT_STR, OFF(cgroup_parent), 0, 0},
+    {"keys_file", "ISOBOX_KEYS_FILE", CT_STR0, OFF(keys_file), 0, 0},
+    {"trusted_proxies", "ISOBOX_TRUSTED_PROXIES", CT_STR0,
+     OFF(trusted_proxies), 0, 0},
     {"pool_size", "ISOBOX_POOL_SIZE", CT_INT, OFF(pool_size), 0, 64},
     {"pool_languages", "ISOBOX_POOL_LANGUAGES", CT_STR0, OFF(pool_languages),
      0, 0},
@@ -117,6 +120,8 @@ static const char *const top_allowed[] = {
     "rate_per_min",
     "rate_burst",
     "cgroup_parent",
+    "keys_file",
+    "trusted_proxies",
     "pool_size",
     "pool_languages",
     "pool_ttl_ms",
@@ -189,6 +194,8 @@ void config_defaults(struct config *c)
 	c->rate_per_min = 30;
 	c->rate_burst = 10;
 	c->cgroup_parent = xstrdup("isobox.slice");
+	c->keys_file = xstrdup("");
+	c->trusted_proxies = xstrdup("");
 	c->pool_size = 2;
 	c->pool_languages = xstrdup("python");
 	c->pool_ttl_ms = 600000;

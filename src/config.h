@@ -19,6 +19,8 @@
  *   rate_per_min: 30
  *   rate_burst: 10
  *   cgroup_parent: isobox.slice
+ *   keys_file: ""                   # API keys and tenants (see auth.h)
+ *   trusted_proxies: ""             # e.g. "10.0.0.0/8, ::1/128"
  *   pool_size: 2                    # warm sandboxes per pooled language
  *   pool_languages: python          # comma-separated; "" turns the pool off
  *   pool_ttl_ms: 600000             # recycle warm sandboxes older than this
@@ -43,6 +45,7 @@
  * ISOBOX_API_KEY, ISOBOX_RATE_PER_MIN, ISOBOX_RATE_BURST,
  * ISOBOX_ALLOW_NETWORK, ISOBOX_EGRESS_NETWORK, ISOBOX_CGROUP_PARENT,
  * ISOBOX_POOL_SIZE, ISOBOX_POOL_LANGUAGES, ISOBOX_POOL_TTL_MS,
+ * ISOBOX_KEYS_FILE, ISOBOX_TRUSTED_PROXIES,
  * ISOBOX_RUNTIME, DOCKER_HOST, DOCKER_TLS_VERIFY, DOCKER_CERT_PATH,
  * DOCKER_API_VERSION.
  */
@@ -71,6 +74,8 @@ struct config {
 	int rate_per_min;
 	int rate_burst;
 	char *cgroup_parent;
+	char *keys_file;       /* API keys and tenants (auth.h), "" for none */
+	char *trusted_proxies; /* CIDRs whose X-Forwarded-For is believed */
 	int pool_size;	      /* warm sandboxes kept per pooled language */
 	char *pool_languages; /* comma-separated names, "" for no pool */
 	int64_t pool_ttl_ms;  /* a warm sandbox older than this is recycled */

@@ -232,7 +232,12 @@ void http_send_error(struct http_req *r, const struct isobox_err *err)
 	} else {
 		if (err->status == 429 || err->status == 503) {
 			snprintf(extra, sizeof(extra), "Retry-After: %d\r\n",
-				 err->status == 429 ? 1 : 5);
+				 r->retry_after > 0	 ? r->retry_after
+				 : err->status == 429 ? 1
+							: 5);
+		} else if (err->status == 401) {
+			snprintf(extra, sizeof(extra),
+				 "WWW-Authenticate: Bearer realm=\"isobox\"\r\n");
 		}
 		http_send_json(r, err->status ? err->status : 500, o, extra);
 	}
@@ -321,7 +326,13 @@ void http_log_access(struct http_req *r)
 	json_object_object_add(o, "route", json_object_new_string(r->route));
 	json_object_object_add(o, "status", json_object_new_int(r->status));
 	json_object_object_add(o, "remote",
-			       json_object_new_string(r->remote_addr));
+			       json_object_new_string(r->client_ip[0]
+							      ? r->client_ip
+							      : r->remote_addr));
+	if (r->tenant.name[0]) {
+		json_object_object_add(o, "tenant",
+				       json_object_new_string(r->tenant.name));
+	}
 	if (r->language[0]) {
 		json_object_object_add(o, "language",
 				       json_object_new_string(r->language));

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "auth.h"
 #include "util.h"
 
 struct http_req {
@@ -28,6 +29,10 @@ struct http_req {
 	int status;	   /* status sent, 0 until headers go out */
 	int sse;	   /* an event stream is open */
 	int gone;	   /* the client went away */
+	int retry_after;   /* seconds for Retry-After on 429/503, 0: default */
+	struct tenant tenant; /* who is asking (auth_check), "public" if open */
+	char client_ip[64];   /* REMOTE_ADDR, or the forwarded client behind a
+			       * trusted proxy */
 	/* Work to do after the answer is complete (FCGX_Finish_r), such as
 	 * removing the sandbox: the client does not wait for it. */
 	void (*after)(void *ctx);

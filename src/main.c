@@ -19,6 +19,7 @@
 
 #include "docker.h"
 #include "http.h"
+#include "metrics.h"
 #include "pool.h"
 #include "registry.h"
 #include "router.h"
@@ -55,6 +56,10 @@ static void *worker(void *arg)
 		}
 		http_req_init(&req, &fr);
 		router_dispatch(&svc, &req);
+		metrics_add(1,
+			    "isobox_http_requests_total{route=\"%s\","
+			    "status=\"%d\"}",
+			    req.route, req.status ? req.status : 200);
 		/* Log while the request's parameters are still valid:
 		 * FCGX_Finish_r frees them. */
 		http_log_access(&req);
@@ -82,6 +87,7 @@ static void *signal_thread(void *arg)
 			log_info("SIGHUP: reloading the catalogue");
 			registry_reload(svc.cfg.registry, svc.cfg.images_lock,
 					1);
+			auth_reload(svc.cfg.api_key, svc.cfg.keys_file, 1);
 			continue;
 		}
 		log_info("signal %d: finishing requests in flight", sig);
@@ -104,6 +110,7 @@ static void *housekeeping(void *arg)
 		struct timespec ts;
 
 		registry_reload(svc.cfg.registry, svc.cfg.images_lock, 0);
+		auth_reload(svc.cfg.api_key, svc.cfg.keys_file, 0);
 		if (now_ms() >= next_reap) {
 			service_reap(&svc);
 			next_reap = now_ms() + 30000;
@@ -238,6 +245,7 @@ int main(int argc, char **argv)
 	svc.stopping = 1;
 	service_kick(&svc);
 	pthread_join(hk_tid, NULL);
+	pool_drain_own(&svc);
 	free(tids);
 	log_info("isobox.fcgi %d stopped", (int)getpid());
 	service_free(&svc);

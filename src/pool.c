@@ -8,6 +8,8 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include "admit.h"
+#include "metrics.h"
 #include "sandbox.h"
 #include "store.h"
 
@@ -107,6 +109,8 @@ out:
 	if (txn) {
 		mdb_txn_abort(txn);
 	}
+	metrics_add(1, "isobox_pool_claims_total{result=\"%s\"}",
+		    id ? "hit" : "miss");
 	if (id) {
 		service_kick(svc); /* refill soon */
 	}
@@ -224,6 +228,19 @@ static void discard(struct service *svc, const char *id, const char *why)
 	log_info("pool: removed %.12s (%s)", id, why);
 }
 
+/* 1 when the process named by a container's isobox.owner label lives. */
+static int maker_alive(const struct service *svc, json_object *c)
+{
+	json_object *labels;
+	json_object *v;
+
+	if (!json_object_object_get_ex(c, "Labels", &labels) ||
+	    !json_object_object_get_ex(labels, "isobox.owner", &v)) {
+		return 0;
+	}
+	return service_owner_alive(svc, json_object_get_string(v));
+}
+
 /* Remove pool containers the table does not know (a process died between
  * creating one and recording it). */
 static void remove_strays(struct service *svc, json_object *list,
@@ -247,8 +264,14 @@ static void remove_strays(struct service *svc, json_object *list,
 		for (j = 0; j < n && !known; j++) {
 			known = strcmp(rows[j].id, id) == 0;
 		}
-		if (!known && json_object_object_get_ex(c, "Created", &cr) &&
-		    now_s - json_object_get_int64(cr) > 60) {
+		if (known) {
+			continue;
+		}
+		/* Unrecorded: its maker is between create and record, or
+		 * died there. Give a live maker a minute. */
+		if (!maker_alive(svc, c) ||
+		    (json_object_object_get_ex(c, "Created", &cr) &&
+		     now_s - json_object_get_int64(cr) > 60)) {
 			struct isobox_err e;
 
 			docker_container_remove(&svc->docker, id, &e);
@@ -386,6 +409,11 @@ void pool_maintain(struct service *svc)
 			}
 		}
 		for (; have < svc->cfg.pool_size && !svc->stopping; have++) {
+			/* Warm sandboxes must not take memory that runs
+			 * need: refill only while it fits. */
+			if (!admit_fits(svc, sandbox_memory(l, &shape))) {
+				break;
+			}
 			fill_one(svc, l, &shape);
 		}
 	}
@@ -413,4 +441,65 @@ void pool_stats(struct service *svc, struct pool_stats *st)
 		}
 	}
 	free(rows);
+}
+
+void pool_drain_own(struct service *svc)
+{
+	struct isobox_err e;
+	json_object *list;
+	size_t i;
+	int n = 0;
+
+	if (svc->store.env == NULL) {
+		return;
+	}
+	/* Ours, and those whose maker died (e.g. SIGKILL): when the last
+	 * process stops, nobody else would remove them. */
+	list = docker_container_list(&svc->docker, "isobox.kind=pool", &e);
+	for (i = 0; list && i < json_object_array_length(list); i++) {
+		json_object *c = json_object_array_get_idx(list, i);
+		json_object *v;
+		json_object *labels;
+		MDB_txn *txn;
+		MDB_val k;
+		MDB_val val;
+		const char *id;
+		int mine = 0;
+
+		if (!json_object_object_get_ex(c, "Id", &v) ||
+		    !json_object_object_get_ex(c, "Labels", &labels) ||
+		    !json_object_object_get_ex(labels, "isobox.owner", &v) ||
+		    (strcmp(json_object_get_string(v), svc->owner) != 0 &&
+		     maker_alive(svc, c))) {
+			continue;
+		}
+		json_object_object_get_ex(c, "Id", &v);
+		id = json_object_get_string(v);
+		k.mv_size = strlen(id);
+		k.mv_data = (void *)id;
+		/* Take it out of the pool only while nobody has claimed it. */
+		if (mdb_txn_begin(svc->store.env, NULL, 0, &txn) != 0) {
+			continue;
+		}
+		if (mdb_get(txn, svc->store.pool, &k, &val) == 0 &&
+		    val.mv_size == sizeof(struct pool_entry)) {
+			struct pool_entry pe;
+
+			memcpy(&pe, val.mv_data, sizeof(pe));
+			mine = pe.state == POOL_READY &&
+			       mdb_del(txn, svc->store.pool, &k, NULL) == 0;
+		} else {
+			mine = 1; /* never recorded: a stray */
+		}
+		if (mine && mdb_txn_commit(txn) == 0) {
+			docker_container_remove(&svc->docker, id, &e);
+			n++;
+		} else if (!mine) {
+			mdb_txn_abort(txn);
+		}
+	}
+	json_object_put(list);
+	if (n) {
+		log_info("pool: removed %d warm sandboxes at shutdown", n);
+	}
 }

@@ -50,6 +50,10 @@ void pool_forget(struct service *svc, const char *id);
  * process does it at a time (flock); others return at once. */
 void pool_maintain(struct service *svc);
 
+/* At shutdown: remove the warm sandboxes this process made that nobody
+ * has claimed (other processes refill the pool as they need). */
+void pool_drain_own(struct service *svc);
+
 struct pool_stats {
 	int ready;
 	int claimed;

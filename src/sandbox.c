@@ -16,10 +16,6 @@
 #include "mux.h"
 #include "pool.h"
 
-/* gVisor's Sentry lives inside the container's memory cgroup; about 20 MiB
- * were measured for it at start-up, so the cgroup gets this much on top of
- * the limit the user asked for. */
-#define SENTRY_MEMORY_OVERHEAD (48LL * 1024 * 1024)
 /* Host threads the Sentry needs besides one or two per guest task. */
 #define SENTRY_PIDS_BASE 96
 #define SENTRY_PIDS_PER_TASK 4
@@ -37,6 +33,16 @@ static json_object *str_array(const char *const *v)
 	return a;
 }
 
+int64_t sandbox_memory(const struct lang *lang, const struct limits *lim)
+{
+	int64_t mem = lim->memory_bytes;
+
+	if (lang->compile && lim->compile_memory_bytes > mem) {
+		mem = lim->compile_memory_bytes;
+	}
+	return mem + SANDBOX_MEMORY_OVERHEAD;
+}
+
 json_object *sandbox_spec(struct service *svc, const struct lang *lang,
 			  const struct limits *lim, const char *request_id,
 			  int64_t deadline_wall_ms, const char *kind)
@@ -51,13 +57,8 @@ json_object *sandbox_spec(struct service *svc, const struct lang *lang,
 	json_object *tmpfs = json_object_new_object();
 	json_object *binds = json_object_new_array();
 	json_object *logcfg = json_object_new_object();
-	int64_t mem = lim->memory_bytes;
+	int64_t mem = sandbox_memory(lang, lim);
 	char *s;
-
-	if (lang->compile && lim->compile_memory_bytes > mem) {
-		mem = lim->compile_memory_bytes;
-	}
-	mem += SENTRY_MEMORY_OVERHEAD;
 
 	json_object_object_add(spec, "Image",
 			       json_object_new_string(lang->image_ref));

@@ -12,6 +12,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "auth.h"
+#include "metrics.h"
 #include "registry.h"
 
 /* Field 22 of /proc/PID/stat: the process start time in clock ticks since
@@ -81,13 +83,35 @@ int service_init(struct service *s, const char *config_path,
 		 (int)getpid(), st);
 	s->started_ms = now_ms();
 	{
-		char *db = xasprintf("%s/db", s->cfg.state_dir);
+		/* Runtime state (pool claims, rate buckets, admissions) lives
+		 * under run_dir: it means nothing after a reboot. */
+		char *db = xasprintf("%s/db", s->cfg.run_dir);
 
 		rc = store_open(&s->store, db, s->cfg.db_map_bytes, err);
 		free(db);
 		if (rc < 0) {
 			return -1;
 		}
+	}
+	{
+		char *mp = xasprintf("%s/metrics", s->cfg.run_dir);
+		int mrc = metrics_open(mp);
+
+		if (mrc < 0) {
+			log_warn("metrics disabled: %s: %s", mp,
+				 strerror(-mrc));
+		}
+		free(mp);
+	}
+	{
+		struct keyring *k = auth_load(s->cfg.api_key,
+					      s->cfg.keys_file, err);
+
+		if (k == NULL) {
+			return -1;
+		}
+		auth_free(k);
+		auth_reload(s->cfg.api_key, s->cfg.keys_file, 1);
 	}
 	r = registry_load(s->cfg.registry, s->cfg.images_lock, err);
 	if (r == NULL) {

@@ -37,10 +37,11 @@ int store_open(struct store *s, const char *dir, int64_t map_bytes,
 	if (rc == 0) {
 		rc = mdb_env_set_maxreaders(s->env, 1024);
 	}
-	/* NOTLS: read transactions are not tied to threads, and each worker
-	 * thread has its own. */
+	/* NOTLS: read transactions are not tied to threads. NOSYNC: this is
+	 * runtime state that a crash may lose (LMDB stays consistent); no
+	 * fsync on the request path. */
 	if (rc == 0) {
-		rc = mdb_env_open(s->env, dir, MDB_NOTLS, 0600);
+		rc = mdb_env_open(s->env, dir, MDB_NOTLS | MDB_NOSYNC, 0600);
 	}
 	if (rc != 0) {
 		goto fail;
@@ -49,6 +50,12 @@ int store_open(struct store *s, const char *dir, int64_t map_bytes,
 	rc = mdb_txn_begin(s->env, NULL, 0, &txn);
 	if (rc == 0) {
 		rc = mdb_dbi_open(txn, "pool", MDB_CREATE, &s->pool);
+	}
+	if (rc == 0) {
+		rc = mdb_dbi_open(txn, "buckets", MDB_CREATE, &s->buckets);
+	}
+	if (rc == 0) {
+		rc = mdb_dbi_open(txn, "admit", MDB_CREATE, &s->admit);
 	}
 	if (rc == 0) {
 		rc = mdb_txn_commit(txn);

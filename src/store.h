@@ -5,7 +5,9 @@
  * work (no engine calls inside a transaction).
  *
  * Tables (named databases):
- *   pool   container id (64 hex) -> struct pool_entry (pool.h) */
+ *   pool     container id (64 hex) -> struct pool_entry (pool.h)
+ *   buckets  "ip:ADDR" | "key:TENANT" -> struct bucket (ratelimit.h)
+ *   admit    request id -> struct admission (admit.h) */
 #ifndef ISOBOX_STORE_H
 #define ISOBOX_STORE_H
 
@@ -17,6 +19,8 @@
 struct store {
 	MDB_env *env;
 	MDB_dbi pool;
+	MDB_dbi buckets;
+	MDB_dbi admit;
 };
 
 /* Open (creating) dir/ with a map of map_bytes. Clears reader slots left by

@@ -1,0 +1,68 @@
+/* auth.h - API keys and the tenants they map to.
+ *
+ * Keys come from the config's api_key (tenant "default") and from an
+ * optional keys file (config keys_file), re-read when it changes, so keys
+ * can be added or revoked without a restart:
+ *
+ *   keys:
+ *     - name: alice                 # the tenant; [A-Za-z0-9_.-]{1,63}
+ *       sha256: <64 hex>            # SHA-256 of the key (never the key)
+ *       concurrency: 2              # optional: sandboxes at once
+ *       rate_per_min: 60            # optional: token bucket refill
+ *       rate_burst: 20              # optional: bucket size
+ *       network: false              # optional: may ask for network
+ *       ceilings: {memoryBytes: 268435456, wallTimeMs: 10000}  # optional
+ *
+ * With no key configured at all, every request is tenant "public". Once any
+ * key exists, a request without a valid one is 401: keyless requests never
+ * run. Keys are compared by their SHA-256 digests in constant time. */
+#ifndef ISOBOX_AUTH_H
+#define ISOBOX_AUTH_H
+
+#include <stddef.h>
+
+#include "limits.h"
+#include "util.h"
+
+struct tenant {
+	char name[64];
+	unsigned char hash[32];
+	int concurrency;  /* 0: only the global cap applies */
+	int rate_per_min; /* 0: the config's default */
+	int rate_burst;
+	int network;
+	struct limits_partial ceilings; /* lowers the config's ceilings */
+};
+
+struct keyring {
+	int refs;
+	struct tenant *t;
+	size_t n;
+};
+
+/* Load the keyring from api_key (may be "") and keys_file (may be "" or
+ * missing). NULL with err (naming file and line) when the file is broken. */
+struct keyring *auth_load(const char *api_key, const char *keys_file,
+			  struct isobox_err *err);
+void auth_free(struct keyring *k);
+
+/* Process-wide current keyring with the same refcounting as the catalogue:
+ * auth_reload swaps in a new one when keys_file changed (or force). */
+int auth_reload(const char *api_key, const char *keys_file, int force);
+struct keyring *auth_get(void);
+void auth_put(struct keyring *k);
+
+/* Find the tenant for a presented key (NULL or "" when none was sent).
+ * Fills *out and returns 0; returns -1 with 401 unauthorized when keys are
+ * configured and the key is missing or wrong. */
+int auth_check(const struct keyring *k, const char *key, struct tenant *out,
+	       struct isobox_err *err);
+
+/* The key a request presents: X-API-Key, else "Authorization: Bearer K".
+ * Returns a pointer into the headers or NULL. */
+const char *auth_presented(const char *x_api_key, const char *authorization);
+
+/* SHA-256 of s as 64 lower-case hex characters plus NUL. */
+void auth_sha256_hex(const char *s, char out[65]);
+
+#endif

@@ -1,0 +1,194 @@
+/* test_auth.c - API keys, tenants, the keys file, and how the client
+ * address is chosen behind proxies. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "auth.h"
+#include "ratelimit.h"
+
+static char dir[64];
+
+static int setup(void **state)
+{
+	(void)state;
+	snprintf(dir, sizeof(dir), "/tmp/isobox-auth-XXXXXX");
+	return mkdtemp(dir) ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+	char cmd[128];
+
+	(void)state;
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+static char *write_file(const char *name, const char *text)
+{
+	char *p = xasprintf("%s/%s", dir, name);
+	FILE *f = fopen(p, "w");
+
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+	return p;
+}
+
+static void test_open_when_no_keys(void **state)
+{
+	struct isobox_err e;
+	struct tenant t;
+	struct keyring *k = auth_load("", "", &e);
+
+	(void)state;
+	assert_non_null(k);
+	assert_int_equal(auth_check(k, NULL, &t, &e), 0);
+	assert_string_equal(t.name, "public");
+	auth_free(k);
+}
+
+static void test_api_key(void **state)
+{
+	struct isobox_err e;
+	struct tenant t;
+	struct keyring *k = auth_load("s3cret", "", &e);
+
+	(void)state;
+	assert_non_null(k);
+	assert_int_equal(auth_check(k, "s3cret", &t, &e), 0);
+	assert_string_equal(t.name, "default");
+	assert_int_equal(auth_check(k, NULL, &t, &e), -1);
+	assert_int_equal(e.status, 401);
+	assert_string_equal(e.code, "unauthorized");
+	assert_int_equal(auth_check(k, "", &t, &e), -1);
+	assert_int_equal(auth_check(k, "s3cret ", &t, &e), -1);
+	assert_int_equal(auth_check(k, "S3CRET", &t, &e), -1);
+	auth_free(k);
+}
+
+static void test_keys_file(void **state)
+{
+	struct isobox_err e;
+	struct tenant t;
+	char h[65];
+	char *text;
+	char *path;
+	struct keyring *k;
+
+	(void)state;
+	auth_sha256_hex("alice-key", h);
+	text = xasprintf("keys:\n"
+			 "  - name: alice\n"
+			 "    sha256: %s\n"
+			 "    concurrency: 2\n"
+			 "    rate_per_min: 60\n"
+			 "    network: false\n"
+			 "    ceilings: {wallTimeMs: 1000}\n",
+			 h);
+	path = write_file("keys.yaml", text);
+	k = auth_load("", path, &e);
+	assert_non_null(k);
+	assert_int_equal(k->n, 1);
+	assert_int_equal(auth_check(k, "alice-key", &t, &e), 0);
+	assert_string_equal(t.name, "alice");
+	assert_int_equal(t.concurrency, 2);
+	assert_int_equal(t.rate_per_min, 60);
+	assert_true(t.ceilings.set & LIM_WALL);
+	assert_int_equal(t.ceilings.v.wall_time_ms, 1000);
+	assert_int_equal(auth_check(k, "bob-key", &t, &e), -1);
+	auth_free(k);
+	free(text);
+	free(path);
+}
+
+static void test_keys_file_errors(void **state)
+{
+	struct isobox_err e;
+	char *p;
+
+	(void)state;
+	p = write_file("bad1.yaml", "keys:\n  - name: x\n    sha256: abc\n");
+	assert_null(auth_load("", p, &e));
+	assert_non_null(strstr(e.msg, "sha256"));
+	free(p);
+	p = write_file("bad2.yaml", "keys:\n  - name: 'a b'\n    sha256: "
+				    "00000000000000000000000000000000000000000"
+				    "00000000000000000000000\n");
+	assert_null(auth_load("", p, &e));
+	assert_non_null(strstr(e.msg, ":2:"));
+	free(p);
+	p = write_file("bad3.yaml", "keys:\n  - name: x\n    sha: 1\n");
+	assert_null(auth_load("", p, &e));
+	assert_non_null(strstr(e.msg, "sha"));
+	free(p);
+	/* A missing file is no keys, not an error. */
+	assert_non_null(p = xasprintf("%s/none.yaml", dir));
+	{
+		struct keyring *k = auth_load("", p, &e);
+
+		assert_non_null(k);
+		assert_int_equal(k->n, 0);
+		auth_free(k);
+	}
+	free(p);
+}
+
+static void test_presented(void **state)
+{
+	(void)state;
+	assert_string_equal(auth_presented("k1", "Bearer k2"), "k1");
+	assert_string_equal(auth_presented(NULL, "Bearer k2"), "k2");
+	assert_string_equal(auth_presented("", "bearer   k3"), "k3");
+	assert_null(auth_presented(NULL, "Basic abc"));
+	assert_null(auth_presented(NULL, "Bearer "));
+	assert_null(auth_presented(NULL, NULL));
+}
+
+static void test_client_ip(void **state)
+{
+	char ip[64];
+
+	(void)state;
+	/* Untrusted peer: headers are ignored. */
+	ratelimit_client_ip("203.0.113.5", "1.2.3.4", "", ip, sizeof(ip));
+	assert_string_equal(ip, "203.0.113.5");
+	ratelimit_client_ip("203.0.113.5", "1.2.3.4", "127.0.0.1/32", ip,
+			    sizeof(ip));
+	assert_string_equal(ip, "203.0.113.5");
+	/* Trusted proxy: the right-most untrusted hop. */
+	ratelimit_client_ip("127.0.0.1", "9.9.9.9, 198.51.100.7", "127.0.0.1",
+			    ip, sizeof(ip));
+	assert_string_equal(ip, "198.51.100.7");
+	ratelimit_client_ip("10.0.0.2", "198.51.100.7, 10.0.0.9",
+			    "10.0.0.0/8", ip, sizeof(ip));
+	assert_string_equal(ip, "198.51.100.7");
+	ratelimit_client_ip("::1", "2001:db8::1", "::1/128", ip, sizeof(ip));
+	assert_string_equal(ip, "2001:db8::1");
+	/* Every hop trusted: the left-most one. */
+	ratelimit_client_ip("127.0.0.1", "127.0.0.2", "127.0.0.0/8", ip,
+			    sizeof(ip));
+	assert_string_equal(ip, "127.0.0.2");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_open_when_no_keys),
+		cmocka_unit_test(test_api_key),
+		cmocka_unit_test(test_keys_file),
+		cmocka_unit_test(test_keys_file_errors),
+		cmocka_unit_test(test_presented),
+		cmocka_unit_test(test_client_ip),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
