@@ -137,3 +137,50 @@ int cgroup_slice_ready(const struct slice_state *st, char *why, size_t n)
 	}
 	return 1;
 }
+
+static long long oom_line(const char *path)
+{
+	FILE *f = fopen(path, "re");
+	char line[128];
+	long long n = -1;
+
+	if (f == NULL) {
+		return -1;
+	}
+	while (fgets(line, sizeof(line), f)) {
+		if (strncmp(line, "oom_kill ", 9) == 0) {
+			n = atoll(line + 9);
+		}
+	}
+	fclose(f);
+	return n;
+}
+
+int cgroup_oom_kills(const char *parent, const char *container_id)
+{
+	char path[4][512];
+	size_t i;
+
+	while (*parent == '/') {
+		parent++;
+	}
+	snprintf(path[0], sizeof(path[0]),
+		 "/sys/fs/cgroup/memory/%s/%s/memory.oom_control", parent,
+		 container_id);
+	snprintf(path[1], sizeof(path[1]),
+		 "/sys/fs/cgroup/memory/%s/docker-%s.scope/memory.oom_control",
+		 parent, container_id);
+	snprintf(path[2], sizeof(path[2]), "/sys/fs/cgroup/%s/%s/memory.events",
+		 parent, container_id);
+	snprintf(path[3], sizeof(path[3]),
+		 "/sys/fs/cgroup/%s/docker-%s.scope/memory.events", parent,
+		 container_id);
+	for (i = 0; i < 4; i++) {
+		long long n = oom_line(path[i]);
+
+		if (n >= 0) {
+			return (int)n;
+		}
+	}
+	return -1;
+}

@@ -26,4 +26,10 @@ int cgroup_slice_read(const char *root, const char *slice,
  * sentence in why. */
 int cgroup_slice_ready(const struct slice_state *st, char *why, size_t n);
 
+/* OOM kills recorded in a container's own memory cgroup under parent (as
+ * given to the engine: "/isobox.slice" or a systemd slice name), or -1 when
+ * the cgroup is not there (any more). Reads cgroup v1 memory.oom_control or
+ * v2 memory.events. */
+int cgroup_oom_kills(const char *parent, const char *container_id);
+
 #endif

@@ -264,6 +264,7 @@ void http_sse_start(struct http_req *r)
 	send_head(r, 200, "text/event-stream; charset=utf-8",
 		  "Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\n");
 	r->sse = 1;
+	r->last_write_ms = now_ms();
 	if (FCGX_FFlush(r->fr->out) < 0 || FCGX_GetError(r->fr->out)) {
 		r->gone = 1;
 	}
@@ -279,6 +280,7 @@ int http_sse_event(struct http_req *r, const char *event, const char *data)
 		r->gone = 1;
 		return -1;
 	}
+	r->last_write_ms = now_ms();
 	return 0;
 }
 
@@ -288,6 +290,17 @@ int http_client_gone(struct http_req *r)
 
 	if (r->gone) {
 		return 1;
+	}
+	/* The web server may only notice (and tell us) that the client left
+	 * when something is written: on an open stream, a comment line each
+	 * second does that while the program is silent. */
+	if (r->sse && now_ms() - r->last_write_ms >= 1000) {
+		FCGX_PutS(": keepalive\n\n", r->fr->out);
+		if (FCGX_FFlush(r->fr->out) < 0 || FCGX_GetError(r->fr->out)) {
+			r->gone = 1;
+			return 1;
+		}
+		r->last_write_ms = now_ms();
 	}
 	p.fd = r->fr->ipcFd;
 	p.events = POLLIN | POLLRDHUP;

@@ -30,6 +30,7 @@ struct http_req {
 	int sse;	   /* an event stream is open */
 	int gone;	   /* the client went away */
 	int retry_after;   /* seconds for Retry-After on 429/503, 0: default */
+	int64_t last_write_ms; /* last event written on an open stream */
 	struct tenant tenant; /* who is asking (auth_check), "public" if open */
 	char client_ip[64];   /* REMOTE_ADDR, or the forwarded client behind a
 			       * trusted proxy */

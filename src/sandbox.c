@@ -12,7 +12,9 @@
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "cgroup.h"
 #include "mux.h"
 #include "pool.h"
 
@@ -503,21 +505,38 @@ static int open_sandbox(struct service *svc, const struct lang *lang,
 static void check_oom(struct service *svc, struct sandbox_result *res)
 {
 	struct stage_result *st = res->run.ran ? &res->run : &res->compile;
-	struct isobox_err e;
-	json_object *ins;
-	json_object *state;
-	json_object *v;
+	int i;
 
 	if (st->signal != SIGKILL || st->timed_out || st->truncated) {
 		return;
 	}
-	ins = docker_container_inspect(&svc->docker, res->container_id, &e);
-	if (ins && json_object_object_get_ex(ins, "State", &state) &&
-	    json_object_object_get_ex(state, "OOMKilled", &v) &&
-	    json_object_get_boolean(v)) {
+	/* The engine records the OOM event asynchronously: ask its cgroup
+	 * first (while it exists), then the engine a few times. */
+	if (cgroup_oom_kills(service_cgroup_parent(svc), res->container_id) >
+	    0) {
 		st->oom_killed = 1;
+		return;
 	}
-	json_object_put(ins);
+	for (i = 0; i < 4; i++) {
+		struct isobox_err e;
+		json_object *ins;
+		json_object *state;
+		json_object *v;
+		int oom = 0;
+
+		ins = docker_container_inspect(&svc->docker, res->container_id,
+					       &e);
+		if (ins && json_object_object_get_ex(ins, "State", &state) &&
+		    json_object_object_get_ex(state, "OOMKilled", &v)) {
+			oom = json_object_get_boolean(v);
+		}
+		json_object_put(ins);
+		if (oom) {
+			st->oom_killed = 1;
+			return;
+		}
+		usleep(75 * 1000);
+	}
 }
 
 int sandbox_execute(struct service *svc, const struct lang *lang,
