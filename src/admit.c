@@ -65,7 +65,8 @@ static int64_t committed(struct service *svc, MDB_txn *txn)
 	return sum;
 }
 
-/* One attempt. 1 admitted, 0 no room, -1 error (admit anyway). */
+/* One attempt. 1 admitted, 0 no room, -ENOSPC when the store is full,
+ * -1 on another store error (admit anyway: the slice cap still holds). */
 static int try_admit(struct service *svc, const char *id, int64_t bytes,
 		     int64_t budget)
 {
@@ -94,10 +95,14 @@ static int try_admit(struct service *svc, const char *id, int64_t bytes,
 		rc = mdb_put(txn, svc->store.admit, &k, &v, 0);
 		if (rc != 0) {
 			mdb_txn_abort(txn);
-			return -1;
+			return rc == MDB_MAP_FULL ? -ENOSPC : -1;
 		}
 	}
-	return mdb_txn_commit(txn) == 0 ? 1 : -1;
+	rc = mdb_txn_commit(txn);
+	if (rc == MDB_MAP_FULL) {
+		return -ENOSPC;
+	}
+	return rc == 0 ? 1 : -1;
 }
 
 int admit_acquire(struct service *svc, const char *id, int64_t bytes,
@@ -115,6 +120,9 @@ int admit_acquire(struct service *svc, const char *id, int64_t bytes,
 		struct timespec ts = { 0, 25 * 1000 * 1000 };
 		int rc = try_admit(svc, id, bytes, budget);
 
+		if (rc == -ENOSPC) {
+			return -ENOSPC;
+		}
 		if (rc != 0) {
 			return 0; /* admitted, or the store failed open */
 		}
@@ -151,7 +159,7 @@ int admit_fits(struct service *svc, int64_t bytes)
 	if (svc->store.env == NULL || budget < 0) {
 		return 1;
 	}
-	return try_admit(svc, NULL, bytes, budget) != 0;
+	return try_admit(svc, NULL, bytes, budget) == 1;
 }
 
 int64_t admit_in_use(struct service *svc)

@@ -24,7 +24,7 @@ int64_t admit_budget(struct service *svc);
 /* Admit bytes for request id, waiting until deadline_ms (now_ms clock) or
  * cancelled(ctx). 0 when admitted; -ETIMEDOUT when it never fitted;
  * -E2BIG when it can never fit (larger than the whole budget);
- * -ECANCELED. */
+ * -ENOSPC when the state store is full; -ECANCELED. */
 int admit_acquire(struct service *svc, const char *id, int64_t bytes,
 		  int64_t deadline_ms, int (*cancelled)(void *), void *ctx);
 void admit_release(struct service *svc, const char *id);

@@ -411,13 +411,15 @@ static int content_type_ok(const struct http_req *req)
 {
 	const char *ct = req->content_type;
 
-	if (ct[0] == '\0' || api_is_json(ct)) {
+	if (api_is_json(ct)) {
 		return 1;
 	}
 	/* Piston clients built on fetch send their JSON string as
-	 * text/plain; a browser may send that cross-site without asking, so
-	 * only from the page's own origin. */
-	return strncasecmp(ct, "text/plain", 10) == 0 && api_origin_ok(req);
+	 * text/plain, or with no type at all; a browser may send either
+	 * cross-site without asking first, so only from the page's own
+	 * origin. */
+	return (ct[0] == '\0' || strncasecmp(ct, "text/plain", 10) == 0) &&
+	       api_origin_ok(req);
 }
 
 void api_piston_execute(struct service *svc, struct http_req *req)

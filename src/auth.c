@@ -1,6 +1,7 @@
 /* auth.c - API keys, tenants and the constant-time check; see auth.h. */
 #include "auth.h"
 
+#include <errno.h>
 #include <openssl/evp.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -238,7 +239,17 @@ struct keyring *auth_load(const char *api_key, const char *keys_file,
 		snprintf(t->name, sizeof(t->name), "default");
 		sha256(api_key, t->hash);
 	}
-	if (keys_file && *keys_file && stat(keys_file, &st) == 0) {
+	if (keys_file && *keys_file) {
+		/* A configured keys file means keys are required, even while
+		 * it lists none: a wrong path must not open the service. */
+		k->required = 1;
+		if (stat(keys_file, &st) < 0) {
+			err_set(err, 500, "config_invalid",
+				"keys_file %s: %s", keys_file,
+				strerror(errno));
+			auth_free(k);
+			return NULL;
+		}
 		if (load_file(k, keys_file, err) < 0) {
 			auth_free(k);
 			return NULL;
@@ -344,7 +355,7 @@ int auth_check(const struct keyring *k, const char *key, struct tenant *out,
 	int found = -1;
 
 	memset(out, 0, sizeof(*out));
-	if (k == NULL || k->n == 0) {
+	if (k == NULL || (k->n == 0 && !k->required)) {
 		snprintf(out->name, sizeof(out->name), "public");
 		return 0;
 	}

@@ -13,9 +13,11 @@
  *       network: false              # optional: may ask for network
  *       ceilings: {memoryBytes: 268435456, wallTimeMs: 10000}  # optional
  *
- * With no key configured at all, every request is tenant "public". Once any
- * key exists, a request without a valid one is 401: keyless requests never
- * run. Keys are compared by their SHA-256 digests in constant time. */
+ * With no api_key and no keys_file configured, every request is tenant
+ * "public". Once either is configured, a request without a valid key is
+ * 401: keyless requests never run (a keys_file that is missing is an error,
+ * one that lists no keys lets nobody in). Keys are compared by their
+ * SHA-256 digests in constant time. */
 #ifndef ISOBOX_AUTH_H
 #define ISOBOX_AUTH_H
 
@@ -28,7 +30,7 @@ struct tenant {
 	char name[64];
 	unsigned char hash[32];
 	int concurrency;  /* 0: only the global cap applies */
-	int rate_per_min; /* 0: the config's default */
+	int rate_per_min; /* 0: the config's per-address default */
 	int rate_burst;
 	int network;
 	struct limits_partial ceilings; /* lowers the config's ceilings */
@@ -36,6 +38,7 @@ struct tenant {
 
 struct keyring {
 	int refs;
+	int required; /* a keys file is configured: no key, no entry */
 	struct tenant *t;
 	size_t n;
 };

@@ -53,6 +53,11 @@ static int wait_err(struct http_req *req, int rc, const char *what,
 		metrics_add(1, "isobox_rejections_total{reason=\"capacity\"}");
 		return err_set(err, 429, "capacity", "%s", what);
 	}
+	if (rc == -ENOSPC) {
+		return err_set(err, 507, "store_full",
+			       "the state database is full; the operator "
+			       "must raise db_map_bytes");
+	}
 	if (rc == -ECANCELED) {
 		snprintf(req->outcome, sizeof(req->outcome), "client_gone");
 		return err_set(err, 499, "client_gone",

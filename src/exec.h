@@ -25,11 +25,12 @@ struct exec_run {
 void exec_limits(const struct service *svc, const struct lang *lang,
 		 const struct exec_request *er, struct limits *out);
 
-/* Run er with lang for req: check the network flag, compute the limits,
- * wait for a slot (up to queue_timeout_ms, or until req's client leaves),
- * call on_admitted(hooks->ctx) if non-NULL once the slot is held (e.g. to
- * open an event stream), run the sandbox with hooks (may be NULL), free
- * the slot.
+/* Run er with lang for req: check the network flag, compute the limits
+ * (lowered to req->tenant's own ceilings), wait for admission (the
+ * tenant's slot, a global slot, sandbox memory; up to queue_timeout_ms, or
+ * until req's client leaves), call on_admitted(hooks->ctx) if non-NULL once
+ * admitted (e.g. to open an event stream), run the sandbox with hooks (may
+ * be NULL), then give the admission back.
  *
  * Returns 0 with *out set: the program ran (whatever its outcome; see
  * out->res). Returns -1 with err set: 403 network_unavailable, 429

@@ -228,6 +228,36 @@ static void discard(struct service *svc, const char *id, const char *why)
 	log_info("pool: removed %.12s (%s)", id, why);
 }
 
+/* This deployment's warm sandboxes (other deployments may share the
+ * engine: theirs are not ours to judge). Caller puts the array. */
+static json_object *pool_containers(struct service *svc,
+				    struct isobox_err *e)
+{
+	char *label = xasprintf("isobox.deployment=%s", svc->deployment);
+	json_object *all = docker_container_list(&svc->docker, label, e);
+	json_object *out;
+	size_t i;
+
+	free(label);
+	if (all == NULL) {
+		return NULL;
+	}
+	out = json_object_new_array();
+	for (i = 0; i < json_object_array_length(all); i++) {
+		json_object *c = json_object_array_get_idx(all, i);
+		json_object *labels;
+		json_object *v;
+
+		if (json_object_object_get_ex(c, "Labels", &labels) &&
+		    json_object_object_get_ex(labels, "isobox.kind", &v) &&
+		    strcmp(json_object_get_string(v), "pool") == 0) {
+			json_object_array_add(out, json_object_get(c));
+		}
+	}
+	json_object_put(all);
+	return out;
+}
+
 /* 1 when the process named by a container's isobox.owner label lives. */
 static int maker_alive(const struct service *svc, json_object *c)
 {
@@ -351,7 +381,7 @@ void pool_maintain(struct service *svc)
 		close(fd);
 		return;
 	}
-	list = docker_container_list(&svc->docker, "isobox.kind=pool", &e);
+	list = pool_containers(svc, &e);
 	if (list == NULL) {
 		close(fd); /* the engine is away: try again later */
 		return;
@@ -455,7 +485,7 @@ void pool_drain_own(struct service *svc)
 	}
 	/* Ours, and those whose maker died (e.g. SIGKILL): when the last
 	 * process stops, nobody else would remove them. */
-	list = docker_container_list(&svc->docker, "isobox.kind=pool", &e);
+	list = pool_containers(svc, &e);
 	for (i = 0; list && i < json_object_array_length(list); i++) {
 		json_object *c = json_object_array_get_idx(list, i);
 		json_object *v;

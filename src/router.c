@@ -85,15 +85,18 @@ static int admit_request(struct service *svc, struct http_req *req,
 		snprintf(key, sizeof(key), "ip:%s", req->client_ip);
 		wait = ratelimit_take(&svc->store, key, svc->cfg.rate_per_min,
 				      svc->cfg.rate_burst);
-		if (wait == 0 && req->tenant.rate_per_min > 0) {
-			snprintf(key, sizeof(key), "key:%s",
-				 req->tenant.name);
-			wait = ratelimit_take(&svc->store, key,
-					      req->tenant.rate_per_min,
-					      req->tenant.rate_burst > 0
-						      ? req->tenant.rate_burst
-						      : req->tenant
-								.rate_per_min);
+		if (wait == 0 && strcmp(req->tenant.name, "public") != 0 &&
+		    strcmp(req->tenant.name, "-") != 0) {
+			const struct tenant *t = &req->tenant;
+			int per_min = t->rate_per_min > 0 ? t->rate_per_min
+							  : svc->cfg.rate_per_min;
+			int burst = t->rate_burst > 0	 ? t->rate_burst
+				    : t->rate_per_min > 0 ? t->rate_per_min
+							  : svc->cfg.rate_burst;
+
+			snprintf(key, sizeof(key), "key:%s", t->name);
+			wait = ratelimit_take(&svc->store, key, per_min,
+					      burst);
 		}
 		if (wait > 0) {
 			http_drain_body(req);

@@ -94,6 +94,10 @@ json_object *sandbox_spec(struct service *svc, const struct lang *lang,
 	free(s);
 	json_object_object_add(labels, "isobox.kind",
 			       json_object_new_string(kind));
+	/* Which deployment (shared state) it belongs to: several deployments
+	 * may share one engine, and each manages only its own pool. */
+	json_object_object_add(labels, "isobox.deployment",
+			       json_object_new_string(svc->deployment));
 	json_object_object_add(labels, "isobox.request",
 			       json_object_new_string(request_id));
 	json_object_object_add(labels, "isobox.language",

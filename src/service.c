@@ -83,6 +83,14 @@ int service_init(struct service *s, const char *config_path,
 		 (int)getpid(), st);
 	s->started_ms = now_ms();
 	{
+		char h[65];
+		char *id = xasprintf("%s:%s", s->hostname, s->cfg.run_dir);
+
+		auth_sha256_hex(id, h);
+		free(id);
+		snprintf(s->deployment, sizeof(s->deployment), "%.16s", h);
+	}
+	{
 		/* Runtime state (pool claims, rate buckets, admissions) lives
 		 * under run_dir: it means nothing after a reboot. */
 		char *db = xasprintf("%s/db", s->cfg.run_dir);

@@ -26,6 +26,8 @@ struct service {
 	int hk_kicked;
 	char hostname[256];
 	char owner[320]; /* "host:pid:start" label of the sandboxes we own */
+	char deployment[80]; /* "host:<hash of run_dir>": processes sharing
+			      * this run_dir share state and the pool */
 	int64_t started_ms;
 	volatile int stopping;
 	/* CgroupParent as the engine needs it: with the cgroupfs driver a

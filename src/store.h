@@ -1,4 +1,4 @@
-/* store.h - the LMDB environment (state_dir/db) that holds the state every
+/* store.h - the LMDB environment (run_dir/db) that holds the state every
  * FastCGI process must share: the warm pool's claims today; rate-limit
  * buckets, sessions, KV and volumes later. One environment per process,
  * opened after fork; write transactions are short and never span slow

@@ -130,13 +130,22 @@ static void test_keys_file_errors(void **state)
 	assert_null(auth_load("", p, &e));
 	assert_non_null(strstr(e.msg, "sha"));
 	free(p);
-	/* A missing file is no keys, not an error. */
+	/* A configured keys file that is missing is an error... */
 	assert_non_null(p = xasprintf("%s/none.yaml", dir));
+	assert_null(auth_load("", p, &e));
+	assert_non_null(strstr(e.msg, "none.yaml"));
+	free(p);
+	/* ...and one that lists no keys lets nobody in. */
+	p = write_file("empty.yaml", "keys: []\n");
 	{
 		struct keyring *k = auth_load("", p, &e);
+		struct tenant t;
 
 		assert_non_null(k);
 		assert_int_equal(k->n, 0);
+		assert_int_equal(auth_check(k, NULL, &t, &e), -1);
+		assert_int_equal(e.status, 401);
+		assert_int_equal(auth_check(k, "anything", &t, &e), -1);
 		auth_free(k);
 	}
 	free(p);
