@@ -418,34 +418,55 @@ static int create_container(struct service *svc, const struct lang *lang,
 	return docker_container_create(&svc->docker, spec, id, err);
 }
 
-static void judge_abnormal_end(struct service *svc, struct relay *r,
-			       int host_timeout, int64_t elapsed_ms)
+/* 1 when the sandbox's memory cgroup or the engine recorded an OOM kill.
+ * The engine learns of it asynchronously, so it is asked a few times. */
+static int sandbox_oom(struct service *svc, const char *id)
+{
+	int i;
+
+	if (cgroup_oom_kills(service_cgroup_parent(svc), id) > 0) {
+		return 1;
+	}
+	for (i = 0; i < 4; i++) {
+		struct isobox_err e;
+		json_object *ins;
+		json_object *state;
+		json_object *v;
+		int oom = 0;
+
+		ins = docker_container_inspect(&svc->docker, id, &e);
+		if (ins && json_object_object_get_ex(ins, "State", &state) &&
+		    json_object_object_get_ex(state, "OOMKilled", &v)) {
+			oom = json_object_get_boolean(v);
+		}
+		json_object_put(ins);
+		if (oom) {
+			return 1;
+		}
+		usleep(75 * 1000);
+	}
+	return 0;
+}
+
+/* The sandbox ended without the guest's DONE. An OOM kill or the host's
+ * wall-time kill is a result of the run; anything else (the engine stopped
+ * it, gVisor died) is a failure of the sandbox, not the program's exit:
+ * returns 0 then, and the caller answers 503. */
+static int judge_abnormal_end(struct service *svc, struct relay *r,
+			      int host_timeout, int64_t elapsed_ms)
 {
 	struct sandbox_result *res = r->res;
 	struct stage_result *st;
-	struct isobox_err e;
-	json_object *ins;
-	json_object *state;
-	json_object *v;
 	int oom = 0;
-	int code = 137;
 
 	/* The stage that was running when the sandbox ended. */
 	st = res->has_compile && !r->compile_reported ? &res->compile
 						       : &res->run;
 	if (!host_timeout) {
-		ins = docker_container_inspect(&svc->docker,
-					       res->container_id, &e);
-		if (ins && json_object_object_get_ex(ins, "State", &state)) {
-			if (json_object_object_get_ex(state, "OOMKilled",
-						      &v)) {
-				oom = json_object_get_boolean(v);
-			}
-			if (json_object_object_get_ex(state, "ExitCode", &v)) {
-				code = json_object_get_int(v);
-			}
+		oom = sandbox_oom(svc, res->container_id);
+		if (!oom) {
+			return 0;
 		}
-		json_object_put(ins);
 	}
 	st->ran = 1;
 	if (st->duration_ms == 0) {
@@ -453,8 +474,9 @@ static void judge_abnormal_end(struct service *svc, struct relay *r,
 	}
 	st->oom_killed = oom;
 	st->timed_out = host_timeout;
-	st->signal = (oom || host_timeout || code == 137) ? SIGKILL : 0;
-	st->exit_code = st->signal ? 128 + SIGKILL : code;
+	st->signal = SIGKILL;
+	st->exit_code = 128 + SIGKILL;
+	return 1;
 }
 
 /* Get a sandbox for the job: a warm one from the pool when one fits (its
@@ -509,37 +531,10 @@ static int open_sandbox(struct service *svc, const struct lang *lang,
 static void check_oom(struct service *svc, struct sandbox_result *res)
 {
 	struct stage_result *st = res->run.ran ? &res->run : &res->compile;
-	int i;
 
-	if (st->signal != SIGKILL || st->timed_out || st->truncated) {
-		return;
-	}
-	/* The engine records the OOM event asynchronously: ask its cgroup
-	 * first (while it exists), then the engine a few times. */
-	if (cgroup_oom_kills(service_cgroup_parent(svc), res->container_id) >
-	    0) {
+	if (st->signal == SIGKILL && !st->timed_out && !st->truncated &&
+	    sandbox_oom(svc, res->container_id)) {
 		st->oom_killed = 1;
-		return;
-	}
-	for (i = 0; i < 4; i++) {
-		struct isobox_err e;
-		json_object *ins;
-		json_object *state;
-		json_object *v;
-		int oom = 0;
-
-		ins = docker_container_inspect(&svc->docker, res->container_id,
-					       &e);
-		if (ins && json_object_object_get_ex(ins, "State", &state) &&
-		    json_object_object_get_ex(state, "OOMKilled", &v)) {
-			oom = json_object_get_boolean(v);
-		}
-		json_object_put(ins);
-		if (oom) {
-			st->oom_killed = 1;
-			return;
-		}
-		usleep(75 * 1000);
 	}
 }
 
@@ -643,19 +638,7 @@ again:
 					      &e);
 		}
 		if (!r.ready && !host_timeout) {
-			json_object *ins = NULL;
-			json_object *st;
-			json_object *v;
-			struct isobox_err e;
-
-			ins = docker_container_inspect(
-				&svc->docker, res->container_id, &e);
-			if (ins &&
-			    json_object_object_get_ex(ins, "State", &st) &&
-			    json_object_object_get_ex(st, "OOMKilled", &v)) {
-				oom = json_object_get_boolean(v);
-			}
-			json_object_put(ins);
+			oom = sandbox_oom(svc, res->container_id);
 			if (!oom && res->pooled) {
 				/* A warm sandbox that died while waiting
 				 * (an engine restart): run cold instead. */
@@ -673,8 +656,15 @@ again:
 				goto out;
 			}
 		}
-		judge_abnormal_end(svc, &r, host_timeout, now_ms() - deadline +
-							  budget);
+		if (!judge_abnormal_end(svc, &r, host_timeout,
+					now_ms() - deadline + budget)) {
+			err_set(err, 503, "sandbox_failed",
+				"the sandbox ended before the program "
+				"finished (stopped by the engine or the "
+				"runtime failed): %.200s",
+				r.guest_log.p ? r.guest_log.p : "");
+			goto out;
+		}
 	} else {
 		check_oom(svc, res);
 	}

@@ -44,6 +44,8 @@ TiB = 1024 * GiB
 def pytest_configure(config):
     config.addinivalue_line(
         "markers", "slow: takes several seconds (wall-time kills, floods, bombs)")
+    config.addinivalue_line(
+        "markers", "disruptive: stops and restarts shared host services (dockerd)")
 
 
 # --------------------------------------------------------------------------
