@@ -1,0 +1,65 @@
+// mcp_client.mjs - connect to isobox's MCP endpoint with the official
+// TypeScript SDK (@modelcontextprotocol/sdk) over the Streamable HTTP
+// transport, list the tools and call them. Prints one JSON object;
+// test_mcp.py asserts on it.
+//
+//   node tests/node/mcp_client.mjs http://127.0.0.1:8090/mcp [API_KEY]
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+
+const url = new URL(process.argv[2] || 'http://127.0.0.1:8090/mcp');
+const apiKey = process.argv[3] || process.env.ISOBOX_API_KEY || '';
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// A busy server answers 429 (rate limit, every sandbox busy): not the
+// behaviour under test, so wait and try again for a while.
+async function retry(fn) {
+  const deadline = Date.now() + 300000;
+  for (;;) {
+    try {
+      return await fn();
+    } catch (e) {
+      const busy = (e && e.code === 429) || /\b429\b/.test(String(e && e.message));
+      if (!busy || Date.now() > deadline) throw e;
+      await sleep(1500);
+    }
+  }
+}
+
+const out = {};
+let client;
+let transport;
+await retry(async () => {
+  // A failed connect leaves the transport started: start over each time.
+  client = new Client({ name: 'isobox-e2e', version: '1.0.0' });
+  transport = new StreamableHTTPClientTransport(url, {
+    requestInit: apiKey ? { headers: { 'X-API-Key': apiKey } } : {},
+  });
+  await client.connect(transport);
+});
+out.serverVersion = client.getServerVersion();
+out.capabilities = client.getServerCapabilities();
+out.instructions = client.getInstructions();
+out.protocolVersion = transport.protocolVersion ?? null;
+out.tools = (await retry(() => client.listTools())).tools;
+out.hello = await retry(() => client.callTool({
+  name: 'execute_code',
+  arguments: { language: 'python', code: 'import sys\nprint("hello from mcp", sys.argv[1:], sys.stdin.read())', args: ['a'], stdin: 'in' },
+}));
+out.timeout = await retry(() => client.callTool({
+  name: 'execute_code',
+  arguments: { language: 'python', code: 'while True: pass', limits: { wallTimeMs: 1000 } },
+}));
+out.badLanguage = await retry(() => client.callTool({
+  name: 'execute_code',
+  arguments: { language: 'cobol', code: 'x' },
+}));
+out.runtimes = await retry(() => client.callTool({ name: 'list_runtimes', arguments: {} }));
+try {
+  await retry(() => client.callTool({ name: 'no_such_tool', arguments: {} }));
+  out.unknownTool = null;
+} catch (e) {
+  out.unknownTool = { code: e.code ?? null, message: String(e.message) };
+}
+await client.close();
+process.stdout.write(JSON.stringify(out) + '\n');
