@@ -18,9 +18,13 @@
 #include "mux.h"
 #include "pool.h"
 
-/* Host threads the Sentry needs besides one or two per guest task. */
-#define SENTRY_PIDS_BASE 96
-#define SENTRY_PIDS_PER_TASK 4
+/* Host threads the Sentry needs besides those of the guest's tasks. The
+ * ptrace platform backs every task with host threads; with 96 + 4 per task
+ * a fork bomb exhausted them and crashed the Sentry ("error initializing
+ * first thread"), so the outer cap is generous: the guest's RLIMIT_NPROC
+ * is the real limit on the user's processes. */
+#define SENTRY_PIDS_BASE 256
+#define SENTRY_PIDS_PER_TASK 8
 /* Time for create/attach/start and the guest's own bookkeeping. */
 #define HOST_GRACE_MS 3000
 #define GUEST_LOG_MAX 4096
