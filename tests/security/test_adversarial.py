@@ -50,9 +50,17 @@ for root in ("/box", "/tmp", "/dev/shm"):
         print(root, e.errno, total, flush=True)
 print("total", total, flush=True)
 '''
-    doc = run_ok({"language": "python", "code": code,
-                  "limits": {"memoryBytes": 64 * MiB, "tmpfsBytes": 256 * MiB,
-                             "wallTimeMs": 20000}})
+    r = execute({"language": "python", "code": code,
+                 "limits": {"memoryBytes": 64 * MiB, "tmpfsBytes": 256 * MiB,
+                            "wallTimeMs": 20000}})
+    if r.status_code == 503 and '"sandbox_failed"' in r.text:
+        # The memory pressure took gVisor's Sentry down and the engine did
+        # not record it as an OOM kill: the known defect of THREAT_MODEL
+        # 8.8, shown as XFAIL, never as a pass. The host stayed intact.
+        pytest.xfail("gVisor's Sentry died under tmpfs memory pressure "
+                     "(THREAT_MODEL 8.8): " + r.text[:200])
+    assert r.status_code == 200, r.text[:500]
+    doc = r.json()
     run = doc["run"]
     assert doc["limits"]["memoryBytes"] == 64 * MiB and doc["limits"]["tmpfsBytes"] == 256 * MiB
     assert not run["timedOut"], run
