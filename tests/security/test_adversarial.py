@@ -266,26 +266,21 @@ def test_capabilities_are_empty():
 
 
 def test_setuid_bit_then_exec_gains_nothing():
-    """chmod u+s / g+s on a copied binary and exec it (in a compiled
-    language's sandbox, where /box allows exec): the program keeps uid/gid
-    65534 -- no-new-privileges, nosuid mounts and ownership by 65534 all
-    stand in the way. Setuid-root binaries of the image gain nothing either."""
+    """chmod u+s / g+s on a copied binary and exec it: the program keeps
+    uid/gid 65534 -- no-new-privileges, nosuid/noexec mounts and ownership by
+    65534 all stand in the way (the copy may not even be executable: /box is
+    noexec for interpreted languages). Setuid-root binaries of the image and
+    su gain nothing either."""
     code = r'''
-#include <stdio.h>
-#include <stdlib.h>
-int main(void) {
-    fflush(stdout);
-    system("cp /usr/bin/id /box/myid && chmod 6755 /box/myid; "
-           "echo mode=$(stat -c %a /box/myid); "
-           "echo sid=$(/box/myid -u):$(/box/myid -g); "
-           "for b in $(find / -xdev -perm /6000 -type f 2>/dev/null); do "
-           "  if [ -x \"$b\" ]; then echo try=$b; fi; done; "
-           "echo su=$(su -c 'id -u' root </dev/null 2>/dev/null || echo failed); "
-           "echo me=$(id -u):$(id -g)");
-    return 0;
-}
+cp /usr/bin/id /box/myid && chmod 6755 /box/myid
+echo "sid=$(/box/myid -u 2>/dev/null):$(/box/myid -g 2>/dev/null)"
+for b in $(find / -xdev -perm /6000 -type f 2>/dev/null); do
+  if [ -x "$b" ]; then echo "try=$b"; fi
+done
+echo "su=$(su -c 'id -u' root </dev/null 2>/dev/null || echo failed)"
+echo "me=$(id -u):$(id -g)"
 '''
-    doc = run_ok({"language": "c", "code": code, "limits": {"wallTimeMs": 15000}},
+    doc = run_ok({"language": "bash", "code": code, "limits": {"wallTimeMs": 15000}},
                  timeout=180)
     run = doc["run"]
     assert run is not None and run["exitCode"] == 0, doc
@@ -293,7 +288,8 @@ int main(void) {
     for l in run["stdout"].splitlines():
         k, _, v = l.partition("=")
         kv.setdefault(k, v)
-    assert kv["sid"] == "65534:65534", f"a setuid copy ran with other ids: {run['stdout']}"
+    # Either the setuid copy could not run at all (noexec) or it ran as us.
+    assert kv["sid"] in ("65534:65534", ":"), f"a setuid copy ran with other ids: {run['stdout']}"
     assert kv["su"] in ("failed", ""), f"su gave: {kv['su']}"
     assert kv["me"] == "65534:65534", run["stdout"]
 
