@@ -85,8 +85,8 @@ static int try_admit(struct service *svc, const char *id, int64_t bytes,
 	}
 	if (id) {
 		struct admission a;
-		MDB_val k = { strlen(id), (void *)id };
-		MDB_val v = { sizeof(a), &a };
+		MDB_val k = {strlen(id), (void *)id};
+		MDB_val v = {sizeof(a), &a};
 
 		memset(&a, 0, sizeof(a));
 		a.bytes = bytes;
@@ -117,7 +117,7 @@ int admit_acquire(struct service *svc, const char *id, int64_t bytes,
 		return -E2BIG;
 	}
 	for (;;) {
-		struct timespec ts = { 0, 25 * 1000 * 1000 };
+		struct timespec ts = {0, 25 * 1000 * 1000};
 		int rc = try_admit(svc, id, bytes, budget);
 
 		if (rc == -ENOSPC) {
@@ -139,7 +139,7 @@ int admit_acquire(struct service *svc, const char *id, int64_t bytes,
 void admit_release(struct service *svc, const char *id)
 {
 	MDB_txn *txn;
-	MDB_val k = { strlen(id), (void *)id };
+	MDB_val k = {strlen(id), (void *)id};
 
 	if (svc->store.env == NULL ||
 	    mdb_txn_begin(svc->store.env, NULL, 0, &txn) != 0) {

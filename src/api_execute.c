@@ -70,7 +70,7 @@ static int utf8_seq(const uint8_t *p, size_t n)
 
 char *api_utf8_clean(const uint8_t *s, size_t n, size_t *out_len)
 {
-	struct buf b = { 0 };
+	struct buf b = {0};
 	size_t i = 0;
 
 	while (i < n) {
@@ -115,12 +115,10 @@ static json_object *stage_json(const struct stage_result *st)
 	json_object *o = json_object_new_object();
 	const char *sig = api_signal_name(st->signal);
 
-	json_object_object_add(o, "stdout",
-			       jstr_bytes((const uint8_t *)st->out.p,
-					  st->out.len));
-	json_object_object_add(o, "stderr",
-			       jstr_bytes((const uint8_t *)st->err.p,
-					  st->err.len));
+	json_object_object_add(
+	    o, "stdout", jstr_bytes((const uint8_t *)st->out.p, st->out.len));
+	json_object_object_add(
+	    o, "stderr", jstr_bytes((const uint8_t *)st->err.p, st->err.len));
 	json_object_object_add(o, "exitCode",
 			       json_object_new_int(st->exit_code));
 	json_object_object_add(o, "signal",
@@ -150,11 +148,11 @@ static json_object *limits_json(const struct limits *l, int compiled)
 			       json_object_new_int64(l->wall_time_ms));
 	if (compiled) {
 		json_object_object_add(
-			o, "compileWallTimeMs",
-			json_object_new_int64(l->compile_wall_time_ms));
+		    o, "compileWallTimeMs",
+		    json_object_new_int64(l->compile_wall_time_ms));
 		json_object_object_add(
-			o, "compileMemoryBytes",
-			json_object_new_int64(l->compile_memory_bytes));
+		    o, "compileMemoryBytes",
+		    json_object_new_int64(l->compile_memory_bytes));
 	}
 	json_object_object_add(o, "tmpfsBytes",
 			       json_object_new_int64(l->tmpfs_bytes));
@@ -173,15 +171,12 @@ json_object *api_result_json(const struct lang *lang,
 			       json_object_new_string(lang->version));
 	json_object_object_add(o, "backend", json_object_new_string("gvisor"));
 	if (res->has_compile) {
-		json_object_object_add(o, "compile",
-				       stage_json(&res->compile));
+		json_object_object_add(o, "compile", stage_json(&res->compile));
 	}
-	json_object_object_add(o, "run",
-			       res->run.ran || !res->has_compile
-				       ? stage_json(&res->run)
-				       : NULL);
-	json_object_object_add(o, "limits",
-			       limits_json(lim, res->has_compile));
+	json_object_object_add(
+	    o, "run",
+	    res->run.ran || !res->has_compile ? stage_json(&res->run) : NULL);
+	json_object_object_add(o, "limits", limits_json(lim, res->has_compile));
 	return o;
 }
 
@@ -206,7 +201,7 @@ static int hook_output(void *ctx, int stage, int stream, const uint8_t *p,
 {
 	struct exec_ctx *x = ctx;
 	int si = stage == 'c' ? 0 : 1;
-	struct buf b = { 0 };
+	struct buf b = {0};
 	size_t keep = 0;
 	size_t i;
 	json_object *o;
@@ -231,9 +226,9 @@ static int hook_output(void *ctx, int stage, int stream, const uint8_t *p,
 			       jstr_bytes((const uint8_t *)b.p, b.len - keep));
 	json_object_object_add(o, "stage",
 			       json_object_new_string(si ? "run" : "compile"));
-	rc = http_sse_event(x->req, stream == 1 ? "stdout" : "stderr",
-			    json_object_to_json_string_ext(
-				    o, JSON_C_TO_STRING_PLAIN));
+	rc = http_sse_event(
+	    x->req, stream == 1 ? "stdout" : "stderr",
+	    json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
 	json_object_put(o);
 	buf_free(&b);
 	return rc < 0;
@@ -250,7 +245,7 @@ int api_is_json(const char *ct)
 void api_outcome(struct http_req *req, const struct sandbox_result *r)
 {
 	const struct stage_result *st =
-		r->has_compile && !r->run.ran ? &r->compile : &r->run;
+	    r->has_compile && !r->run.ran ? &r->compile : &r->run;
 	const char *o = "ok";
 
 	if (st->oom_killed) {
@@ -331,7 +326,7 @@ void api_execute(struct service *svc, struct http_req *req)
 		if (req->sse) {
 			http_sse_event(req, "done",
 				       json_object_to_json_string_ext(
-					       out, JSON_C_TO_STRING_PLAIN));
+					   out, JSON_C_TO_STRING_PLAIN));
 		} else {
 			http_send_json(req, 200, out, NULL);
 		}

@@ -25,7 +25,7 @@ static void gauge(struct buf *b, const char *name, const char *help,
 
 void api_metrics(struct service *svc, struct http_req *req)
 {
-	struct buf b = { 0 };
+	struct buf b = {0};
 	struct pool_stats ps;
 	struct slice_state st;
 
@@ -53,12 +53,11 @@ void api_metrics(struct service *svc, struct http_req *req)
 	buf_free(&b);
 }
 
-static void send_file(struct http_req *req, const char *name,
-		      const char *ctype)
+static void send_file(struct http_req *req, const char *name, const char *ctype)
 {
 	char *path = xasprintf("%s/%s", ISOBOX_PKGDATADIR, name);
 	FILE *f = fopen(path, "re");
-	struct buf b = { 0 };
+	struct buf b = {0};
 	char tmp[8192];
 	size_t n;
 

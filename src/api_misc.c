@@ -93,12 +93,13 @@ void api_runtimes(struct service *svc, struct http_req *req)
 		json_object_object_add(o, "version",
 				       json_object_new_string(l->version));
 		json_object_object_add(o, "aliases", al);
-		json_object_object_add(o, "compiled",
-				       json_object_new_boolean(l->compile != NULL));
+		json_object_object_add(
+		    o, "compiled", json_object_new_boolean(l->compile != NULL));
 		json_object_object_add(o, "backend",
 				       json_object_new_string("gvisor"));
-		json_object_object_add(o, "available",
-				       json_object_new_boolean(l->image_ref != NULL));
+		json_object_object_add(
+		    o, "available",
+		    json_object_new_boolean(l->image_ref != NULL));
 		json_object_array_add(a, o);
 	}
 	registry_put(r);

@@ -86,14 +86,12 @@ static int cfg_err(struct isobox_err *err, const char *path,
 		       yamlutil_line(n), what);
 }
 
-static int load_entry(struct yamlutil_doc *d, yaml_node_t *e,
-		      struct tenant *t, const char *path,
-		      struct isobox_err *err)
+static int load_entry(struct yamlutil_doc *d, yaml_node_t *e, struct tenant *t,
+		      const char *path, struct isobox_err *err)
 {
-	static const char *const allowed[] = { "name",	       "sha256",
-					       "concurrency",  "rate_per_min",
-					       "rate_burst",   "network",
-					       "ceilings",     NULL };
+	static const char *const allowed[] = {
+	    "name",	  "sha256",  "concurrency", "rate_per_min",
+	    "rate_burst", "network", "ceilings",    NULL};
 	yaml_node_t *v;
 	char *s = NULL;
 	long long n;
@@ -139,11 +137,9 @@ static int load_entry(struct yamlutil_doc *d, yaml_node_t *e,
 		t->hash[i] = (unsigned char)(a << 4 | b);
 	}
 	{
-		static const char *const ik[] = { "concurrency",
-						  "rate_per_min",
-						  "rate_burst" };
-		int *f[] = { &t->concurrency, &t->rate_per_min,
-			     &t->rate_burst };
+		static const char *const ik[] = {"concurrency", "rate_per_min",
+						 "rate_burst"};
+		int *f[] = {&t->concurrency, &t->rate_per_min, &t->rate_burst};
 
 		for (i = 0; i < 3; i++) {
 			v = yamlutil_map_get(d, e, ik[i]);
@@ -166,8 +162,7 @@ static int load_entry(struct yamlutil_doc *d, yaml_node_t *e,
 		goto out;
 	}
 	v = yamlutil_map_get(d, e, "ceilings");
-	if (v && yamlutil_to_limits(d, v, "ceilings", &t->ceilings, err) <
-			 0) {
+	if (v && yamlutil_to_limits(d, v, "ceilings", &t->ceilings, err) < 0) {
 		goto out;
 	}
 	rc = 0;
@@ -183,7 +178,7 @@ static int load_file(struct keyring *k, const char *path,
 	yaml_node_t *root;
 	yaml_node_t *list;
 	yaml_node_item_t *it;
-	static const char *const top[] = { "keys", NULL };
+	static const char *const top[] = {"keys", NULL};
 	int rc = -1;
 
 	memset(&d, 0, sizeof(d));
@@ -244,9 +239,8 @@ struct keyring *auth_load(const char *api_key, const char *keys_file,
 		 * it lists none: a wrong path must not open the service. */
 		k->required = 1;
 		if (stat(keys_file, &st) < 0) {
-			err_set(err, 500, "config_invalid",
-				"keys_file %s: %s", keys_file,
-				strerror(errno));
+			err_set(err, 500, "config_invalid", "keys_file %s: %s",
+				keys_file, strerror(errno));
 			auth_free(k);
 			return NULL;
 		}
@@ -295,7 +289,7 @@ void auth_put(struct keyring *k)
 int auth_reload(const char *api_key, const char *keys_file, int force)
 {
 	struct stat st;
-	struct timespec mt = { 0, 0 };
+	struct timespec mt = {0, 0};
 	off_t size = -1;
 	struct keyring *k;
 	struct keyring *old;

@@ -123,8 +123,9 @@ int cgroup_slice_read(const char *root, const char *slice,
 int cgroup_slice_ready(const struct slice_state *st, char *why, size_t n)
 {
 	if (!st->exists) {
-		snprintf(why, n, "the isobox slice cgroup does not exist "
-				 "(run scripts/setup-host)");
+		snprintf(why, n,
+			 "the isobox slice cgroup does not exist "
+			 "(run scripts/setup-host)");
 		return 0;
 	}
 	if (st->memory_limit < 0) {

@@ -10,12 +10,12 @@
 #include <stdint.h>
 
 struct slice_state {
-	int v2;			/* unified hierarchy */
+	int v2; /* unified hierarchy */
 	int exists;
-	int64_t memory_limit;	/* bytes, -1 when unlimited */
-	int64_t memory_usage;	/* bytes */
-	int64_t pids_limit;	/* -1 when unlimited */
-	int children;		/* child cgroups (running sandboxes) */
+	int64_t memory_limit; /* bytes, -1 when unlimited */
+	int64_t memory_usage; /* bytes */
+	int64_t pids_limit;   /* -1 when unlimited */
+	int children;	      /* child cgroups (running sandboxes) */
 };
 
 /* Read the slice's state. root is normally "/sys/fs/cgroup" (tests may

@@ -34,10 +34,8 @@
  *     network_runtime: runsc-isobox-net
  *   limits:
  *     defaults: {memoryBytes: ..., cpus: ..., pids: ..., outputBytes: ...,
- *                wallTimeMs: ..., compileWallTimeMs: ..., compileMemoryBytes: ...,
- *                tmpfsBytes: ...}
- *     floors:   {same keys}
- *     ceilings: {same keys}
+ *                wallTimeMs: ..., compileWallTimeMs: ..., compileMemoryBytes:
+ * ..., tmpfsBytes: ...} floors:   {same keys} ceilings: {same keys}
  *
  * Environment overrides: ISOBOX_CONFIG (the path itself), ISOBOX_REGISTRY,
  * ISOBOX_IMAGES_LOCK, ISOBOX_GUEST, ISOBOX_STATE_DIR, ISOBOX_RUN_DIR,
@@ -76,10 +74,10 @@ struct config {
 	char *cgroup_parent;
 	char *keys_file;       /* API keys and tenants (auth.h), "" for none */
 	char *trusted_proxies; /* CIDRs whose X-Forwarded-For is believed */
-	int pool_size;	      /* warm sandboxes kept per pooled language */
-	char *pool_languages; /* comma-separated names, "" for no pool */
-	int64_t pool_ttl_ms;  /* a warm sandbox older than this is recycled */
-	int64_t db_map_bytes; /* LMDB map size */
+	int pool_size;	       /* warm sandboxes kept per pooled language */
+	char *pool_languages;  /* comma-separated names, "" for no pool */
+	int64_t pool_ttl_ms;   /* a warm sandbox older than this is recycled */
+	int64_t db_map_bytes;  /* LMDB map size */
 
 	char *docker_host; /* "unix:///path" or "tcp://host:port" */
 	int docker_tls_verify;

@@ -70,8 +70,8 @@ int docker_init(struct docker *d, const char *host, int tls_verify,
 		d->base_url = xasprintf("%s://%s/v%s",
 					tls_verify ? "https" : "http", hp, ver);
 		if (tls_verify) {
-			const char *cp = cert_path && *cert_path ? cert_path
-								  : ".";
+			const char *cp =
+			    cert_path && *cert_path ? cert_path : ".";
 
 			d->ca = xasprintf("%s/ca.pem", cp);
 			d->cert = xasprintf("%s/cert.pem", cp);
@@ -152,7 +152,7 @@ static int request_timeout(struct docker *d, const char *method,
 {
 	CURL *c = thread_handle();
 	struct curl_slist *hdr = NULL;
-	struct sink s = { resp, 0 };
+	struct sink s = {resp, 0};
 	char *url = xasprintf("%s%s", d->base_url, path);
 	CURLcode rc;
 
@@ -213,7 +213,7 @@ static const char *engine_message(struct buf *b, char *out, size_t cap)
 int docker_ping(struct docker *d, struct isobox_err *err)
 {
 	long st = 0;
-	struct buf b = { 0 };
+	struct buf b = {0};
 	int rc = request_timeout(d, "GET", "/_ping", NULL, 3000, &st, &b, err);
 
 	buf_free(&b);
@@ -232,7 +232,7 @@ static json_object *get_json(struct docker *d, const char *path,
 			     struct isobox_err *err)
 {
 	long st = 0;
-	struct buf b = { 0 };
+	struct buf b = {0};
 	json_object *o = NULL;
 	char msg[256];
 
@@ -268,13 +268,13 @@ int docker_container_create(struct docker *d, json_object *spec, char **id,
 			    struct isobox_err *err)
 {
 	long st = 0;
-	struct buf b = { 0 };
+	struct buf b = {0};
 	json_object *o = NULL;
 	json_object *v;
 	char msg[512];
 	int rc = -1;
-	const char *body = json_object_to_json_string_ext(spec,
-							  JSON_C_TO_STRING_PLAIN);
+	const char *body =
+	    json_object_to_json_string_ext(spec, JSON_C_TO_STRING_PLAIN);
 
 	if (docker_request(d, "POST", "/containers/create", body, &st, &b,
 			   err) < 0) {
@@ -310,7 +310,7 @@ static int simple_post(struct docker *d, const char *method, const char *path,
 		       const long *ok, size_t nok, struct isobox_err *err)
 {
 	long st = 0;
-	struct buf b = { 0 };
+	struct buf b = {0};
 	char msg[512];
 	size_t i;
 	int rc = -1;
@@ -334,7 +334,7 @@ out:
 int docker_container_start(struct docker *d, const char *id,
 			   struct isobox_err *err)
 {
-	static const long ok[] = { 204, 304 };
+	static const long ok[] = {204, 304};
 	char *path = xasprintf("/containers/%s/start", id);
 	int rc = simple_post(d, "POST", path, ok, 2, err);
 
@@ -345,7 +345,7 @@ int docker_container_start(struct docker *d, const char *id,
 int docker_container_kill(struct docker *d, const char *id,
 			  struct isobox_err *err)
 {
-	static const long ok[] = { 204, 404, 409 };
+	static const long ok[] = {204, 404, 409};
 	char *path = xasprintf("/containers/%s/kill?signal=KILL", id);
 	int rc = simple_post(d, "POST", path, ok, 3, err);
 
@@ -356,7 +356,7 @@ int docker_container_kill(struct docker *d, const char *id,
 int docker_container_remove(struct docker *d, const char *id,
 			    struct isobox_err *err)
 {
-	static const long ok[] = { 204, 404 };
+	static const long ok[] = {204, 404};
 	char *path = xasprintf("/containers/%s?force=1&v=1", id);
 	int rc = simple_post(d, "DELETE", path, ok, 2, err);
 
@@ -422,20 +422,18 @@ int docker_image_id(struct docker *d, const char *ref, char **id,
 	return rc;
 }
 
-int docker_image_pull(struct docker *d, const char *ref,
-		      struct isobox_err *err)
+int docker_image_pull(struct docker *d, const char *ref, struct isobox_err *err)
 {
 	CURL *c = thread_handle();
 	char *esc = curl_easy_escape(c, ref, 0);
 	char *path = xasprintf("/images/create?fromImage=%s", esc);
 	long st = 0;
-	struct buf b = { 0 };
+	struct buf b = {0};
 	char msg[512];
 	int rc = -1;
 
 	curl_free(esc);
-	if (request_timeout(d, "POST", path, NULL, 600000, &st, &b, err) <
-	    0) {
+	if (request_timeout(d, "POST", path, NULL, 600000, &st, &b, err) < 0) {
 		goto out;
 	}
 	/* The pull answers 200 and reports failures inside the stream. */
@@ -456,7 +454,7 @@ out:
 
 static int wait_fd(int fd, short ev, int timeout_ms)
 {
-	struct pollfd p = { fd, ev, 0 };
+	struct pollfd p = {fd, ev, 0};
 	int rc;
 
 	do {
@@ -480,9 +478,8 @@ static int raw_send(CURL *c, int fd, const void *p, size_t n,
 			if (left <= 0) {
 				return -1;
 			}
-			if (wait_fd(fd, POLLOUT, (int)(left > 1000 ? 1000
-								  : left)) <
-			    0) {
+			if (wait_fd(fd, POLLOUT,
+				    (int)(left > 1000 ? 1000 : left)) < 0) {
 				return -1;
 			}
 			continue;
@@ -504,7 +501,7 @@ int docker_attach(struct docker *d, const char *id, struct docker_stream *s,
 	curl_socket_t sock = CURL_SOCKET_BAD;
 	const char *ver;
 	char *req = NULL;
-	struct buf hdr = { 0 };
+	struct buf hdr = {0};
 	int64_t deadline = now_ms() + 10000;
 	char *url;
 	char *end;
@@ -550,8 +547,8 @@ int docker_attach(struct docker *d, const char *id, struct docker_stream *s,
 		if (rc == CURLE_AGAIN) {
 			int64_t left = deadline - now_ms();
 
-			if (left <= 0 || wait_fd(s->fd, POLLIN, (int)left) <=
-						 0) {
+			if (left <= 0 ||
+			    wait_fd(s->fd, POLLIN, (int)left) <= 0) {
 				err_set(err, 503, "docker_unavailable",
 					"the engine did not answer attach");
 				goto fail;

@@ -19,11 +19,11 @@
 #include "util.h"
 
 struct docker {
-	char *base_url;	   /* "http://docker/v1.41" or "https://h:p/v1.41" */
-	char *unix_path;   /* socket path or NULL */
+	char *base_url;	 /* "http://docker/v1.41" or "https://h:p/v1.41" */
+	char *unix_path; /* socket path or NULL */
 	int tls;
 	char *ca, *cert, *key; /* TLS files or NULL */
-	long timeout_ms;   /* for plain requests */
+	long timeout_ms;       /* for plain requests */
 };
 
 /* Set up from an endpoint string. Returns 0 or -1 (malformed host). The
@@ -47,8 +47,8 @@ json_object *docker_info(struct docker *d, struct isobox_err *err);
 
 /* POST /containers/create. spec is borrowed. On success *id is a fresh
  * string (caller frees). A missing image gives 503 image_unavailable. */
-int docker_container_create(struct docker *d, json_object *spec,
-			    char **id, struct isobox_err *err);
+int docker_container_create(struct docker *d, json_object *spec, char **id,
+			    struct isobox_err *err);
 int docker_container_start(struct docker *d, const char *id,
 			   struct isobox_err *err);
 /* Kill with SIGKILL; a container that is not running is not an error. */
@@ -73,8 +73,8 @@ int docker_image_pull(struct docker *d, const char *ref,
 
 /* A hijacked attach connection (stdin in, multiplexed stdout/stderr out). */
 struct docker_stream {
-	void *curl;	/* CURL * in CONNECT_ONLY mode */
-	int fd;		/* its socket, for poll */
+	void *curl;	  /* CURL * in CONNECT_ONLY mode */
+	int fd;		  /* its socket, for poll */
 	uint8_t *pending; /* bytes read past the HTTP headers */
 	size_t pending_len;
 	size_t pending_off;

@@ -68,14 +68,14 @@ static int wait_err(struct http_req *req, int rc, const char *what,
 		       strerror(-rc));
 }
 
-int exec_run(struct service *svc, struct http_req *req,
-	     const struct lang *lang, const struct exec_request *er,
-	     const struct sandbox_hooks *hooks, void (*on_admitted)(void *ctx),
-	     struct exec_run **out, struct isobox_err *err)
+int exec_run(struct service *svc, struct http_req *req, const struct lang *lang,
+	     const struct exec_request *er, const struct sandbox_hooks *hooks,
+	     void (*on_admitted)(void *ctx), struct exec_run **out,
+	     struct isobox_err *err)
 {
 	struct exec_run *run;
 	struct limits lim;
-	struct slots ts = { 0 };
+	struct slots ts = {0};
 	int64_t t0 = now_ms();
 	int64_t deadline;
 	int tslot = -1;

@@ -15,7 +15,7 @@
 /* One admitted run. Owned by the caller until exec_finish. */
 struct exec_run {
 	struct service *svc;
-	struct limits lim;	  /* the limits applied, after clamping */
+	struct limits lim;	   /* the limits applied, after clamping */
 	struct sandbox_result res; /* valid when exec_run returned 0 */
 	struct exec_run *next;	   /* more runs of the same request */
 };
@@ -39,10 +39,10 @@ void exec_limits(const struct service *svc, const struct lang *lang,
  * nobody to answer). On -1, *out may still be set when a sandbox was
  * started. Either way hand *out (NULL is fine) to exec_finish once the
  * answer is sent. */
-int exec_run(struct service *svc, struct http_req *req,
-	     const struct lang *lang, const struct exec_request *er,
-	     const struct sandbox_hooks *hooks, void (*on_admitted)(void *ctx),
-	     struct exec_run **out, struct isobox_err *err);
+int exec_run(struct service *svc, struct http_req *req, const struct lang *lang,
+	     const struct exec_request *er, const struct sandbox_hooks *hooks,
+	     void (*on_admitted)(void *ctx), struct exec_run **out,
+	     struct isobox_err *err);
 
 /* Record run's timings in req's access log and have its sandbox removed
  * after the answer is complete (the client does not wait for it). Takes

@@ -157,24 +157,42 @@ int http_query_get(const struct http_req *r, const char *name, char *out,
 static const char *reason(int status)
 {
 	switch (status) {
-	case 200: return "OK";
-	case 201: return "Created";
-	case 204: return "No Content";
-	case 304: return "Not Modified";
-	case 400: return "Bad Request";
-	case 401: return "Unauthorized";
-	case 403: return "Forbidden";
-	case 404: return "Not Found";
-	case 405: return "Method Not Allowed";
-	case 409: return "Conflict";
-	case 413: return "Payload Too Large";
-	case 415: return "Unsupported Media Type";
-	case 429: return "Too Many Requests";
-	case 499: return "Client Closed Request";
-	case 500: return "Internal Server Error";
-	case 503: return "Service Unavailable";
-	case 507: return "Insufficient Storage";
-	default: return "Status";
+	case 200:
+		return "OK";
+	case 201:
+		return "Created";
+	case 204:
+		return "No Content";
+	case 304:
+		return "Not Modified";
+	case 400:
+		return "Bad Request";
+	case 401:
+		return "Unauthorized";
+	case 403:
+		return "Forbidden";
+	case 404:
+		return "Not Found";
+	case 405:
+		return "Method Not Allowed";
+	case 409:
+		return "Conflict";
+	case 413:
+		return "Payload Too Large";
+	case 415:
+		return "Unsupported Media Type";
+	case 429:
+		return "Too Many Requests";
+	case 499:
+		return "Client Closed Request";
+	case 500:
+		return "Internal Server Error";
+	case 503:
+		return "Service Unavailable";
+	case 507:
+		return "Insufficient Storage";
+	default:
+		return "Status";
 	}
 }
 
@@ -185,8 +203,7 @@ static void send_head(struct http_req *r, int status, const char *ctype,
 		     "Status: %d %s\r\nContent-Type: %s\r\n"
 		     "X-Request-Id: %s\r\n"
 		     "X-Content-Type-Options: nosniff\r\n%s\r\n",
-		     status, reason(status), ctype, r->id,
-		     extra ? extra : "");
+		     status, reason(status), ctype, r->id, extra ? extra : "");
 	r->status = status;
 }
 
@@ -205,9 +222,8 @@ void http_send_json(struct http_req *r, int status, json_object *obj,
 {
 	size_t len = 0;
 	const char *s = json_object_to_json_string_length(
-		obj, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE,
-		&len);
-	struct buf b = { 0 };
+	    obj, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
+	struct buf b = {0};
 
 	buf_add(&b, s, len);
 	buf_add(&b, "\n", 1);
@@ -226,18 +242,19 @@ void http_send_error(struct http_req *r, const struct isobox_err *err)
 	json_object_object_add(o, "requestId", json_object_new_string(r->id));
 	snprintf(r->outcome, sizeof(r->outcome), "%s", err->code);
 	if (r->sse) {
-		http_sse_event(r, "error",
-			       json_object_to_json_string_ext(
-				       o, JSON_C_TO_STRING_PLAIN));
+		http_sse_event(
+		    r, "error",
+		    json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
 	} else {
 		if (err->status == 429 || err->status == 503) {
 			snprintf(extra, sizeof(extra), "Retry-After: %d\r\n",
-				 r->retry_after > 0	 ? r->retry_after
+				 r->retry_after > 0   ? r->retry_after
 				 : err->status == 429 ? 1
-							: 5);
+						      : 5);
 		} else if (err->status == 401) {
-			snprintf(extra, sizeof(extra),
-				 "WWW-Authenticate: Bearer realm=\"isobox\"\r\n");
+			snprintf(
+			    extra, sizeof(extra),
+			    "WWW-Authenticate: Bearer realm=\"isobox\"\r\n");
 		}
 		http_send_json(r, err->status ? err->status : 500, o, extra);
 	}
@@ -340,8 +357,8 @@ void http_log_access(struct http_req *r)
 	json_object_object_add(o, "status", json_object_new_int(r->status));
 	json_object_object_add(o, "remote",
 			       json_object_new_string(r->client_ip[0]
-							      ? r->client_ip
-							      : r->remote_addr));
+							  ? r->client_ip
+							  : r->remote_addr));
 	if (r->tenant.name[0]) {
 		json_object_object_add(o, "tenant",
 				       json_object_new_string(r->tenant.name));
@@ -355,14 +372,13 @@ void http_log_access(struct http_req *r)
 	json_object_object_add(o, "durationMs",
 			       json_object_new_int64(now_ms() - r->start_ms));
 	if (r->log_extra) {
-		json_object_object_foreach(r->log_extra, k, v)
-		{
+		json_object_object_foreach (r->log_extra, k, v) {
 			json_object_object_add(o, k, json_object_get(v));
 		}
 	}
 	{
 		/* One JSON object per line, written with one write(2). */
-		struct buf line = { 0 };
+		struct buf line = {0};
 		int64_t w = wall_ms();
 		time_t t = (time_t)(w / 1000);
 		struct tm tm;
@@ -370,13 +386,14 @@ void http_log_access(struct http_req *r)
 
 		gmtime_r(&t, &tm);
 		strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
-		buf_addf(&line, "{\"ts\":\"%s.%03dZ\",\"level\":\"info\","
-				"\"msg\":\"access\",",
+		buf_addf(&line,
+			 "{\"ts\":\"%s.%03dZ\",\"level\":\"info\","
+			 "\"msg\":\"access\",",
 			 ts, (int)(w % 1000));
 		buf_adds(&line, json_object_to_json_string_ext(
-					o, JSON_C_TO_STRING_PLAIN |
-						   JSON_C_TO_STRING_NOSLASHESCAPE) +
-					1);
+				    o, JSON_C_TO_STRING_PLAIN |
+					   JSON_C_TO_STRING_NOSLASHESCAPE) +
+				    1);
 		buf_add(&line, "\n", 1);
 		if (write(2, line.p, line.len) < 0) {
 			/* nowhere left to report it */

@@ -21,15 +21,15 @@ struct http_req {
 	const char *content_type;
 	const char *accept;
 	const char *remote_addr;
-	char id[33];	   /* request id, echoed in X-Request-Id */
+	char id[33]; /* request id, echoed in X-Request-Id */
 	int64_t start_ms;
 	struct buf body;
-	int body_read;	   /* the body was read (or refused) */
+	int body_read;	       /* the body was read (or refused) */
 	int64_t body_len_hint; /* CONTENT_LENGTH or -1 */
-	int status;	   /* status sent, 0 until headers go out */
-	int sse;	   /* an event stream is open */
-	int gone;	   /* the client went away */
-	int retry_after;   /* seconds for Retry-After on 429/503, 0: default */
+	int status;	       /* status sent, 0 until headers go out */
+	int sse;	       /* an event stream is open */
+	int gone;	       /* the client went away */
+	int retry_after; /* seconds for Retry-After on 429/503, 0: default */
 	int64_t last_write_ms; /* last event written on an open stream */
 	struct tenant tenant; /* who is asking (auth_check), "public" if open */
 	char client_ip[64];   /* REMOTE_ADDR, or the forwarded client behind a

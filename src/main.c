@@ -120,8 +120,7 @@ static void *housekeeping(void *arg)
 		if (!svc.hk_kicked && !svc.stopping) {
 			clock_gettime(CLOCK_REALTIME, &ts);
 			ts.tv_sec += 2;
-			pthread_cond_timedwait(&svc.hk_cond, &svc.hk_lock,
-					       &ts);
+			pthread_cond_timedwait(&svc.hk_cond, &svc.hk_lock, &ts);
 		}
 		svc.hk_kicked = 0;
 		pthread_mutex_unlock(&svc.hk_lock);
@@ -131,22 +130,21 @@ static void *housekeeping(void *arg)
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-		"usage: isobox.fcgi [--config PATH] [--listen PATH|:PORT] "
-		"[--threads N]\n"
-		"  Without --listen the FastCGI socket is fd 0 (lighttpd, "
-		"spawn-fcgi)\n  or systemd's LISTEN_FDS.\n");
+	fprintf(f, "usage: isobox.fcgi [--config PATH] [--listen PATH|:PORT] "
+		   "[--threads N]\n"
+		   "  Without --listen the FastCGI socket is fd 0 (lighttpd, "
+		   "spawn-fcgi)\n  or systemd's LISTEN_FDS.\n");
 }
 
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "config", required_argument, NULL, 'c' },
-		{ "listen", required_argument, NULL, 'l' },
-		{ "threads", required_argument, NULL, 't' },
-		{ "check", no_argument, NULL, 'k' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+	    {"config", required_argument, NULL, 'c'},
+	    {"listen", required_argument, NULL, 'l'},
+	    {"threads", required_argument, NULL, 't'},
+	    {"check", no_argument, NULL, 'k'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	const char *config_path = NULL;
 	const char *listen_path = NULL;
@@ -233,8 +231,7 @@ int main(int argc, char **argv)
 	pthread_create(&hk_tid, NULL, housekeeping, NULL);
 
 	log_info("isobox.fcgi %s ready: pid %d, %d threads, concurrency %d",
-		 PACKAGE_VERSION, (int)getpid(), threads,
-		 svc.cfg.concurrency);
+		 PACKAGE_VERSION, (int)getpid(), threads, svc.cfg.concurrency);
 	tids = xcalloc((size_t)threads, sizeof(*tids));
 	for (i = 0; i < threads; i++) {
 		pthread_create(&tids[i], NULL, worker, NULL);

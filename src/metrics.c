@@ -27,7 +27,7 @@ struct metrics_file {
 
 static struct metrics_file *mf;
 
-static const double buckets[] = { 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30 };
+static const double buckets[] = {0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30};
 #define NBUCKETS (sizeof(buckets) / sizeof(buckets[0]))
 
 /* Known families: name, type, help. Series of other names still render,
@@ -37,29 +37,28 @@ static const struct family {
 	const char *type;
 	const char *help;
 } families[] = {
-	{ "isobox_http_requests_total", "counter",
-	  "HTTP requests answered, by route and status." },
-	{ "isobox_executions_total", "counter",
-	  "Executions by language and outcome (ok, error, timeout, oom, "
-	  "truncated, compile_error)." },
-	{ "isobox_execution_duration_seconds", "histogram",
-	  "Wall time of executions, request start to result." },
-	{ "isobox_queue_wait_seconds", "histogram",
-	  "Time requests waited for a sandbox slot and memory." },
-	{ "isobox_rejections_total", "counter",
-	  "Requests refused by reason (rate_limited, capacity, "
-	  "unauthorized)." },
-	{ "isobox_pool_claims_total", "counter",
-	  "Warm-pool lookups by result (hit, miss)." },
-	{ "isobox_sandboxes_active", "gauge",
-	  "Sandboxes running jobs right now." },
-	{ "isobox_pool_ready", "gauge", "Warm sandboxes waiting." },
-	{ "isobox_slice_memory_bytes", "gauge",
-	  "Memory in use by the isobox slice cgroup." },
-	{ "isobox_slice_memory_limit_bytes", "gauge",
-	  "Memory cap of the isobox slice cgroup." },
-	{ "isobox_admitted_memory_bytes", "gauge",
-	  "Sum of the memory limits of admitted sandboxes." },
+    {"isobox_http_requests_total", "counter",
+     "HTTP requests answered, by route and status."},
+    {"isobox_executions_total", "counter",
+     "Executions by language and outcome (ok, error, timeout, oom, "
+     "truncated, compile_error)."},
+    {"isobox_execution_duration_seconds", "histogram",
+     "Wall time of executions, request start to result."},
+    {"isobox_queue_wait_seconds", "histogram",
+     "Time requests waited for a sandbox slot and memory."},
+    {"isobox_rejections_total", "counter",
+     "Requests refused by reason (rate_limited, capacity, "
+     "unauthorized)."},
+    {"isobox_pool_claims_total", "counter",
+     "Warm-pool lookups by result (hit, miss)."},
+    {"isobox_sandboxes_active", "gauge", "Sandboxes running jobs right now."},
+    {"isobox_pool_ready", "gauge", "Warm sandboxes waiting."},
+    {"isobox_slice_memory_bytes", "gauge",
+     "Memory in use by the isobox slice cgroup."},
+    {"isobox_slice_memory_limit_bytes", "gauge",
+     "Memory cap of the isobox slice cgroup."},
+    {"isobox_admitted_memory_bytes", "gauge",
+     "Sum of the memory limits of admitted sandboxes."},
 };
 
 int metrics_open(const char *path)
@@ -71,9 +70,8 @@ int metrics_open(const char *path)
 	if (fd < 0) {
 		return -errno;
 	}
-	if (fstat(fd, &st) < 0 ||
-	    (st.st_size < (off_t)sizeof(*mf) &&
-	     ftruncate(fd, sizeof(*mf)) < 0)) {
+	if (fstat(fd, &st) < 0 || (st.st_size < (off_t)sizeof(*mf) &&
+				   ftruncate(fd, sizeof(*mf)) < 0)) {
 		int e = errno;
 
 		close(fd);
@@ -181,8 +179,7 @@ void metrics_observe(const char *family, const char *labels, double seconds)
 	}
 	metrics_add(1, "%s_bucket{%s%sle=\"+Inf\"}", family, labels, sep);
 	/* The sum is kept in microseconds to stay an integer. */
-	metrics_add((uint64_t)(seconds * 1e6), "%s_sum_us{%s}", family,
-		    labels);
+	metrics_add((uint64_t)(seconds * 1e6), "%s_sum_us{%s}", family, labels);
 	metrics_add(1, "%s_count{%s}", family, labels);
 }
 
@@ -190,7 +187,7 @@ void metrics_observe(const char *family, const char *labels, double seconds)
  * for histograms. */
 static void family_of(const char *key, char *out, size_t n)
 {
-	static const char *const sfx[] = { "_bucket", "_sum_us", "_count" };
+	static const char *const sfx[] = {"_bucket", "_sum_us", "_count"};
 	size_t l = strcspn(key, "{");
 	size_t i;
 
@@ -229,7 +226,7 @@ void metrics_render(struct buf *out)
 		if (__atomic_load_n(&s->state, __ATOMIC_ACQUIRE) == 2) {
 			memcpy(copy[n].key, s->key, sizeof(s->key));
 			copy[n].value =
-				__atomic_load_n(&s->value, __ATOMIC_RELAXED);
+			    __atomic_load_n(&s->value, __ATOMIC_RELAXED);
 			n++;
 		}
 	}

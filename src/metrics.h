@@ -16,7 +16,7 @@
 #include "util.h"
 
 #define METRICS_SLOTS 4096
-#define METRICS_KEY 200
+#define METRICS_KEY   200
 
 /* Map (creating) the file. 0 or -errno. Until it succeeds every update is
  * a no-op, so metrics can never fail a request. */
@@ -24,7 +24,7 @@ int metrics_open(const char *path);
 
 /* Add v to the series named by the printf-style key. */
 void metrics_add(uint64_t v, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 /* Observe a duration (seconds) into histogram family with labels
  * ("" or 'language="python"'), using the standard buckets. */
 void metrics_observe(const char *family, const char *labels, double seconds);

@@ -120,7 +120,7 @@ out:
 static void entry_del(struct service *svc, const char *id)
 {
 	MDB_txn *txn;
-	MDB_val k = { strlen(id), (void *)id };
+	MDB_val k = {strlen(id), (void *)id};
 
 	if (mdb_txn_begin(svc->store.env, NULL, 0, &txn) != 0) {
 		return;
@@ -143,8 +143,8 @@ static int entry_put(struct service *svc, const char *id,
 		     const struct pool_entry *e)
 {
 	MDB_txn *txn;
-	MDB_val k = { strlen(id), (void *)id };
-	MDB_val v = { sizeof(*e), (void *)e };
+	MDB_val k = {strlen(id), (void *)id};
+	MDB_val v = {sizeof(*e), (void *)e};
 	int rc = mdb_txn_begin(svc->store.env, NULL, 0, &txn);
 
 	if (rc != 0) {
@@ -212,8 +212,8 @@ static int container_running(json_object *list, const char *id)
 		if (json_object_object_get_ex(c, "Id", &v) &&
 		    strcmp(json_object_get_string(v), id) == 0) {
 			return json_object_object_get_ex(c, "State", &st) &&
-			       strcmp(json_object_get_string(st),
-				      "running") == 0;
+			       strcmp(json_object_get_string(st), "running") ==
+				   0;
 		}
 	}
 	return 0;
@@ -230,8 +230,7 @@ static void discard(struct service *svc, const char *id, const char *why)
 
 /* This deployment's warm sandboxes (other deployments may share the
  * engine: theirs are not ours to judge). Caller puts the array. */
-static json_object *pool_containers(struct service *svc,
-				    struct isobox_err *e)
+static json_object *pool_containers(struct service *svc, struct isobox_err *e)
 {
 	char *label = xasprintf("isobox.deployment=%s", svc->deployment);
 	json_object *all = docker_container_list(&svc->docker, label, e);
@@ -322,8 +321,7 @@ static void fill_one(struct service *svc, const struct lang *lang,
 
 	snprintf(rid, sizeof(rid), "pool-%lld", (long long)wall_ms());
 	spec = sandbox_spec(svc, lang, shape, rid,
-			    wall_ms() + svc->cfg.pool_ttl_ms + 600000,
-			    "pool");
+			    wall_ms() + svc->cfg.pool_ttl_ms + 600000, "pool");
 	if (docker_container_create(&svc->docker, spec, &id, &e) < 0) {
 		log_warn("pool: creating a %s sandbox failed: %s", lang->name,
 			 e.msg);

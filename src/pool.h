@@ -24,8 +24,8 @@ enum pool_state {
 
 /* Value of one pool table row (key: the container id). */
 struct pool_entry {
-	uint32_t version; /* 1 */
-	uint32_t state;	  /* enum pool_state */
+	uint32_t version;   /* 1 */
+	uint32_t state;	    /* enum pool_state */
 	int64_t created_ms; /* wall clock */
 	int64_t claimed_ms;
 	int64_t memory_bytes;

@@ -10,7 +10,7 @@
 int ratelimit_take(struct store *st, const char *key, int per_min, int burst)
 {
 	MDB_txn *txn;
-	MDB_val k = { strlen(key), (void *)key };
+	MDB_val k = {strlen(key), (void *)key};
 	MDB_val v;
 	struct bucket b;
 	int64_t now = wall_ms();
@@ -26,8 +26,7 @@ int ratelimit_take(struct store *st, const char *key, int per_min, int burst)
 		log_warn("rate limit: %s", mdb_strerror(rc));
 		return 0;
 	}
-	if (mdb_get(txn, st->buckets, &k, &v) == 0 &&
-	    v.mv_size == sizeof(b)) {
+	if (mdb_get(txn, st->buckets, &k, &v) == 0 && v.mv_size == sizeof(b)) {
 		memcpy(&b, v.mv_data, sizeof(b));
 		b.tokens += (double)(now - b.updated_ms) * rate;
 		if (b.tokens > burst) {
@@ -87,8 +86,8 @@ static int in_cidr(const char *addr, const char *cidr, size_t cl)
 		return 0;
 	}
 	for (i = 0; i < len && bits > 0; i++, bits -= 8) {
-		unsigned char mask = bits >= 8 ? 0xff
-					       : (unsigned char)(0xff << (8 - bits));
+		unsigned char mask =
+		    bits >= 8 ? 0xff : (unsigned char)(0xff << (8 - bits));
 
 		if ((a[i] & mask) != (b[i] & mask)) {
 			return 0;

@@ -13,10 +13,10 @@
  *       source: main.py             # file name used for "code"
  *       compile: [gcc, -O2, -o, /box/a.out, "{source}"]   # optional
  *       run: [python3, "{source}"]  # {source}: the entry file name,
- *                                   # {files}: every file name (expands in place)
- *       env: {PYTHONDONTWRITEBYTECODE: "1"}
- *       tmpfs_exec: false           # /box may hold executables (compilers)
- *       limits: {memoryBytes: ..., wallTimeMs: ...}   # defaults (partial)
+ *                                   # {files}: every file name (expands in
+ * place) env: {PYTHONDONTWRITEBYTECODE: "1"} tmpfs_exec: false           # /box
+ * may hold executables (compilers) limits: {memoryBytes: ..., wallTimeMs: ...}
+ * # defaults (partial)
  *
  * The images lock file (written by scripts/build-images) maps local image
  * names to image IDs, one per line: "isobox/python sha256:<64 hex>".
@@ -36,8 +36,8 @@
 struct lang {
 	char *name;
 	char *version;
-	char **aliases; /* NULL-terminated */
-	char *image;	/* as written in the catalogue */
+	char **aliases;	 /* NULL-terminated */
+	char *image;	 /* as written in the catalogue */
 	char *image_ref; /* what to create containers from: "sha256:<id>" for a
 			  * locked local image, or REPO@sha256:DIGEST */
 	int image_local; /* 1 for a local image name, pinned through the

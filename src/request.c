@@ -178,8 +178,7 @@ static int parse_file(json_object *f, size_t idx, struct exec_file *out,
 	if (name && !json_object_is_type(name, json_type_null)) {
 		if (!json_object_is_type(name, json_type_string)) {
 			return err_set(err, 400, "invalid_field",
-				       "files[%zu].name must be a string",
-				       idx);
+				       "files[%zu].name must be a string", idx);
 		}
 		s = json_object_get_string(name);
 		n = (size_t)json_object_get_string_len(name);
@@ -233,8 +232,7 @@ static int parse_limits(json_object *lim, struct exec_request *r,
 	if (!json_object_is_type(lim, json_type_object)) {
 		return bad_field(err, "limits", "an object");
 	}
-	json_object_object_foreach(lim, key, val)
-	{
+	json_object_object_foreach (lim, key, val) {
 		unsigned bit = limits_field(key);
 		double v;
 
@@ -269,8 +267,7 @@ static int parse_limits(json_object *lim, struct exec_request *r,
 		}
 		if (limits_set(&r->limits, bit, v) < 0) {
 			return err_set(err, 400, "invalid_field",
-				       "'limits.%s' is not a valid value",
-				       key);
+				       "'limits.%s' is not a valid value", key);
 		}
 	}
 	return 0;
@@ -289,8 +286,7 @@ static int parse_args(json_object *a, struct exec_request *r,
 	n = json_object_array_length(a);
 	if (n > REQUEST_MAX_ARGS) {
 		return err_set(err, 400, "invalid_field",
-			       "at most %d args are allowed",
-			       REQUEST_MAX_ARGS);
+			       "at most %d args are allowed", REQUEST_MAX_ARGS);
 	}
 	r->args = xcalloc(n + 1, sizeof(char *));
 	for (i = 0; i < n; i++) {
@@ -473,8 +469,8 @@ int request_parse(const char *body, size_t len, int max_files,
 			 json_tokener_get_error(tok) == json_tokener_success;
 		size_t i;
 
-		for (i = ok ? (size_t)(int)json_tokener_get_parse_end(tok) : 0; ok && i < len;
-		     i++) {
+		for (i = ok ? (size_t)(int)json_tokener_get_parse_end(tok) : 0;
+		     ok && i < len; i++) {
 			/* strchr would find a NUL byte (the terminator). */
 			if (body[i] == '\0' ||
 			    strchr(" \t\r\n", body[i]) == NULL) {
@@ -483,15 +479,15 @@ int request_parse(const char *body, size_t len, int max_files,
 		}
 		if (!ok) {
 			enum json_tokener_error je =
-				json_tokener_get_error(tok);
+			    json_tokener_get_error(tok);
 
 			json_object_put(o);
 			json_tokener_free(tok);
 			return err_set(err, 400, "invalid_json",
 				       "the body is not valid JSON (%s)",
 				       je == json_tokener_success
-					       ? "trailing data"
-					       : json_tokener_error_desc(je));
+					   ? "trailing data"
+					   : json_tokener_error_desc(je));
 		}
 	}
 	json_tokener_free(tok);

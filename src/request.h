@@ -10,9 +10,9 @@
 #include "limits.h"
 #include "util.h"
 
-#define REQUEST_MAX_ARGS 256
+#define REQUEST_MAX_ARGS      256
 #define REQUEST_MAX_ARG_BYTES (64 * 1024)
-#define REQUEST_MAX_DEPTH 32
+#define REQUEST_MAX_DEPTH     32
 
 struct exec_file {
 	char *name; /* NULL for "code": the language's source name applies */

@@ -8,16 +8,16 @@
 #include "ratelimit.h"
 
 static const struct route routes[] = {
-	{ "POST", "/execute", api_execute, "execute" },
-	{ "GET", "/runtimes", api_runtimes, "runtimes" },
-	{ "GET", "/healthz", api_healthz, "healthz" },
-	{ "GET", "/readyz", api_readyz, "readyz" },
-	{ "GET", "/api/v2/runtimes", api_piston_runtimes, "piston_runtimes" },
-	{ "POST", "/api/v2/execute", api_piston_execute, "piston_execute" },
-	{ "POST", "/mcp", api_mcp, "mcp" },
-	{ "GET", "/metrics", api_metrics, "metrics" },
-	{ "GET", "/openapi.yaml", api_openapi, "openapi" },
-	{ "GET", "/llms.txt", api_llms, "llms" },
+    {"POST", "/execute", api_execute, "execute"},
+    {"GET", "/runtimes", api_runtimes, "runtimes"},
+    {"GET", "/healthz", api_healthz, "healthz"},
+    {"GET", "/readyz", api_readyz, "readyz"},
+    {"GET", "/api/v2/runtimes", api_piston_runtimes, "piston_runtimes"},
+    {"POST", "/api/v2/execute", api_piston_execute, "piston_execute"},
+    {"POST", "/mcp", api_mcp, "mcp"},
+    {"GET", "/metrics", api_metrics, "metrics"},
+    {"GET", "/openapi.yaml", api_openapi, "openapi"},
+    {"GET", "/llms.txt", api_llms, "llms"},
 };
 
 /* Routes anyone may call: probes, descriptions and the catalogue. Every
@@ -25,8 +25,8 @@ static const struct route routes[] = {
 static int route_public(const char *name)
 {
 	static const char *const open[] = {
-		"healthz", "readyz", "metrics", "openapi", "llms", "runtimes",
-		"piston_runtimes", NULL,
+	    "healthz", "readyz",   "metrics",	      "openapi",
+	    "llms",    "runtimes", "piston_runtimes", NULL,
 	};
 	size_t i;
 
@@ -53,17 +53,16 @@ static int admit_request(struct service *svc, struct http_req *req,
 	struct keyring *k;
 	int rc;
 
-	ratelimit_client_ip(req->remote_addr,
-			    FCGX_GetParam("HTTP_X_FORWARDED_FOR",
-					  req->fr->envp),
-			    svc->cfg.trusted_proxies, req->client_ip,
-			    sizeof(req->client_ip));
+	ratelimit_client_ip(
+	    req->remote_addr,
+	    FCGX_GetParam("HTTP_X_FORWARDED_FOR", req->fr->envp),
+	    svc->cfg.trusted_proxies, req->client_ip, sizeof(req->client_ip));
 	k = auth_get();
-	rc = auth_check(k, auth_presented(FCGX_GetParam("HTTP_X_API_KEY",
-							 req->fr->envp),
-					  FCGX_GetParam("HTTP_AUTHORIZATION",
-							 req->fr->envp)),
-			&req->tenant, &e);
+	rc = auth_check(
+	    k,
+	    auth_presented(FCGX_GetParam("HTTP_X_API_KEY", req->fr->envp),
+			   FCGX_GetParam("HTTP_AUTHORIZATION", req->fr->envp)),
+	    &req->tenant, &e);
 	auth_put(k);
 	if (rc < 0 && !route_public(r->name)) {
 		http_drain_body(req);
@@ -88,15 +87,15 @@ static int admit_request(struct service *svc, struct http_req *req,
 		if (wait == 0 && strcmp(req->tenant.name, "public") != 0 &&
 		    strcmp(req->tenant.name, "-") != 0) {
 			const struct tenant *t = &req->tenant;
-			int per_min = t->rate_per_min > 0 ? t->rate_per_min
-							  : svc->cfg.rate_per_min;
-			int burst = t->rate_burst > 0	 ? t->rate_burst
+			int per_min = t->rate_per_min > 0
+					  ? t->rate_per_min
+					  : svc->cfg.rate_per_min;
+			int burst = t->rate_burst > 0	  ? t->rate_burst
 				    : t->rate_per_min > 0 ? t->rate_per_min
 							  : svc->cfg.rate_burst;
 
 			snprintf(key, sizeof(key), "key:%s", t->name);
-			wait = ratelimit_take(&svc->store, key, per_min,
-					      burst);
+			wait = ratelimit_take(&svc->store, key, per_min, burst);
 		}
 		if (wait > 0) {
 			http_drain_body(req);
@@ -104,8 +103,7 @@ static int admit_request(struct service *svc, struct http_req *req,
 			metrics_add(1, "isobox_rejections_total{reason=\"%s\"}",
 				    "rate_limited");
 			http_send_err(req, 429, "rate_limited",
-				      "too many requests; retry in %d s",
-				      wait);
+				      "too many requests; retry in %d s", wait);
 			return -1;
 		}
 	}

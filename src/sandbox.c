@@ -23,7 +23,7 @@
  * a fork bomb exhausted them and crashed the Sentry ("error initializing
  * first thread"), so the outer cap is generous: the guest's RLIMIT_NPROC
  * is the real limit on the user's processes. */
-#define SENTRY_PIDS_BASE 256
+#define SENTRY_PIDS_BASE     256
 #define SENTRY_PIDS_PER_TASK 8
 /* Time for create/attach/start and the guest's own bookkeeping. */
 #define HOST_GRACE_MS 3000
@@ -53,10 +53,10 @@ json_object *sandbox_spec(struct service *svc, const struct lang *lang,
 			  const struct limits *lim, const char *request_id,
 			  int64_t deadline_wall_ms, const char *kind)
 {
-	static const char *const cmd[] = { "/.isobox/guest", NULL };
-	static const char *const caps[] = { "SETUID", "SETGID", "KILL", NULL };
-	static const char *const drop[] = { "ALL", NULL };
-	static const char *const secopt[] = { "no-new-privileges", NULL };
+	static const char *const cmd[] = {"/.isobox/guest", NULL};
+	static const char *const caps[] = {"SETUID", "SETGID", "KILL", NULL};
+	static const char *const drop[] = {"ALL", NULL};
+	static const char *const secopt[] = {"no-new-privileges", NULL};
 	json_object *spec = json_object_new_object();
 	json_object *host = json_object_new_object();
 	json_object *labels = json_object_new_object();
@@ -76,8 +76,7 @@ json_object *sandbox_spec(struct service *svc, const struct lang *lang,
 			       json_object_new_string("/box"));
 	json_object_object_add(spec, "Hostname",
 			       json_object_new_string("sandbox"));
-	json_object_object_add(spec, "AttachStdin",
-			       json_object_new_boolean(1));
+	json_object_object_add(spec, "AttachStdin", json_object_new_boolean(1));
 	json_object_object_add(spec, "AttachStdout",
 			       json_object_new_boolean(1));
 	json_object_object_add(spec, "AttachStderr",
@@ -122,14 +121,15 @@ json_object *sandbox_spec(struct service *svc, const struct lang *lang,
 	json_object_object_add(host, "MemorySwappiness",
 			       json_object_new_int64(0));
 	json_object_object_add(
-		host, "PidsLimit",
-		json_object_new_int64(SENTRY_PIDS_BASE +
-				      SENTRY_PIDS_PER_TASK * lim->pids));
+	    host, "PidsLimit",
+	    json_object_new_int64(SENTRY_PIDS_BASE +
+				  SENTRY_PIDS_PER_TASK * lim->pids));
 	json_object_object_add(
-		host, "NanoCpus",
-		json_object_new_int64((int64_t)(lim->cpus * 1e9)));
-	json_object_object_add(host, "CgroupParent",
-			       json_object_new_string(service_cgroup_parent(svc)));
+	    host, "NanoCpus",
+	    json_object_new_int64((int64_t)(lim->cpus * 1e9)));
+	json_object_object_add(
+	    host, "CgroupParent",
+	    json_object_new_string(service_cgroup_parent(svc)));
 	/* /box belongs to the user: the guest has no CAP_CHOWN, so the mount
 	 * itself carries the owner. */
 	s = xasprintf("rw,size=%lld,mode=0755,uid=65534,gid=65534,nosuid,"
@@ -175,11 +175,11 @@ static void add_argv(struct wire_buf *b, char *const *argv,
 		if (strcmp(*argv, "{files}") == 0) {
 			for (i = 0; i < req->nfiles; i++) {
 				wire_str_add(b, req->files[i].name
-							? req->files[i].name
-							: lang->source);
+						    ? req->files[i].name
+						    : lang->source);
 			}
 		} else if (strstr(*argv, "{source}")) {
-			struct buf t = { 0 };
+			struct buf t = {0};
 			const char *p = *argv;
 			const char *q;
 
@@ -197,18 +197,17 @@ static void add_argv(struct wire_buf *b, char *const *argv,
 	}
 }
 
-int sandbox_job_encode(const struct lang *lang,
-		       const struct exec_request *req,
+int sandbox_job_encode(const struct lang *lang, const struct exec_request *req,
 		       const struct limits *lim, struct wire_buf *out)
 {
-	struct wire_buf t = { 0 };
+	struct wire_buf t = {0};
 	size_t i;
 	size_t off;
 	int rc = -1;
 
 	for (i = 0; i < req->nfiles; i++) {
-		const char *name = req->files[i].name ? req->files[i].name
-						      : lang->source;
+		const char *name =
+		    req->files[i].name ? req->files[i].name : lang->source;
 
 		if (wire_put_file(out, name, req->files[i].data,
 				  req->files[i].len) < 0) {
@@ -272,8 +271,8 @@ struct relay {
 	int ready;
 	int done;
 	int failed;
-	int gone;      /* the client left */
-	int protocol;  /* the guest broke the framing */
+	int gone;	      /* the client left */
+	int protocol;	      /* the guest broke the framing */
 	int compile_reported; /* a RESULT for the compile stage arrived */
 };
 
@@ -296,8 +295,8 @@ static void on_record(struct relay *r, const struct wire_rec *rec)
 		size_t n;
 		int64_t used;
 
-		if (rec->len < 2 || (rec->payload[1] != 1 &&
-				     rec->payload[1] != 2)) {
+		if (rec->len < 2 ||
+		    (rec->payload[1] != 1 && rec->payload[1] != 2)) {
 			r->protocol = 1;
 			return;
 		}
@@ -309,8 +308,8 @@ static void on_record(struct relay *r, const struct wire_rec *rec)
 		used = (int64_t)(st->out.len + st->err.len);
 		if (used + (int64_t)n > r->lim->output_bytes) {
 			n = used >= r->lim->output_bytes
-				    ? 0
-				    : (size_t)(r->lim->output_bytes - used);
+				? 0
+				: (size_t)(r->lim->output_bytes - used);
 			st->truncated = 1;
 		}
 		if (n == 0) {
@@ -338,16 +337,18 @@ static void on_record(struct relay *r, const struct wire_rec *rec)
 				&v)) {
 			st->exit_code = (int)v;
 		}
-		if (wire_kv_get(rec->payload + 1, rec->len - 1,
-				WIRE_RES_SIGNAL, &v)) {
+		if (wire_kv_get(rec->payload + 1, rec->len - 1, WIRE_RES_SIGNAL,
+				&v)) {
 			st->signal = (int)v;
 		}
 		if (wire_kv_get(rec->payload + 1, rec->len - 1,
-				WIRE_RES_TIMED_OUT, &v) && v) {
+				WIRE_RES_TIMED_OUT, &v) &&
+		    v) {
 			st->timed_out = 1;
 		}
 		if (wire_kv_get(rec->payload + 1, rec->len - 1,
-				WIRE_RES_TRUNCATED, &v) && v) {
+				WIRE_RES_TRUNCATED, &v) &&
+		    v) {
 			st->truncated = 1;
 		}
 		if (wire_kv_get(rec->payload + 1, rec->len - 1,
@@ -465,7 +466,7 @@ static int judge_abnormal_end(struct service *svc, struct relay *r,
 
 	/* The stage that was running when the sandbox ended. */
 	st = res->has_compile && !r->compile_reported ? &res->compile
-						       : &res->run;
+						      : &res->run;
 	if (!host_timeout) {
 		oom = sandbox_oom(svc, res->container_id);
 		if (!oom) {
@@ -500,11 +501,11 @@ static int open_sandbox(struct service *svc, const struct lang *lang,
 		res->pooled = 1;
 		if (docker_attach(&svc->docker, pooled, ds, err) == 0) {
 			res->t_create = res->t_attach = res->t_start =
-				now_ms() - t0;
+			    now_ms() - t0;
 			return 0;
 		}
-		log_warn("pool: attaching %.12s failed (%s); cold path",
-			 pooled, err->msg);
+		log_warn("pool: attaching %.12s failed (%s); cold path", pooled,
+			 err->msg);
 		sandbox_release(svc, res);
 		t0 = now_ms();
 	}
@@ -520,8 +521,7 @@ static int open_sandbox(struct service *svc, const struct lang *lang,
 		return -1;
 	}
 	res->t_attach = now_ms() - t0;
-	if (docker_container_start(&svc->docker, res->container_id, err) <
-	    0) {
+	if (docker_container_start(&svc->docker, res->container_id, err) < 0) {
 		return -1;
 	}
 	res->t_start = now_ms() - t0;
@@ -547,7 +547,7 @@ int sandbox_execute(struct service *svc, const struct lang *lang,
 		    const char *request_id, const struct sandbox_hooks *hooks,
 		    struct sandbox_result *res, struct isobox_err *err)
 {
-	struct wire_buf job = { 0 };
+	struct wire_buf job = {0};
 	struct docker_stream ds;
 	struct relay r;
 	struct mux_dec mux;
@@ -582,8 +582,8 @@ again:
 	res->has_compile = lang->compile != NULL;
 	mux_init(&mux);
 	host_timeout = 0;
-	if (open_sandbox(svc, lang, lim, request_id, budget, try_pool, res,
-			 &ds, err) < 0) {
+	if (open_sandbox(svc, lang, lim, request_id, budget, try_pool, res, &ds,
+			 err) < 0) {
 		goto out;
 	}
 	deadline = now_ms() + budget;
@@ -699,8 +699,8 @@ void sandbox_release(struct service *svc, struct sandbox_result *res)
 		if (docker_container_remove(&svc->docker, res->container_id,
 					    &e) < 0) {
 			/* The reaper will find it by its labels. */
-			log_warn("removing %.12s failed: %s",
-				 res->container_id, e.msg);
+			log_warn("removing %.12s failed: %s", res->container_id,
+				 e.msg);
 		}
 		free(res->container_id);
 	}

@@ -25,11 +25,11 @@
 int64_t sandbox_memory(const struct lang *lang, const struct limits *lim);
 
 struct stage_result {
-	int ran;	  /* the stage started */
-	struct buf out;	  /* stdout bytes */
-	struct buf err;	  /* stderr bytes */
-	int exit_code;	  /* exit status, or 128 + signal */
-	int signal;	  /* terminating signal or 0 */
+	int ran;	/* the stage started */
+	struct buf out; /* stdout bytes */
+	struct buf err; /* stderr bytes */
+	int exit_code;	/* exit status, or 128 + signal */
+	int signal;	/* terminating signal or 0 */
 	int timed_out;
 	int oom_killed;
 	int truncated;
@@ -76,8 +76,7 @@ json_object *sandbox_spec(struct service *svc, const struct lang *lang,
 
 /* Encode the job for the guest into out (expanding {source}/{files} and
  * appending args). Returns 0 or -1 when it does not fit the framing. */
-int sandbox_job_encode(const struct lang *lang,
-		       const struct exec_request *req,
+int sandbox_job_encode(const struct lang *lang, const struct exec_request *req,
 		       const struct limits *lim, struct wire_buf *out);
 
 #endif

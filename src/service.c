@@ -112,8 +112,8 @@ int service_init(struct service *s, const char *config_path,
 		free(mp);
 	}
 	{
-		struct keyring *k = auth_load(s->cfg.api_key,
-					      s->cfg.keys_file, err);
+		struct keyring *k =
+		    auth_load(s->cfg.api_key, s->cfg.keys_file, err);
 
 		if (k == NULL) {
 			return -1;
@@ -143,11 +143,10 @@ const char *service_cgroup_parent(struct service *s)
 			name++;
 		}
 		info = docker_info(&s->docker, &e);
-		if (info && json_object_object_get_ex(info, "CgroupDriver",
-						      &v)) {
+		if (info &&
+		    json_object_object_get_ex(info, "CgroupDriver", &v)) {
 			s->cgroup_systemd =
-				strcmp(json_object_get_string(v), "systemd") ==
-				0;
+			    strcmp(json_object_get_string(v), "systemd") == 0;
 			s->cgroup_parent_known = 1;
 		}
 		json_object_put(info);
@@ -255,9 +254,8 @@ int service_reap(struct service *s)
 		if (!dead) {
 			continue;
 		}
-		if (docker_container_remove(&s->docker,
-					    json_object_get_string(idv),
-					    &e) == 0) {
+		if (docker_container_remove(
+			&s->docker, json_object_get_string(idv), &e) == 0) {
 			removed++;
 			log_info("reaped sandbox %.12s (owner %s)",
 				 json_object_get_string(idv), owner);

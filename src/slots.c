@@ -68,7 +68,7 @@ int slots_acquire(struct slots *s, int64_t deadline_ms,
 
 	for (;;) {
 		int i;
-		struct timespec ts = { 0, 20 * 1000 * 1000 };
+		struct timespec ts = {0, 20 * 1000 * 1000};
 
 		for (i = 0; i < s->n; i++) {
 			int fd = try_one(s, (start + i) % s->n);

@@ -27,7 +27,7 @@ struct buf {
 void buf_add(struct buf *b, const void *p, size_t n);
 void buf_adds(struct buf *b, const char *s);
 void buf_addf(struct buf *b, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 void buf_reset(struct buf *b);
 void buf_free(struct buf *b);
 /* Hand the contents to the caller (caller frees); the buffer is emptied. */
@@ -36,11 +36,12 @@ char *buf_steal(struct buf *b, size_t *len);
 /* An error a caller may show to a user: a stable code, an HTTP status and a
  * sentence. Functions that fill one say so; code/msg are copied in. */
 struct isobox_err {
-	int status;	  /* HTTP status to answer with */
-	char code[48];	  /* stable machine code, e.g. "unknown_language" */
-	char msg[512];	  /* a sentence */
+	int status;    /* HTTP status to answer with */
+	char code[48]; /* stable machine code, e.g. "unknown_language" */
+	char msg[512]; /* a sentence */
 };
-/* Fill err (if non-NULL) and return -1, so callers can `return err_set(...)`. */
+/* Fill err (if non-NULL) and return -1, so callers can `return err_set(...)`.
+ */
 int err_set(struct isobox_err *err, int status, const char *code,
 	    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
@@ -51,9 +52,9 @@ int64_t wall_ms(void);
 /* Log one line to stderr with a level prefix (stderr is what the web server
  * collects). Thread-safe: each call is a single write(2). */
 void log_msg(const char *level, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-#define log_info(...) log_msg("info", __VA_ARGS__)
-#define log_warn(...) log_msg("warn", __VA_ARGS__)
+    __attribute__((format(printf, 2, 3)));
+#define log_info(...)  log_msg("info", __VA_ARGS__)
+#define log_warn(...)  log_msg("warn", __VA_ARGS__)
 #define log_error(...) log_msg("error", __VA_ARGS__)
 
 /* Parse a decimal/size string; 0 on success, -1 on a malformed value.

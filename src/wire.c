@@ -166,7 +166,8 @@ int wire_dec_feed(struct wire_dec *d, const uint8_t *data, size_t n,
 			d->type = d->hdr[0];
 			d->len = ((uint32_t)d->hdr[1] << 24) |
 				 ((uint32_t)d->hdr[2] << 16) |
-				 ((uint32_t)d->hdr[3] << 8) | (uint32_t)d->hdr[4];
+				 ((uint32_t)d->hdr[3] << 8) |
+				 (uint32_t)d->hdr[4];
 			if (d->len > max) {
 				*used = off;
 				return -1;
@@ -229,7 +230,8 @@ int wire_kv_get(const uint8_t *p, size_t n, const char *key, long long *out)
 			return 0;
 		}
 		el = (size_t)(end - (p + i));
-		if (el > kl && memcmp(p + i, key, kl) == 0 && p[i + kl] == '=') {
+		if (el > kl && memcmp(p + i, key, kl) == 0 &&
+		    p[i + kl] == '=') {
 			const char *v = (const char *)p + i + kl + 1;
 			char *ep;
 			long long val;

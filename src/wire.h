@@ -30,7 +30,7 @@
 #define WIRE_HDR_LEN 5
 /* Largest payload either side accepts; bigger records are a protocol error. */
 #define WIRE_MAX_PAYLOAD (16u * 1024u * 1024u)
-#define WIRE_MAX_NAME 255
+#define WIRE_MAX_NAME	 255
 
 enum wire_type {
 	WIRE_FILE = 'F',
@@ -48,22 +48,22 @@ enum wire_type {
 };
 
 #define WIRE_STAGE_COMPILE 'c'
-#define WIRE_STAGE_RUN 'r'
+#define WIRE_STAGE_RUN	   'r'
 
 /* Keys of WIRE_LIMITS (decimal values). */
 #define WIRE_LIMIT_COMPILE_WALL_MS "compile_wall_ms"
-#define WIRE_LIMIT_RUN_WALL_MS "run_wall_ms"
-#define WIRE_LIMIT_PIDS "pids"		   /* RLIMIT_NPROC for user code */
-#define WIRE_LIMIT_OUTPUT "output_bytes"   /* stdout+stderr cap per stage */
-#define WIRE_LIMIT_FSIZE "fsize_bytes"	   /* RLIMIT_FSIZE for user code */
-#define WIRE_LIMIT_NOFILE "nofile"	   /* RLIMIT_NOFILE for user code */
+#define WIRE_LIMIT_RUN_WALL_MS	   "run_wall_ms"
+#define WIRE_LIMIT_PIDS		   "pids" /* RLIMIT_NPROC for user code */
+#define WIRE_LIMIT_OUTPUT	   "output_bytes" /* stdout+stderr cap per stage */
+#define WIRE_LIMIT_FSIZE	   "fsize_bytes" /* RLIMIT_FSIZE for user code */
+#define WIRE_LIMIT_NOFILE	   "nofile" /* RLIMIT_NOFILE for user code */
 
 /* Keys of WIRE_RESULT (decimal values). */
-#define WIRE_RES_EXIT "exit"		 /* exit status, or 128 + signal */
-#define WIRE_RES_SIGNAL "signal"	 /* terminating signal number or 0 */
+#define WIRE_RES_EXIT	   "exit"	 /* exit status, or 128 + signal */
+#define WIRE_RES_SIGNAL	   "signal"	 /* terminating signal number or 0 */
 #define WIRE_RES_TIMED_OUT "timed_out"	 /* 1 if the stage wall time hit */
 #define WIRE_RES_TRUNCATED "truncated"	 /* 1 if output hit the cap */
-#define WIRE_RES_DURATION "duration_ms"	 /* stage wall time used */
+#define WIRE_RES_DURATION  "duration_ms" /* stage wall time used */
 
 /* A growable byte buffer for encoding. Zero-initialise before use. */
 struct wire_buf {

@@ -192,8 +192,8 @@ static int check_map(struct yamlutil_doc *d, yaml_node_t *map,
 		/* A NUL byte ("\0" in a quoted key) would make two keys that
 		 * differ after it look alike to every strcmp that follows. */
 		if (k == NULL || k->type != YAML_SCALAR_NODE ||
-		    memchr(k->data.scalar.value, '\0',
-			   k->data.scalar.length) != NULL) {
+		    memchr(k->data.scalar.value, '\0', k->data.scalar.length) !=
+			NULL) {
 			return err_set(err, YU_STATUS, YU_CODE,
 				       "%s:%d: keys%s%s must be plain words",
 				       d->file, yamlutil_line(k), in, where);

@@ -57,8 +57,8 @@ static int cmd_check(struct service *s)
 			printf("FAIL %s: image %s not built (no lock entry)\n",
 			       l->name, l->image);
 			bad = 1;
-		} else if (docker_image_id(&s->docker, l->image_ref, &id,
-					   &e) < 0) {
+		} else if (docker_image_id(&s->docker, l->image_ref, &id, &e) <
+			   0) {
 			printf("%s %s: %s\n", l->image_local ? "FAIL" : "warn",
 			       l->name, e.msg);
 			bad |= l->image_local;
@@ -74,8 +74,8 @@ static int cmd_check(struct service *s)
 static int cmd_list(struct service *s)
 {
 	struct isobox_err e;
-	json_object *list = docker_container_list(&s->docker,
-						  "isobox.managed=1", &e);
+	json_object *list =
+	    docker_container_list(&s->docker, "isobox.managed=1", &e);
 	size_t i;
 
 	if (list == NULL) {
@@ -110,9 +110,9 @@ static void usage(FILE *f)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "config", required_argument, NULL, 'c' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+	    {"config", required_argument, NULL, 'c'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	struct service s;
 	struct isobox_err e;

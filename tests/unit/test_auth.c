@@ -177,8 +177,8 @@ static void test_client_ip(void **state)
 	ratelimit_client_ip("127.0.0.1", "9.9.9.9, 198.51.100.7", "127.0.0.1",
 			    ip, sizeof(ip));
 	assert_string_equal(ip, "198.51.100.7");
-	ratelimit_client_ip("10.0.0.2", "198.51.100.7, 10.0.0.9",
-			    "10.0.0.0/8", ip, sizeof(ip));
+	ratelimit_client_ip("10.0.0.2", "198.51.100.7, 10.0.0.9", "10.0.0.0/8",
+			    ip, sizeof(ip));
 	assert_string_equal(ip, "198.51.100.7");
 	ratelimit_client_ip("::1", "2001:db8::1", "::1/128", ip, sizeof(ip));
 	assert_string_equal(ip, "2001:db8::1");
@@ -191,12 +191,12 @@ static void test_client_ip(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_open_when_no_keys),
-		cmocka_unit_test(test_api_key),
-		cmocka_unit_test(test_keys_file),
-		cmocka_unit_test(test_keys_file_errors),
-		cmocka_unit_test(test_presented),
-		cmocka_unit_test(test_client_ip),
+	    cmocka_unit_test(test_open_when_no_keys),
+	    cmocka_unit_test(test_api_key),
+	    cmocka_unit_test(test_keys_file),
+	    cmocka_unit_test(test_keys_file_errors),
+	    cmocka_unit_test(test_presented),
+	    cmocka_unit_test(test_client_ip),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

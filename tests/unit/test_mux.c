@@ -57,7 +57,7 @@ static void test_whole(void **state)
 	uint8_t b[256];
 	size_t n = sample(b);
 	struct mux_dec d;
-	struct got g = { 0 };
+	struct got g = {0};
 
 	(void)state;
 	mux_init(&d);
@@ -77,7 +77,7 @@ static void test_every_split(void **state)
 	(void)state;
 	for (cut = 0; cut <= n; cut++) {
 		struct mux_dec d;
-		struct got g = { 0 };
+		struct got g = {0};
 
 		mux_init(&d);
 		assert_int_equal(mux_feed(&d, b, cut, collect, &g), 0);
@@ -96,7 +96,7 @@ static void test_byte_at_a_time(void **state)
 	size_t n = sample(b);
 	size_t i;
 	struct mux_dec d;
-	struct got g = { 0 };
+	struct got g = {0};
 
 	(void)state;
 	mux_init(&d);
@@ -111,10 +111,10 @@ static void test_byte_at_a_time(void **state)
 
 static void test_bad_header(void **state)
 {
-	uint8_t b[16] = { 5, 0, 0, 0, 0, 0, 0, 1, 'x' };
-	uint8_t c[16] = { 1, 0, 9, 0, 0, 0, 0, 1, 'x' };
+	uint8_t b[16] = {5, 0, 0, 0, 0, 0, 0, 1, 'x'};
+	uint8_t c[16] = {1, 0, 9, 0, 0, 0, 0, 1, 'x'};
 	struct mux_dec d;
-	struct got g = { 0 };
+	struct got g = {0};
 
 	(void)state;
 	mux_init(&d);
@@ -129,7 +129,7 @@ static void test_callback_stops(void **state)
 	uint8_t b[256];
 	size_t n = sample(b);
 	struct mux_dec d;
-	struct got g = { 0 };
+	struct got g = {0};
 
 	(void)state;
 	g.stop_after = 1;
@@ -143,11 +143,11 @@ static void test_callback_stops(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_whole),
-		cmocka_unit_test(test_every_split),
-		cmocka_unit_test(test_byte_at_a_time),
-		cmocka_unit_test(test_bad_header),
-		cmocka_unit_test(test_callback_stops),
+	    cmocka_unit_test(test_whole),
+	    cmocka_unit_test(test_every_split),
+	    cmocka_unit_test(test_byte_at_a_time),
+	    cmocka_unit_test(test_bad_header),
+	    cmocka_unit_test(test_callback_stops),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

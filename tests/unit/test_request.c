@@ -11,8 +11,7 @@
 
 #include "request.h"
 
-static int parse(const char *body, struct exec_request *r,
-		 struct isobox_err *e)
+static int parse(const char *body, struct exec_request *r, struct isobox_err *e)
 {
 	memset(e, 0, sizeof(*e));
 	return request_parse(body, strlen(body), 4, r, e);
@@ -35,9 +34,8 @@ static void test_minimal(void **state)
 	struct isobox_err e;
 
 	(void)state;
-	assert_int_equal(parse("{\"language\":\"py\",\"code\":\"print(1)\"}",
-			       &r, &e),
-			 0);
+	assert_int_equal(
+	    parse("{\"language\":\"py\",\"code\":\"print(1)\"}", &r, &e), 0);
 	assert_string_equal(r.language, "py");
 	assert_null(r.version);
 	assert_int_equal(r.nfiles, 1);
@@ -54,13 +52,13 @@ static void test_full(void **state)
 	struct exec_request r;
 	struct isobox_err e;
 	const char *body =
-		"{\"language\":\"python\",\"version\":\"3.11\","
-		"\"files\":[{\"name\":\"main.py\",\"content\":\"aGk=\","
-		"\"encoding\":\"base64\"},{\"name\":\"pkg/m.py\","
-		"\"content\":\"6869\",\"encoding\":\"hex\"}],"
-		"\"stdin\":\"in\\u0000put\",\"args\":[\"a\",\"b c\"],"
-		"\"limits\":{\"memoryBytes\":1048576,\"cpus\":0.5,"
-		"\"wallTimeMs\":-5},\"network\":false}";
+	    "{\"language\":\"python\",\"version\":\"3.11\","
+	    "\"files\":[{\"name\":\"main.py\",\"content\":\"aGk=\","
+	    "\"encoding\":\"base64\"},{\"name\":\"pkg/m.py\","
+	    "\"content\":\"6869\",\"encoding\":\"hex\"}],"
+	    "\"stdin\":\"in\\u0000put\",\"args\":[\"a\",\"b c\"],"
+	    "\"limits\":{\"memoryBytes\":1048576,\"cpus\":0.5,"
+	    "\"wallTimeMs\":-5},\"network\":false}";
 
 	(void)state;
 	assert_int_equal(parse(body, &r, &e), 0);
@@ -123,8 +121,8 @@ static void test_errors(void **state)
 static void test_file_names(void **state)
 {
 	static const char *const bad[] = {
-		"../x", "/etc/passwd", "a/../../b", "", "./a", "a//b",
-		"a\\u0000b", "a\\nb",
+	    "../x", "/etc/passwd", "a/../../b", "",
+	    "./a",  "a//b",	   "a\\u0000b", "a\\nb",
 	};
 	size_t i;
 	char body[512];
@@ -185,12 +183,12 @@ static void test_base64(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_minimal),
-		cmocka_unit_test(test_full),
-		cmocka_unit_test(test_errors),
-		cmocka_unit_test(test_file_names),
-		cmocka_unit_test(test_deep_nesting),
-		cmocka_unit_test(test_base64),
+	    cmocka_unit_test(test_minimal),
+	    cmocka_unit_test(test_full),
+	    cmocka_unit_test(test_errors),
+	    cmocka_unit_test(test_file_names),
+	    cmocka_unit_test(test_deep_nesting),
+	    cmocka_unit_test(test_base64),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
