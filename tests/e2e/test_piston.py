@@ -259,8 +259,7 @@ def test_limits_clamp_exactly_like_execute():
 
 def test_compiled_language_has_a_compile_stage(runtimes):
     rt = runtime_of(runtimes, "c")
-    if rt is None:
-        pytest.skip("the catalogue has no C compiler")
+    assert rt is not None, "the catalogue has no C compiler"
     assert rt.get("available", True), "c is in the catalogue but its image is missing"
     ok = piston_ok({"language": "c", "version": "*", "files": [
         {"name": "main.c", "content": '#include <stdio.h>\nint main(void){puts("hi");return 4;}\n'}]})
