@@ -1,0 +1,453 @@
+#!/usr/bin/python3
+"""bench/languages.py - hello-world latency of every language in the catalogue
+through POST /execute, against `docker run` of the same image doing the same
+work, in one run. Prints a markdown table; writes the raw samples to
+bench/results/languages-<UTC timestamp>.json.
+
+The program is each language's "main" conformance program from
+tests/e2e/test_languages.py (prints "hello, world" and a Unicode line, echoes
+its empty stdin, exits 3), so every language in the test table is covered
+without a second table to maintain. Per language, rounds alternate:
+  execute     POST /execute with limits {"cpus": 0.99} (a shape no warm-pool
+              sandbox has: the cold path, a fresh sandbox per request), wall
+              time at the client; the compile and run stage durations the
+              service reports are kept too;
+  docker_run  `docker run --rm` of the image the catalogue pins, with the
+              service's sandbox shape as far as the CLI allows (runsc-isobox,
+              network none, read-only root, user 65534, tmpfs /box and /tmp,
+              memory/pids/cpus as the service computes them), running the
+              catalogue's compile and run commands through sh on a copy of
+              the same source.
+--warmup rounds (default 1) are run first and not recorded.
+
+By default it starts a private copy of the deployment (bench/run's
+Deployment: the installed binary, catalogue and images on a free 127.0.0.1
+port, with the per-client rate limit lifted); --url benchmarks a running
+service instead (its rate limit applies: 429 answers are waited out and not
+counted). Needs root, the docker CLI and /usr/bin/python3 with requests and
+yaml (Debian python3-requests python3-yaml).
+
+  bench/languages.py                      every language, 10 runs
+  bench/languages.py --runs 20 go rust    some languages
+  bench/languages.py --url http://127.0.0.1:8090 --runs 3
+"""
+
+import argparse
+import ast
+import datetime
+import importlib.machinery
+import importlib.util
+import json
+import os
+import platform
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.dont_write_bytecode = True
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
+
+try:
+    import requests
+    import yaml
+except ImportError:
+    sys.exit("bench/languages.py: needs /usr/bin/python3 with python3-requests "
+             "and python3-yaml")
+
+import isobench  # noqa: E402  (percentile)
+
+TEST_FILE = os.path.join(REPO, "tests", "e2e", "test_languages.py")
+LABEL = "isobox.bench=1"
+# This run's own label: cleanup removes only the containers of this run,
+# never those of another benchmark running at the same time.
+RUN_LABEL = "isobox.bench.run=languages-%d-%d" % (os.getpid(), int(time.time()))
+SENTRY_MEMORY_OVERHEAD = 48 * 1024 * 1024  # as src/sandbox.c
+SENTRY_PIDS_BASE, SENTRY_PIDS_PER_TASK = 96, 4
+COLD_LIMITS = {"cpus": 0.99}
+EXPECT_STDOUT = "hello, world\nhéllo ✓ 日本\n"
+EXPECT_EXIT = 3
+
+
+def log(msg):
+    print("bench: " + msg, file=sys.stderr, flush=True)
+
+
+def load_snippets(path=TEST_FILE):
+    """SNIPPETS of the conformance test, read with ast (no import of pytest
+    or the test's fixtures): the dict literal plus `SNIPPETS[a] = SNIPPETS[b]`
+    lines."""
+    with open(path, encoding="utf-8") as f:
+        tree = ast.parse(f.read(), path)
+    snippets = None
+    for node in tree.body:
+        if not isinstance(node, ast.Assign) or len(node.targets) != 1:
+            continue
+        t = node.targets[0]
+        if isinstance(t, ast.Name) and t.id == "SNIPPETS":
+            snippets = ast.literal_eval(node.value)
+        elif (snippets is not None and isinstance(t, ast.Subscript)
+              and isinstance(t.value, ast.Name) and t.value.id == "SNIPPETS"
+              and isinstance(node.value, ast.Subscript)):
+            snippets[ast.literal_eval(t.slice)] = \
+                snippets[ast.literal_eval(node.value.slice)]
+    if not snippets:
+        sys.exit("bench/languages.py: no SNIPPETS in " + path)
+    return snippets
+
+
+def load_catalogue(path):
+    """{name: entry} from a catalogue file or directory of *.yaml."""
+    files = ([os.path.join(path, f) for f in sorted(os.listdir(path))
+              if f.endswith(".yaml")] if os.path.isdir(path) else [path])
+    out = {}
+    for fn in files:
+        with open(fn, encoding="utf-8") as f:
+            doc = yaml.safe_load(f) or {}
+        for e in doc.get("languages") or []:
+            out.setdefault(e["name"], e)
+    return out
+
+
+def read_lock(path):
+    out = {}
+    try:
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                w = line.split()
+                if len(w) == 2:
+                    out[w[0]] = w[1]
+    except OSError:
+        pass
+    return out
+
+
+def load_bench_run():
+    """bench/run as a module, for its Deployment (the private service)."""
+    path = os.path.join(HERE, "run")
+    loader = importlib.machinery.SourceFileLoader("isobox_bench_run", path)
+    spec = importlib.util.spec_from_loader(loader.name, loader)
+    mod = importlib.util.module_from_spec(spec)
+    loader.exec_module(mod)
+    return mod
+
+
+def private_config(base, catalogue):
+    """A copy of the installed config whose `registry` is the catalogue
+    under test (the installed one may be older than the repository's)."""
+    fd, path = tempfile.mkstemp(prefix="bench-languages-", suffix=".yaml")
+    with open(base, encoding="utf-8") as f, os.fdopen(fd, "w") as out:
+        for line in f:
+            if not line.startswith("registry:"):
+                out.write(line)
+        out.write("registry: %s\n" % json.dumps(catalogue))
+    return path
+
+
+# ------------------------------------------------------------------ probes
+
+
+def execute(url, lang, code, timeout):
+    """One cold /execute. 429 is waited out (not part of the sample)."""
+    body = {"language": lang, "code": code, "limits": COLD_LIMITS}
+    while True:
+        t0 = time.perf_counter()
+        try:
+            r = requests.post(url + "/execute", json=body, timeout=(5, timeout),
+                              headers={"Connection": "close"})
+        except requests.RequestException as e:
+            return {"t": time.perf_counter() - t0, "ok": False,
+                    "error": type(e).__name__ + ": " + str(e)[:200]}
+        t = time.perf_counter() - t0
+        if r.status_code != 429:
+            break
+        time.sleep(min(max(float(r.headers.get("Retry-After", "1") or 1), 0.2), 10))
+    s = {"t": t, "ok": False, "status": r.status_code,
+         "id": r.headers.get("X-Request-Id")}
+    try:
+        doc = r.json()
+    except ValueError:
+        s["error"] = "non-JSON body"
+        return s
+    if r.status_code != 200:
+        s["error"] = "%s: %s" % (doc.get("error"), str(doc.get("message"))[:200])
+        return s
+    comp, run = doc.get("compile"), doc.get("run") or {}
+    if comp:
+        s["compile_ms"] = comp.get("durationMs")
+    s["run_ms"] = run.get("durationMs")
+    s["limits"] = doc.get("limits")
+    s["version"] = doc.get("version")
+    s["ok"] = (run.get("exitCode") == EXPECT_EXIT
+               and run.get("stdout") == EXPECT_STDOUT)
+    if not s["ok"]:
+        s["error"] = "compile %s run exit %s stdout %r stderr %r" % (
+            comp and comp.get("exitCode"), run.get("exitCode"),
+            (run.get("stdout") or "")[:80],
+            ((comp or {}).get("stderr") or "")[-200:] + (run.get("stderr") or "")[-200:])
+    return s
+
+
+def expand(argv, source):
+    out = []
+    for a in argv:
+        if a == "{files}":
+            out.append(source)
+        else:
+            out.append(a.replace("{source}", source))
+    return out
+
+
+def docker_argv(entry, image_ref, limits, srcdir, runtime, cgroup_parent):
+    """`docker run` of one job in the service's sandbox shape."""
+    compiled = bool(entry.get("compile"))
+    mem = int(limits["memoryBytes"])
+    if compiled:
+        mem = max(mem, int(limits["compileMemoryBytes"]))
+    mem += SENTRY_MEMORY_OVERHEAD
+    pids = SENTRY_PIDS_BASE + SENTRY_PIDS_PER_TASK * int(limits["pids"])
+    tmpfs = int(limits["tmpfsBytes"])
+    ex = "exec" if entry.get("tmpfs_exec") else "noexec"
+    source = entry["source"]
+    steps = ["cp /src/%s /box/" % shlex.quote(source), "cd /box"]
+    if compiled:
+        steps.append(shlex.join(expand(entry["compile"], source)))
+    steps.append("exec " + shlex.join(expand(entry["run"], source)))
+    argv = ["docker", "run", "--rm", "-i", "--runtime=" + runtime,
+            "--network=none", "--read-only", "--user", "65534:65534",
+            "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
+            "--memory", str(mem), "--memory-swap", str(mem),
+            "--memory-swappiness", "0", "--pids-limit", str(pids),
+            "--cpus", str(limits["cpus"]), "--log-driver", "none",
+            "--ipc", "private", "--label", LABEL, "--label", RUN_LABEL,
+            "--workdir", "/box",
+            "--tmpfs", "/box:rw,size=%d,mode=0755,uid=65534,gid=65534,nosuid,"
+                       "nodev,%s" % (tmpfs, ex),
+            "--tmpfs", "/tmp:rw,size=%d,mode=1777,nosuid,nodev,%s" % (tmpfs, ex),
+            "-v", "%s:/src:ro" % srcdir, "--entrypoint", "/bin/sh"]
+    if cgroup_parent:
+        argv += ["--cgroup-parent", cgroup_parent]
+    for k, v in (entry.get("env") or {}).items():
+        argv += ["-e", "%s=%s" % (k, v)]
+    argv += [image_ref, "-c", " && ".join(steps)]
+    return argv
+
+
+def docker_run(argv, timeout):
+    t0 = time.perf_counter()
+    try:
+        p = subprocess.run(argv, input=b"", capture_output=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {"t": time.perf_counter() - t0, "ok": False,
+                "error": "timeout after %ss" % timeout}
+    t = time.perf_counter() - t0
+    out = p.stdout.decode("utf-8", "replace")
+    s = {"t": t, "exit": p.returncode,
+         "ok": p.returncode == EXPECT_EXIT and out == EXPECT_STDOUT}
+    if not s["ok"]:
+        s["error"] = "rc %d stdout %r stderr %r" % (
+            p.returncode, out[:80], p.stderr.decode("utf-8", "replace")[-300:])
+    return s
+
+
+def cleanup_containers():
+    p = subprocess.run(["docker", "ps", "-aq", "--filter", "label=" + RUN_LABEL],
+                       capture_output=True, text=True)
+    ids = p.stdout.split()
+    if ids:
+        subprocess.run(["docker", "rm", "-f"] + ids, capture_output=True)
+
+
+# ------------------------------------------------------------------ report
+
+
+def stats(samples, key="t", scale=1000.0):
+    v = [s[key] * scale if scale else s[key] for s in samples
+         if s.get("ok") and s.get(key) is not None]
+    if not v:
+        return None
+    return {"n": len(v), "p50": isobench.percentile(v, 50),
+            "p90": isobench.percentile(v, 90), "min": min(v), "max": max(v)}
+
+
+def fmt_ms(st, key="p50"):
+    return "–" if not st else "%.0f" % st[key]
+
+
+def table(results):
+    lines = ["| language | version | image | compiled | /execute p50 ms "
+             "(p90) | compile stage p50 | run stage p50 | `docker run` "
+             "p50 ms | errors |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for name, r in results.items():
+        ex, dk = r["execute"], r["docker_run"]
+        se, sd = stats(ex), stats(dk)
+        sc = stats(ex, "compile_ms", None)
+        sr = stats(ex, "run_ms", None)
+        errs = sum(1 for s in ex + dk if not s.get("ok"))
+        lines.append("| %s | %s | %s | %s | %s (%s) | %s | %s | %s | %s |" % (
+            name, r["version"], r["image"], "yes" if r["compiled"] else "no",
+            fmt_ms(se), fmt_ms(se, "p90"), fmt_ms(sc) if r["compiled"] else "–",
+            fmt_ms(sr), fmt_ms(sd), errs or ""))
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------ main
+
+
+def main():
+    ap = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("languages", nargs="*",
+                    help="languages to measure (default: all of /runtimes)")
+    ap.add_argument("--runs", type=int, default=10,
+                    help="recorded samples per method and language (10)")
+    ap.add_argument("--warmup", type=int, default=1,
+                    help="unrecorded rounds per language first (1)")
+    ap.add_argument("--url", default=None,
+                    help="benchmark this running service (its rate limit "
+                    "applies) instead of a private copy")
+    ap.add_argument("--no-docker", action="store_true",
+                    help="skip the docker run baseline")
+    ap.add_argument("--config", default="/etc/isobox/isobox.yaml")
+    ap.add_argument("--lighttpd-conf",
+                    default=os.path.join(REPO, "lighttpd", "isobox.conf"))
+    ap.add_argument("--catalogue",
+                    default=os.path.join(REPO, "registry", "languages.yaml"),
+                    help="catalogue file or directory: served by the private "
+                    "copy and the source of the docker run commands (default: "
+                    "the repository's registry/languages.yaml)")
+    ap.add_argument("--lock", default="/var/lib/isobox/images.lock")
+    ap.add_argument("--runtime", default="runsc-isobox")
+    ap.add_argument("--cgroup-parent", default="isobox.slice")
+    ap.add_argument("--timeout", type=float, default=120,
+                    help="seconds per request or docker command (120)")
+    ap.add_argument("--out", default=os.path.join(HERE, "results"))
+    args = ap.parse_args()
+
+    snippets = load_snippets()
+    catalogue = load_catalogue(args.catalogue)
+    lock = read_lock(args.lock)
+
+    dep = cfg = None
+    if args.url:
+        url = args.url.rstrip("/")
+    else:
+        cfg = private_config(args.config, os.path.abspath(args.catalogue))
+        dep = load_bench_run().Deployment(cfg, args.lighttpd_conf)
+        log("starting a private isobox on %s (%s)" % (dep.url, dep.tmp))
+        dep.start()
+        url = dep.url
+    started = datetime.datetime.now(datetime.timezone.utc)
+    results = {}
+    try:
+        rts = requests.get(url + "/runtimes", timeout=10).json()
+        names = [rt["language"] for rt in rts]
+        todo = args.languages or names
+        unknown = [n for n in todo if n not in names]
+        if unknown:
+            sys.exit("bench/languages.py: not in /runtimes: %s" % unknown)
+        for rt in rts:
+            name = rt["language"]
+            if name not in todo:
+                continue
+            if name not in snippets:
+                log("%s: no row in %s, skipped" % (name, TEST_FILE))
+                continue
+            entry = catalogue.get(name)
+            code = snippets[name]["main"]
+            res = {"version": rt["version"], "compiled": rt["compiled"],
+                   "image": entry["image"] if entry else None,
+                   "execute": [], "docker_run": [], "docker_argv": None,
+                   "load1_before": os.getloadavg()[0]}
+            results[name] = res
+            # Warm-up: also learns the limits the service applies.
+            limits = None
+            for _ in range(max(args.warmup, 1)):
+                s = execute(url, name, code, args.timeout)
+                limits = s.get("limits") or limits
+                if not s["ok"]:
+                    log("%s: warm-up /execute failed: %s" % (name, s.get("error")))
+            dargv = None
+            srcdir = tempfile.mkdtemp(prefix="isobox-bench-src-")
+            os.chmod(srcdir, 0o755)
+            if not args.no_docker and entry and limits:
+                with open(os.path.join(srcdir, entry["source"]), "w",
+                          encoding="utf-8") as f:
+                    f.write(code)
+                os.chmod(os.path.join(srcdir, entry["source"]), 0o644)
+                ref = entry["image"]
+                if "@sha256:" not in ref:
+                    ref = lock.get(ref, ref + ":latest")
+                dargv = docker_argv(entry, ref, limits, srcdir, args.runtime,
+                                    args.cgroup_parent)
+                res["docker_argv"] = dargv
+                for _ in range(args.warmup):
+                    d = docker_run(dargv, args.timeout)
+                    if not d["ok"]:
+                        log("%s: warm-up docker run failed: %s" % (name, d.get("error")))
+            for i in range(args.runs):
+                # Alternate which goes first so drift hits both alike.
+                order = ["execute", "docker_run"] if i % 2 == 0 else ["docker_run", "execute"]
+                for m in order:
+                    if m == "execute":
+                        res["execute"].append(execute(url, name, code, args.timeout))
+                    elif dargv:
+                        res["docker_run"].append(docker_run(dargv, args.timeout))
+            subprocess.run(["rm", "-rf", srcdir])
+            res["load1_after"] = os.getloadavg()[0]
+            se, sd = stats(res["execute"]), stats(res["docker_run"])
+            log("%s %s: /execute p50 %s ms, docker run p50 %s ms" % (
+                name, rt["version"], fmt_ms(se), fmt_ms(sd)))
+            for s in res["execute"] + res["docker_run"]:
+                if not s.get("ok"):
+                    log("  %s error: %s" % (name, s.get("error")))
+                    break
+            write_results(args, started, results)
+    finally:
+        cleanup_containers()
+        if dep is not None:
+            dep.stop()
+        if cfg:
+            os.unlink(cfg)
+
+    path = write_results(args, started, results)
+    print(table(results))
+    print("\nruns: %d per method (after %d warm-up); /execute with limits %s "
+          "(cold path); load average at the end %.1f on %d CPUs; raw: %s" % (
+              args.runs, args.warmup, json.dumps(COLD_LIMITS),
+              os.getloadavg()[0], os.cpu_count(), os.path.relpath(path, REPO)))
+
+
+def write_results(args, started, results):
+    """(Re)write the results file; called after every language so that an
+    interrupted run keeps what it measured."""
+    finished = datetime.datetime.now(datetime.timezone.utc)
+    doc = {"schema": 1, "kind": "languages",
+           "started": started.isoformat(), "finished": finished.isoformat(),
+           "params": {"runs": args.runs, "warmup": args.warmup,
+                      "url": args.url or "private", "cold_limits": COLD_LIMITS},
+           "machine": {"host": platform.node(), "cpus": os.cpu_count(),
+                       "load1": os.getloadavg()[0]},
+           "results": results,
+           "summary": {n: {"execute": stats(r["execute"]),
+                           "docker_run": stats(r["docker_run"]),
+                           "compile_stage": stats(r["execute"], "compile_ms", None),
+                           "run_stage": stats(r["execute"], "run_ms", None)}
+                       for n, r in results.items()}}
+    os.makedirs(args.out, exist_ok=True)
+    path = os.path.join(args.out, "languages-%s.json"
+                        % started.strftime("%Y%m%dT%H%M%SZ"))
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(doc, f, indent=1, ensure_ascii=False)
+    os.replace(tmp, path)
+    return path
+
+
+if __name__ == "__main__":
+    main()

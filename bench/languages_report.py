@@ -1,0 +1,149 @@
+#!/usr/bin/python3
+"""bench/languages_report.py - put the newest per-language measurements of
+bench/languages.py into docs/LANGUAGES.md (and return them as markdown for
+docs/BENCHMARKS.md).
+
+For every language, the newest results file under bench/results/ that has
+samples of it is used (a run of a few languages updates just those rows).
+docs/LANGUAGES.md keeps its hand-written prose; this rewrites only:
+  - the last cell ("hello world p50") of each row of the catalogue table,
+  - the block between <!-- images:begin --> and <!-- images:end -->
+    (image, languages, size from `docker image inspect` of the pinned ID),
+  - the block between <!-- latency:begin --> and <!-- latency:end -->.
+
+  bench/languages_report.py            rewrite docs/LANGUAGES.md
+  bench/languages_report.py --check    exit 1 if it would change anything
+"""
+
+import argparse
+import glob
+import json
+import os
+import re
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+DOC = os.path.join(REPO, "docs", "LANGUAGES.md")
+RESULTS = os.path.join(HERE, "results")
+
+try:
+    import yaml
+except ImportError:
+    sys.exit("bench/languages_report.py: needs python3-yaml")
+
+
+def newest_per_language(results_dir=RESULTS):
+    """{language: (file name, run doc, result row, summary row)}"""
+    files = sorted(glob.glob(os.path.join(results_dir, "languages-*.json")))
+    best = {}
+    for path in files:  # oldest first: newer files overwrite
+        with open(path, encoding="utf-8") as f:
+            doc = json.load(f)
+        for name, summ in (doc.get("summary") or {}).items():
+            if summ.get("execute"):
+                best[name] = (os.path.basename(path), doc,
+                              doc["results"][name], summ)
+    return best
+
+
+def ms(st, key="p50"):
+    return "–" if not st else "%.0f" % st[key]
+
+
+def secs(st):
+    return "–" if not st else "%.2f s" % (st["p50"] / 1000.0)
+
+
+def latency_table(best, order):
+    lines = ["| language | /execute p50 (p90) | compile stage p50 | "
+             "run stage p50 | `docker run` p50 (p90) | /execute ÷ docker run "
+             "| n | load | run |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---|"]
+    for name in order:
+        if name not in best:
+            lines.append("| %s | not measured yet | | | | | | | |" % name)
+            continue
+        fname, doc, res, s = best[name]
+        ex, dk = s["execute"], s["docker_run"]
+        ratio = "%.2f" % (ex["p50"] / dk["p50"]) if ex and dk else "–"
+        load = res.get("load1_before")
+        lines.append("| %s | %s (%s) | %s | %s | %s (%s) | %s | %d | %s | %s |" % (
+            name, ms(ex), ms(ex, "p90"), ms(s.get("compile_stage")),
+            ms(s.get("run_stage")), ms(dk), ms(dk, "p90"), ratio,
+            ex["n"], "%.1f" % load if load is not None else "–",
+            "[%s](../bench/results/%s)" % (fname[len("languages-"):-5], fname)))
+    return "\n".join(lines)
+
+
+def image_rows(catalogue, lock):
+    by_image = {}
+    for e in catalogue:
+        by_image.setdefault(e["image"], []).append(e["name"])
+    lines = ["| image | languages | size | pinned ID |", "|---|---|---:|---|"]
+    for image, names in by_image.items():
+        ref = lock.get(image, image + ":latest")
+        p = subprocess.run(["docker", "image", "inspect", "--format",
+                            "{{.Size}}", ref], capture_output=True, text=True)
+        size = ("%.0f MB" % (int(p.stdout.strip()) / 1e6)
+                if p.returncode == 0 and p.stdout.strip().isdigit() else "?")
+        lines.append("| `%s` | %s | %s | `%s` |" % (
+            image, ", ".join(names), size, ref.split(":", 1)[-1][:12]
+            if ref.startswith("sha256:") else ref))
+    return "\n".join(lines)
+
+
+def read_lock(path):
+    lock = {}
+    try:
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                parts = line.split()
+                if len(parts) == 2 and not line.startswith("#"):
+                    lock[parts[0]] = parts[1]
+    except OSError:
+        pass
+    return lock
+
+
+def replace_block(text, tag, body):
+    pat = re.compile(r"(<!-- %s:begin -->\n).*?(<!-- %s:end -->)" % (tag, tag),
+                     re.S)
+    if not pat.search(text):
+        sys.exit("bench/languages_report.py: no <!-- %s:begin/end --> in %s"
+                 % (tag, DOC))
+    return pat.sub(lambda m: m.group(1) + body + "\n" + m.group(2), text)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--check", action="store_true")
+    ap.add_argument("--lock", default="/var/lib/isobox/images.lock")
+    args = ap.parse_args()
+
+    with open(os.path.join(REPO, "registry", "languages.yaml"),
+              encoding="utf-8") as f:
+        catalogue = yaml.safe_load(f)["languages"]
+    order = [e["name"] for e in catalogue]
+    best = newest_per_language()
+    with open(DOC, encoding="utf-8") as f:
+        text = f.read()
+    new = text
+    for name in order:
+        cell = secs(best[name][3]["execute"]) if name in best else "–"
+        new = re.sub(r"(?m)^(\| %s \|(?:[^|\n]*\|){5})[^|\n]*\|$" % re.escape(name),
+                     lambda m: m.group(1) + " " + cell + " |", new, count=1)
+    new = replace_block(new, "images", image_rows(catalogue, read_lock(args.lock)))
+    new = replace_block(new, "latency", latency_table(best, order))
+    if args.check:
+        sys.exit(0 if new == text else 1)
+    if new != text:
+        with open(DOC, "w", encoding="utf-8") as f:
+            f.write(new)
+    print("bench/languages_report.py: %s %s" % (
+        "updated" if new != text else "unchanged", os.path.relpath(DOC, REPO)))
+
+
+if __name__ == "__main__":
+    main()
