@@ -233,6 +233,8 @@ struct keyring *auth_load(const char *api_key, const char *keys_file,
 
 		snprintf(t->name, sizeof(t->name), "default");
 		sha256(api_key, t->hash);
+		/* The single key is the operator's: allow_network decides. */
+		t->network = 1;
 	}
 	if (keys_file && *keys_file) {
 		/* A configured keys file means keys are required, even while
@@ -351,6 +353,7 @@ int auth_check(const struct keyring *k, const char *key, struct tenant *out,
 	memset(out, 0, sizeof(*out));
 	if (k == NULL || (k->n == 0 && !k->required)) {
 		snprintf(out->name, sizeof(out->name), "public");
+		out->network = 1; /* an open service: allow_network decides */
 		return 0;
 	}
 	if (key == NULL || *key == '\0') {

@@ -11,6 +11,8 @@
  *       rate_per_min: 60            # optional: token bucket refill
  *       rate_burst: 20              # optional: bucket size
  *       network: false              # optional: may ask for network
+ *                                   # (false by default; allow_network
+ *                                   # must be on as well)
  *       ceilings: {memoryBytes: 268435456, wallTimeMs: 10000}  # optional
  *
  * With no api_key and no keys_file configured, every request is tenant
@@ -32,7 +34,9 @@ struct tenant {
 	int concurrency;  /* 0: only the global cap applies */
 	int rate_per_min; /* 0: the config's per-address default */
 	int rate_burst;
-	int network;
+	int network; /* may run with "network": true (the api_key tenant and
+		      * "public" may; a keys_file entry only with
+		      * network: true) */
 	struct limits_partial ceilings; /* lowers the config's ceilings */
 };
 

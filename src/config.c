@@ -8,6 +8,8 @@
  * the key off. */
 #include "config.h"
 
+#include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <pwd.h>
 #include <stddef.h>
@@ -46,6 +48,7 @@ enum config_type {
 	CT_BOOL, /* int 0/1 */
 	CT_STR,	 /* char *, non-empty */
 	CT_STR0, /* char *, may be empty */
+	CT_LIST, /* char *, comma-separated; YAML: a sequence or a string */
 };
 
 struct config_key {
@@ -75,6 +78,7 @@ static const struct config_key keys[] = {
      1},
     {"egress_network", "ISOBOX_EGRESS_NETWORK", CT_STR, OFF(egress_network), 0,
      0},
+    {"egress_dns", "ISOBOX_EGRESS_DNS", CT_LIST, OFF(egress_dns), 0, 0},
     {"api_key", "ISOBOX_API_KEY", CT_STR0, OFF(api_key), 0, 0},
     {"rate_per_min", "ISOBOX_RATE_PER_MIN", CT_INT, OFF(rate_per_min), 1,
      1000000},
@@ -103,31 +107,13 @@ static const struct config_key keys[] = {
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 
 static const char *const top_allowed[] = {
-    "threads",
-    "registry",
-    "images_lock",
-    "guest_path",
-    "state_dir",
-    "run_dir",
-    "concurrency",
-    "queue_timeout_ms",
-    "max_body_bytes",
-    "max_files",
-    "allow_network",
-    "egress_network",
-    "api_key",
-    "rate_per_min",
-    "rate_burst",
-    "cgroup_parent",
-    "keys_file",
-    "trusted_proxies",
-    "pool_size",
-    "pool_languages",
-    "pool_ttl_ms",
-    "db_map_bytes",
-    "docker",
-    "limits",
-    NULL,
+    "threads",	      "registry",    "images_lock",	"guest_path",
+    "state_dir",      "run_dir",     "concurrency",	"queue_timeout_ms",
+    "max_body_bytes", "max_files",   "allow_network",	"egress_network",
+    "egress_dns",     "api_key",     "rate_per_min",	"rate_burst",
+    "cgroup_parent",  "keys_file",   "trusted_proxies", "pool_size",
+    "pool_languages", "pool_ttl_ms", "db_map_bytes",	"docker",
+    "limits",	      NULL,
 };
 
 static const char *const docker_allowed[] = {
@@ -189,6 +175,7 @@ void config_defaults(struct config *c)
 	c->max_files = 64;
 	c->allow_network = 0;
 	c->egress_network = xstrdup("isobox-egress");
+	c->egress_dns = xstrdup("");
 	c->api_key = xstrdup("");
 	c->rate_per_min = 30;
 	c->rate_burst = 10;
@@ -244,7 +231,8 @@ void config_free(struct config *c)
 	size_t i;
 
 	for (i = 0; i < NKEYS; i++) {
-		if (keys[i].type == CT_STR || keys[i].type == CT_STR0) {
+		if (keys[i].type == CT_STR || keys[i].type == CT_STR0 ||
+		    keys[i].type == CT_LIST) {
 			char **s = str_at(c, &keys[i]);
 
 			free(*s);
@@ -283,6 +271,29 @@ static int apply_yaml_key(struct config *c, struct yamlutil_doc *d,
 	char *s;
 
 	switch (k->type) {
+	case CT_LIST:
+		if (n->type == YAML_SEQUENCE_NODE) {
+			char **sv = NULL;
+			struct buf joined = {0};
+			size_t i;
+
+			if (yamlutil_to_strv(d, n, k->name, &sv, err) < 0) {
+				return -1;
+			}
+			buf_adds(&joined, "");
+			for (i = 0; sv[i]; i++) {
+				if (i > 0) {
+					buf_adds(&joined, ",");
+				}
+				buf_adds(&joined, sv[i]);
+			}
+			strv_free(sv);
+			free(*str_at(c, k));
+			*str_at(c, k) = xstrdup(joined.p);
+			buf_free(&joined);
+			return 0;
+		}
+		/* FALLTHROUGH */
 	case CT_STR:
 	case CT_STR0:
 		if (yamlutil_is_null(n)) {
@@ -420,6 +431,7 @@ static int apply_env(struct config *c, struct isobox_err *err)
 		switch (k->type) {
 		case CT_STR:
 		case CT_STR0:
+		case CT_LIST:
 			set_str(str_at(c, k), v);
 			break;
 		case CT_BOOL:
@@ -515,6 +527,82 @@ static int docker_host_ok(const char *h)
 	return 0;
 }
 
+static int name_ok(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > 63) {
+		return 0;
+	}
+	for (; *s; s++) {
+		if (!isalnum((unsigned char)*s) && *s != '_' && *s != '.' &&
+		    *s != '-') {
+			return 0;
+		}
+	}
+	return 1;
+}
+
+int config_dns_list(const char *list, char out[][16], int max)
+{
+	const char *p = list;
+	int n = 0;
+
+	while (*p) {
+		size_t len = strcspn(p, ", \t");
+		struct in_addr a;
+		char tmp[64];
+
+		if (len == 0) {
+			p++;
+			continue;
+		}
+		if (n >= max) {
+			return -1;
+		}
+		snprintf(tmp, sizeof(tmp), "%.*s", (int)(len < 63 ? len : 63),
+			 p);
+		if (len > 15 || inet_pton(AF_INET, tmp, &a) != 1) {
+			return -1;
+		}
+		/* The canonical dotted form, as iptables prints it. */
+		inet_ntop(AF_INET, &a, out[n], 16);
+		n++;
+		p += len;
+	}
+	return n;
+}
+
+static int dns_list_ok(const char *list, char *bad, size_t cap)
+{
+	char v[CONFIG_MAX_DNS + 1][16];
+	const char *p = list;
+
+	if (config_dns_list(list, v, CONFIG_MAX_DNS) >= 0) {
+		return 0;
+	}
+	/* Name the first entry that is wrong (or the one too many). */
+	while (*p) {
+		size_t len = strcspn(p, ", \t");
+		struct in_addr a;
+		char tmp[64];
+
+		if (len == 0) {
+			p++;
+			continue;
+		}
+		snprintf(tmp, sizeof(tmp), "%.*s", (int)(len < 63 ? len : 63),
+			 p);
+		if (len > 15 || inet_pton(AF_INET, tmp, &a) != 1) {
+			snprintf(bad, cap, "%s", tmp);
+			return -1;
+		}
+		p += len;
+	}
+	snprintf(bad, cap, "%.40s", list);
+	return -1;
+}
+
 /* Fill err for "limits.A.FIELD (x) is above limits.B.FIELD (y)". */
 static int limits_above(const char *a, const char *b, const char *name,
 			double x, double y, struct isobox_err *err)
@@ -576,6 +664,7 @@ static const char *key_label(const struct config_key *k, char *buf, size_t cap)
 
 int config_validate(const struct config *c, struct isobox_err *err)
 {
+	char bad[64];
 	char label[96];
 	size_t i;
 
@@ -583,7 +672,8 @@ int config_validate(const struct config *c, struct isobox_err *err)
 		const struct config_key *k = &keys[i];
 		long long v;
 
-		if (k->type == CT_STR || k->type == CT_STR0) {
+		if (k->type == CT_STR || k->type == CT_STR0 ||
+		    k->type == CT_LIST) {
 			const char *s = str_of(c, k);
 
 			if (s == NULL || (k->type == CT_STR && s[0] == '\0')) {
@@ -611,6 +701,20 @@ int config_validate(const struct config *c, struct isobox_err *err)
 			       "'%.200s' must be unix:///PATH or "
 			       "tcp://HOST:PORT",
 			       c->docker_host);
+	}
+	if (!name_ok(c->egress_network)) {
+		return err_set(err, CFG_STATUS, CFG_CODE,
+			       VALIDATE_PREFIX
+			       "egress_network (ISOBOX_EGRESS_NETWORK) "
+			       "'%.64s' must be 1-63 of [A-Za-z0-9_.-]",
+			       c->egress_network);
+	}
+	if (dns_list_ok(c->egress_dns, bad, sizeof(bad)) < 0) {
+		return err_set(err, CFG_STATUS, CFG_CODE,
+			       VALIDATE_PREFIX
+			       "egress_dns (ISOBOX_EGRESS_DNS): '%s' is not "
+			       "an IPv4 address (at most %d resolvers)",
+			       bad, CONFIG_MAX_DNS);
 	}
 	if (!api_version_ok(c->docker_api_version)) {
 		return err_set(err, CFG_STATUS, CFG_CODE,

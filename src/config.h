@@ -14,7 +14,8 @@
  *   max_body_bytes: 4194304
  *   max_files: 64
  *   allow_network: false
- *   egress_network: isobox-egress
+ *   egress_network: isobox-egress   # Docker network of network runs
+ *   egress_dns: [198.51.100.53]     # resolvers for network runs (IPv4)
  *   api_key: ""
  *   rate_per_min: 30
  *   rate_burst: 10
@@ -41,7 +42,8 @@
  * ISOBOX_IMAGES_LOCK, ISOBOX_GUEST, ISOBOX_STATE_DIR, ISOBOX_RUN_DIR,
  * ISOBOX_THREADS, ISOBOX_CONCURRENCY, ISOBOX_QUEUE_TIMEOUT_MS,
  * ISOBOX_API_KEY, ISOBOX_RATE_PER_MIN, ISOBOX_RATE_BURST,
- * ISOBOX_ALLOW_NETWORK, ISOBOX_EGRESS_NETWORK, ISOBOX_CGROUP_PARENT,
+ * ISOBOX_ALLOW_NETWORK, ISOBOX_EGRESS_NETWORK, ISOBOX_EGRESS_DNS
+ * (comma-separated), ISOBOX_CGROUP_PARENT,
  * ISOBOX_POOL_SIZE, ISOBOX_POOL_LANGUAGES, ISOBOX_POOL_TTL_MS,
  * ISOBOX_KEYS_FILE, ISOBOX_TRUSTED_PROXIES,
  * ISOBOX_RUNTIME, DOCKER_HOST, DOCKER_TLS_VERIFY, DOCKER_CERT_PATH,
@@ -54,6 +56,8 @@
 #include "util.h"
 
 #define ISOBOX_DEFAULT_CONFIG "/etc/isobox/isobox.yaml"
+/* At most this many egress_dns resolvers. */
+#define CONFIG_MAX_DNS 8
 
 struct config {
 	int threads;
@@ -68,6 +72,7 @@ struct config {
 	int max_files;
 	int allow_network;
 	char *egress_network;
+	char *egress_dns; /* comma-separated IPv4 resolvers, "" for none */
 	char *api_key;
 	int rate_per_min;
 	int rate_burst;
@@ -100,6 +105,10 @@ void config_defaults(struct config *c);
  * sentence naming the file, line and key into err->msg; c is then freed. */
 int config_load(struct config *c, const char *path, struct isobox_err *err);
 void config_free(struct config *c);
+/* Split a comma/space-separated list of IPv4 addresses (egress_dns) into
+ * out (canonical dotted form). Returns how many, or -1 when one is not an
+ * IPv4 address or there are more than max. */
+int config_dns_list(const char *list, char out[][16], int max);
 /* Check c as config_load does after the overrides: numeric ranges (threads
  * 1..256, concurrency 1..4096, ...), non-empty strings, docker.host and
  * docker.api_version syntax, and per limit field floor <= default <=

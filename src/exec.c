@@ -3,6 +3,7 @@
 
 #include "admit.h"
 #include "api.h"
+#include "egress.h"
 #include "metrics.h"
 
 #include <errno.h>
@@ -85,9 +86,21 @@ int exec_run(struct service *svc, struct http_req *req, const struct lang *lang,
 
 	*out = NULL;
 	if (er->network) {
-		return err_set(err, 403, "network_unavailable",
-			       "network access is not enabled on this "
-			       "server; send \"network\": false");
+		if (!svc->cfg.allow_network) {
+			return err_set(err, 403, "network_unavailable",
+				       "network access is not enabled on this "
+				       "server; send \"network\": false");
+		}
+		if (!req->tenant.network) {
+			return err_set(err, 403, "network_unavailable",
+				       "this API key may not use the network "
+				       "(its entry has no \"network: true\"); "
+				       "send \"network\": false");
+		}
+		/* Every network run: the firewall is still in place. */
+		if (egress_ready(svc, err) < 0) {
+			return -1;
+		}
 	}
 	exec_limits(svc, lang, er, &lim);
 	if (req->tenant.ceilings.set) {

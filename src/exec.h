@@ -25,15 +25,18 @@ struct exec_run {
 void exec_limits(const struct service *svc, const struct lang *lang,
 		 const struct exec_request *er, struct limits *out);
 
-/* Run er with lang for req: check the network flag, compute the limits
- * (lowered to req->tenant's own ceilings), wait for admission (the
+/* Run er with lang for req: check the network flag (allow_network, the
+ * tenant's network flag, then the egress firewall: egress_ready), compute the
+ * limits (lowered to req->tenant's own ceilings), wait for admission (the
  * tenant's slot, a global slot, sandbox memory; up to queue_timeout_ms, or
  * until req's client leaves), call on_admitted(hooks->ctx) if non-NULL once
  * admitted (e.g. to open an event stream), run the sandbox with hooks (may
  * be NULL), then give the admission back.
  *
  * Returns 0 with *out set: the program ran (whatever its outcome; see
- * out->res). Returns -1 with err set: 403 network_unavailable, 429
+ * out->res). Returns -1 with err set: 403 network_unavailable (off on
+ * this server or for this key), 503 network_unavailable (firewall not
+ * verified), 429
  * capacity, 500 internal, the errors of sandbox_execute (503 ...), or 499
  * client_gone (req->outcome is then already "client_gone" and there is
  * nobody to answer). On -1, *out may still be set when a sandbox was

@@ -320,8 +320,9 @@ static void fill_one(struct service *svc, const struct lang *lang,
 	int rc;
 
 	snprintf(rid, sizeof(rid), "pool-%lld", (long long)wall_ms());
-	spec = sandbox_spec(svc, lang, shape, rid,
-			    wall_ms() + svc->cfg.pool_ttl_ms + 600000, "pool");
+	spec =
+	    sandbox_spec(svc, lang, shape, rid,
+			 wall_ms() + svc->cfg.pool_ttl_ms + 600000, "pool", 0);
 	if (docker_container_create(&svc->docker, spec, &id, &e) < 0) {
 		log_warn("pool: creating a %s sandbox failed: %s", lang->name,
 			 e.msg);

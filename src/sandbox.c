@@ -51,7 +51,8 @@ int64_t sandbox_memory(const struct lang *lang, const struct limits *lim)
 
 json_object *sandbox_spec(struct service *svc, const struct lang *lang,
 			  const struct limits *lim, const char *request_id,
-			  int64_t deadline_wall_ms, const char *kind)
+			  int64_t deadline_wall_ms, const char *kind,
+			  int network)
 {
 	static const char *const cmd[] = {"/.isobox/guest", NULL};
 	static const char *const caps[] = {"SETUID", "SETGID", "KILL", NULL};
@@ -85,7 +86,7 @@ json_object *sandbox_spec(struct service *svc, const struct lang *lang,
 	json_object_object_add(spec, "StdinOnce", json_object_new_boolean(1));
 	json_object_object_add(spec, "Tty", json_object_new_boolean(0));
 	json_object_object_add(spec, "NetworkDisabled",
-			       json_object_new_boolean(1));
+			       json_object_new_boolean(!network));
 
 	json_object_object_add(labels, "isobox.managed",
 			       json_object_new_string("1"));
@@ -105,12 +106,39 @@ json_object *sandbox_spec(struct service *svc, const struct lang *lang,
 			       json_object_new_string(request_id));
 	json_object_object_add(labels, "isobox.language",
 			       json_object_new_string(lang->name));
+	json_object_object_add(labels, "isobox.network",
+			       json_object_new_string(network ? "1" : "0"));
 	json_object_object_add(spec, "Labels", labels);
 
-	json_object_object_add(host, "Runtime",
-			       json_object_new_string(svc->cfg.runtime));
-	json_object_object_add(host, "NetworkMode",
-			       json_object_new_string("none"));
+	if (network) {
+		/* The egress network (its firewall was verified by the
+		 * caller) and runsc with the container's own network
+		 * namespace; names resolve only through egress_dns. */
+		char dns[CONFIG_MAX_DNS][16];
+		json_object *a = json_object_new_array();
+		int i;
+		int n =
+		    config_dns_list(svc->cfg.egress_dns, dns, CONFIG_MAX_DNS);
+
+		for (i = 0; i < n; i++) {
+			json_object_array_add(a,
+					      json_object_new_string(dns[i]));
+		}
+		json_object_object_add(
+		    host, "Runtime",
+		    json_object_new_string(svc->cfg.network_runtime));
+		json_object_object_add(
+		    host, "NetworkMode",
+		    json_object_new_string(svc->cfg.egress_network));
+		json_object_object_add(host, "Dns", a);
+		json_object_object_add(host, "DnsSearch",
+				       json_object_new_array());
+	} else {
+		json_object_object_add(
+		    host, "Runtime", json_object_new_string(svc->cfg.runtime));
+		json_object_object_add(host, "NetworkMode",
+				       json_object_new_string("none"));
+	}
 	json_object_object_add(host, "ReadonlyRootfs",
 			       json_object_new_boolean(1));
 	json_object_object_add(host, "CapDrop", str_array(drop));
@@ -488,7 +516,7 @@ static int judge_abnormal_end(struct service *svc, struct relay *r,
  * guest is already waiting), else a fresh one. Attached on return. */
 static int open_sandbox(struct service *svc, const struct lang *lang,
 			const struct limits *lim, const char *request_id,
-			int64_t budget, int try_pool,
+			int64_t budget, int try_pool, int network,
 			struct sandbox_result *res, struct docker_stream *ds,
 			struct isobox_err *err)
 {
@@ -510,7 +538,7 @@ static int open_sandbox(struct service *svc, const struct lang *lang,
 		t0 = now_ms();
 	}
 	spec = sandbox_spec(svc, lang, lim, request_id,
-			    wall_ms() + budget + 60000, "run");
+			    wall_ms() + budget + 60000, "run", network);
 	if (create_container(svc, lang, spec, &res->container_id, err) < 0) {
 		json_object_put(spec);
 		return -1;
@@ -582,8 +610,8 @@ again:
 	res->has_compile = lang->compile != NULL;
 	mux_init(&mux);
 	host_timeout = 0;
-	if (open_sandbox(svc, lang, lim, request_id, budget, try_pool, res, &ds,
-			 err) < 0) {
+	if (open_sandbox(svc, lang, lim, request_id, budget, try_pool,
+			 req->network, res, &ds, err) < 0) {
 		goto out;
 	}
 	deadline = now_ms() + budget;

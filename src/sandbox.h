@@ -69,10 +69,13 @@ int sandbox_execute(struct service *svc, const struct lang *lang,
 void sandbox_release(struct service *svc, struct sandbox_result *res);
 
 /* Build the container spec (exposed for unit tests and isoboxctl). Caller
- * puts the object. */
+ * puts the object. network 0: NetworkMode none and the runtime; 1: the
+ * egress_network with network_runtime and egress_dns as its resolvers (the
+ * caller has verified the firewall: egress_ready). */
 json_object *sandbox_spec(struct service *svc, const struct lang *lang,
 			  const struct limits *lim, const char *request_id,
-			  int64_t deadline_wall_ms, const char *kind);
+			  int64_t deadline_wall_ms, const char *kind,
+			  int network);
 
 /* Encode the job for the guest into out (expanding {source}/{files} and
  * appending args). Returns 0 or -1 when it does not fit the framing. */

@@ -17,13 +17,17 @@
 #define FIXTURE(name) TEST_SRCDIR "/tests/unit/fixtures/config/" name
 
 static const char *const env_vars[] = {
-    "ISOBOX_CONFIG",	    "ISOBOX_REGISTRY",	     "ISOBOX_IMAGES_LOCK",
-    "ISOBOX_GUEST",	    "ISOBOX_STATE_DIR",	     "ISOBOX_RUN_DIR",
-    "ISOBOX_THREADS",	    "ISOBOX_CONCURRENCY",    "ISOBOX_QUEUE_TIMEOUT_MS",
-    "ISOBOX_API_KEY",	    "ISOBOX_RATE_PER_MIN",   "ISOBOX_RATE_BURST",
-    "ISOBOX_ALLOW_NETWORK", "ISOBOX_EGRESS_NETWORK", "ISOBOX_CGROUP_PARENT",
-    "ISOBOX_RUNTIME",	    "DOCKER_HOST",	     "DOCKER_TLS_VERIFY",
-    "DOCKER_CERT_PATH",	    "DOCKER_API_VERSION",    NULL,
+    "ISOBOX_CONFIG",	       "ISOBOX_REGISTRY",
+    "ISOBOX_IMAGES_LOCK",      "ISOBOX_GUEST",
+    "ISOBOX_STATE_DIR",	       "ISOBOX_RUN_DIR",
+    "ISOBOX_THREADS",	       "ISOBOX_CONCURRENCY",
+    "ISOBOX_QUEUE_TIMEOUT_MS", "ISOBOX_API_KEY",
+    "ISOBOX_RATE_PER_MIN",     "ISOBOX_RATE_BURST",
+    "ISOBOX_ALLOW_NETWORK",    "ISOBOX_EGRESS_NETWORK",
+    "ISOBOX_EGRESS_DNS",       "ISOBOX_CGROUP_PARENT",
+    "ISOBOX_RUNTIME",	       "DOCKER_HOST",
+    "DOCKER_TLS_VERIFY",       "DOCKER_CERT_PATH",
+    "DOCKER_API_VERSION",      NULL,
 };
 
 /* Every test starts from an environment without overrides, whatever the
@@ -59,6 +63,7 @@ static void test_defaults_valid(void **state)
 	assert_string_equal(c.state_dir, "/var/lib/isobox");
 	assert_string_equal(c.run_dir, "/run/isobox");
 	assert_string_equal(c.egress_network, "isobox-egress");
+	assert_string_equal(c.egress_dns, "");
 	assert_string_equal(c.api_key, "");
 	assert_string_equal(c.cgroup_parent, "isobox.slice");
 	assert_string_equal(c.docker_host, "unix:///var/run/docker.sock");
@@ -115,6 +120,7 @@ static void test_full_file(void **state)
 	assert_int_equal(c.max_files, 32);
 	assert_int_equal(c.allow_network, 1);
 	assert_string_equal(c.egress_network, "egress-test");
+	assert_string_equal(c.egress_dns, "198.51.100.53,203.0.113.53");
 	assert_string_equal(c.api_key, "s3cret");
 	assert_int_equal(c.rate_per_min, 120);
 	assert_int_equal(c.rate_burst, 20);
@@ -384,6 +390,52 @@ static void test_bad_env_value(void **state)
 	unsetenv("DOCKER_HOST");
 }
 
+/* egress_dns: a YAML list or a string, ISOBOX_EGRESS_DNS on top; every
+ * entry must be an IPv4 address. */
+static void test_egress_dns(void **state)
+{
+	static const char *const bad[] = {
+	    "198.51.100.1, example.com",
+	    "::1",
+	    "1.2.3",
+	    "300.1.1.1",
+	    "1.1.1.1,1.1.1.2,1.1.1.3,1.1.1.4,1.1.1.5,1.1.1.6,1.1.1.7,1.1.1.8,"
+	    "1.1.1.9",
+	    NULL,
+	};
+	struct config c;
+	struct isobox_err err = {0};
+	char dns[CONFIG_MAX_DNS][16];
+	size_t i;
+
+	(void)state;
+	assert_int_equal(config_dns_list(" 198.51.100.53,203.0.113.053 ", dns,
+					 CONFIG_MAX_DNS),
+			 -1); /* a leading zero is not a dotted quad */
+	assert_int_equal(
+	    config_dns_list("198.51.100.53, 203.0.113.5", dns, CONFIG_MAX_DNS),
+	    2);
+	assert_string_equal(dns[0], "198.51.100.53");
+	assert_string_equal(dns[1], "203.0.113.5");
+	assert_int_equal(config_dns_list("", dns, CONFIG_MAX_DNS), 0);
+
+	setenv("ISOBOX_EGRESS_DNS", "203.0.113.9", 1);
+	assert_int_equal(config_load(&c, FIXTURE("full.yaml"), &err), 0);
+	assert_string_equal(c.egress_dns, "203.0.113.9");
+	config_free(&c);
+	for (i = 0; bad[i]; i++) {
+		setenv("ISOBOX_EGRESS_DNS", bad[i], 1);
+		assert_int_equal(config_load(&c, FIXTURE("empty.yaml"), &err),
+				 -1);
+		assert_non_null(strstr(err.msg, "egress_dns"));
+	}
+	unsetenv("ISOBOX_EGRESS_DNS");
+	setenv("ISOBOX_EGRESS_NETWORK", "bad/name", 1);
+	assert_int_equal(config_load(&c, FIXTURE("empty.yaml"), &err), -1);
+	assert_non_null(strstr(err.msg, "egress_network"));
+	unsetenv("ISOBOX_EGRESS_NETWORK");
+}
+
 static void test_floors_above_ceilings(void **state)
 {
 	struct config c;
@@ -443,6 +495,7 @@ int main(void)
 	    cmocka_unit_test_setup(test_env_overrides, clear_env),
 	    cmocka_unit_test_setup(test_docker_tls_env, clear_env),
 	    cmocka_unit_test_setup(test_bad_env_value, clear_env),
+	    cmocka_unit_test_setup(test_egress_dns, clear_env),
 	    cmocka_unit_test_setup(test_floors_above_ceilings, clear_env),
 	};
 
