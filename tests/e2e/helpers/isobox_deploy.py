@@ -1063,8 +1063,8 @@ import tempfile  # noqa: E402  (used by PrivateDockerd)
 
 class PrivateDockerd:
     """A second Docker daemon of our own (its own data-root, exec-root,
-    pid file and socket under a short /tmp directory, no bridge and no
-    iptables changes, the gVisor runtimes of /etc/docker/daemon.json),
+    pid file and socket under a short /tmp directory, a bridge of its
+    own and no iptables changes, the gVisor runtimes of /etc/docker/daemon.json),
     started like scripts/setup-host starts dockerd (setsid nohup dockerd
     >>LOG 2>&1 </dev/null). Stopping and restarting it disturbs nobody;
     point a Deployment at it with env={"DOCKER_HOST": pd.host}. Use as a
@@ -1085,8 +1085,20 @@ class PrivateDockerd:
                 runtimes = json.load(f).get("runtimes", {})
         except (OSError, ValueError):
             pass
+        # A bridge of its own: with "bridge": "none" dockerd deletes the
+        # host's docker0 at start (it removes the default bridge interface
+        # it is told not to use), which would change the host under every
+        # other test and daemon. 10.254.0.0/16 is inside 10/8, which the
+        # egress firewall refuses anyway.
+        self.bridge = "ibd" + os.path.basename(self.dir)[4:12].lower().replace("_", "")
+        self.bridge = self.bridge[:15]
+        net = 10 + int.from_bytes(os.urandom(1), "big") % 200
+        subprocess.run(["ip", "link", "add", self.bridge, "type", "bridge"],
+                       check=True, capture_output=True)
+        subprocess.run(["ip", "addr", "add", "10.254.%d.1/24" % net, "dev", self.bridge],
+                       check=True, capture_output=True)
         with open(self.conf, "w") as f:
-            json.dump({"runtimes": runtimes, "bridge": "none", "iptables": False,
+            json.dump({"runtimes": runtimes, "bridge": self.bridge, "iptables": False,
                        "ip6tables": False, "ip-forward": False, "ip-masq": False}, f)
 
     def cli(self, *args, timeout=60, check=False):
@@ -1174,4 +1186,5 @@ class PrivateDockerd:
         for m in sorted(mounts, key=len, reverse=True):
             subprocess.run(["umount", "-l", m], capture_output=True, timeout=30)
         shutil.rmtree(self.dir, ignore_errors=True)
+        subprocess.run(["ip", "link", "del", self.bridge], capture_output=True)
         return False
