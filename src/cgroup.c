@@ -2,6 +2,9 @@
 #include "cgroup.h"
 
 #include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -139,25 +142,32 @@ int cgroup_slice_ready(const struct slice_state *st, char *why, size_t n)
 	return 1;
 }
 
-static long long oom_line(const char *path)
+/* The number after "key " in a flat-keyed cgroup file, or -1 when the file
+ * or the key is missing. */
+static long long key_line(const char *path, const char *key)
 {
 	FILE *f = fopen(path, "re");
 	char line[128];
+	size_t klen = strlen(key);
 	long long n = -1;
 
 	if (f == NULL) {
 		return -1;
 	}
 	while (fgets(line, sizeof(line), f)) {
-		if (strncmp(line, "oom_kill ", 9) == 0) {
-			n = atoll(line + 9);
+		if (strncmp(line, key, klen) == 0 && line[klen] == ' ') {
+			n = atoll(line + klen + 1);
 		}
 	}
 	fclose(f);
 	return n;
 }
 
-int cgroup_oom_kills(const char *parent, const char *container_id)
+/* A counter of a container's own cgroup under parent: the v1 hierarchy of
+ * controller (cgroupfs and systemd layouts), then the v2 tree. */
+static int container_counter(const char *parent, const char *container_id,
+			     const char *controller, const char *v1_file,
+			     const char *v2_file, const char *key)
 {
 	char path[4][512];
 	size_t i;
@@ -165,23 +175,100 @@ int cgroup_oom_kills(const char *parent, const char *container_id)
 	while (*parent == '/') {
 		parent++;
 	}
-	snprintf(path[0], sizeof(path[0]),
-		 "/sys/fs/cgroup/memory/%s/%s/memory.oom_control", parent,
-		 container_id);
+	snprintf(path[0], sizeof(path[0]), "/sys/fs/cgroup/%s/%s/%s/%s",
+		 controller, parent, container_id, v1_file);
 	snprintf(path[1], sizeof(path[1]),
-		 "/sys/fs/cgroup/memory/%s/docker-%s.scope/memory.oom_control",
-		 parent, container_id);
-	snprintf(path[2], sizeof(path[2]), "/sys/fs/cgroup/%s/%s/memory.events",
-		 parent, container_id);
+		 "/sys/fs/cgroup/%s/%s/docker-%s.scope/%s", controller, parent,
+		 container_id, v1_file);
+	snprintf(path[2], sizeof(path[2]), "/sys/fs/cgroup/%s/%s/%s", parent,
+		 container_id, v2_file);
 	snprintf(path[3], sizeof(path[3]),
-		 "/sys/fs/cgroup/%s/docker-%s.scope/memory.events", parent,
-		 container_id);
+		 "/sys/fs/cgroup/%s/docker-%s.scope/%s", parent, container_id,
+		 v2_file);
 	for (i = 0; i < 4; i++) {
-		long long n = oom_line(path[i]);
+		long long n = key_line(path[i], key);
 
 		if (n >= 0) {
-			return (int)n;
+			return n > INT_MAX ? INT_MAX : (int)n;
 		}
 	}
 	return -1;
+}
+
+int cgroup_oom_kills(const char *parent, const char *container_id)
+{
+	return container_counter(parent, container_id, "memory",
+				 "memory.oom_control", "memory.events",
+				 "oom_kill");
+}
+
+/* The kernel logs the first fork its pids controller refuses in a cgroup:
+ * "cgroup: fork rejected by pids controller in /PATH". 1 when the kernel
+ * log (read from its start, non-blocking) has that line for a cgroup named
+ * after the container, 0 when not, -1 when /dev/kmsg cannot be read. */
+static int kmsg_pids_refused(const char *container_id)
+{
+	static const char tag[] = "fork rejected by pids controller in ";
+	char rec[8192];
+	char scope[128];
+	size_t idlen = strlen(container_id);
+	int fd = open("/dev/kmsg", O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	int found = 0;
+
+	if (fd < 0 || idlen == 0 || idlen > 96) {
+		if (fd >= 0) {
+			close(fd);
+		}
+		return -1;
+	}
+	snprintf(scope, sizeof(scope), "docker-%s.scope", container_id);
+	for (;;) {
+		ssize_t n = read(fd, rec, sizeof(rec) - 1);
+		char *msg;
+		char *end;
+		size_t len;
+
+		if (n < 0 && errno == EPIPE) {
+			continue; /* records overwritten while reading */
+		}
+		if (n < 0 && errno == EINTR) {
+			continue;
+		}
+		if (n <= 0) {
+			break; /* EAGAIN: the end of the log */
+		}
+		rec[n] = '\0';
+		msg = strstr(rec, tag);
+		if (msg == NULL) {
+			continue;
+		}
+		msg += sizeof(tag) - 1;
+		end = strchr(msg, '\n');
+		len = end ? (size_t)(end - msg) : strlen(msg);
+		/* The path ends in "/ID" (cgroupfs) or "/docker-ID.scope". */
+		if ((len > idlen && msg[len - idlen - 1] == '/' &&
+		     memcmp(msg + len - idlen, container_id, idlen) == 0) ||
+		    (len > strlen(scope) &&
+		     memcmp(msg + len - strlen(scope), scope, strlen(scope)) ==
+			 0 &&
+		     msg[len - strlen(scope) - 1] == '/')) {
+			found = 1;
+			break;
+		}
+	}
+	close(fd);
+	return found;
+}
+
+int cgroup_pids_refused(const char *parent, const char *container_id)
+{
+	int n = container_counter(parent, container_id, "pids", "pids.events",
+				  "pids.events", "max");
+
+	if (n >= 0) {
+		return n;
+	}
+	/* The engine usually removed the cgroup before the service learnt
+	 * that the sandbox ended. */
+	return kmsg_pids_refused(container_id);
 }

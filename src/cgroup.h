@@ -31,5 +31,12 @@ int cgroup_slice_ready(const struct slice_state *st, char *why, size_t n);
  * the cgroup is not there (any more). Reads cgroup v1 memory.oom_control or
  * v2 memory.events. */
 int cgroup_oom_kills(const char *parent, const char *container_id);
+/* Forks and clones refused in a container's pids cgroup because a pids.max
+ * was reached (v1 or v2 pids.events "max"). When the cgroup is gone (the
+ * engine removes it as soon as the container ends), the kernel log is
+ * searched for the pids controller's "fork rejected" line naming the
+ * container: 1 if found, else 0. -1 when neither can be read (another
+ * host's engine, no permission). */
+int cgroup_pids_refused(const char *parent, const char *container_id);
 
 #endif

@@ -18,13 +18,18 @@
 #include "mux.h"
 #include "pool.h"
 
-/* Host threads the Sentry needs besides those of the guest's tasks. The
- * ptrace platform backs every task with host threads; with 96 + 4 per task
- * a fork bomb exhausted them and crashed the Sentry ("error initializing
- * first thread"), so the outer cap is generous: the guest's RLIMIT_NPROC
- * is the real limit on the user's processes. */
-#define SENTRY_PIDS_BASE     256
-#define SENTRY_PIDS_PER_TASK 8
+/* The container's pids cap, for the host threads of the Sentry, its gofer
+ * and the ptrace platform's stub processes. Every stub gets a host thread
+ * for each Sentry thread that ever ran in it, so a program that keeps
+ * forking and exiting within its RLIMIT_NPROC (the real limit on the
+ * user's processes) still multiplies them: measured on runsc 20221219, a
+ * python fork bomb peaked at 365 host tasks with pids 16 over 5 s, 566
+ * over 20 s, 1246 with pids 64 over 5 s. When the cap refuses a thread
+ * the Sentry panics; judge_abnormal_end reports that as the program's
+ * SIGKILL (docs/THREAT_MODEL.md section 8.8). The cap keeps a sandbox from
+ * taking the slice's whole pids budget from its neighbours. */
+#define SENTRY_PIDS_BASE     512
+#define SENTRY_PIDS_PER_TASK 16
 /* Time for create/attach/start and the guest's own bookkeeping. */
 #define HOST_GRACE_MS 3000
 #define GUEST_LOG_MAX 4096
@@ -481,10 +486,18 @@ static int sandbox_oom(struct service *svc, const char *id)
 	return 0;
 }
 
-/* The sandbox ended without the guest's DONE. An OOM kill or the host's
- * wall-time kill is a result of the run; anything else (the engine stopped
- * it, gVisor died) is a failure of the sandbox, not the program's exit:
- * returns 0 then, and the caller answers 503. */
+/* The sandbox ended without the guest's DONE. An OOM kill, the host's
+ * wall-time kill, or the runtime dying because the program's forks hit
+ * the container's pids cap is a result of the run; anything else (the
+ * engine stopped it, gVisor died on its own) is a failure of the sandbox,
+ * not the program's exit: returns 0 then, and the caller answers 503.
+ *
+ * The pids case: on the ptrace platform every stub process of the Sentry
+ * gets a host thread for each Sentry thread that ever ran in it, so a
+ * program that keeps forking and exiting within its RLIMIT_NPROC still
+ * grows the Sentry's host threads, and when the pids cgroup refuses one
+ * the Sentry panics (docs/THREAT_MODEL.md section 8.8). The cgroup's
+ * pids.events, or the kernel log once the cgroup is gone, tells. */
 static int judge_abnormal_end(struct service *svc, struct relay *r,
 			      int host_timeout, int64_t elapsed_ms)
 {
@@ -496,9 +509,19 @@ static int judge_abnormal_end(struct service *svc, struct relay *r,
 	st = res->has_compile && !r->compile_reported ? &res->compile
 						      : &res->run;
 	if (!host_timeout) {
+		int refused = cgroup_pids_refused(service_cgroup_parent(svc),
+						  res->container_id);
+
 		oom = sandbox_oom(svc, res->container_id);
-		if (!oom) {
+		if (!oom && refused <= 0) {
 			return 0;
+		}
+		if (!oom) {
+			log_warn(
+			    "%.12s: the runtime died after the pids cgroup "
+			    "refused the program's forks: reported as "
+			    "SIGKILL",
+			    res->container_id);
 		}
 	}
 	st->ran = 1;

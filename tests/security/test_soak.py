@@ -11,7 +11,8 @@ isobox_deploy.py: its own lighttpd and isobox.fcgi processes with the
 per-address rate limit lifted), so the rate limit of the service under test
 does not turn it into 429s and its process samples are not disturbed by the
 rest of the suite. A mix of normal runs, SSE streams (complete, and dropped
-after the first event), timeouts, OOM kills, fork bombs and output floods;
+after the first event), plain requests dropped before the answer, timeouts,
+OOM kills, fork bombs (bash and python) and output floods;
 then no container, slice cgroup, run_dir or /tmp file may be left, every
 response must have been well-formed, and each isobox.fcgi's RSS and fd
 count may grow by less than 5 % after the warm-up.
@@ -19,8 +20,9 @@ count may grow by less than 5 % after the warm-up.
 Two known service defects are asserted apart, so that the other soak checks
 keep guarding against regressions meanwhile: an OOM kill reported as a plain
 SIGKILL under load (docs/THREAT_MODEL.md 8.6, test_soak_oom_kills_reported)
-and a fork or memory bomb that crashes gVisor's Sentry and is answered 503
-sandbox_failed (8.8, test_soak_bombs_never_crash_the_sandbox).
+and a memory bomb that crashes gVisor's Sentry and is answered 503
+sandbox_failed (8.6, test_soak_oom_never_crashes_the_sandbox). A fork bomb
+answered 503 (8.8, fixed) fails test_soak itself.
 
 Environment: ISOBOX_SOAK_COUNT, ISOBOX_SOAK_CONCURRENCY (defaults 200, 8),
 ISOBOX_SOAK_CATALOGUE (the private deployment's catalogue; default: the
@@ -81,11 +83,10 @@ def test_soak_oom_kills_reported(soak):
 
 @pytest.mark.slow
 @pytest.mark.xfail(strict=False, reason=(
-    "a fork bomb within pids=16 can exhaust the container's PidsLimit "
-    "(96 + 4 x pids) with the ptrace platform's host threads; the Sentry "
-    "panics ('error initializing first thread: resource temporarily "
-    "unavailable'), the sandbox exits 2 and the answer is 503 sandbox_failed "
-    "(docs/THREAT_MODEL.md 8.8)"))
-def test_soak_bombs_never_crash_the_sandbox(soak):
+    "rarely, an OOM run under concurrent load ends with gVisor's Sentry dying "
+    "instead of the program being OOM-killed; the answer is 503 sandbox_failed "
+    "(docs/THREAT_MODEL.md 8.6); it may pass -- make it a plain test once it "
+    "has held for a while"))
+def test_soak_oom_never_crashes_the_sandbox(soak):
     assert not soak["sandbox_crashes"], "\n".join(v.split("\n")[0][:200]
                                                   for v in soak["sandbox_crashes"])
