@@ -202,57 +202,56 @@ int cgroup_oom_kills(const char *parent, const char *container_id)
 				 "oom_kill");
 }
 
-/* The kernel logs the first fork its pids controller refuses in a cgroup:
- * "cgroup: fork rejected by pids controller in /PATH". 1 when the kernel
- * log (read from its start, non-blocking) has that line for a cgroup named
- * after the container, 0 when not, -1 when /dev/kmsg cannot be read. */
-static int kmsg_pids_refused(const char *container_id)
+/* Whether the kernel log (read from its start, non-blocking) has a record
+ * with tag followed by a cgroup path naming the container: ".../ID" under
+ * cgroupfs or ".../docker-ID.scope" under systemd, the path ending at a
+ * ',' or the end of the line. 1 found, 0 not, -1 when /dev/kmsg cannot be
+ * read (not root, or no kernel log in this namespace). */
+static int kmsg_names_container(const char *tag, const char *container_id)
 {
-	static const char tag[] = "fork rejected by pids controller in ";
 	char rec[8192];
 	char scope[128];
 	size_t idlen = strlen(container_id);
-	int fd = open("/dev/kmsg", O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	size_t taglen = strlen(tag);
+	size_t slen;
+	int fd;
 	int found = 0;
 
-	if (fd < 0 || idlen == 0 || idlen > 96) {
-		if (fd >= 0) {
-			close(fd);
-		}
+	if (idlen == 0 || idlen > 96) {
+		return -1;
+	}
+	fd = open("/dev/kmsg", O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0) {
 		return -1;
 	}
 	snprintf(scope, sizeof(scope), "docker-%s.scope", container_id);
+	slen = strlen(scope);
 	for (;;) {
 		ssize_t n = read(fd, rec, sizeof(rec) - 1);
 		char *msg;
-		char *end;
 		size_t len;
 
-		if (n < 0 && errno == EPIPE) {
-			continue; /* records overwritten while reading */
-		}
-		if (n < 0 && errno == EINTR) {
-			continue;
+		if (n < 0 && (errno == EPIPE || errno == EINTR)) {
+			continue; /* EPIPE: records overwritten while reading */
 		}
 		if (n <= 0) {
 			break; /* EAGAIN: the end of the log */
 		}
 		rec[n] = '\0';
-		msg = strstr(rec, tag);
-		if (msg == NULL) {
-			continue;
+		for (msg = strstr(rec, tag); msg != NULL;
+		     msg = strstr(msg, tag)) {
+			msg += taglen;
+			len = strcspn(msg, ",\n");
+			if ((len > idlen && msg[len - idlen - 1] == '/' &&
+			     memcmp(msg + len - idlen, container_id, idlen) ==
+				 0) ||
+			    (len > slen && msg[len - slen - 1] == '/' &&
+			     memcmp(msg + len - slen, scope, slen) == 0)) {
+				found = 1;
+				break;
+			}
 		}
-		msg += sizeof(tag) - 1;
-		end = strchr(msg, '\n');
-		len = end ? (size_t)(end - msg) : strlen(msg);
-		/* The path ends in "/ID" (cgroupfs) or "/docker-ID.scope". */
-		if ((len > idlen && msg[len - idlen - 1] == '/' &&
-		     memcmp(msg + len - idlen, container_id, idlen) == 0) ||
-		    (len > strlen(scope) &&
-		     memcmp(msg + len - strlen(scope), scope, strlen(scope)) ==
-			 0 &&
-		     msg[len - strlen(scope) - 1] == '/')) {
-			found = 1;
+		if (found) {
 			break;
 		}
 	}
@@ -270,5 +269,12 @@ int cgroup_pids_refused(const char *parent, const char *container_id)
 	}
 	/* The engine usually removed the cgroup before the service learnt
 	 * that the sandbox ended. */
-	return kmsg_pids_refused(container_id);
+	return kmsg_names_container("fork rejected by pids controller in ",
+				    container_id);
+}
+
+int cgroup_oom_logged(const char *container_id)
+{
+	/* "oom-kill:constraint=CONSTRAINT_MEMCG,...,oom_memcg=/PATH,..." */
+	return kmsg_names_container("oom_memcg=", container_id);
 }

@@ -31,6 +31,10 @@ int cgroup_slice_ready(const struct slice_state *st, char *why, size_t n);
  * the cgroup is not there (any more). Reads cgroup v1 memory.oom_control or
  * v2 memory.events. */
 int cgroup_oom_kills(const char *parent, const char *container_id);
+/* 1 when the kernel log records a memory-cgroup OOM kill in the container's
+ * cgroup ("oom_memcg=.../ID"), 0 when not, -1 when /dev/kmsg cannot be
+ * read. For when the engine removed the cgroup before it was asked. */
+int cgroup_oom_logged(const char *container_id);
 /* Forks and clones refused in a container's pids cgroup because a pids.max
  * was reached (v1 or v2 pids.events "max"). When the cgroup is gone (the
  * engine removes it as soon as the container ends), the kernel log is

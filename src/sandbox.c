@@ -456,8 +456,9 @@ static int create_container(struct service *svc, const struct lang *lang,
 	return docker_container_create(&svc->docker, spec, id, err);
 }
 
-/* 1 when the sandbox's memory cgroup or the engine recorded an OOM kill.
- * The engine learns of it asynchronously, so it is asked a few times. */
+/* 1 when the sandbox's memory cgroup, the engine or the kernel log
+ * recorded an OOM kill. The engine learns of it asynchronously, so it is
+ * asked a few times. */
 static int sandbox_oom(struct service *svc, const char *id)
 {
 	int i;
@@ -483,7 +484,9 @@ static int sandbox_oom(struct service *svc, const char *id)
 		}
 		usleep(75 * 1000);
 	}
-	return 0;
+	/* The engine removed the cgroup and did not notice the kill (seen
+	 * under load): the kernel's own record of it. */
+	return cgroup_oom_logged(id) > 0;
 }
 
 /* The sandbox ended without the guest's DONE. An OOM kill, the host's

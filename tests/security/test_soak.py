@@ -64,8 +64,8 @@ def soak(tmp_path_factory):
 
 @pytest.mark.slow
 def test_soak(soak):
-    """Leaks, well-formedness, process growth and duration of the soak."""
-    assert soak["elapsed_s"] < BOUND_S, f"the CI soak took {soak['elapsed_s']:.0f} s"
+    """Leaks, well-formedness and process growth of the soak (its duration
+    is bounded by the subprocess timeout, not asserted: no timed asserts)."""
     assert sum(k["n"] for k in soak["kinds"].values()) == COUNT, soak["kinds"]
     first_lines = [v.split("\n")[0][:200] for v in soak["other_violations"][:30]]
     assert not soak["other_violations"], "\n".join(first_lines) + "\n\n" + soak["report"][-3000:]
@@ -73,20 +73,11 @@ def test_soak(soak):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=False, reason=(
-    "before caf6c75, under concurrent load some OOM kills came back as a plain "
-    "SIGKILL with oomKilled false (docs/THREAT_MODEL.md 8.6); it may pass now "
-    "-- make it a plain test once it has held for a while"))
 def test_soak_oom_kills_reported(soak):
     assert not soak["oom_misreports"], "\n".join(soak["oom_misreports"])
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=False, reason=(
-    "rarely, an OOM run under concurrent load ends with gVisor's Sentry dying "
-    "instead of the program being OOM-killed; the answer is 503 sandbox_failed "
-    "(docs/THREAT_MODEL.md 8.6); it may pass -- make it a plain test once it "
-    "has held for a while"))
 def test_soak_oom_never_crashes_the_sandbox(soak):
     assert not soak["sandbox_crashes"], "\n".join(v.split("\n")[0][:200]
                                                   for v in soak["sandbox_crashes"])
