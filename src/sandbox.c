@@ -28,6 +28,8 @@
 /* Time for create/attach/start and the guest's own bookkeeping. */
 #define HOST_GRACE_MS 3000
 #define GUEST_LOG_MAX 4096
+/* RLIMIT_NOFILE of user code. */
+#define SANDBOX_NOFILE 256
 
 static json_object *str_array(const char *const *v)
 {
@@ -49,11 +51,51 @@ int64_t sandbox_memory(const struct lang *lang, const struct limits *lim)
 	return mem + SANDBOX_MEMORY_OVERHEAD;
 }
 
+/* The guest's command: a warm sandbox of a language with a "prestart"
+ * bootstrap starts it at once with the language's env and the rlimits a
+ * job of this shape gets (see sandbox_job_encode). */
+static json_object *guest_cmd(const struct lang *lang,
+			      const struct limits *lim, const char *kind)
+{
+	json_object *a = json_object_new_array();
+	char *s;
+	size_t i;
+
+	json_object_array_add(a, json_object_new_string("/.isobox/guest"));
+	if (strcmp(kind, "pool") != 0 || lang->prestart == NULL ||
+	    lang->compile != NULL) {
+		return a;
+	}
+	for (i = 0; lang->env && lang->env[i]; i++) {
+		json_object_array_add(a,
+				      json_object_new_string("--prestart-env"));
+		json_object_array_add(a, json_object_new_string(lang->env[i]));
+	}
+	s = xasprintf("%s=%lld", WIRE_LIMIT_PIDS, (long long)lim->pids);
+	json_object_array_add(a, json_object_new_string("--prestart-limit"));
+	json_object_array_add(a, json_object_new_string(s));
+	free(s);
+	s = xasprintf("%s=%lld", WIRE_LIMIT_FSIZE,
+		      (long long)lim->tmpfs_bytes);
+	json_object_array_add(a, json_object_new_string("--prestart-limit"));
+	json_object_array_add(a, json_object_new_string(s));
+	free(s);
+	s = xasprintf("%s=%d", WIRE_LIMIT_NOFILE, SANDBOX_NOFILE);
+	json_object_array_add(a, json_object_new_string("--prestart-limit"));
+	json_object_array_add(a, json_object_new_string(s));
+	free(s);
+	json_object_array_add(a, json_object_new_string("--prestart"));
+	for (i = 0; lang->prestart[i]; i++) {
+		json_object_array_add(a,
+				      json_object_new_string(lang->prestart[i]));
+	}
+	return a;
+}
+
 json_object *sandbox_spec(struct service *svc, const struct lang *lang,
 			  const struct limits *lim, const char *request_id,
 			  int64_t deadline_wall_ms, const char *kind)
 {
-	static const char *const cmd[] = {"/.isobox/guest", NULL};
 	static const char *const caps[] = {"SETUID", "SETGID", "KILL", NULL};
 	static const char *const drop[] = {"ALL", NULL};
 	static const char *const secopt[] = {"no-new-privileges", NULL};
@@ -68,7 +110,7 @@ json_object *sandbox_spec(struct service *svc, const struct lang *lang,
 
 	json_object_object_add(spec, "Image",
 			       json_object_new_string(lang->image_ref));
-	json_object_object_add(spec, "Cmd", str_array(cmd));
+	json_object_object_add(spec, "Cmd", guest_cmd(lang, lim, kind));
 	json_object_object_add(spec, "Entrypoint", json_object_new_array());
 	json_object_object_add(spec, "Env", json_object_new_array());
 	json_object_object_add(spec, "User", json_object_new_string("0:0"));
@@ -233,6 +275,16 @@ int sandbox_job_encode(const struct lang *lang, const struct exec_request *req,
 	if (wire_put(out, WIRE_RUN, t.p, t.len) < 0) {
 		goto out;
 	}
+	if (lang->prestart && !lang->compile) {
+		/* For a prestarted interpreter in a warm sandbox: the same
+		 * argv without its first element (ignored by any other). */
+		size_t skip = strlen((const char *)t.p) + 1;
+
+		if (wire_put(out, WIRE_HANDOFF, t.p + skip, t.len - skip) <
+		    0) {
+			goto out;
+		}
+	}
 	for (off = 0; off < req->stdin_len; off += WIRE_MAX_PAYLOAD) {
 		size_t n = req->stdin_len - off;
 
@@ -249,7 +301,7 @@ int sandbox_job_encode(const struct lang *lang, const struct exec_request *req,
 	wire_kv_add(&t, WIRE_LIMIT_PIDS, lim->pids);
 	wire_kv_add(&t, WIRE_LIMIT_OUTPUT, lim->output_bytes);
 	wire_kv_add(&t, WIRE_LIMIT_FSIZE, lim->tmpfs_bytes);
-	wire_kv_add(&t, WIRE_LIMIT_NOFILE, 256);
+	wire_kv_add(&t, WIRE_LIMIT_NOFILE, SANDBOX_NOFILE);
 	if (wire_put(out, WIRE_LIMITS, t.p, t.len) < 0 ||
 	    wire_put(out, WIRE_GO, NULL, 0) < 0) {
 		goto out;
@@ -354,6 +406,11 @@ static void on_record(struct relay *r, const struct wire_rec *rec)
 		if (wire_kv_get(rec->payload + 1, rec->len - 1,
 				WIRE_RES_DURATION, &v)) {
 			st->duration_ms = v;
+		}
+		if (wire_kv_get(rec->payload + 1, rec->len - 1,
+				WIRE_RES_PRESTARTED, &v) &&
+		    v) {
+			st->prestarted = 1;
 		}
 		break;
 	case WIRE_FAIL:

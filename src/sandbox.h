@@ -33,6 +33,7 @@ struct stage_result {
 	int timed_out;
 	int oom_killed;
 	int truncated;
+	int prestarted; /* the guest handed it to a prestarted interpreter */
 	int64_t duration_ms;
 };
 
