@@ -157,8 +157,7 @@ int exec_run(struct service *svc, struct http_req *req, const struct lang *lang,
 	if (rc == 0) {
 		api_outcome(req, &run->res);
 		if (run->res.pooled && lang->prestart) {
-			metrics_add(1,
-				    "isobox_prestart_total{result=\"%s\"}",
+			metrics_add(1, "isobox_prestart_total{result=\"%s\"}",
 				    run->res.run.prestarted ? "used"
 							    : "skipped");
 		}

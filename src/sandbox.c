@@ -54,8 +54,8 @@ int64_t sandbox_memory(const struct lang *lang, const struct limits *lim)
 /* The guest's command: a warm sandbox of a language with a "prestart"
  * bootstrap starts it at once with the language's env and the rlimits a
  * job of this shape gets (see sandbox_job_encode). */
-static json_object *guest_cmd(const struct lang *lang,
-			      const struct limits *lim, const char *kind)
+static json_object *guest_cmd(const struct lang *lang, const struct limits *lim,
+			      const char *kind)
 {
 	json_object *a = json_object_new_array();
 	char *s;
@@ -75,8 +75,7 @@ static json_object *guest_cmd(const struct lang *lang,
 	json_object_array_add(a, json_object_new_string("--prestart-limit"));
 	json_object_array_add(a, json_object_new_string(s));
 	free(s);
-	s = xasprintf("%s=%lld", WIRE_LIMIT_FSIZE,
-		      (long long)lim->tmpfs_bytes);
+	s = xasprintf("%s=%lld", WIRE_LIMIT_FSIZE, (long long)lim->tmpfs_bytes);
 	json_object_array_add(a, json_object_new_string("--prestart-limit"));
 	json_object_array_add(a, json_object_new_string(s));
 	free(s);
@@ -86,8 +85,8 @@ static json_object *guest_cmd(const struct lang *lang,
 	free(s);
 	json_object_array_add(a, json_object_new_string("--prestart"));
 	for (i = 0; lang->prestart[i]; i++) {
-		json_object_array_add(a,
-				      json_object_new_string(lang->prestart[i]));
+		json_object_array_add(
+		    a, json_object_new_string(lang->prestart[i]));
 	}
 	return a;
 }
@@ -280,8 +279,7 @@ int sandbox_job_encode(const struct lang *lang, const struct exec_request *req,
 		 * argv without its first element (ignored by any other). */
 		size_t skip = strlen((const char *)t.p) + 1;
 
-		if (wire_put(out, WIRE_HANDOFF, t.p + skip, t.len - skip) <
-		    0) {
+		if (wire_put(out, WIRE_HANDOFF, t.p + skip, t.len - skip) < 0) {
 			goto out;
 		}
 	}
