@@ -164,6 +164,7 @@ def test_warm_hit(tmp_root):
         assert {(r["memory_bytes"], r["tmpfs_bytes"], r["pids"], r["cpus"])
                 for r in rows} == {(256 * MiB, 64 * MiB, 64, 1.0)}, rows
         m0 = d.metrics()
+        assert m0.get("isobox_pool_size") == 2, m0
         doc, acc = run(d, py("import sys\nprint(6 * 7)\nprint('e', file=sys.stderr)"))
         assert doc["run"]["stdout"] == "42\n", doc
         assert doc["run"]["stderr"] == "e\n", doc
