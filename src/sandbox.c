@@ -238,6 +238,24 @@ static void add_argv(struct wire_buf *b, char *const *argv,
 	}
 }
 
+int sandbox_handoff_encode(const struct lang *lang,
+			   const struct exec_request *req, struct wire_buf *out)
+{
+	struct wire_buf t = {0};
+	size_t skip;
+	int rc;
+
+	if (lang->prestart == NULL || lang->compile != NULL) {
+		return 0;
+	}
+	add_argv(&t, lang->run, lang, req);
+	add_argv(&t, req->args, lang, req);
+	skip = strlen((const char *)t.p) + 1;
+	rc = wire_put(out, WIRE_HANDOFF, t.p + skip, t.len - skip);
+	wire_buf_free(&t);
+	return rc;
+}
+
 int sandbox_job_encode(const struct lang *lang, const struct exec_request *req,
 		       const struct limits *lim, struct wire_buf *out)
 {
@@ -273,15 +291,6 @@ int sandbox_job_encode(const struct lang *lang, const struct exec_request *req,
 	add_argv(&t, req->args, lang, req);
 	if (wire_put(out, WIRE_RUN, t.p, t.len) < 0) {
 		goto out;
-	}
-	if (lang->prestart && !lang->compile) {
-		/* For a prestarted interpreter in a warm sandbox: the same
-		 * argv without its first element (ignored by any other). */
-		size_t skip = strlen((const char *)t.p) + 1;
-
-		if (wire_put(out, WIRE_HANDOFF, t.p + skip, t.len - skip) < 0) {
-			goto out;
-		}
 	}
 	for (off = 0; off < req->stdin_len; off += WIRE_MAX_PAYLOAD) {
 		size_t n = req->stdin_len - off;
@@ -603,6 +612,7 @@ int sandbox_execute(struct service *svc, const struct lang *lang,
 		    struct sandbox_result *res, struct isobox_err *err)
 {
 	struct wire_buf job = {0};
+	struct wire_buf hand = {0};
 	struct docker_stream ds;
 	struct relay r;
 	struct mux_dec mux;
@@ -624,7 +634,10 @@ int sandbox_execute(struct service *svc, const struct lang *lang,
 			       "scripts/build-images",
 			       lang->name, lang->image);
 	}
-	if (sandbox_job_encode(lang, req, lim, &job) < 0) {
+	if (sandbox_job_encode(lang, req, lim, &job) < 0 ||
+	    sandbox_handoff_encode(lang, req, &hand) < 0) {
+		wire_buf_free(&job);
+		wire_buf_free(&hand);
 		return err_set(err, 413, "body_too_large",
 			       "the program and its input do not fit in one "
 			       "job");
@@ -642,6 +655,13 @@ again:
 		goto out;
 	}
 	deadline = now_ms() + budget;
+	/* Only a warm sandbox may have an interpreter waiting (a cold one's
+	 * guest is not even asked to understand HANDOFF). */
+	if (res->pooled && hand.len > 0 &&
+	    docker_stream_send(&ds, hand.p, hand.len, deadline) < 0) {
+		log_warn("sending the handoff to %.12s failed",
+			 res->container_id);
+	}
 	if (docker_stream_send(&ds, job.p, job.len, deadline) < 0) {
 		/* The sandbox may already be gone (e.g. OOM at start). */
 		log_warn("sending the job to %.12s failed", res->container_id);
@@ -737,6 +757,7 @@ out:
 	buf_free(&r.guest_log);
 	wire_dec_free(&r.dec);
 	wire_buf_free(&job);
+	wire_buf_free(&hand);
 	if (ds.curl) {
 		docker_stream_close(&ds);
 	}
