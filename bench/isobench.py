@@ -62,6 +62,7 @@ def summarize(samples):
     if known:
         out["warm"] = sum(1 for s in known if s["warm"])
         out["warm_known"] = len(known)
+        out["prestarted"] = sum(1 for s in known if s.get("prestarted"))
     ready = [s["sandboxReadyMs"] for s in samples
              if s.get("ok") and s.get("sandboxReadyMs") is not None]
     if ready:

@@ -10,6 +10,14 @@
  * every other process in the sandbox, and as PID 1 the guest reaps every
  * zombie. With --loop it serves jobs until stdin ends (files in /box stay).
  *
+ * A warm (pooled) sandbox may be started with --prestart: the guest then
+ * starts the catalogue's bootstrap for the language at once, as the user
+ * with the given env and rlimits and the run stage's pipes, and when a job
+ * that matches arrives (a HANDOFF record, the same env and rlimits) writes
+ * the job's files and hands the waiting interpreter its argv on fd 3, so
+ * the run does not pay the interpreter's start. Any other job kills the
+ * bootstrap first and runs the ordinary way.
+ *
  * The guest runs as uid 0 holding only CAP_SETUID, CAP_SETGID and CAP_KILL.
  * Without CAP_CHOWN it cannot give files away, so it creates them with its
  * effective ids switched to 65534 instead; that also means it walks /box
@@ -89,6 +97,13 @@ struct guest {
 	struct wire_buf out; /* the record being written to fd 1 */
 	uint8_t chunk[GUEST_CHUNK];
 	char err[512];
+	/* --prestart: the interpreter started ahead of the job. */
+	char **pre_argv;	 /* NULL when none was asked for */
+	struct wire_buf pre_env; /* "KEY=VALUE\0"... it was started with */
+	long long pre_lim[GUEST_LIM_COUNT];
+	pid_t pre_pid;	/* 0 when none is waiting */
+	int pre_fds[3]; /* our ends of its stdin, stdout and stderr */
+	int pre_go;	/* our end of its fd 3 */
 };
 
 /* One job as read up to GO. */
@@ -97,8 +112,10 @@ struct job {
 	struct wire_buf compile; /* argv, NUL-terminated strings */
 	struct wire_buf run;
 	struct wire_buf stdin_bytes;
+	struct wire_buf handoff; /* argv for a prestarted interpreter */
 	int has_compile;
 	int has_run;
+	int has_handoff;
 	long long lim[GUEST_LIM_COUNT];
 };
 
@@ -116,6 +133,7 @@ struct stage {
 	int reaped;
 	int timed_out;
 	int truncated;
+	int prestarted; /* run by the prestarted interpreter */
 	long long dur_ms;
 };
 
@@ -699,6 +717,21 @@ static int guest_read_job(struct guest *g, struct job *j)
 		case WIRE_LIMITS:
 			r = guest_parse_limits(g, j, rec.payload, rec.len);
 			break;
+		case WIRE_HANDOFF:
+			r = 0;
+			if (j->has_handoff ||
+			    (rec.len > 0 && rec.payload[rec.len - 1] != '\0')) {
+				snprintf(g->err, sizeof(g->err),
+					 "HANDOFF is malformed");
+				r = -1;
+			} else if (guest_buf_add(&j->handoff, rec.payload,
+						 rec.len) < 0) {
+				snprintf(g->err, sizeof(g->err),
+					 "out of memory");
+				r = -1;
+			}
+			j->has_handoff = 1;
+			break;
 		case WIRE_GO:
 			if (!j->has_run) {
 				guest_fail(g, "the job has no RUN record");
@@ -794,10 +827,11 @@ static void guest_child_rlimit(int res, long long v, const char *what)
 	}
 }
 
-/* In the forked child: wire fds 0/1/2, drop to 65534, apply the limits and
- * exec the stage's argv. Never returns. */
+/* In the forked child: wire fds 0/1/2 (and go_fd as 3 unless it is -1),
+ * drop to 65534, apply the limits and exec the stage's argv. Never
+ * returns. */
 __attribute__((noreturn)) static void
-guest_child(const struct stage *s, int in_fd, int out_fd, int err_fd)
+guest_child(const struct stage *s, int in_fd, int out_fd, int err_fd, int go_fd)
 {
 	struct sigaction sa;
 	sigset_t none;
@@ -813,6 +847,10 @@ guest_child(const struct stage *s, int in_fd, int out_fd, int err_fd)
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	if (dup2(err_fd, 2) < 0 || dup2(out_fd, 1) < 0 || dup2(in_fd, 0) < 0) {
+		guest_child_abort("dup2");
+	}
+	if (go_fd == 3 ? fcntl(3, F_SETFD, 0) < 0
+		       : go_fd >= 0 && dup2(go_fd, 3) < 0) {
 		guest_child_abort("dup2");
 	}
 	if (setsid() < 0) {
@@ -1017,18 +1055,17 @@ static void guest_stage_loop(struct guest *g, struct stage *s, pid_t pid,
 	s->dur_ms = guest_now_ms() - t0;
 }
 
-/* Run one stage to its end. Returns 0, or -1 with g->err set when it could
- * not be started. */
-static int guest_stage(struct guest *g, struct stage *s)
+/* Fork the child of stage s with its pipes (go_fd becomes its fd 3 unless
+ * it is -1). Returns its pid with our ends of its stdin (or -1), stdout
+ * and stderr in fds, or -1 with errno set. */
+static pid_t guest_spawn(struct stage *s, int go_fd, int fds[3])
 {
 	int p[6] = {-1, -1, -1, -1, -1, -1}; /* stdin, stdout, stderr pipes */
 	int *inp = p;
 	int *outp = p + 2;
 	int *errp = p + 4;
-	int fds[3];
 	sigset_t all;
 	sigset_t old;
-	long long t0;
 	pid_t pid;
 	int e;
 	int i;
@@ -1048,10 +1085,9 @@ static int guest_stage(struct guest *g, struct stage *s)
 	/* The child must not run the guest's handlers before it resets them. */
 	sigfillset(&all);
 	sigprocmask(SIG_BLOCK, &all, &old);
-	t0 = guest_now_ms();
 	pid = fork();
 	if (pid == 0) {
-		guest_child(s, inp[0], outp[1], errp[1]);
+		guest_child(s, inp[0], outp[1], errp[1], go_fd);
 	}
 	e = errno;
 	sigprocmask(SIG_SETMASK, &old, NULL);
@@ -1065,16 +1101,139 @@ static int guest_stage(struct guest *g, struct stage *s)
 	fds[0] = inp[1];
 	fds[1] = outp[0];
 	fds[2] = errp[0];
-	guest_stage_loop(g, s, pid, t0, fds);
-	return 0;
+	return pid;
 fail:
-	snprintf(g->err, sizeof(g->err), "cannot start the %s stage: %s",
-		 s->id == WIRE_STAGE_COMPILE ? "compile" : "run",
-		 strerror(errno));
+	e = errno;
 	for (i = 0; i < 6; i++) {
 		guest_close(&p[i]);
 	}
+	errno = e;
 	return -1;
+}
+
+/* Run one stage to its end. Returns 0, or -1 with g->err set when it could
+ * not be started. */
+static int guest_stage(struct guest *g, struct stage *s)
+{
+	long long t0 = guest_now_ms();
+	int fds[3];
+	pid_t pid = guest_spawn(s, -1, fds);
+
+	if (pid < 0) {
+		snprintf(g->err, sizeof(g->err),
+			 "cannot start the %s stage: %s",
+			 s->id == WIRE_STAGE_COMPILE ? "compile" : "run",
+			 strerror(errno));
+		return -1;
+	}
+	guest_stage_loop(g, s, pid, t0, fds);
+	return 0;
+}
+
+/* Start the --prestart interpreter: the run stage's child, waiting on fd 3
+ * for its argv. On failure there is simply none (jobs run the ordinary
+ * way). */
+static void guest_prestart(struct guest *g)
+{
+	struct stage s;
+	char **envp;
+	int go[2];
+
+	g->pre_pid = 0;
+	envp = wire_list_split(g->pre_env.p, g->pre_env.len, NULL);
+	if (envp == NULL && g->pre_env.len == 0) {
+		envp = calloc(1, sizeof(*envp));
+	}
+	if (envp == NULL || pipe2(go, O_CLOEXEC) < 0) {
+		guest_log("cannot prestart: %s", strerror(errno));
+		free(envp);
+		return;
+	}
+	memset(&s, 0, sizeof(s));
+	s.id = WIRE_STAGE_RUN;
+	s.argv = g->pre_argv;
+	s.envp = envp;
+	s.in = (const uint8_t *)"";
+	s.lim = g->pre_lim;
+	g->pre_pid = guest_spawn(&s, go[0], g->pre_fds);
+	close(go[0]);
+	free(envp);
+	if (g->pre_pid < 0) {
+		guest_log("cannot prestart: %s", strerror(errno));
+		g->pre_pid = 0;
+		close(go[1]);
+		return;
+	}
+	g->pre_go = go[1];
+}
+
+/* Take the waiting interpreter down (a job it cannot serve). */
+static void guest_prestart_kill(struct guest *g)
+{
+	int i;
+
+	if (g->pre_pid <= 0) {
+		return;
+	}
+	kill(g->pre_pid, SIGKILL);
+	while (waitpid(g->pre_pid, NULL, __WALL) < 0 && errno == EINTR) {
+	}
+	g->pre_pid = 0;
+	guest_close(&g->pre_go);
+	for (i = 0; i < 3; i++) {
+		guest_close(&g->pre_fds[i]);
+	}
+}
+
+/* Run stage s (the run stage of j) by the prestarted interpreter if it can
+ * serve j. Returns 1 when it did, 0 when s must be run the ordinary way
+ * (the interpreter is then gone). */
+static int guest_stage_handoff(struct guest *g, const struct job *j,
+			       struct stage *s)
+{
+	static const int keys[] = {GUEST_LIM_PIDS, GUEST_LIM_FSIZE,
+				   GUEST_LIM_NOFILE};
+	const uint8_t *p = j->handoff.p;
+	size_t n = j->handoff.len;
+	long long t0;
+	size_t i;
+
+	if (g->pre_pid <= 0) {
+		return 0;
+	}
+	if (!j->has_handoff || j->has_compile || j->env.len != g->pre_env.len ||
+	    (j->env.len && memcmp(j->env.p, g->pre_env.p, j->env.len) != 0)) {
+		guest_prestart_kill(g);
+		return 0;
+	}
+	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		if (j->lim[keys[i]] != g->pre_lim[keys[i]]) {
+			guest_prestart_kill(g);
+			return 0;
+		}
+	}
+	t0 = guest_now_ms();
+	while (n > 0) {
+		ssize_t w = write(g->pre_go, p, n);
+
+		if (w < 0 && errno == EINTR) {
+			continue;
+		}
+		if (w <= 0) {
+			/* It died while waiting: run the ordinary way. */
+			guest_log("the prestarted interpreter is gone: %s",
+				  strerror(errno));
+			guest_prestart_kill(g);
+			return 0;
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+	guest_close(&g->pre_go);
+	s->prestarted = 1;
+	guest_stage_loop(g, s, g->pre_pid, t0, g->pre_fds);
+	g->pre_pid = 0;
+	return 1;
 }
 
 /* Send the RESULT record of a finished stage. */
@@ -1095,7 +1254,8 @@ static void guest_send_result(struct guest *g, const struct stage *s)
 	    wire_kv_add(&b, WIRE_RES_SIGNAL, sig) < 0 ||
 	    wire_kv_add(&b, WIRE_RES_TIMED_OUT, s->timed_out) < 0 ||
 	    wire_kv_add(&b, WIRE_RES_TRUNCATED, s->truncated) < 0 ||
-	    wire_kv_add(&b, WIRE_RES_DURATION, s->dur_ms) < 0) {
+	    wire_kv_add(&b, WIRE_RES_DURATION, s->dur_ms) < 0 ||
+	    (s->prestarted && wire_kv_add(&b, WIRE_RES_PRESTARTED, 1) < 0)) {
 		guest_log("out of memory building a record");
 		guest_host_gone();
 	}
@@ -1119,6 +1279,7 @@ static void guest_run_job(struct guest *g, struct job *j)
 		guest_fail(g, "out of memory");
 	}
 	if (j->has_compile) {
+		guest_prestart_kill(g);
 		memset(&s, 0, sizeof(s));
 		s.id = WIRE_STAGE_COMPILE;
 		s.argv = cargv;
@@ -1142,11 +1303,12 @@ static void guest_run_job(struct guest *g, struct job *j)
 		s.in_len = j->stdin_bytes.len;
 		s.wall_ms = j->lim[GUEST_LIM_RUN_WALL];
 		s.lim = j->lim;
-		if (guest_stage(g, &s) < 0) {
+		if (!guest_stage_handoff(g, j, &s) && guest_stage(g, &s) < 0) {
 			guest_fail(g, "%s", g->err);
 		}
 		guest_send_result(g, &s);
 	}
+	guest_prestart_kill(g);
 	guest_send(g, WIRE_DONE, NULL, 0);
 	free(envp);
 	free(cargv);
@@ -1158,11 +1320,41 @@ int main(int argc, char **argv)
 	static struct guest g;
 	int i;
 
+	for (i = 0; i < GUEST_LIM_COUNT; i++) {
+		g.pre_lim[i] = guest_limits[i].def;
+	}
+	g.pre_go = -1;
 	for (i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--loop") == 0) {
 			g.loop = 1;
+		} else if (strcmp(argv[i], "--prestart-env") == 0 &&
+			   i + 1 < argc && strchr(argv[i + 1], '=') != NULL &&
+			   argv[i + 1][0] != '=') {
+			if (guest_buf_add(&g.pre_env, argv[i + 1],
+					  strlen(argv[i + 1]) + 1) < 0) {
+				return GUEST_EXIT_FAIL;
+			}
+			i++;
+		} else if (strcmp(argv[i], "--prestart-limit") == 0 &&
+			   i + 1 < argc) {
+			struct job lj;
+
+			memcpy(lj.lim, g.pre_lim, sizeof(lj.lim));
+			if (guest_parse_limits(&g, &lj, (uint8_t *)argv[i + 1],
+					       strlen(argv[i + 1]) + 1) < 0) {
+				guest_log("%s", g.err);
+				return GUEST_EXIT_FAIL;
+			}
+			memcpy(g.pre_lim, lj.lim, sizeof(g.pre_lim));
+			i++;
+		} else if (strcmp(argv[i], "--prestart") == 0 && i + 1 < argc) {
+			g.pre_argv = argv + i + 1;
+			break;
 		} else {
-			guest_log("usage: isobox-guest [--loop]");
+			guest_log("usage: isobox-guest [--loop] "
+				  "[--prestart-env K=V]... "
+				  "[--prestart-limit key=value]... "
+				  "[--prestart ARGV...]");
 			return GUEST_EXIT_FAIL;
 		}
 	}
@@ -1177,6 +1369,9 @@ int main(int argc, char **argv)
 	guest_cloexec_all();
 	guest_signals(&g);
 	guest_box_open(&g);
+	if (g.pre_argv != NULL) {
+		guest_prestart(&g);
+	}
 	guest_send(&g, WIRE_READY, GUEST_VERSION, strlen(GUEST_VERSION));
 	do {
 		struct job j;
@@ -1190,6 +1385,7 @@ int main(int argc, char **argv)
 		wire_buf_free(&j.compile);
 		wire_buf_free(&j.run);
 		wire_buf_free(&j.stdin_bytes);
+		wire_buf_free(&j.handoff);
 	} while (g.loop);
 	wire_dec_free(&g.dec);
 	wire_buf_free(&g.out);

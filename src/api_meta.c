@@ -36,6 +36,11 @@ void api_metrics(struct service *svc, struct http_req *req)
 	gauge(&b, "isobox_sandboxes_active",
 	      "Sandboxes running jobs right now (slots held).",
 	      slots_busy(&svc->slots));
+	gauge(&b, "isobox_pool_size",
+	      "Warm sandboxes kept ready per pooled language (pool_size).",
+	      svc->cfg.pool_languages && *svc->cfg.pool_languages
+		  ? svc->cfg.pool_size
+		  : 0);
 	gauge(&b, "isobox_pool_ready", "Warm sandboxes waiting.", ps.ready);
 	gauge(&b, "isobox_pool_claimed", "Warm sandboxes handed to requests.",
 	      ps.claimed);

@@ -169,6 +169,11 @@ int exec_run(struct service *svc, struct http_req *req, const struct lang *lang,
 	}
 	if (rc == 0) {
 		api_outcome(req, &run->res);
+		if (run->res.pooled && lang->prestart) {
+			metrics_add(1, "isobox_prestart_total{result=\"%s\"}",
+				    run->res.run.prestarted ? "used"
+							    : "skipped");
+		}
 		metrics_add(1,
 			    "isobox_executions_total{language=\"%s\","
 			    "outcome=\"%s\"}",
@@ -227,6 +232,9 @@ void exec_finish(struct http_req *req, struct exec_run *run)
 	}
 	json_object_object_add(req->log_extra, "warm",
 			       json_object_new_boolean(run->res.pooled));
+	json_object_object_add(
+	    req->log_extra, "prestarted",
+	    json_object_new_boolean(run->res.run.prestarted));
 	json_object_object_add(req->log_extra, "sandboxReadyMs",
 			       json_object_new_int64(run->res.t_start));
 	json_object_object_add(req->log_extra, "sandboxMs",

@@ -53,6 +53,9 @@ static const struct family {
      "Warm-pool lookups by result (hit, miss)."},
     {"isobox_sandboxes_active", "gauge", "Sandboxes running jobs right now."},
     {"isobox_pool_ready", "gauge", "Warm sandboxes waiting."},
+    {"isobox_prestart_total", "counter",
+     "Warm runs of a language with a prestarted interpreter, by whether "
+     "it served them (used) or they ran the ordinary way (skipped)."},
     {"isobox_slice_memory_bytes", "gauge",
      "Memory in use by the isobox slice cgroup."},
     {"isobox_slice_memory_limit_bytes", "gauge",

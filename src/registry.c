@@ -190,8 +190,8 @@ struct load_ctx {
 };
 
 static const char *const lang_allowed[] = {
-    "name", "version", "aliases",    "image",  "source", "compile",
-    "run",  "env",     "tmpfs_exec", "limits", NULL,
+    "name", "version", "aliases",    "image",  "source",   "compile",
+    "run",  "env",     "tmpfs_exec", "limits", "prestart", NULL,
 };
 
 static const char *const lang_required[] = {"name",   "version", "image",
@@ -259,6 +259,7 @@ static void lang_free(struct lang *l)
 	free(l->source);
 	strv_free(l->compile);
 	strv_free(l->run);
+	strv_free(l->prestart);
 	strv_free(l->env);
 	memset(l, 0, sizeof(*l));
 }
@@ -437,6 +438,24 @@ static int parse_lang(struct yamlutil_doc *d, yaml_node_t *n, size_t idx,
 		return err_set(err, REG_STATUS, REG_CODE,
 			       "%s:%d: run: must not be empty", d->file,
 			       yamlutil_line(v));
+	}
+	v = yamlutil_map_get(d, n, "prestart");
+	if (v != NULL) {
+		if (yamlutil_to_strv(d, v, "prestart", &l->prestart, err) < 0) {
+			return -1;
+		}
+		if (l->prestart[0] == NULL) {
+			return err_set(err, REG_STATUS, REG_CODE,
+				       "%s:%d: prestart: must not be empty",
+				       d->file, yamlutil_line(v));
+		}
+		if (l->compile != NULL) {
+			return err_set(err, REG_STATUS, REG_CODE,
+				       "%s:%d: prestart: only an interpreted "
+				       "language (no compile) can be "
+				       "prestarted",
+				       d->file, yamlutil_line(v));
+		}
 	}
 
 	v = yamlutil_map_get(d, n, "env");

@@ -18,6 +18,18 @@
  * may hold executables (compilers) limits: {memoryBytes: ..., wallTimeMs: ...}
  * # defaults (partial)
  *
+ * Optional for an interpreted language, "prestart" is the argv of a small
+ * bootstrap that stands in for run[0] in a warm (pooled) sandbox: the guest
+ * starts it before any job arrives, as the user (uid 65534) with the pool
+ * shape's rlimits, in /box, with exactly "env", its stdin/stdout/stderr
+ * already the run stage's pipes, and fd 3 the read end of a pipe. When the
+ * job comes the guest writes its files, then writes to fd 3 the rest of the
+ * run argv (run[1..] expanded, then the request's args; each NUL-terminated)
+ * and closes it: the bootstrap must then behave exactly as
+ * "run[0] run[1..] args" would (exec run[0] itself whenever it cannot).
+ * A job whose env or rlimits differ from the prestarted ones is run the
+ * ordinary way (the waiting bootstrap is killed first).
+ *
  * The images lock file (written by scripts/build-images) maps local image
  * names to image IDs, one per line: "isobox/python sha256:<64 hex>".
  *
@@ -44,9 +56,10 @@ struct lang {
 			  * lock file (image_ref NULL when the lock has no
 			  * entry for it); 0 for REPO@sha256:DIGEST */
 	char *source;
-	char **compile; /* NULL-terminated, or NULL when interpreted */
-	char **run;	/* NULL-terminated */
-	char **env;	/* NULL-terminated "KEY=VALUE" */
+	char **compile;	 /* NULL-terminated, or NULL when interpreted */
+	char **run;	 /* NULL-terminated */
+	char **prestart; /* NULL-terminated, or NULL: see below */
+	char **env;	 /* NULL-terminated "KEY=VALUE" */
 	int tmpfs_exec;
 	struct limits_partial limits;
 };

@@ -33,6 +33,8 @@
 /* Time for create/attach/start and the guest's own bookkeeping. */
 #define HOST_GRACE_MS 3000
 #define GUEST_LOG_MAX 4096
+/* RLIMIT_NOFILE of user code. */
+#define SANDBOX_NOFILE 256
 
 static json_object *str_array(const char *const *v)
 {
@@ -54,12 +56,51 @@ int64_t sandbox_memory(const struct lang *lang, const struct limits *lim)
 	return mem + SANDBOX_MEMORY_OVERHEAD;
 }
 
+/* The guest's command: a warm sandbox of a language with a "prestart"
+ * bootstrap starts it at once with the language's env and the rlimits a
+ * job of this shape gets (see sandbox_job_encode). */
+static json_object *guest_cmd(const struct lang *lang, const struct limits *lim,
+			      const char *kind)
+{
+	json_object *a = json_object_new_array();
+	char *s;
+	size_t i;
+
+	json_object_array_add(a, json_object_new_string("/.isobox/guest"));
+	if (strcmp(kind, "pool") != 0 || lang->prestart == NULL ||
+	    lang->compile != NULL) {
+		return a;
+	}
+	for (i = 0; lang->env && lang->env[i]; i++) {
+		json_object_array_add(a,
+				      json_object_new_string("--prestart-env"));
+		json_object_array_add(a, json_object_new_string(lang->env[i]));
+	}
+	s = xasprintf("%s=%lld", WIRE_LIMIT_PIDS, (long long)lim->pids);
+	json_object_array_add(a, json_object_new_string("--prestart-limit"));
+	json_object_array_add(a, json_object_new_string(s));
+	free(s);
+	s = xasprintf("%s=%lld", WIRE_LIMIT_FSIZE, (long long)lim->tmpfs_bytes);
+	json_object_array_add(a, json_object_new_string("--prestart-limit"));
+	json_object_array_add(a, json_object_new_string(s));
+	free(s);
+	s = xasprintf("%s=%d", WIRE_LIMIT_NOFILE, SANDBOX_NOFILE);
+	json_object_array_add(a, json_object_new_string("--prestart-limit"));
+	json_object_array_add(a, json_object_new_string(s));
+	free(s);
+	json_object_array_add(a, json_object_new_string("--prestart"));
+	for (i = 0; lang->prestart[i]; i++) {
+		json_object_array_add(
+		    a, json_object_new_string(lang->prestart[i]));
+	}
+	return a;
+}
+
 json_object *sandbox_spec(struct service *svc, const struct lang *lang,
 			  const struct limits *lim, const char *request_id,
 			  int64_t deadline_wall_ms, const char *kind,
 			  int network)
 {
-	static const char *const cmd[] = {"/.isobox/guest", NULL};
 	static const char *const caps[] = {"SETUID", "SETGID", "KILL", NULL};
 	static const char *const drop[] = {"ALL", NULL};
 	static const char *const secopt[] = {"no-new-privileges", NULL};
@@ -74,7 +115,7 @@ json_object *sandbox_spec(struct service *svc, const struct lang *lang,
 
 	json_object_object_add(spec, "Image",
 			       json_object_new_string(lang->image_ref));
-	json_object_object_add(spec, "Cmd", str_array(cmd));
+	json_object_object_add(spec, "Cmd", guest_cmd(lang, lim, kind));
 	json_object_object_add(spec, "Entrypoint", json_object_new_array());
 	json_object_object_add(spec, "Env", json_object_new_array());
 	json_object_object_add(spec, "User", json_object_new_string("0:0"));
@@ -230,6 +271,24 @@ static void add_argv(struct wire_buf *b, char *const *argv,
 	}
 }
 
+int sandbox_handoff_encode(const struct lang *lang,
+			   const struct exec_request *req, struct wire_buf *out)
+{
+	struct wire_buf t = {0};
+	size_t skip;
+	int rc;
+
+	if (lang->prestart == NULL || lang->compile != NULL) {
+		return 0;
+	}
+	add_argv(&t, lang->run, lang, req);
+	add_argv(&t, req->args, lang, req);
+	skip = strlen((const char *)t.p) + 1;
+	rc = wire_put(out, WIRE_HANDOFF, t.p + skip, t.len - skip);
+	wire_buf_free(&t);
+	return rc;
+}
+
 int sandbox_job_encode(const struct lang *lang, const struct exec_request *req,
 		       const struct limits *lim, struct wire_buf *out)
 {
@@ -282,7 +341,7 @@ int sandbox_job_encode(const struct lang *lang, const struct exec_request *req,
 	wire_kv_add(&t, WIRE_LIMIT_PIDS, lim->pids);
 	wire_kv_add(&t, WIRE_LIMIT_OUTPUT, lim->output_bytes);
 	wire_kv_add(&t, WIRE_LIMIT_FSIZE, lim->tmpfs_bytes);
-	wire_kv_add(&t, WIRE_LIMIT_NOFILE, 256);
+	wire_kv_add(&t, WIRE_LIMIT_NOFILE, SANDBOX_NOFILE);
 	if (wire_put(out, WIRE_LIMITS, t.p, t.len) < 0 ||
 	    wire_put(out, WIRE_GO, NULL, 0) < 0) {
 		goto out;
@@ -387,6 +446,11 @@ static void on_record(struct relay *r, const struct wire_rec *rec)
 		if (wire_kv_get(rec->payload + 1, rec->len - 1,
 				WIRE_RES_DURATION, &v)) {
 			st->duration_ms = v;
+		}
+		if (wire_kv_get(rec->payload + 1, rec->len - 1,
+				WIRE_RES_PRESTARTED, &v) &&
+		    v) {
+			st->prestarted = 1;
 		}
 		break;
 	case WIRE_FAIL:
@@ -602,6 +666,7 @@ int sandbox_execute(struct service *svc, const struct lang *lang,
 		    struct sandbox_result *res, struct isobox_err *err)
 {
 	struct wire_buf job = {0};
+	struct wire_buf hand = {0};
 	struct docker_stream ds;
 	struct relay r;
 	struct mux_dec mux;
@@ -623,7 +688,10 @@ int sandbox_execute(struct service *svc, const struct lang *lang,
 			       "scripts/build-images",
 			       lang->name, lang->image);
 	}
-	if (sandbox_job_encode(lang, req, lim, &job) < 0) {
+	if (sandbox_job_encode(lang, req, lim, &job) < 0 ||
+	    sandbox_handoff_encode(lang, req, &hand) < 0) {
+		wire_buf_free(&job);
+		wire_buf_free(&hand);
 		return err_set(err, 413, "body_too_large",
 			       "the program and its input do not fit in one "
 			       "job");
@@ -641,6 +709,13 @@ again:
 		goto out;
 	}
 	deadline = now_ms() + budget;
+	/* Only a warm sandbox may have an interpreter waiting (a cold one's
+	 * guest is not even asked to understand HANDOFF). */
+	if (res->pooled && hand.len > 0 &&
+	    docker_stream_send(&ds, hand.p, hand.len, deadline) < 0) {
+		log_warn("sending the handoff to %.12s failed",
+			 res->container_id);
+	}
 	if (docker_stream_send(&ds, job.p, job.len, deadline) < 0) {
 		/* The sandbox may already be gone (e.g. OOM at start). */
 		log_warn("sending the job to %.12s failed", res->container_id);
@@ -736,6 +811,7 @@ out:
 	buf_free(&r.guest_log);
 	wire_dec_free(&r.dec);
 	wire_buf_free(&job);
+	wire_buf_free(&hand);
 	if (ds.curl) {
 		docker_stream_close(&ds);
 	}

@@ -33,6 +33,7 @@ struct stage_result {
 	int timed_out;
 	int oom_killed;
 	int truncated;
+	int prestarted; /* the guest handed it to a prestarted interpreter */
 	int64_t duration_ms;
 };
 
@@ -81,5 +82,11 @@ json_object *sandbox_spec(struct service *svc, const struct lang *lang,
  * appending args). Returns 0 or -1 when it does not fit the framing. */
 int sandbox_job_encode(const struct lang *lang, const struct exec_request *req,
 		       const struct limits *lim, struct wire_buf *out);
+/* Append the HANDOFF record for a warm sandbox whose guest prestarted the
+ * language's interpreter (nothing when the language has no "prestart").
+ * Sent only to warm sandboxes, ahead of the job. Returns 0 or -1. */
+int sandbox_handoff_encode(const struct lang *lang,
+			   const struct exec_request *req,
+			   struct wire_buf *out);
 
 #endif

@@ -12,6 +12,9 @@
  *   WIRE_RUN     argv of the run stage, each argument NUL-terminated
  *   WIRE_STDIN   bytes for the run stage's stdin (may repeat, concatenated)
  *   WIRE_LIMITS  "key=value\0" ... (see WIRE_LIMIT_* below)
+ *   WIRE_HANDOFF the run argv after its first element, NUL-terminated each:
+ *                what a prestarted interpreter is handed (registry.h,
+ *                "prestart"); ignored by a guest that has none waiting
  *   WIRE_GO      empty; the job is complete, start it
  *
  * Guest -> host (container stdout; user code never holds this fd):
@@ -39,6 +42,7 @@ enum wire_type {
 	WIRE_RUN = 'R',
 	WIRE_STDIN = 'I',
 	WIRE_LIMITS = 'L',
+	WIRE_HANDOFF = 'H',
 	WIRE_GO = 'G',
 	WIRE_READY = 'r',
 	WIRE_OUT = 'o',
@@ -64,6 +68,8 @@ enum wire_type {
 #define WIRE_RES_TIMED_OUT "timed_out"	 /* 1 if the stage wall time hit */
 #define WIRE_RES_TRUNCATED "truncated"	 /* 1 if output hit the cap */
 #define WIRE_RES_DURATION  "duration_ms" /* stage wall time used */
+#define WIRE_RES_PRESTARTED                                                    \
+	"prestarted" /* 1 if a prestarted interpreter ran it */
 
 /* A growable byte buffer for encoding. Zero-initialise before use. */
 struct wire_buf {

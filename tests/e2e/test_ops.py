@@ -11,8 +11,10 @@ sends work concurrently to make both processes answer, and checks which
 did (by the owner pid in the sandboxes' isobox.owner label, or by the
 processes' write(2) counts in /proc/PID/io).
 
-The last test, test_dockerd_restart_mid_run, stops and restarts the shared
-Docker daemon (marked `disruptive`; deselect with -m "not disruptive"). It
+test_pool_rebuilds_after_dockerd_restart restarts a private dockerd of the
+test's own under a warm pool and checks the pool rebuilds itself (new
+sandboxes, warm hits again). The last test, test_shared_dockerd_restart_mid_run,
+stops and restarts the shared Docker daemon (marked `disruptive`; deselect with -m "not disruptive"). It
 starts dockerd again exactly as scripts/setup-host does and waits for
 `docker info`, whatever happens.
 
@@ -843,6 +845,51 @@ def test_dockerd_restart_mid_run(tmp_root, monkeypatch):
             finally:
                 if not pd.answers(5):
                     pd.start()
+
+
+def test_pool_rebuilds_after_dockerd_restart(tmp_root, monkeypatch):
+    """The warm pool on a private dockerd (disturbs nobody): its sandboxes
+    die with the daemon; once it is back, the pool drops the dead rows and
+    refills with new sandboxes that serve warm runs."""
+    def pool_ids():
+        r = pd.cli("ps", "-q", "--no-trunc", "--filter", "label=isobox.kind=pool",
+                   "--filter", "status=running", check=True)
+        return set(r.stdout.split())
+
+    def gauge(d, name):
+        try:
+            return series(parse_prom(d.get("/metrics", timeout=10).text), name)
+        except requests.RequestException:
+            return None
+
+    with dep.PrivateDockerd() as pd:
+        pd.load_image("isobox/bash:latest")
+        monkeypatch.setenv("DOCKER_HOST", pd.host)
+        with deploy(tmp_root, {"pool_languages": "bash", "pool_size": 2},
+                    env={"DOCKER_HOST": pd.host}) as d:
+            procs_of(d)
+            assert dep.wait_for(lambda: gauge(d, "isobox_pool_ready") == 2 and
+                                len(pool_ids()) == 2, 90, 0.5), (
+                gauge(d, "isobox_pool_ready"), pool_ids())
+            before = pool_ids()
+            t0 = time.monotonic()
+            pid = pd.stop()
+            assert pid and not dep.alive(pid), "the private dockerd did not stop"
+            assert pd.start(90)
+            rebuilt = dep.wait_for(
+                lambda: gauge(d, "isobox_pool_ready") == 2 and len(pool_ids()) == 2
+                and not (pool_ids() & before), 120, 0.5)
+            assert rebuilt, (gauge(d, "isobox_pool_ready"), pool_ids(), before)
+            print("pool rebuilt %.1f s after the restart: %s -> %s" % (
+                time.monotonic() - t0, sorted(x[:12] for x in before),
+                sorted(x[:12] for x in pool_ids())))
+            hits0 = series(parse_prom(d.get("/metrics").text),
+                           "isobox_pool_claims_total", result="hit")
+            c = post(d, {"language": "bash", "code": "echo warm"})
+            assert_ok(c, "warm\n")
+            hits1 = series(parse_prom(d.get("/metrics").text),
+                           "isobox_pool_claims_total", result="hit")
+            assert hits1 - hits0 == 1, (hits0, hits1)
 
 
 @pytest.mark.disruptive

@@ -19,6 +19,10 @@ package lmdb-utils). The main service on :8090 is not touched.
   6. warm sandboxes older than pool_ttl_ms are recycled
   7. (engine restart: not here, another test restarts dockerd)
   8. SIGTERM of every process removes the warm sandboxes they made
+  9. python's prestarted interpreter serves warm runs ("prestarted": true
+     in the access line) with exactly the results of the ordinary path:
+     argv, stdin, __main__, environment, open fds, exit codes, signals,
+     tracebacks, syntax errors, timeouts, OOM and the output cap
 
 Each test ends with no container of its deployment left (checked by the
 owner pid in the isobox.owner label when the deployment stops).
@@ -160,6 +164,7 @@ def test_warm_hit(tmp_root):
         assert {(r["memory_bytes"], r["tmpfs_bytes"], r["pids"], r["cpus"])
                 for r in rows} == {(256 * MiB, 64 * MiB, 64, 1.0)}, rows
         m0 = d.metrics()
+        assert m0.get("isobox_pool_size") == 2, m0
         doc, acc = run(d, py("import sys\nprint(6 * 7)\nprint('e', file=sys.stderr)"))
         assert doc["run"]["stdout"] == "42\n", doc
         assert doc["run"]["stderr"] == "e\n", doc
@@ -533,3 +538,128 @@ def test_shutdown_drains_pool(tmp_root):
         print(drained, stopped)
         assert sum(int(m.split()[2]) for m in drained) == len(warm), (drained, warm)
         assert len(stopped) == len(d.fcgi_pids), (stopped, d.fcgi_pids)
+
+
+# --------------------------------------------------------------------------
+# 9. the prestarted interpreter
+
+
+PRE_CASES = [
+    # (name, body fields, limits) -- each is run warm and cold.
+    ("argv-stdin-main", {
+        "code": "import sys, os\n"
+                "print(sys.argv, sys.path[0], __name__, __file__)\n"
+                "print(repr(sys.stdin.read()))\n"
+                "print(sorted(globals()), __loader__.name, __spec__, __cached__)\n"
+                "import __main__; print(__main__.__dict__ is globals())\n"
+                "print(sorted(os.listdir('/proc/self/fd')))\n"
+                "print(sorted(os.environ.items()))\n"
+                "print(os.getuid(), os.getgid(), os.getcwd())\n"
+                "import resource\n"
+                "print([resource.getrlimit(r) for r in (resource.RLIMIT_NPROC,"
+                " resource.RLIMIT_FSIZE, resource.RLIMIT_NOFILE)])\n",
+        "args": ["one", "two words", "-x"], "stdin": "line 1\nline 2\n"}, {}),
+    ("traceback", {"code": "def f():\n    g()\ndef g():\n    raise ValueError('boom')\n"
+                           "print('before', flush=True)\nf()\n"}, {}),
+    ("syntax-error", {"code": "print(\n"}, {}),
+    ("exit-code", {"code": "import sys\nprint('out')\nsys.exit(3)\n"}, {}),
+    ("exit-message", {"code": "raise SystemExit('bye')\n"}, {}),
+    ("signal", {"code": "import os, signal\nprint('x', flush=True)\n"
+                        "os.kill(os.getpid(), signal.SIGTERM)\n"}, {}),
+    ("atexit-threads", {"code": "import atexit, threading, time\n"
+                                "atexit.register(print, 'atexit ran')\n"
+                                "t = threading.Thread(target=lambda: (time.sleep(0.2), print('thread')))\n"
+                                "t.start()\nprint('main')\n"}, {}),
+    ("pickle-main", {"code": "import pickle\nclass A:\n    v = 5\n"
+                             "print(pickle.loads(pickle.dumps(A())).v)\n"}, {}),
+    ("timeout", {"code": "import time\nprint('start', flush=True)\ntime.sleep(5)\n"},
+     {"wallTimeMs": 700}),
+    ("output-cap", {"code": "print('x' * 100000)"}, {"outputBytes": 1024}),
+    ("oom", {"code": "chunks = []\nfor i in range(1024):\n"
+                     "    chunks.append(b'x' * (1 << 20))\nprint('allocated 1 GiB')\n"},
+     {"wallTimeMs": 15000}),
+]
+
+COMPARED = ("stdout", "stderr", "exitCode", "signal", "timedOut", "oomKilled", "truncated")
+
+
+def test_prestarted_interpreter(tmp_root):
+    with pool_deployment(tmp_root, pool_size=2) as d:
+        wait_ready(d, 2)
+        # The warm sandboxes were started with the bootstrap waiting.
+        cids = ready_ids(d)
+        for cid in cids:
+            r = dep.docker("inspect", "--format", "{{json .Config.Cmd}}", cid, check=True)
+            assert "--prestart" in r.stdout, r.stdout
+        m0 = d.metrics()
+        used = 0
+        for name, fields, limits in PRE_CASES:
+            body = {"language": "python"}
+            body.update(fields)
+            if limits:
+                body["limits"] = dict(limits)
+            wait_ready(d, 2, 60)
+            warm, wacc = run(d, body)
+            assert wacc.get("warm") is True, (name, wacc)
+            if name != "oom":  # the sandbox may die with its guest
+                assert wacc.get("prestarted") is True, (name, wacc)
+                used += 1
+            # The same program on the cold path: another CPU share makes
+            # it miss the pool; nothing else differs.
+            cbody = dict(body)
+            cbody["limits"] = dict(limits, cpus=0.5)
+            cold, cacc = run(d, cbody)
+            assert cacc.get("warm") is False and cacc.get("prestarted") is False, (name, cacc)
+            for k in COMPARED:
+                assert warm["run"][k] == cold["run"][k], (
+                    name, k, warm["run"][k], cold["run"][k])
+            print("%-16s warm+prestarted %5s ms, cold %5s ms (exit %s)"
+                  % (name, wacc.get("durationMs"), cacc.get("durationMs"),
+                     warm["run"]["exitCode"]))
+        m1 = d.metrics()
+        key = 'isobox_prestart_total{result="used"}'
+        assert m1.get(key, 0) - m0.get(key, 0) >= used, (m0.get(key), m1.get(key))
+
+        # A warm run whose rlimits differ from the prestarted ones (fewer
+        # pids) runs the ordinary way in the warm sandbox.
+        wait_ready(d, 2, 60)
+        doc, acc = run(d, py("import resource\nprint(resource.getrlimit(resource.RLIMIT_NPROC))",
+                             pids=8))
+        assert acc.get("warm") is True and acc.get("prestarted") is False, acc
+        assert doc["run"]["stdout"] == "(8, 8)\n", doc
+        m2 = d.metrics()
+        key = 'isobox_prestart_total{result="skipped"}'
+        assert m2.get(key, 0) - m1.get(key, 0) == 1, (m1.get(key), m2.get(key))
+
+
+def test_prestarted_results(tmp_root):
+    """The outcomes themselves, warm and prestarted (the comparison above
+    would pass if both paths were equally wrong)."""
+    with pool_deployment(tmp_root, pool_size=2) as d:
+        wait_ready(d, 2)
+        doc, acc = run(d, {"language": "python", "code": "import sys\nprint(sys.argv, input())\n"
+                           "def f():\n    1/0\nf()\n",
+                           "args": ["a", "b"], "stdin": "hi\n"})
+        assert acc.get("prestarted") is True, acc
+        r = doc["run"]
+        assert r["stdout"] == "['main.py', 'a', 'b'] hi\n", r
+        assert r["exitCode"] == 1, r
+        # The user's frames only: none of the bootstrap's.
+        assert r["stderr"] == (
+            "Traceback (most recent call last):\n"
+            '  File "/box/main.py", line 5, in <module>\n'
+            "    f()\n"
+            '  File "/box/main.py", line 4, in f\n'
+            "    1/0\n"
+            "    ~^~\n"
+            "ZeroDivisionError: division by zero\n"), r
+        wait_ready(d, 2, 60)
+        doc, acc = run(d, py("import time\ntime.sleep(5)", wallTimeMs=500))
+        assert acc.get("prestarted") is True, acc
+        assert doc["run"]["timedOut"] is True and doc["run"]["exitCode"] == 137, doc
+        wait_ready(d, 2, 60)
+        doc, acc = run(d, py("x = [b'x' * (1 << 20) for i in range(1024)]", wallTimeMs=15000))
+        # (The OOM kill may take the whole sandbox, guest included: then no
+        # stage result says whether the interpreter was prestarted.)
+        assert acc.get("warm") is True, acc
+        assert doc["run"]["oomKilled"] is True and doc["run"]["exitCode"] == 137, doc

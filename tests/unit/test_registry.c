@@ -69,6 +69,7 @@ static void test_load_good(void **state)
 	assert_int_equal(py->image_local, 1);
 	assert_string_equal(py->source, "main.py");
 	assert_null(py->compile);
+	assert_null(py->prestart);
 	/* Placeholders are the sandbox's to expand. */
 	assert_string_equal(py->run[0], "python3");
 	assert_string_equal(py->run[1], "{source}");
@@ -313,6 +314,13 @@ static void test_inline_errors(void **state)
 	    {"languages:\n  - name: a\n    version: 1\n    image: x\n"
 	     "    source: m\n    run: [a]\n    tmpfs_exec: sometimes\n",
 	     ":7: tmpfs_exec: expected true or false"},
+	    {"languages:\n  - name: a\n    version: 1\n    image: x\n"
+	     "    source: m\n    run: [a]\n    prestart: []\n",
+	     ":7: prestart: must not be empty"},
+	    {"languages:\n  - name: a\n    version: 1\n    image: x\n"
+	     "    source: m\n    compile: [cc, m]\n    run: [./a]\n"
+	     "    prestart: [b]\n",
+	     ":8: prestart: only an interpreted language"},
 	    {"languages:\n  - name: a\n    version: 1\n    image: x y\n"
 	     "    source: m\n    run: [a]\n",
 	     ":4: image:"},

@@ -20,6 +20,7 @@ its own process group). Containers are matched to a deployment by the pid
 in their `isobox.owner` label ("host:pid:start").
 
 Environment (optional): ISOBOX_FCGI_BIN (/usr/local/bin/isobox.fcgi),
+ISOBOX_GUEST (the configured guest_path),
 ISOBOX_CONFIG (/etc/isobox/isobox.yaml), ISOBOX_LIGHTTPD (lighttpd in PATH
 or /usr/sbin/lighttpd).
 """
@@ -35,6 +36,8 @@ import time
 import requests
 
 FCGI_BIN = os.environ.get("ISOBOX_FCGI_BIN", "/usr/local/bin/isobox.fcgi")
+# A guest to use instead of the configured one (e.g. a build's).
+GUEST_BIN = os.environ.get("ISOBOX_GUEST", "")
 BASE_CONFIG = os.environ.get("ISOBOX_CONFIG", "/etc/isobox/isobox.yaml")
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__)))))
@@ -387,6 +390,8 @@ class Deployment:
             # this state_dir is deleted with the deployment.
             "pool_languages": "",
         }
+        if GUEST_BIN:
+            overrides["guest_path"] = GUEST_BIN
         overrides.update(config or {})
         self.config = write_config(os.path.join(self.tmp, "isobox.yaml"), overrides)
         self.fcgi = None
