@@ -116,6 +116,12 @@ def replace_block(text, tag, body):
     return pat.sub(lambda m: m.group(1) + body + "\n" + m.group(2), text)
 
 
+def catalogue_order():
+    with open(os.path.join(REPO, "registry", "languages.yaml"),
+              encoding="utf-8") as f:
+        return [e["name"] for e in yaml.safe_load(f)["languages"]]
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--check", action="store_true")
