@@ -865,8 +865,13 @@ guest_child(const struct stage *s, int in_fd, int out_fd, int err_fd, int go_fd)
 	if (setresuid(GUEST_UID, GUEST_UID, GUEST_UID) < 0) {
 		guest_child_abort("setresuid");
 	}
-	guest_child_rlimit(RLIMIT_NPROC, s->lim[GUEST_LIM_PIDS],
-			   "RLIMIT_NPROC");
+	/* gVisor (runsc 20221219) lets a uid hold RLIMIT_NPROC + 1 tasks
+	 * where Linux allows RLIMIT_NPROC (THREAT_MODEL.md 8.5): one less
+	 * makes "pids: N" mean N tasks, the program included. */
+	guest_child_rlimit(
+	    RLIMIT_NPROC,
+	    s->lim[GUEST_LIM_PIDS] > 1 ? s->lim[GUEST_LIM_PIDS] - 1 : 1,
+	    "RLIMIT_NPROC");
 	guest_child_rlimit(RLIMIT_FSIZE, s->lim[GUEST_LIM_FSIZE],
 			   "RLIMIT_FSIZE");
 	guest_child_rlimit(RLIMIT_NOFILE, s->lim[GUEST_LIM_NOFILE],

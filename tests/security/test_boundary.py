@@ -120,11 +120,10 @@ def test_pids_limit_bounds_processes():
         f"{n} children + the parent = {n + 1} processes under a pids limit of 16"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "runsc 20221219 lets a uid hold RLIMIT_NPROC + 1 tasks (Linux: RLIMIT_NPROC), "
-    "and the guest sets RLIMIT_NPROC = pids, so pids=16 allows 17 processes "
-    "(THREAT_MODEL 8.5). Remove the xfail once the guest compensates."))
 def test_pids_limit_is_exact():
+    """pids 16 means 16 tasks, the program included: runsc 20221219 lets a
+    uid hold RLIMIT_NPROC + 1 tasks, and the guest compensates
+    (THREAT_MODEL 8.5)."""
     doc = run_ok({"language": "python", "code": PIDS_PROBE,
                   "limits": {"pids": 16, "wallTimeMs": 8000}})
     n = int(doc["run"]["stdout"].split()[0])
