@@ -543,7 +543,11 @@ static int name_ok(const char *s)
 	return 1;
 }
 
-int config_dns_list(const char *list, char out[][16], int max)
+/* Parse a comma/blank-separated list of IPv4 resolvers into out (canonical
+ * dotted form, as iptables prints it). On error, -1 and, when bad is not
+ * NULL, the first wrong entry (or the whole list when there are too many). */
+static int dns_list_parse(const char *list, char out[][16], int max, char *bad,
+			  size_t cap)
 {
 	const char *p = list;
 	int n = 0;
@@ -557,50 +561,40 @@ int config_dns_list(const char *list, char out[][16], int max)
 			p++;
 			continue;
 		}
-		if (n >= max) {
-			return -1;
-		}
 		snprintf(tmp, sizeof(tmp), "%.*s", (int)(len < 63 ? len : 63),
 			 p);
 		if (len > 15 || inet_pton(AF_INET, tmp, &a) != 1) {
+			if (bad != NULL) {
+				snprintf(bad, cap, "%s", tmp);
+			}
 			return -1;
 		}
-		/* The canonical dotted form, as iptables prints it. */
-		inet_ntop(AF_INET, &a, out[n], 16);
+		if (n < max) {
+			inet_ntop(AF_INET, &a, out[n], 16);
+		}
 		n++;
 		p += len;
+	}
+	if (n > max) {
+		/* Too many (a wrong entry anywhere was named instead). */
+		if (bad != NULL) {
+			snprintf(bad, cap, "%.40s", list);
+		}
+		return -1;
 	}
 	return n;
 }
 
+int config_dns_list(const char *list, char out[][16], int max)
+{
+	return dns_list_parse(list, out, max, NULL, 0);
+}
+
 static int dns_list_ok(const char *list, char *bad, size_t cap)
 {
-	char v[CONFIG_MAX_DNS + 1][16];
-	const char *p = list;
+	char v[CONFIG_MAX_DNS][16];
 
-	if (config_dns_list(list, v, CONFIG_MAX_DNS) >= 0) {
-		return 0;
-	}
-	/* Name the first entry that is wrong (or the one too many). */
-	while (*p) {
-		size_t len = strcspn(p, ", \t");
-		struct in_addr a;
-		char tmp[64];
-
-		if (len == 0) {
-			p++;
-			continue;
-		}
-		snprintf(tmp, sizeof(tmp), "%.*s", (int)(len < 63 ? len : 63),
-			 p);
-		if (len > 15 || inet_pton(AF_INET, tmp, &a) != 1) {
-			snprintf(bad, cap, "%s", tmp);
-			return -1;
-		}
-		p += len;
-	}
-	snprintf(bad, cap, "%.40s", list);
-	return -1;
+	return dns_list_parse(list, v, CONFIG_MAX_DNS, bad, cap) < 0 ? -1 : 0;
 }
 
 /* Fill err for "limits.A.FIELD (x) is above limits.B.FIELD (y)". */
