@@ -141,6 +141,22 @@ def latest_results(directory):
     return files[-1] if files else None
 
 
+def read_lock(path, missing_ok=False):
+    """{repository: image ID} of an images lock file ("isobox/NAME
+    sha256:ID" lines, '#' comments); {} for a missing file if missing_ok."""
+    ids = {}
+    try:
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                parts = line.split()
+                if len(parts) == 2 and not line.startswith("#"):
+                    ids[parts[0]] = parts[1]
+    except OSError:
+        if not missing_ok:
+            raise
+    return ids
+
+
 def load(path):
     with open(path, encoding="utf-8") as f:
         return json.load(f)

@@ -112,19 +112,6 @@ def load_catalogue(path):
     return out
 
 
-def read_lock(path):
-    out = {}
-    try:
-        with open(path, encoding="utf-8") as f:
-            for line in f:
-                w = line.split()
-                if len(w) == 2:
-                    out[w[0]] = w[1]
-    except OSError:
-        pass
-    return out
-
-
 def load_bench_run():
     """bench/run as a module, for its Deployment (the private service)."""
     path = os.path.join(HERE, "run")
@@ -331,7 +318,7 @@ def main():
 
     snippets = load_snippets()
     catalogue = load_catalogue(args.catalogue)
-    lock = read_lock(args.lock)
+    lock = isobench.read_lock(args.lock, missing_ok=True)
 
     dep = cfg = None
     if args.url:

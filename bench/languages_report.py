@@ -28,6 +28,10 @@ REPO = os.path.dirname(HERE)
 DOC = os.path.join(REPO, "docs", "LANGUAGES.md")
 RESULTS = os.path.join(HERE, "results")
 
+sys.dont_write_bytecode = True
+sys.path.insert(0, HERE)
+import isobench  # noqa: E402
+
 try:
     import yaml
 except ImportError:
@@ -94,19 +98,6 @@ def image_rows(catalogue, lock):
     return "\n".join(lines)
 
 
-def read_lock(path):
-    lock = {}
-    try:
-        with open(path, encoding="utf-8") as f:
-            for line in f:
-                parts = line.split()
-                if len(parts) == 2 and not line.startswith("#"):
-                    lock[parts[0]] = parts[1]
-    except OSError:
-        pass
-    return lock
-
-
 def replace_block(text, tag, body):
     pat = re.compile(r"(<!-- %s:begin -->\n).*?(<!-- %s:end -->)" % (tag, tag),
                      re.S)
@@ -140,7 +131,8 @@ def main():
         cell = secs(best[name][3]["execute"]) if name in best else "–"
         new = re.sub(r"(?m)^(\| %s \|(?:[^|\n]*\|){5})[^|\n]*\|$" % re.escape(name),
                      lambda m: m.group(1) + " " + cell + " |", new, count=1)
-    new = replace_block(new, "images", image_rows(catalogue, read_lock(args.lock)))
+    lock = isobench.read_lock(args.lock, missing_ok=True)
+    new = replace_block(new, "images", image_rows(catalogue, lock))
     new = replace_block(new, "latency", latency_table(best, order))
     if args.check:
         sys.exit(0 if new == text else 1)
