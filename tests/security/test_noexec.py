@@ -11,10 +11,9 @@ exec-able scratch space only because its compile stage needs it.
 import os
 
 import pytest
-import requests
 import yaml
 
-from conftest import full_url, run_ok
+from conftest import run_ok
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -54,10 +53,6 @@ for line in open("/proc/mounts"):
 def catalogue():
     with open(os.path.join(REPO, "registry", "languages.yaml"), encoding="utf-8") as f:
         return {e["name"]: e for e in yaml.safe_load(f)["languages"]}
-
-
-def served():
-    return [rt["language"] for rt in requests.get(full_url("/runtimes"), timeout=10).json()]
 
 
 def verdicts(stdout):
@@ -101,11 +96,11 @@ def test_dropped_libraries_cannot_be_mapped_executable():
         assert "dlopen-refused" in got and "mmap-exec-refused" in got, (d, out)
 
 
-def test_only_compiled_languages_may_have_exec_scratch_space():
+def test_only_compiled_languages_may_have_exec_scratch_space(runtimes):
     """The catalogue policy behind the mount flags: tmpfs_exec only on
     entries with a compile stage (a compiler writing a binary), and every
     such entry served by the running service."""
-    names = served()
+    names = [rt["language"] for rt in runtimes]
     for name, e in catalogue().items():
         if e.get("tmpfs_exec"):
             assert e.get("compile"), f"{name}: tmpfs_exec without a compile stage"
