@@ -429,6 +429,20 @@ static void test_egress_dns(void **state)
 				 -1);
 		assert_non_null(strstr(err.msg, "egress_dns"));
 	}
+	/* The message names the wrong entry, even past the count limit. */
+	setenv("ISOBOX_EGRESS_DNS", "198.51.100.1, example.com", 1);
+	assert_int_equal(config_load(&c, FIXTURE("empty.yaml"), &err), -1);
+	assert_non_null(strstr(err.msg, "example.com"));
+	setenv("ISOBOX_EGRESS_DNS",
+	       "1.1.1.1,1.1.1.2,1.1.1.3,1.1.1.4,1.1.1.5,1.1.1.6,1.1.1.7,"
+	       "1.1.1.8,1.1.1.9,nope",
+	       1);
+	assert_int_equal(config_load(&c, FIXTURE("empty.yaml"), &err), -1);
+	assert_non_null(strstr(err.msg, "nope"));
+	assert_int_equal(config_dns_list("1.1.1.1,1.1.1.2,1.1.1.3,1.1.1.4,"
+					 "1.1.1.5,1.1.1.6,1.1.1.7,1.1.1.8",
+					 dns, CONFIG_MAX_DNS),
+			 CONFIG_MAX_DNS);
 	unsetenv("ISOBOX_EGRESS_DNS");
 	setenv("ISOBOX_EGRESS_NETWORK", "bad/name", 1);
 	assert_int_equal(config_load(&c, FIXTURE("empty.yaml"), &err), -1);
