@@ -353,6 +353,21 @@ int docker_container_kill(struct docker *d, const char *id,
 	return rc;
 }
 
+int docker_container_wait(struct docker *d, const char *id, long timeout_ms,
+			  struct isobox_err *err)
+{
+	char *path = xasprintf("/containers/%s/wait?condition=not-running", id);
+	long status = 0;
+	int rc = request_timeout(d, "POST", path, NULL, timeout_ms, &status,
+				 NULL, err);
+
+	free(path);
+	if (rc < 0) {
+		return -1;
+	}
+	return status == 200 || status == 404 ? 0 : -1;
+}
+
 int docker_container_remove(struct docker *d, const char *id,
 			    struct isobox_err *err)
 {

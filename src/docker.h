@@ -54,6 +54,10 @@ int docker_container_start(struct docker *d, const char *id,
 /* Kill with SIGKILL; a container that is not running is not an error. */
 int docker_container_kill(struct docker *d, const char *id,
 			  struct isobox_err *err);
+/* POST /containers/{id}/wait?condition=not-running for at most timeout_ms.
+ * 0 when the container is not running (or gone), -1 otherwise. */
+int docker_container_wait(struct docker *d, const char *id, long timeout_ms,
+			  struct isobox_err *err);
 /* DELETE ?force=1&v=1; "no such container" is not an error. */
 int docker_container_remove(struct docker *d, const char *id,
 			    struct isobox_err *err);

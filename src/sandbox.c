@@ -799,6 +799,7 @@ again:
 			goto out;
 		}
 	} else {
+		res->guest_done = 1;
 		check_oom(svc, res);
 	}
 	rc = 0;
@@ -825,6 +826,14 @@ void sandbox_release(struct service *svc, struct sandbox_result *res)
 	if (res->container_id) {
 		if (res->pooled) {
 			pool_forget(svc, res->container_id);
+		}
+		/* After DONE the guest exits by itself within milliseconds:
+		 * removing a stopped container spares the engine a kill
+		 * (one runtime invocation and a signal). The response has
+		 * already gone out, so this wait costs the client nothing. */
+		if (res->guest_done) {
+			docker_container_wait(&svc->docker, res->container_id,
+					      2000, &e);
 		}
 		if (docker_container_remove(&svc->docker, res->container_id,
 					    &e) < 0) {

@@ -43,6 +43,7 @@ struct sandbox_result {
 	struct stage_result run;
 	char *container_id; /* still to be removed: see sandbox_release */
 	int pooled;	    /* it came warm from the pool */
+	int guest_done;	    /* the guest sent DONE: it exits on its own */
 	/* Where the time went, for logs and benchmarks (ms). */
 	int64_t t_create, t_attach, t_start, t_total;
 };
