@@ -77,15 +77,17 @@ def warm_share(s):
 
 
 def activity_summary(res, phase=None):
-    """Mean/max of the machine-activity samples, over the run or a phase."""
+    """Mean/max of the machine-activity samples, over the run or a phase
+    (every span of that name: a phase may run once per round)."""
     act = res.get("activity") or {}
     samples = act.get("samples") or []
     if phase:
         spans = [p for p in act.get("phases", []) if p["name"] == phase]
         if not spans:
             return None
-        t0, t1 = spans[0]["t0"], spans[0].get("t1", 1e18)
-        samples = [s for s in samples if t0 <= s["t"] <= t1 + 2]
+        samples = [s for s in samples
+                   if any(p["t0"] <= s["t"] <= p.get("t1", 1e18) + 2
+                          for p in spans)]
     if not samples:
         return None
 
@@ -102,11 +104,15 @@ def activity_summary(res, phase=None):
     }
 
 
-def summarize_throughput(level):
-    samples = level["samples"]
+def summarize_throughput(levels):
+    """One throughput level (target, concurrency) over its rounds: a level
+    dict from bench/run or a list of them (the same level, one per round)."""
+    if isinstance(levels, dict):
+        levels = [levels]
+    samples = [s for lv in levels for s in lv["samples"]]
     ok = sum(1 for s in samples if s.get("ok"))
     n = len(samples)
-    wall = level.get("wall_s") or 0
+    wall = sum(lv.get("wall_s") or 0 for lv in levels)
     lat = [s["t"] for s in samples if s.get("ok")]
     statuses = {}
     errors = {}
@@ -117,20 +123,49 @@ def summarize_throughput(level):
             code = (s.get("error") or "?").split(":")[0][:60]
             k = "%s %s" % (s.get("status", ""), code)
             errors[k.strip()] = errors.get(k.strip(), 0) + 1
+    # Sustained: successful completions after the first 2 x concurrency
+    # (the ramp-up, and a warm pool's head start) over the time they took.
+    conc = levels[0]["concurrency"]
+    count, span = 0, 0.0
+    for lv in levels:
+        done = sorted(s["done"] for s in lv["samples"]
+                      if s.get("ok") and "done" in s)
+        w = 2 * conc
+        if len(done) > w + 1:
+            count += len(done) - w
+            span += done[-1] - done[w - 1]
+    cpu = [lv["cpu_s"] for lv in levels if lv.get("cpu_s") is not None]
     return {
-        "target": level["target"],
-        "concurrency": level["concurrency"],
+        "target": levels[0]["target"],
+        "concurrency": conc,
+        "rounds": len(levels),
+        "round_rates": [(sum(1 for s in lv["samples"] if s.get("ok")) /
+                         lv["wall_s"]) if lv.get("wall_s") else None
+                        for lv in levels],
         "n": n,
         "ok": ok,
         "wall_s": wall,
         "rate": (n / wall) if wall else None,
         "ok_rate": (ok / wall) if wall else None,
+        "sustained_rate": (count / span) if span > 0 else None,
+        # Host CPU-seconds per request, all processes and the kernel.
+        "cpu_per_exec": (sum(cpu) / sum(len(lv["samples"]) for lv in levels
+                                        if lv.get("cpu_s") is not None))
+        if cpu else None,
         "error_rate": ((n - ok) / n) if n else None,
         "p50": percentile(lat, 50),
         "p95": percentile(lat, 95),
         "statuses": statuses,
         "errors": errors,
     }
+
+
+def throughput_levels(res):
+    """The throughput levels of a run, rounds merged, in first-run order."""
+    groups = {}
+    for lv in res.get("throughput", []):
+        groups.setdefault((lv["target"], lv["concurrency"]), []).append(lv)
+    return [summarize_throughput(g) for g in groups.values()]
 
 
 def latest_results(directory):
@@ -208,24 +243,39 @@ def table_languages(res):
 
 
 def table_throughput(res):
-    rows = ["| target | concurrency | requests | wall s | successful/s | "
-            "errors | error rate | p50 ms | p95 ms | statuses | warm sandbox |",
-            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|"]
+    rows = ["| target | concurrency | requests | wall s | successful/s "
+            "(per round) | sustained/s | host CPU-s per execution | "
+            "errors | error rate | p50 ms | p95 ms | statuses | "
+            "warm sandbox |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|"]
+    groups = {}
     for level in res.get("throughput", []):
-        s = summarize_throughput(level)
+        groups.setdefault((level["target"], level["concurrency"]),
+                          []).append(level)
+    for levels in groups.values():
+        s = summarize_throughput(levels)
         label = ("isobox `/execute`" if s["target"] == "execute"
                  else "`docker run --rm` loop")
-        rows.append("| %s | %d | %d | %.1f | %s | %d | %s | %s | %s | %s | %s |" % (
-            label, s["concurrency"], s["n"], s["wall_s"],
-            "–" if s["ok_rate"] is None else "%.2f" % s["ok_rate"],
-            s["n"] - s["ok"],
-            "–" if s["error_rate"] is None else "%.1f %%" % (
-                100 * s["error_rate"]),
-            ms(s["p50"]), ms(s["p95"]),
-            ", ".join("%s×%d" % (k, v) for k, v in sorted(
-                s["statuses"].items())),
-            warm_share(summarize(level["samples"]))
-            if s["target"] == "execute" else "–"))
+        per = ", ".join("%.2f" % r for r in s["round_rates"] if r)
+        rows.append("| %s | %d | %d | %.1f | %s%s | %s | %s | %d | %s | %s "
+                    "| %s | %s | %s |" % (
+                        label, s["concurrency"], s["n"], s["wall_s"],
+                        "–" if s["ok_rate"] is None
+                        else "%.2f" % s["ok_rate"],
+                        " (%s)" % per if s["rounds"] > 1 else "",
+                        "–" if s["sustained_rate"] is None
+                        else "%.2f" % s["sustained_rate"],
+                        "–" if s["cpu_per_exec"] is None
+                        else "%.3f" % s["cpu_per_exec"],
+                        s["n"] - s["ok"],
+                        "–" if s["error_rate"] is None else "%.1f %%" % (
+                            100 * s["error_rate"]),
+                        ms(s["p50"]), ms(s["p95"]),
+                        ", ".join("%s×%d" % (k, v) for k, v in sorted(
+                            s["statuses"].items())),
+                        warm_share(summarize([x for lv in levels
+                                              for x in lv["samples"]]))
+                        if s["target"] == "execute" else "–"))
     return "\n".join(rows)
 
 
