@@ -16,7 +16,8 @@ struct slots {
 int slots_init(struct slots *s, const char *run_dir, int n);
 void slots_free(struct slots *s);
 /* Take a free slot, waiting until deadline_ms (now_ms() clock) or until
- * cancelled(ctx) says so. Returns an fd that holds the slot (close it with
+ * cancelled(ctx) says so. Waiters, in any process, get slots in the order
+ * they started waiting. Returns an fd that holds the slot (close it with
  * slots_release), -ETIMEDOUT when none freed in time, -ECANCELED, or
  * another -errno. */
 int slots_acquire(struct slots *s, int64_t deadline_ms,
