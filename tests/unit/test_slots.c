@@ -46,6 +46,17 @@ static int queue_entries(struct slots *s)
 	return n;
 }
 
+/* Wait (at most 10 s, for slow hosts and valgrind) until n waiters queue. */
+static void await_queue(struct slots *s, int n)
+{
+	int64_t end = now_ms() + 10000;
+
+	while (queue_entries(s) != n && now_ms() < end) {
+		sleep_ms(5);
+	}
+	assert_int_equal(queue_entries(s), n);
+}
+
 static void test_capacity_and_deadline(void **state)
 {
 	struct slots s;
@@ -135,10 +146,9 @@ static void test_fifo_across_processes(void **state)
 	for (k = 0; k < 6; k++) {
 		kids[k] = waiter(&s, k, p[1], held);
 		assert_true(kids[k] > 0);
-		sleep_ms(40);
+		await_queue(&s, k + 1);
 	}
 	close(p[1]);
-	assert_int_equal(queue_entries(&s), 6);
 	slots_release(held);
 	for (k = 0; k < 6;) {
 		ssize_t r = read(p[0], order + k, (size_t)(6 - k));
@@ -175,9 +185,9 @@ static void test_dead_waiter_is_skipped(void **state)
 	held = slots_acquire(&s, now_ms() + 1000, NULL, NULL);
 	assert_true(held >= 0);
 	dead = waiter(&s, 0, p[1], held);
-	sleep_ms(40);
+	await_queue(&s, 1);
 	next = waiter(&s, 1, p[1], held);
-	sleep_ms(40);
+	await_queue(&s, 2);
 	close(p[1]);
 	/* The first in the queue dies while waiting (SIGKILL: no clean-up). */
 	kill(dead, SIGKILL);
