@@ -97,8 +97,9 @@ static void test_cancelled(void **state)
 	assert_int_equal(slots_init(&s, root, 1), 0);
 	a = slots_acquire(&s, now_ms() + 1000, NULL, NULL);
 	assert_true(a >= 0);
-	assert_int_equal(slots_acquire(&s, now_ms() + 10000, cancel_now, &calls),
-			 -ECANCELED);
+	assert_int_equal(
+	    slots_acquire(&s, now_ms() + 10000, cancel_now, &calls),
+	    -ECANCELED);
 	assert_int_equal(queue_entries(&s), 0);
 	slots_release(a);
 	slots_free(&s);
