@@ -113,7 +113,7 @@ def summarize_throughput(levels):
     ok = sum(1 for s in samples if s.get("ok"))
     n = len(samples)
     wall = sum(lv.get("wall_s") or 0 for lv in levels)
-    lat = [s["t"] for s in samples if s.get("ok")]
+    latency = summarize(samples)
     statuses = {}
     errors = {}
     for s in samples:
@@ -153,8 +153,10 @@ def summarize_throughput(levels):
                                         if lv.get("cpu_s") is not None))
         if cpu else None,
         "error_rate": ((n - ok) / n) if n else None,
-        "p50": percentile(lat, 50),
-        "p95": percentile(lat, 95),
+        "p50": latency.get("p50"),
+        "p95": latency.get("p95"),
+        # The latency summary of all rounds' samples (warm counts too).
+        "latency": latency,
         "statuses": statuses,
         "errors": errors,
     }
@@ -248,12 +250,7 @@ def table_throughput(res):
             "errors | error rate | p50 ms | p95 ms | statuses | "
             "warm sandbox |",
             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|"]
-    groups = {}
-    for level in res.get("throughput", []):
-        groups.setdefault((level["target"], level["concurrency"]),
-                          []).append(level)
-    for levels in groups.values():
-        s = summarize_throughput(levels)
+    for s in throughput_levels(res):
         label = ("isobox `/execute`" if s["target"] == "execute"
                  else "`docker run --rm` loop")
         per = ", ".join("%.2f" % r for r in s["round_rates"] if r)
@@ -273,8 +270,7 @@ def table_throughput(res):
                         ms(s["p50"]), ms(s["p95"]),
                         ", ".join("%s×%d" % (k, v) for k, v in sorted(
                             s["statuses"].items())),
-                        warm_share(summarize([x for lv in levels
-                                              for x in lv["samples"]]))
+                        warm_share(s["latency"])
                         if s["target"] == "execute" else "–"))
     return "\n".join(rows)
 
