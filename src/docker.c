@@ -307,7 +307,8 @@ out:
 }
 
 static int simple_post(struct docker *d, const char *method, const char *path,
-		       const long *ok, size_t nok, struct isobox_err *err)
+		       long timeout_ms, const long *ok, size_t nok,
+		       struct isobox_err *err)
 {
 	long st = 0;
 	struct buf b = {0};
@@ -315,7 +316,8 @@ static int simple_post(struct docker *d, const char *method, const char *path,
 	size_t i;
 	int rc = -1;
 
-	if (docker_request(d, method, path, NULL, &st, &b, err) < 0) {
+	if (request_timeout(d, method, path, NULL, timeout_ms, &st, &b, err) <
+	    0) {
 		goto out;
 	}
 	for (i = 0; i < nok; i++) {
@@ -336,7 +338,7 @@ int docker_container_start(struct docker *d, const char *id,
 {
 	static const long ok[] = {204, 304};
 	char *path = xasprintf("/containers/%s/start", id);
-	int rc = simple_post(d, "POST", path, ok, 2, err);
+	int rc = simple_post(d, "POST", path, d->timeout_ms, ok, 2, err);
 
 	free(path);
 	return rc;
@@ -347,7 +349,7 @@ int docker_container_kill(struct docker *d, const char *id,
 {
 	static const long ok[] = {204, 404, 409};
 	char *path = xasprintf("/containers/%s/kill?signal=KILL", id);
-	int rc = simple_post(d, "POST", path, ok, 3, err);
+	int rc = simple_post(d, "POST", path, d->timeout_ms, ok, 3, err);
 
 	free(path);
 	return rc;
@@ -356,16 +358,12 @@ int docker_container_kill(struct docker *d, const char *id,
 int docker_container_wait(struct docker *d, const char *id, long timeout_ms,
 			  struct isobox_err *err)
 {
+	static const long ok[] = {200, 404};
 	char *path = xasprintf("/containers/%s/wait?condition=not-running", id);
-	long status = 0;
-	int rc = request_timeout(d, "POST", path, NULL, timeout_ms, &status,
-				 NULL, err);
+	int rc = simple_post(d, "POST", path, timeout_ms, ok, 2, err);
 
 	free(path);
-	if (rc < 0) {
-		return -1;
-	}
-	return status == 200 || status == 404 ? 0 : -1;
+	return rc;
 }
 
 int docker_container_remove(struct docker *d, const char *id,
@@ -373,7 +371,7 @@ int docker_container_remove(struct docker *d, const char *id,
 {
 	static const long ok[] = {204, 404};
 	char *path = xasprintf("/containers/%s?force=1&v=1", id);
-	int rc = simple_post(d, "DELETE", path, ok, 2, err);
+	int rc = simple_post(d, "DELETE", path, d->timeout_ms, ok, 2, err);
 
 	free(path);
 	return rc;
