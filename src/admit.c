@@ -8,7 +8,7 @@
 
 #include "cgroup.h"
 #include "pool.h"
-#include "sandbox.h"
+#include "spec.h"
 
 int64_t admit_budget(struct service *svc)
 {
@@ -56,7 +56,7 @@ static int64_t committed(struct service *svc, MDB_txn *txn)
 				memcpy(&e, v.mv_data, sizeof(e));
 				if (e.state == POOL_READY) {
 					sum += e.memory_bytes +
-					       SANDBOX_MEMORY_OVERHEAD;
+					       SPEC_MEMORY_OVERHEAD;
 				}
 			}
 		}

@@ -5,6 +5,7 @@
 #include "api.h"
 #include "egress.h"
 #include "metrics.h"
+#include "spec.h"
 
 #include <errno.h>
 #include <sys/stat.h>
@@ -141,7 +142,7 @@ int exec_run(struct service *svc, struct http_req *req, const struct lang *lang,
 		rc = wait_err(req, slot, msg, err);
 		goto fail;
 	}
-	rc = admit_acquire(svc, req->id, sandbox_memory(lang, &lim), deadline,
+	rc = admit_acquire(svc, req->id, spec_memory(lang, &lim), deadline,
 			   req_gone, req);
 	if (rc < 0) {
 		rc = wait_err(req, rc,

@@ -3,6 +3,9 @@
 #ifndef ISOBOX_LIMITS_H
 #define ISOBOX_LIMITS_H
 
+/* RLIMIT_NOFILE of user code (not a request limit: fixed). */
+#define LIMITS_USER_NOFILE 256
+
 #include <stdint.h>
 
 struct limits {

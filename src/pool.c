@@ -10,7 +10,7 @@
 
 #include "admit.h"
 #include "metrics.h"
-#include "sandbox.h"
+#include "spec.h"
 #include "store.h"
 
 void pool_shape(const struct service *svc, const struct lang *lang,
@@ -321,7 +321,7 @@ static void fill_one(struct service *svc, const struct lang *lang,
 
 	snprintf(rid, sizeof(rid), "pool-%lld", (long long)wall_ms());
 	spec =
-	    sandbox_spec(svc, lang, shape, rid,
+	    spec_container(svc, lang, shape, rid,
 			 wall_ms() + svc->cfg.pool_ttl_ms + 600000, "pool", 0);
 	if (docker_container_create(&svc->docker, spec, &id, &e) < 0) {
 		log_warn("pool: creating a %s sandbox failed: %s", lang->name,
@@ -440,7 +440,7 @@ void pool_maintain(struct service *svc)
 		for (; have < svc->cfg.pool_size && !svc->stopping; have++) {
 			/* Warm sandboxes must not take memory that runs
 			 * need: refill only while it fits. */
-			if (!admit_fits(svc, sandbox_memory(l, &shape))) {
+			if (!admit_fits(svc, spec_memory(l, &shape))) {
 				break;
 			}
 			fill_one(svc, l, &shape);

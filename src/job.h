@@ -1,0 +1,22 @@
+/* job.h - one job for the guest, encoded as wire.h records: the files, the
+ * environment, the compile and run argv ({source}/{files} expanded, args
+ * appended), stdin and the per-job limits. Pure: no I/O. */
+#ifndef ISOBOX_JOB_H
+#define ISOBOX_JOB_H
+
+#include "limits.h"
+#include "registry.h"
+#include "request.h"
+#include "wire.h"
+
+/* Encode the job for the guest into out (expanding {source}/{files} and
+ * appending args). Returns 0 or -1 when it does not fit the framing. */
+int job_encode(const struct lang *lang, const struct exec_request *req,
+	       const struct limits *lim, struct wire_buf *out);
+/* Append the HANDOFF record for a warm sandbox whose guest prestarted the
+ * language's interpreter (nothing when the language has no "prestart").
+ * Sent only to warm sandboxes, ahead of the job. Returns 0 or -1. */
+int job_handoff_encode(const struct lang *lang, const struct exec_request *req,
+		       struct wire_buf *out);
+
+#endif

@@ -1,0 +1,218 @@
+/* spec.c - the container's shape, built in one place; see spec.h. */
+#include "spec.h"
+
+#include <stdlib.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "wire.h"
+
+/* The container's pids cap, for the host threads of the Sentry, its gofer
+ * and the ptrace platform's stub processes. Every stub gets a host thread
+ * for each Sentry thread that ever ran in it, so a program that keeps
+ * forking and exiting within its RLIMIT_NPROC (the real limit on the
+ * user's processes) still multiplies them: measured on runsc 20221219, a
+ * python fork bomb peaked at 365 host tasks with pids 16 over 5 s, 566
+ * over 20 s, 1246 with pids 64 over 5 s. When the cap refuses a thread
+ * the Sentry panics; relay_judge_end reports that as the program's
+ * SIGKILL (docs/THREAT_MODEL.md section 8.8). The cap keeps a sandbox from
+ * taking the slice's whole pids budget from its neighbours. */
+#define SENTRY_PIDS_BASE     512
+#define SENTRY_PIDS_PER_TASK 16
+
+static json_object *str_array(const char *const *v)
+{
+	json_object *a = json_object_new_array();
+
+	for (; v && *v; v++) {
+		json_object_array_add(a, json_object_new_string(*v));
+	}
+	return a;
+}
+
+int64_t spec_memory(const struct lang *lang, const struct limits *lim)
+{
+	int64_t mem = lim->memory_bytes;
+
+	if (lang->compile && lim->compile_memory_bytes > mem) {
+		mem = lim->compile_memory_bytes;
+	}
+	return mem + SPEC_MEMORY_OVERHEAD;
+}
+
+/* The guest's command: a warm sandbox of a language with a "prestart"
+ * bootstrap starts it at once with the language's env and the rlimits a
+ * job of this shape gets (see sandbox_job_encode). */
+static json_object *guest_cmd(const struct lang *lang, const struct limits *lim,
+			      const char *kind)
+{
+	json_object *a = json_object_new_array();
+	char *s;
+	size_t i;
+
+	json_object_array_add(a, json_object_new_string("/.isobox/guest"));
+	if (strcmp(kind, "pool") != 0 || lang->prestart == NULL ||
+	    lang->compile != NULL) {
+		return a;
+	}
+	for (i = 0; lang->env && lang->env[i]; i++) {
+		json_object_array_add(a,
+				      json_object_new_string("--prestart-env"));
+		json_object_array_add(a, json_object_new_string(lang->env[i]));
+	}
+	s = xasprintf("%s=%lld", WIRE_LIMIT_PIDS, (long long)lim->pids);
+	json_object_array_add(a, json_object_new_string("--prestart-limit"));
+	json_object_array_add(a, json_object_new_string(s));
+	free(s);
+	s = xasprintf("%s=%lld", WIRE_LIMIT_FSIZE, (long long)lim->tmpfs_bytes);
+	json_object_array_add(a, json_object_new_string("--prestart-limit"));
+	json_object_array_add(a, json_object_new_string(s));
+	free(s);
+	s = xasprintf("%s=%d", WIRE_LIMIT_NOFILE, LIMITS_USER_NOFILE);
+	json_object_array_add(a, json_object_new_string("--prestart-limit"));
+	json_object_array_add(a, json_object_new_string(s));
+	free(s);
+	json_object_array_add(a, json_object_new_string("--prestart"));
+	for (i = 0; lang->prestart[i]; i++) {
+		json_object_array_add(
+		    a, json_object_new_string(lang->prestart[i]));
+	}
+	return a;
+}
+
+json_object *spec_container(struct service *svc, const struct lang *lang,
+			    const struct limits *lim, const char *request_id,
+			    int64_t deadline_wall_ms, const char *kind,
+			    int network)
+{
+	static const char *const caps[] = {"SETUID", "SETGID", "KILL", NULL};
+	static const char *const drop[] = {"ALL", NULL};
+	static const char *const secopt[] = {"no-new-privileges", NULL};
+	json_object *spec = json_object_new_object();
+	json_object *host = json_object_new_object();
+	json_object *labels = json_object_new_object();
+	json_object *tmpfs = json_object_new_object();
+	json_object *binds = json_object_new_array();
+	json_object *logcfg = json_object_new_object();
+	int64_t mem = spec_memory(lang, lim);
+	char *s;
+
+	json_object_object_add(spec, "Image",
+			       json_object_new_string(lang->image_ref));
+	json_object_object_add(spec, "Cmd", guest_cmd(lang, lim, kind));
+	json_object_object_add(spec, "Entrypoint", json_object_new_array());
+	json_object_object_add(spec, "Env", json_object_new_array());
+	json_object_object_add(spec, "User", json_object_new_string("0:0"));
+	json_object_object_add(spec, "WorkingDir",
+			       json_object_new_string("/box"));
+	json_object_object_add(spec, "Hostname",
+			       json_object_new_string("sandbox"));
+	json_object_object_add(spec, "AttachStdin", json_object_new_boolean(1));
+	json_object_object_add(spec, "AttachStdout",
+			       json_object_new_boolean(1));
+	json_object_object_add(spec, "AttachStderr",
+			       json_object_new_boolean(1));
+	json_object_object_add(spec, "OpenStdin", json_object_new_boolean(1));
+	json_object_object_add(spec, "StdinOnce", json_object_new_boolean(1));
+	json_object_object_add(spec, "Tty", json_object_new_boolean(0));
+	json_object_object_add(spec, "NetworkDisabled",
+			       json_object_new_boolean(!network));
+
+	json_object_object_add(labels, "isobox.managed",
+			       json_object_new_string("1"));
+	json_object_object_add(labels, "isobox.owner",
+			       json_object_new_string(svc->owner));
+	s = xasprintf("%lld", (long long)deadline_wall_ms);
+	json_object_object_add(labels, "isobox.deadline",
+			       json_object_new_string(s));
+	free(s);
+	json_object_object_add(labels, "isobox.kind",
+			       json_object_new_string(kind));
+	/* Which deployment (shared state) it belongs to: several deployments
+	 * may share one engine, and each manages only its own pool. */
+	json_object_object_add(labels, "isobox.deployment",
+			       json_object_new_string(svc->deployment));
+	json_object_object_add(labels, "isobox.request",
+			       json_object_new_string(request_id));
+	json_object_object_add(labels, "isobox.language",
+			       json_object_new_string(lang->name));
+	json_object_object_add(labels, "isobox.network",
+			       json_object_new_string(network ? "1" : "0"));
+	json_object_object_add(spec, "Labels", labels);
+
+	if (network) {
+		/* The egress network (its firewall was verified by the
+		 * caller) and runsc with the container's own network
+		 * namespace; names resolve only through egress_dns. */
+		char dns[CONFIG_MAX_DNS][16];
+		json_object *a = json_object_new_array();
+		int i;
+		int n =
+		    config_dns_list(svc->cfg.egress_dns, dns, CONFIG_MAX_DNS);
+
+		for (i = 0; i < n; i++) {
+			json_object_array_add(a,
+					      json_object_new_string(dns[i]));
+		}
+		json_object_object_add(
+		    host, "Runtime",
+		    json_object_new_string(svc->cfg.network_runtime));
+		json_object_object_add(
+		    host, "NetworkMode",
+		    json_object_new_string(svc->cfg.egress_network));
+		json_object_object_add(host, "Dns", a);
+		json_object_object_add(host, "DnsSearch",
+				       json_object_new_array());
+	} else {
+		json_object_object_add(
+		    host, "Runtime", json_object_new_string(svc->cfg.runtime));
+		json_object_object_add(host, "NetworkMode",
+				       json_object_new_string("none"));
+	}
+	json_object_object_add(host, "ReadonlyRootfs",
+			       json_object_new_boolean(1));
+	json_object_object_add(host, "CapDrop", str_array(drop));
+	json_object_object_add(host, "CapAdd", str_array(caps));
+	json_object_object_add(host, "SecurityOpt", str_array(secopt));
+	json_object_object_add(host, "Memory", json_object_new_int64(mem));
+	json_object_object_add(host, "MemorySwap", json_object_new_int64(mem));
+	json_object_object_add(host, "MemorySwappiness",
+			       json_object_new_int64(0));
+	json_object_object_add(
+	    host, "PidsLimit",
+	    json_object_new_int64(SENTRY_PIDS_BASE +
+				  SENTRY_PIDS_PER_TASK * lim->pids));
+	json_object_object_add(
+	    host, "NanoCpus",
+	    json_object_new_int64((int64_t)(lim->cpus * 1e9)));
+	json_object_object_add(
+	    host, "CgroupParent",
+	    json_object_new_string(service_cgroup_parent(svc)));
+	/* /box belongs to the user: the guest has no CAP_CHOWN, so the mount
+	 * itself carries the owner. */
+	s = xasprintf("rw,size=%lld,mode=0755,uid=65534,gid=65534,nosuid,"
+		      "nodev,%s",
+		      (long long)lim->tmpfs_bytes,
+		      lang->tmpfs_exec ? "exec" : "noexec");
+	json_object_object_add(tmpfs, "/box", json_object_new_string(s));
+	free(s);
+	s = xasprintf("rw,size=%lld,mode=1777,nosuid,nodev,%s",
+		      (long long)lim->tmpfs_bytes,
+		      lang->tmpfs_exec ? "exec" : "noexec");
+	json_object_object_add(tmpfs, "/tmp", json_object_new_string(s));
+	free(s);
+	json_object_object_add(host, "Tmpfs", tmpfs);
+	s = xasprintf("%s:/.isobox/guest:ro", svc->cfg.guest_path);
+	json_object_array_add(binds, json_object_new_string(s));
+	free(s);
+	json_object_object_add(host, "Binds", binds);
+	/* Output goes to the caller, not to the engine's log files. */
+	json_object_object_add(logcfg, "Type", json_object_new_string("none"));
+	json_object_object_add(host, "LogConfig", logcfg);
+	json_object_object_add(host, "AutoRemove", json_object_new_boolean(0));
+	json_object_object_add(host, "Privileged", json_object_new_boolean(0));
+	json_object_object_add(host, "IpcMode",
+			       json_object_new_string("private"));
+	json_object_object_add(spec, "HostConfig", host);
+	return spec;
+}
