@@ -30,38 +30,32 @@ void auth_sha256_hex(const char *s, char out[65])
 	}
 }
 
-static int hexval(int c)
+/* Tenant names end up in paths (run_dir/tenants/NAME), in rate-limit keys
+ * ("key:NAME") and in logs, and "public" / "default" name the keyless
+ * callers and the api_key. So a name from the keys file is data: it starts
+ * with a letter or a digit (never ".", ".." or "-"), holds only
+ * [A-Za-z0-9_.-], and is not a reserved name. NULL when fine, else why. */
+static const char *tenant_name_bad(const char *s)
 {
-	if (c >= '0' && c <= '9') {
-		return c - '0';
-	}
-	if (c >= 'a' && c <= 'f') {
-		return c - 'a' + 10;
-	}
-	if (c >= 'A' && c <= 'F') {
-		return c - 'A' + 10;
-	}
-	return -1;
-}
-
-static int name_ok(const char *s)
-{
-	size_t n = strlen(s);
+	static const char *const reserved[] = {AUTH_TENANT_OPEN,
+					       AUTH_TENANT_API_KEY, NULL};
 	size_t i;
 
-	if (n == 0 || n > 63) {
-		return 0;
+	if (!name_ok(s, sizeof(((struct tenant *)0)->name) - 1) ||
+	    !((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= 'A' && s[0] <= 'Z') ||
+	      (s[0] >= '0' && s[0] <= '9'))) {
+		return "name must be 1-63 of [A-Za-z0-9_.-] starting with a "
+		       "letter or a digit";
 	}
-	for (i = 0; i < n; i++) {
-		char c = s[i];
-
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		      (c >= '0' && c <= '9') || c == '_' || c == '.' ||
-		      c == '-')) {
-			return 0;
+	for (i = 0; reserved[i]; i++) {
+		if (strcasecmp(s, reserved[i]) == 0) {
+			return "name is reserved (\"public\" is every caller "
+			       "of "
+			       "a server without keys, \"default\" the "
+			       "api_key's tenant)";
 		}
 	}
-	return 1;
+	return NULL;
 }
 
 void auth_free(struct keyring *k)
@@ -108,11 +102,16 @@ static int load_entry(struct yamlutil_doc *d, yaml_node_t *e, struct tenant *t,
 		}
 		goto out;
 	}
-	if (!name_ok(s)) {
-		cfg_err(err, path, v, "name must be 1-63 of [A-Za-z0-9_.-]");
+	if (tenant_name_bad(s)) {
+		char what[192];
+
+		snprintf(what, sizeof(what), "'%.63s': %s", s,
+			 tenant_name_bad(s));
+		cfg_err(err, path, v, what);
 		goto out;
 	}
 	snprintf(t->name, sizeof(t->name), "%s", s);
+	t->kind = TENANT_KEY;
 	free(s);
 	s = NULL;
 	v = yamlutil_map_get(d, e, "sha256");
@@ -126,15 +125,9 @@ static int load_entry(struct yamlutil_doc *d, yaml_node_t *e, struct tenant *t,
 		cfg_err(err, path, v, "sha256 must be 64 hex characters");
 		goto out;
 	}
-	for (i = 0; i < 32; i++) {
-		int a = hexval(s[2 * i]);
-		int b = hexval(s[2 * i + 1]);
-
-		if (a < 0 || b < 0) {
-			cfg_err(err, path, v, "sha256 is not hex");
-			goto out;
-		}
-		t->hash[i] = (unsigned char)(a << 4 | b);
+	if (hex_decode(s, 64, t->hash) < 0) {
+		cfg_err(err, path, v, "sha256 is not hex");
+		goto out;
 	}
 	{
 		static const char *const ik[] = {"concurrency", "rate_per_min",
@@ -169,6 +162,28 @@ static int load_entry(struct yamlutil_doc *d, yaml_node_t *e, struct tenant *t,
 out:
 	free(s);
 	return rc;
+}
+
+/* The tenant just added must not share a name with an earlier one: they
+ * would share its slots and its rate-limit bucket under two settings. */
+static int name_taken(const struct keyring *k, const char *path,
+		      const yaml_node_t *e, struct isobox_err *err)
+{
+	const struct tenant *t = &k->t[k->n - 1];
+	size_t i;
+
+	for (i = 0; i + 1 < k->n; i++) {
+		if (strcasecmp(k->t[i].name, t->name) == 0) {
+			char what[128];
+
+			snprintf(what, sizeof(what),
+				 "the name '%s' is used twice (one entry per "
+				 "tenant)",
+				 t->name);
+			return cfg_err(err, path, e, what);
+		}
+	}
+	return 0;
 }
 
 static int load_file(struct keyring *k, const char *path,
@@ -211,7 +226,8 @@ static int load_file(struct keyring *k, const char *path,
 				"each key must be a mapping");
 			goto out;
 		}
-		if (load_entry(&d, e, add_tenant(k), path, err) < 0) {
+		if (load_entry(&d, e, add_tenant(k), path, err) < 0 ||
+		    name_taken(k, path, e, err) < 0) {
 			goto out;
 		}
 	}
@@ -231,7 +247,8 @@ struct keyring *auth_load(const char *api_key, const char *keys_file,
 	if (api_key && *api_key) {
 		struct tenant *t = add_tenant(k);
 
-		snprintf(t->name, sizeof(t->name), "default");
+		snprintf(t->name, sizeof(t->name), AUTH_TENANT_API_KEY);
+		t->kind = TENANT_KEY;
 		sha256(api_key, t->hash);
 		/* The single key is the operator's: allow_network decides. */
 		t->network = 1;
@@ -316,7 +333,7 @@ int auth_reload(const char *api_key, const char *keys_file, int force)
 	if (k == NULL) {
 		log_warn("keys not reloaded, keeping the previous ones: %s",
 			 err.msg);
-		return -1;
+		return -EINVAL;
 	}
 	pthread_mutex_lock(&cur_lock);
 	old = cur;
@@ -352,7 +369,8 @@ int auth_check(const struct keyring *k, const char *key, struct tenant *out,
 
 	memset(out, 0, sizeof(*out));
 	if (k == NULL || (k->n == 0 && !k->required)) {
-		snprintf(out->name, sizeof(out->name), "public");
+		snprintf(out->name, sizeof(out->name), AUTH_TENANT_OPEN);
+		out->kind = TENANT_OPEN;
 		out->network = 1; /* an open service: allow_network decides */
 		return 0;
 	}

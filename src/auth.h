@@ -5,15 +5,14 @@
  * can be added or revoked without a restart:
  *
  *   keys:
- *     - name: alice                 # the tenant; [A-Za-z0-9_.-]{1,63}
- *       sha256: <64 hex>            # SHA-256 of the key (never the key)
- *       concurrency: 2              # optional: sandboxes at once
- *       rate_per_min: 60            # optional: token bucket refill
- *       rate_burst: 20              # optional: bucket size
- *       network: false              # optional: may ask for network
- *                                   # (false by default; allow_network
- *                                   # must be on as well)
- *       ceilings: {memoryBytes: 268435456, wallTimeMs: 10000}  # optional
+ *     - name: alice                 # the tenant;
+ * [A-Za-z0-9][A-Za-z0-9_.-]{0,62}, # unique, not "public" nor "default" sha256:
+ * <64 hex>            # SHA-256 of the key (never the key) concurrency: 2 #
+ * optional: sandboxes at once rate_per_min: 60            # optional: token
+ * bucket refill rate_burst: 20              # optional: bucket size network:
+ * false              # optional: may ask for network # (false by default;
+ * allow_network # must be on as well) ceilings: {memoryBytes: 268435456,
+ * wallTimeMs: 10000}  # optional
  *
  * With no api_key and no keys_file configured, every request is tenant
  * "public". Once either is configured, a request without a valid key is
@@ -28,8 +27,20 @@
 #include "limits.h"
 #include "util.h"
 
+/* Who a request is. Only the kind tells callers apart: a name is data
+ * (a keys-file name can never be one of the reserved ones below, nor "",
+ * ".", ".." or "-", and it is safe as one path component). */
+enum tenant_kind {
+	TENANT_NONE = 0, /* no valid key (on a route that needs none) */
+	TENANT_OPEN,	 /* no keys configured: everyone, named "public" */
+	TENANT_KEY,	 /* a valid key: the api_key's or a keys-file entry */
+};
+#define AUTH_TENANT_OPEN    "public"
+#define AUTH_TENANT_API_KEY "default"
+
 struct tenant {
-	char name[64];
+	enum tenant_kind kind;
+	char name[64]; /* unique among TENANT_KEY tenants (case-insensitive) */
 	unsigned char hash[32];
 	int concurrency;  /* 0: only the global cap applies */
 	int rate_per_min; /* 0: the config's per-address default */
@@ -48,13 +59,16 @@ struct keyring {
 };
 
 /* Load the keyring from api_key (may be "") and keys_file (may be "" or
- * missing). NULL with err (naming file and line) when the file is broken. */
+ * missing). NULL with err (naming file and line) when the file is broken,
+ * including a name that is malformed, reserved or used twice. */
 struct keyring *auth_load(const char *api_key, const char *keys_file,
 			  struct isobox_err *err);
 void auth_free(struct keyring *k);
 
 /* Process-wide current keyring with the same refcounting as the catalogue:
- * auth_reload swaps in a new one when keys_file changed (or force). */
+ * auth_reload swaps in a new one when keys_file changed (or force) and
+ * returns 1; 0 when nothing changed; -EINVAL when the file does not load,
+ * after logging why: the previous keys then stay in force. */
 int auth_reload(const char *api_key, const char *keys_file, int force);
 struct keyring *auth_get(void);
 void auth_put(struct keyring *k);

@@ -9,7 +9,6 @@
 #include "config.h"
 
 #include <arpa/inet.h>
-#include <ctype.h>
 #include <errno.h>
 #include <pwd.h>
 #include <stddef.h>
@@ -527,22 +526,6 @@ static int docker_host_ok(const char *h)
 	return 0;
 }
 
-static int name_ok(const char *s)
-{
-	size_t n = strlen(s);
-
-	if (n == 0 || n > 63) {
-		return 0;
-	}
-	for (; *s; s++) {
-		if (!isalnum((unsigned char)*s) && *s != '_' && *s != '.' &&
-		    *s != '-') {
-			return 0;
-		}
-	}
-	return 1;
-}
-
 /* Parse a comma/blank-separated list of IPv4 resolvers into out (canonical
  * dotted form, as iptables prints it). On error, -1 and, when bad is not
  * NULL, the first wrong entry (or the whole list when there are too many). */
@@ -696,7 +679,7 @@ int config_validate(const struct config *c, struct isobox_err *err)
 			       "tcp://HOST:PORT",
 			       c->docker_host);
 	}
-	if (!name_ok(c->egress_network)) {
+	if (!name_ok(c->egress_network, 63)) {
 		return err_set(err, CFG_STATUS, CFG_CODE,
 			       VALIDATE_PREFIX
 			       "egress_network (ISOBOX_EGRESS_NETWORK) "

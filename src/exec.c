@@ -121,15 +121,19 @@ int exec_run(struct service *svc, struct http_req *req, const struct lang *lang,
 		free(parent);
 		rc = slots_init(&ts, dir, req->tenant.concurrency);
 		free(dir);
-		if (rc == 0) {
-			tslot = slots_acquire(&ts, deadline, req_gone, req);
-			if (tslot < 0) {
-				rc = wait_err(req, tslot,
-					      "this key's sandboxes are all "
-					      "busy; retry shortly",
-					      err);
-				goto fail;
-			}
+		if (rc < 0) {
+			/* Without its slots the tenant's cap cannot hold:
+			 * refuse rather than run uncapped. */
+			rc = wait_err(req, rc, "", err);
+			goto fail;
+		}
+		tslot = slots_acquire(&ts, deadline, req_gone, req);
+		if (tslot < 0) {
+			rc = wait_err(req, tslot,
+				      "this key's sandboxes are all "
+				      "busy; retry shortly",
+				      err);
+			goto fail;
 		}
 	}
 	slot = slots_acquire(&svc->slots, deadline, req_gone, req);

@@ -105,20 +105,6 @@ void http_drain_body(struct http_req *r)
 	}
 }
 
-static int hexv(int c)
-{
-	if (c >= '0' && c <= '9') {
-		return c - '0';
-	}
-	if (c >= 'a' && c <= 'f') {
-		return c - 'a' + 10;
-	}
-	if (c >= 'A' && c <= 'F') {
-		return c - 'A' + 10;
-	}
-	return -1;
-}
-
 int http_query_get(const struct http_req *r, const char *name, char *out,
 		   size_t n)
 {
@@ -137,9 +123,10 @@ int http_query_get(const struct http_req *r, const char *name, char *out,
 
 			while (v < e && o + 1 < n) {
 				if (*v == '%' && e - v >= 3 &&
-				    hexv(v[1]) >= 0 && hexv(v[2]) >= 0) {
-					out[o++] = (char)(hexv(v[1]) << 4 |
-							  hexv(v[2]));
+				    hex_digit(v[1]) >= 0 &&
+				    hex_digit(v[2]) >= 0) {
+					out[o++] = (char)(hex_digit(v[1]) << 4 |
+							  hex_digit(v[2]));
 					v += 3;
 				} else {
 					out[o++] = *v == '+' ? ' ' : *v;

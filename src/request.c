@@ -94,38 +94,14 @@ bad:
 	return NULL;
 }
 
-static int hexval(unsigned char c)
+/* Hex file content into a fresh buffer (caller frees), or NULL. */
+static uint8_t *hex_bytes(const char *s, size_t n, size_t *out_len)
 {
-	if (c >= '0' && c <= '9') {
-		return c - '0';
-	}
-	if (c >= 'a' && c <= 'f') {
-		return c - 'a' + 10;
-	}
-	if (c >= 'A' && c <= 'F') {
-		return c - 'A' + 10;
-	}
-	return -1;
-}
+	uint8_t *out = xmalloc(n / 2 + 1);
 
-static uint8_t *hex_decode(const char *s, size_t n, size_t *out_len)
-{
-	uint8_t *out;
-	size_t i;
-
-	if (n % 2) {
+	if (hex_decode(s, n, out) < 0) {
+		free(out);
 		return NULL;
-	}
-	out = xmalloc(n / 2 + 1);
-	for (i = 0; i < n; i += 2) {
-		int a = hexval((unsigned char)s[i]);
-		int b = hexval((unsigned char)s[i + 1]);
-
-		if (a < 0 || b < 0) {
-			free(out);
-			return NULL;
-		}
-		out[i / 2] = (uint8_t)(a << 4 | b);
 	}
 	*out_len = n / 2;
 	return out;
@@ -212,7 +188,7 @@ static int parse_file(json_object *f, size_t idx, struct exec_file *out,
 	} else if (strcmp(e, "base64") == 0) {
 		out->data = request_base64_decode(s, n, &out->len);
 	} else if (strcmp(e, "hex") == 0) {
-		out->data = hex_decode(s, n, &out->len);
+		out->data = hex_bytes(s, n, &out->len);
 	} else {
 		return err_set(err, 400, "invalid_field",
 			       "files[%zu].encoding must be utf8, base64 or "

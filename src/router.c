@@ -84,8 +84,7 @@ static int admit_request(struct service *svc, struct http_req *req,
 		snprintf(key, sizeof(key), "ip:%s", req->client_ip);
 		wait = ratelimit_take(&svc->store, key, svc->cfg.rate_per_min,
 				      svc->cfg.rate_burst);
-		if (wait == 0 && strcmp(req->tenant.name, "public") != 0 &&
-		    strcmp(req->tenant.name, "-") != 0) {
+		if (wait == 0 && req->tenant.kind == TENANT_KEY) {
 			const struct tenant *t = &req->tenant;
 			int per_min = t->rate_per_min > 0
 					  ? t->rate_per_min

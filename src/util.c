@@ -483,6 +483,59 @@ int parse_bool(const char *s, int *out)
 	return -1;
 }
 
+int hex_digit(int c)
+{
+	if (c >= '0' && c <= '9') {
+		return c - '0';
+	}
+	if (c >= 'a' && c <= 'f') {
+		return c - 'a' + 10;
+	}
+	if (c >= 'A' && c <= 'F') {
+		return c - 'A' + 10;
+	}
+	return -1;
+}
+
+int hex_decode(const char *s, size_t n, uint8_t *out)
+{
+	size_t i;
+
+	if (n % 2) {
+		return -EINVAL;
+	}
+	for (i = 0; i < n; i += 2) {
+		int a = hex_digit((unsigned char)s[i]);
+		int b = hex_digit((unsigned char)s[i + 1]);
+
+		if (a < 0 || b < 0) {
+			return -EINVAL;
+		}
+		out[i / 2] = (uint8_t)(a << 4 | b);
+	}
+	return 0;
+}
+
+int name_ok(const char *s, size_t max)
+{
+	size_t n = strlen(s);
+	size_t i;
+
+	if (n == 0 || n > max) {
+		return 0;
+	}
+	for (i = 0; i < n; i++) {
+		char c = s[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		      (c >= '0' && c <= '9') || c == '_' || c == '.' ||
+		      c == '-')) {
+			return 0;
+		}
+	}
+	return 1;
+}
+
 /* Fill p with n bytes from the kernel CSPRNG. Identifiers made from these
  * may guard access (session ids), so there is no weak fallback: abort. */
 static void random_bytes(unsigned char *p, size_t n)

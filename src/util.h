@@ -1,5 +1,26 @@
 /* util.h - small shared helpers: allocation that aborts on OOM, a growable
- * byte buffer, the error out-parameter, time and logging. */
+ * byte buffer, the error out-parameter, time and logging.
+ *
+ * Errors: the one convention of the whole code base.
+ *
+ *   - A function that can fail returns int: 0 on success (or a count or
+ *     length >= 0 where its header says so) and a negative errno value on
+ *     failure (-ENOENT, -ETIMEDOUT, -EAGAIN, ...). Callers test `rc < 0`
+ *     and may compare with a named -E* value; nothing else: no -2 style
+ *     sentinels, no positive error codes, no errno left for the caller.
+ *   - Where the caller must tell a user why, the function takes a
+ *     struct isobox_err *err and returns -1 after err_set() (which fills
+ *     the HTTP status, a stable code and a sentence). Its header says so.
+ *   - Functions that return a pointer return NULL on failure (with err
+ *     filled when they take one). Predicates named *_ok / *_is return 1 or
+ *     0 and are not error codes.
+ *   - A function that can fail is never void. void is kept for what cannot
+ *     fail (frees, formatting into a bounded buffer) and for what is
+ *     best-effort by contract (logging, metrics), whose header says that a
+ *     failure only loses data. A failure that would let a request through
+ *     (fail open) is returned and acted on by the caller.
+ *   - Library codes (LMDB's MDB_*, libcurl's CURLcode) do not leave the
+ *     module that wraps the library: they are mapped to -errno there. */
 #ifndef ISOBOX_UTIL_H
 #define ISOBOX_UTIL_H
 
@@ -66,6 +87,19 @@ int parse_ll(const char *s, long long *out);
 int parse_size(const char *s, long long *out);
 int parse_double(const char *s, double *out);
 int parse_bool(const char *s, int *out); /* 1/0, true/false, yes/no, on/off */
+
+/* The value 0-15 of one hex digit (either case), or -1. */
+int hex_digit(int c);
+/* Decode n hex characters (n even) into n / 2 bytes at out. 0, or -EINVAL
+ * when n is odd or a character is not a hex digit (out is then partly
+ * written). */
+int hex_decode(const char *s, size_t n, uint8_t *out);
+
+/* 1 when s is 1..max characters of [A-Za-z0-9_.-] (names that travel into
+ * configs and labels: tenants, Docker networks), else 0. Such a name may
+ * still be "." or ".."; callers that use it as a path component check that
+ * themselves. */
+int name_ok(const char *s, size_t max);
 
 /* Fill buf with n random bytes as 2n hex characters plus NUL. */
 void random_hex(char *buf, size_t n);

@@ -1,5 +1,6 @@
 /* test_auth.c - API keys, tenants, the keys file, and how the client
  * address is chosen behind proxies. */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,6 +14,8 @@
 
 #include "auth.h"
 #include "ratelimit.h"
+
+#define KEYS(name) TEST_SRCDIR "/tests/unit/fixtures/keys/" name
 
 static char dir[64];
 
@@ -53,6 +56,7 @@ static void test_open_when_no_keys(void **state)
 	assert_non_null(k);
 	assert_int_equal(auth_check(k, NULL, &t, &e), 0);
 	assert_string_equal(t.name, "public");
+	assert_int_equal(t.kind, TENANT_OPEN);
 	auth_free(k);
 }
 
@@ -66,7 +70,9 @@ static void test_api_key(void **state)
 	assert_non_null(k);
 	assert_int_equal(auth_check(k, "s3cret", &t, &e), 0);
 	assert_string_equal(t.name, "default");
+	assert_int_equal(t.kind, TENANT_KEY);
 	assert_int_equal(auth_check(k, NULL, &t, &e), -1);
+	assert_int_equal(t.kind, TENANT_NONE);
 	assert_int_equal(e.status, 401);
 	assert_string_equal(e.code, "unauthorized");
 	assert_int_equal(auth_check(k, "", &t, &e), -1);
@@ -151,6 +157,97 @@ static void test_keys_file_errors(void **state)
 	free(p);
 }
 
+/* A keys-file name is data: names that would be a path trick (".", "..",
+ * "a/b"), the keyless callers' or the api_key's tenant ("public",
+ * "default", in any case), "no tenant" ("-", "") or a second entry of a
+ * tenant are refused at load, naming the file, the line and the name. */
+static void expect_bad_name(const char *file, const char *shown)
+{
+	struct isobox_err e;
+
+	memset(&e, 0, sizeof(e));
+	assert_null(auth_load("", file, &e));
+	assert_string_equal(e.code, "config_invalid");
+	assert_non_null(strstr(e.msg, ":3:"));
+	assert_non_null(strstr(e.msg, shown));
+	/* With the api_key as well: still refused, not merged. */
+	assert_null(auth_load("s3cret", file, &e));
+}
+
+static void test_tenant_names_are_data(void **state)
+{
+	(void)state;
+	expect_bad_name(KEYS("name_dotdot.yaml"), "'..': name must be");
+	expect_bad_name(KEYS("name_dot.yaml"), "'.': name must be");
+	expect_bad_name(KEYS("name_dash.yaml"), "'-': name must be");
+	expect_bad_name(KEYS("name_leading_dash.yaml"), "'-x': name must be");
+	expect_bad_name(KEYS("name_slash.yaml"), "'a/b': name must be");
+	expect_bad_name(KEYS("name_empty.yaml"), "'': name must be");
+	expect_bad_name(KEYS("name_public.yaml"), "'public': name is reserved");
+	expect_bad_name(KEYS("name_public_upper.yaml"),
+			"'PUBLIC': name is reserved");
+	expect_bad_name(KEYS("name_default.yaml"),
+			"'default': name is reserved");
+}
+
+static void test_tenant_name_twice(void **state)
+{
+	struct isobox_err e;
+
+	(void)state;
+	memset(&e, 0, sizeof(e));
+	assert_null(auth_load("", KEYS("name_twice.yaml"), &e));
+	assert_non_null(strstr(e.msg, ":5:"));
+	assert_non_null(strstr(e.msg, "'Alice' is used twice"));
+}
+
+static void test_tenant_good_names(void **state)
+{
+	struct isobox_err e;
+	struct tenant t;
+	struct keyring *k = auth_load("s3cret", KEYS("good.yaml"), &e);
+
+	(void)state;
+	assert_non_null(k);
+	assert_int_equal(k->n, 3);
+	assert_int_equal(auth_check(k, "alice-key", &t, &e), 0);
+	assert_string_equal(t.name, "alice");
+	assert_int_equal(t.kind, TENANT_KEY);
+	assert_int_equal(auth_check(k, "bob-key", &t, &e), 0);
+	assert_string_equal(t.name, "bob.example-1_x");
+	assert_int_equal(t.kind, TENANT_KEY);
+	auth_free(k);
+}
+
+/* A reload that meets a bad file keeps the keys in force and says so. */
+static void test_reload_keeps_previous_keys(void **state)
+{
+	struct isobox_err e;
+	struct tenant t;
+	struct keyring *k;
+	char *path = xasprintf("%s/reload.yaml", dir);
+	char *cmd;
+
+	(void)state;
+	cmd = xasprintf("cp '%s' '%s'", KEYS("good.yaml"), path);
+	assert_int_equal(system(cmd), 0);
+	free(cmd);
+	assert_int_equal(auth_reload("", path, 1), 1);
+	cmd = xasprintf("cp '%s' '%s'", KEYS("name_dotdot.yaml"), path);
+	assert_int_equal(system(cmd), 0);
+	free(cmd);
+	assert_int_equal(auth_reload("", path, 1), -EINVAL);
+	k = auth_get();
+	assert_non_null(k);
+	assert_int_equal(k->n, 2);
+	assert_int_equal(auth_check(k, "alice-key", &t, &e), 0);
+	assert_string_equal(t.name, "alice");
+	auth_put(k);
+	/* Unchanged since the failed attempt: not re-read. */
+	assert_int_equal(auth_reload("", path, 0), 0);
+	free(path);
+}
+
 static void test_presented(void **state)
 {
 	(void)state;
@@ -195,6 +292,10 @@ int main(void)
 	    cmocka_unit_test(test_api_key),
 	    cmocka_unit_test(test_keys_file),
 	    cmocka_unit_test(test_keys_file_errors),
+	    cmocka_unit_test(test_tenant_names_are_data),
+	    cmocka_unit_test(test_tenant_name_twice),
+	    cmocka_unit_test(test_tenant_good_names),
+	    cmocka_unit_test(test_reload_keeps_previous_keys),
 	    cmocka_unit_test(test_presented),
 	    cmocka_unit_test(test_client_ip),
 	};
