@@ -10,6 +10,7 @@
 #include <getopt.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,15 +38,15 @@ static void *worker(void *arg)
 	if (FCGX_InitRequest(&fr, listen_fd, FCGI_FAIL_ACCEPT_ON_INTR) != 0) {
 		return NULL;
 	}
-	while (!svc.stopping) {
+	while (!atomic_load(&svc.stopping)) {
 		struct http_req req;
 		int rc;
 
 		pthread_mutex_lock(&accept_lock);
-		rc = svc.stopping ? -1 : FCGX_Accept_r(&fr);
+		rc = atomic_load(&svc.stopping) ? -1 : FCGX_Accept_r(&fr);
 		pthread_mutex_unlock(&accept_lock);
 		if (rc < 0) {
-			if (svc.stopping) {
+			if (atomic_load(&svc.stopping)) {
 				break;
 			}
 			if (rc == -EINTR || rc == -EAGAIN) {
@@ -91,7 +92,7 @@ static void *signal_thread(void *arg)
 			continue;
 		}
 		log_info("signal %d: finishing requests in flight", sig);
-		svc.stopping = 1;
+		atomic_store(&svc.stopping, 1);
 		service_kick(&svc);
 		/* Wake the thread blocked in accept(2). */
 		shutdown(listen_fd, SHUT_RDWR);
@@ -106,7 +107,7 @@ static void *housekeeping(void *arg)
 	int64_t next_reap = 0;
 
 	(void)arg;
-	while (!svc.stopping) {
+	while (!atomic_load(&svc.stopping)) {
 		struct timespec ts;
 
 		registry_reload(svc.cfg.registry, svc.cfg.images_lock, 0);
@@ -117,7 +118,7 @@ static void *housekeeping(void *arg)
 		}
 		pool_maintain(&svc);
 		pthread_mutex_lock(&svc.hk_lock);
-		if (!svc.hk_kicked && !svc.stopping) {
+		if (!svc.hk_kicked && !atomic_load(&svc.stopping)) {
 			clock_gettime(CLOCK_REALTIME, &ts);
 			ts.tv_sec += 2;
 			pthread_cond_timedwait(&svc.hk_cond, &svc.hk_lock, &ts);
@@ -239,7 +240,7 @@ int main(int argc, char **argv)
 	for (i = 0; i < threads; i++) {
 		pthread_join(tids[i], NULL);
 	}
-	svc.stopping = 1;
+	atomic_store(&svc.stopping, 1);
 	service_kick(&svc);
 	pthread_join(hk_tid, NULL);
 	pool_drain_own(&svc);

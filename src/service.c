@@ -58,6 +58,7 @@ int service_init(struct service *s, const char *config_path,
 	int rc;
 
 	memset(s, 0, sizeof(*s));
+	atomic_init(&s->stopping, 0);
 	pthread_mutex_init(&s->hk_lock, NULL);
 	pthread_cond_init(&s->hk_cond, NULL);
 	s->config_path = config_path ? xstrdup(config_path) : NULL;

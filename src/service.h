@@ -6,6 +6,7 @@
 #define ISOBOX_SERVICE_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "config.h"
@@ -29,7 +30,9 @@ struct service {
 	char deployment[80]; /* "host:<hash of run_dir>": processes sharing
 			      * this run_dir share state and the pool */
 	int64_t started_ms;
-	volatile int stopping;
+	/* Set once by the signal thread (or main at exit), read by every
+	 * worker and housekeeping loop: an atomic, not a volatile. */
+	atomic_int stopping;
 	/* CgroupParent as the engine needs it: with the cgroupfs driver a
 	 * relative parent would land under dockerd's own cgroup, so it is made
 	 * absolute; with the systemd driver it stays a slice name. Resolved
