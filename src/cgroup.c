@@ -13,7 +13,8 @@
 
 #include "util.h"
 
-/* Read a one-line value; "max" (v2) and huge v1 values mean unlimited. */
+/* Read a one-line value; "max" (v2) and huge v1 values mean unlimited.
+ * 0, or -errno (-EINVAL for a value that is not a number). */
 static int read_limit(const char *path, int64_t *out)
 {
 	FILE *f = fopen(path, "re");
@@ -21,11 +22,11 @@ static int read_limit(const char *path, int64_t *out)
 	long long v;
 
 	if (f == NULL) {
-		return -1;
+		return -errno;
 	}
 	if (fgets(line, sizeof(line), f) == NULL) {
 		fclose(f);
-		return -1;
+		return -EIO;
 	}
 	fclose(f);
 	line[strcspn(line, "\n")] = '\0';
@@ -34,11 +35,23 @@ static int read_limit(const char *path, int64_t *out)
 		return 0;
 	}
 	if (parse_ll(line, &v) < 0) {
-		return -1;
+		return -EINVAL;
 	}
 	/* cgroup v1 reports "unlimited" as a page-rounded LONG_MAX. */
 	*out = v >= (1LL << 62) ? -1 : v;
 	return 0;
+}
+
+/* Read dir/file into *out; keep the first error in *rc. */
+static void read_into(const char *dir, const char *file, int64_t *out, int *rc)
+{
+	char *p = xasprintf("%s/%s", dir, file);
+	int r = read_limit(p, out);
+
+	free(p);
+	if (r < 0 && *rc == 0) {
+		*rc = r;
+	}
 }
 
 static int count_children(const char *dir)
@@ -71,6 +84,7 @@ int cgroup_slice_read(const char *root, const char *slice,
 {
 	char *p;
 	char *d;
+	int rc = 0;
 
 	memset(st, 0, sizeof(*st));
 	st->memory_limit = -1;
@@ -85,42 +99,30 @@ int cgroup_slice_read(const char *root, const char *slice,
 		d = xasprintf("%s/%s", root, slice);
 		st->exists = is_dir(d);
 		if (st->exists) {
-			p = xasprintf("%s/memory.max", d);
-			read_limit(p, &st->memory_limit);
-			free(p);
-			p = xasprintf("%s/memory.current", d);
-			read_limit(p, &st->memory_usage);
-			free(p);
-			p = xasprintf("%s/pids.max", d);
-			read_limit(p, &st->pids_limit);
-			free(p);
+			read_into(d, "memory.max", &st->memory_limit, &rc);
+			read_into(d, "memory.current", &st->memory_usage, &rc);
+			read_into(d, "pids.max", &st->pids_limit, &rc);
 			st->children = count_children(d);
 		}
 		free(d);
-		return 0;
+		return st->exists ? rc : -ENOENT;
 	}
 	d = xasprintf("%s/memory/%s", root, slice);
 	st->exists = is_dir(d);
 	if (st->exists) {
-		p = xasprintf("%s/memory.limit_in_bytes", d);
-		read_limit(p, &st->memory_limit);
-		free(p);
-		p = xasprintf("%s/memory.usage_in_bytes", d);
-		read_limit(p, &st->memory_usage);
-		free(p);
+		read_into(d, "memory.limit_in_bytes", &st->memory_limit, &rc);
+		read_into(d, "memory.usage_in_bytes", &st->memory_usage, &rc);
 		st->children = count_children(d);
 	}
 	free(d);
 	d = xasprintf("%s/pids/%s", root, slice);
 	if (is_dir(d)) {
-		p = xasprintf("%s/pids.max", d);
-		read_limit(p, &st->pids_limit);
-		free(p);
+		read_into(d, "pids.max", &st->pids_limit, &rc);
 	} else {
 		st->exists = 0;
 	}
 	free(d);
-	return 0;
+	return st->exists ? rc : -ENOENT;
 }
 
 int cgroup_slice_ready(const struct slice_state *st, char *why, size_t n)
@@ -142,17 +144,17 @@ int cgroup_slice_ready(const struct slice_state *st, char *why, size_t n)
 	return 1;
 }
 
-/* The number after "key " in a flat-keyed cgroup file, or -1 when the file
- * or the key is missing. */
+/* The number after "key " in a flat-keyed cgroup file, or -ENOENT when the
+ * file or the key is missing. */
 static long long key_line(const char *path, const char *key)
 {
 	FILE *f = fopen(path, "re");
 	char line[128];
 	size_t klen = strlen(key);
-	long long n = -1;
+	long long n = -ENOENT;
 
 	if (f == NULL) {
-		return -1;
+		return -ENOENT;
 	}
 	while (fgets(line, sizeof(line), f)) {
 		if (strncmp(line, key, klen) == 0 && line[klen] == ' ') {
@@ -192,7 +194,7 @@ static int container_counter(const char *parent, const char *container_id,
 			return n > INT_MAX ? INT_MAX : (int)n;
 		}
 	}
-	return -1;
+	return -ENOENT;
 }
 
 int cgroup_oom_kills(const char *parent, const char *container_id)
@@ -205,8 +207,8 @@ int cgroup_oom_kills(const char *parent, const char *container_id)
 /* Whether the kernel log (read from its start, non-blocking) has a record
  * with tag followed by a cgroup path naming the container: ".../ID" under
  * cgroupfs or ".../docker-ID.scope" under systemd, the path ending at a
- * ',' or the end of the line. 1 found, 0 not, -1 when /dev/kmsg cannot be
- * read (not root, or no kernel log in this namespace). */
+ * ',' or the end of the line. 1 found, 0 not, -errno when /dev/kmsg cannot
+ * be read (not root, or no kernel log in this namespace). */
 static int kmsg_names_container(const char *tag, const char *container_id)
 {
 	char rec[8192];
@@ -218,11 +220,11 @@ static int kmsg_names_container(const char *tag, const char *container_id)
 	int found = 0;
 
 	if (idlen == 0 || idlen > 96) {
-		return -1;
+		return -EINVAL;
 	}
 	fd = open("/dev/kmsg", O_RDONLY | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0) {
-		return -1;
+		return -errno;
 	}
 	snprintf(scope, sizeof(scope), "docker-%s.scope", container_id);
 	slen = strlen(scope);

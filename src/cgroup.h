@@ -19,7 +19,11 @@ struct slice_state {
 };
 
 /* Read the slice's state. root is normally "/sys/fs/cgroup" (tests may
- * point it elsewhere). Returns 0 (even when the slice does not exist). */
+ * point it elsewhere). Returns 0 when everything was read; -ENOENT when the
+ * slice does not exist (st->exists 0); another -errno when a file of an
+ * existing slice could not be read (that field keeps its default: -1, i.e.
+ * "unlimited", for a limit, so a caller that must not fail open checks the
+ * return value, not only the fields). */
 int cgroup_slice_read(const char *root, const char *slice,
 		      struct slice_state *st);
 /* 1 when the slice exists with a memory and a pids cap; otherwise 0 and a
@@ -27,19 +31,19 @@ int cgroup_slice_read(const char *root, const char *slice,
 int cgroup_slice_ready(const struct slice_state *st, char *why, size_t n);
 
 /* OOM kills recorded in a container's own memory cgroup under parent (as
- * given to the engine: "/isobox.slice" or a systemd slice name), or -1 when
- * the cgroup is not there (any more). Reads cgroup v1 memory.oom_control or
- * v2 memory.events. */
+ * given to the engine: "/isobox.slice" or a systemd slice name), or -ENOENT
+ * when the cgroup is not there (any more). Reads cgroup v1 memory.oom_control
+ * or v2 memory.events. */
 int cgroup_oom_kills(const char *parent, const char *container_id);
 /* 1 when the kernel log records a memory-cgroup OOM kill in the container's
- * cgroup ("oom_memcg=.../ID"), 0 when not, -1 when /dev/kmsg cannot be
+ * cgroup ("oom_memcg=.../ID"), 0 when not, -errno when /dev/kmsg cannot be
  * read. For when the engine removed the cgroup before it was asked. */
 int cgroup_oom_logged(const char *container_id);
 /* Forks and clones refused in a container's pids cgroup because a pids.max
  * was reached (v1 or v2 pids.events "max"). When the cgroup is gone (the
  * engine removes it as soon as the container ends), the kernel log is
  * searched for the pids controller's "fork rejected" line naming the
- * container: 1 if found, else 0. -1 when neither can be read (another
+ * container: 1 if found, else 0. -errno when neither can be read (another
  * host's engine, no permission). */
 int cgroup_pids_refused(const char *parent, const char *container_id);
 

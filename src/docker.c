@@ -29,10 +29,15 @@ static void tl_make_key(void)
 	pthread_key_create(&tl_key, tl_destroy);
 }
 
-void docker_global_init(void)
+int docker_global_init(void)
 {
-	curl_global_init(CURL_GLOBAL_DEFAULT);
-	pthread_once(&tl_once, tl_make_key);
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		return -EIO;
+	}
+	if (pthread_once(&tl_once, tl_make_key) != 0) {
+		return -EAGAIN;
+	}
+	return 0;
 }
 
 static int endpoint_err(struct isobox_err *err, const char *what)
@@ -465,6 +470,7 @@ out:
 
 /* ---- hijacked attach ---- */
 
+/* poll(2) one fd: > 0 ready, 0 timed out, -errno. */
 static int wait_fd(int fd, short ev, int timeout_ms)
 {
 	struct pollfd p = {fd, ev, 0};
@@ -473,9 +479,11 @@ static int wait_fd(int fd, short ev, int timeout_ms)
 	do {
 		rc = poll(&p, 1, timeout_ms);
 	} while (rc < 0 && errno == EINTR);
-	return rc;
+	return rc < 0 ? -errno : rc;
 }
 
+/* Write all n bytes: 0, -ETIMEDOUT at deadline_ms, -EIO when the
+ * connection failed. */
 static int raw_send(CURL *c, int fd, const void *p, size_t n,
 		    int64_t deadline_ms)
 {
@@ -487,18 +495,20 @@ static int raw_send(CURL *c, int fd, const void *p, size_t n,
 
 		if (rc == CURLE_AGAIN) {
 			int64_t left = deadline_ms - now_ms();
+			int w;
 
 			if (left <= 0) {
-				return -1;
+				return -ETIMEDOUT;
 			}
-			if (wait_fd(fd, POLLOUT,
-				    (int)(left > 1000 ? 1000 : left)) < 0) {
-				return -1;
+			w = wait_fd(fd, POLLOUT,
+				    (int)(left > 1000 ? 1000 : left));
+			if (w < 0) {
+				return w;
 			}
 			continue;
 		}
 		if (rc != CURLE_OK) {
-			return -1;
+			return -EIO;
 		}
 		q += sent;
 		n -= sent;
@@ -616,7 +626,7 @@ int docker_stream_send(struct docker_stream *s, const void *p, size_t n,
 		       int64_t deadline_ms)
 {
 	if (s->curl == NULL) {
-		return -1;
+		return -ENOTCONN;
 	}
 	return raw_send(s->curl, s->fd, p, n, deadline_ms);
 }
@@ -643,14 +653,14 @@ long docker_stream_recv(struct docker_stream *s, void *p, size_t n,
 			return (long)got; /* 0 means EOF */
 		}
 		if (rc != CURLE_AGAIN) {
-			return -1;
+			return -EIO;
 		}
 		w = wait_fd(s->fd, POLLIN, timeout_ms);
 		if (w == 0) {
-			return -2;
+			return -ETIMEDOUT;
 		}
 		if (w < 0) {
-			return -1;
+			return w;
 		}
 	}
 }

@@ -6,9 +6,10 @@
  * versioned ("/v1.41/..."). Plain requests reuse one keep-alive connection
  * per thread; attach opens its own hijacked connection.
  *
- * Errors: functions return 0 on success and -1 with err filled. An engine
- * that does not answer is 503 "docker_unavailable"; an engine refusal is
- * 503 "sandbox_failed" unless stated otherwise. */
+ * Errors (util.h): functions that take err return 0 on success and -1 with
+ * err filled. An engine that does not answer is 503 "docker_unavailable";
+ * an engine refusal is 503 "sandbox_failed" unless stated otherwise. The
+ * stream functions, which have no err, return negative errno values. */
 #ifndef ISOBOX_DOCKER_H
 #define ISOBOX_DOCKER_H
 
@@ -88,16 +89,21 @@ struct docker_stream {
  * "Upgrade: tcp". Call before start so no output is missed. */
 int docker_attach(struct docker *d, const char *id, struct docker_stream *s,
 		  struct isobox_err *err);
-/* Write all n bytes (blocking, with a deadline). 0 or -1. */
+/* Write all n bytes (blocking, with a deadline). 0, -ETIMEDOUT when the
+ * deadline passed, -ENOTCONN on a closed stream, -EIO (or another -errno)
+ * when the connection failed. */
 int docker_stream_send(struct docker_stream *s, const void *p, size_t n,
 		       int64_t deadline_ms);
 /* Wait up to timeout_ms for data and read it. Returns bytes read (> 0),
- * 0 on EOF, -2 on timeout with nothing read, -1 on error. */
+ * 0 on EOF, -ETIMEDOUT when nothing came in time (try again), -EIO (or
+ * another -errno) when the connection failed. */
 long docker_stream_recv(struct docker_stream *s, void *p, size_t n,
 			int timeout_ms);
 void docker_stream_close(struct docker_stream *s);
 
-/* Engine-wide init/cleanup of libcurl (call once per process). */
-void docker_global_init(void);
+/* Process-wide set-up of libcurl: call once, before any thread starts.
+ * 0, or -EIO / -EAGAIN when libcurl or the per-thread handles cannot be
+ * set up (the process should not go on). */
+int docker_global_init(void);
 
 #endif

@@ -182,7 +182,10 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	docker_global_init();
+	if (docker_global_init() < 0) {
+		fprintf(stderr, "isobox.fcgi: libcurl cannot be initialised\n");
+		return 1;
+	}
 	memset(&err, 0, sizeof(err));
 	if (service_init(&svc, config_path, &err) < 0) {
 		fprintf(stderr, "isobox.fcgi: %s\n", err.msg);

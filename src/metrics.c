@@ -12,6 +12,8 @@
 #include <unistd.h>
 
 #define METRICS_MAGIC 0x69736f6dU /* "isom" */
+/* Loads of a slot's state before a claim left half-done counts as dead. */
+#define METRICS_SPIN_MAX 10000000L
 
 struct metric_slot {
 	uint32_t state;
@@ -107,6 +109,7 @@ static struct metric_slot *slot_for(const char *key)
 {
 	uint32_t i = fnv1a(key) % METRICS_SLOTS;
 	uint32_t n;
+	long spins;
 
 	for (n = 0; n < METRICS_SLOTS; n++, i = (i + 1) % METRICS_SLOTS) {
 		struct metric_slot *s = &mf->slots[i];
@@ -125,10 +128,14 @@ static struct metric_slot *slot_for(const char *key)
 			}
 			st = __atomic_load_n(&s->state, __ATOMIC_ACQUIRE);
 		}
-		while (st == 1) { /* another process is writing the key */
+		/* Another process is writing the key, which takes a few
+		 * instructions; one that died there leaves the slot claimed
+		 * for good, so give up on it after a while instead of
+		 * spinning forever. */
+		for (spins = 0; st == 1 && spins < METRICS_SPIN_MAX; spins++) {
 			st = __atomic_load_n(&s->state, __ATOMIC_ACQUIRE);
 		}
-		if (strncmp(s->key, key, sizeof(s->key)) == 0) {
+		if (st == 2 && strncmp(s->key, key, sizeof(s->key)) == 0) {
 			return s;
 		}
 	}

@@ -19,7 +19,12 @@
 #define METRICS_KEY   200
 
 /* Map (creating) the file. 0 or -errno. Until it succeeds every update is
- * a no-op, so metrics can never fail a request. */
+ * a no-op, so metrics can never fail a request.
+ *
+ * The updates below are void on purpose (util.h): they are best-effort by
+ * contract. A failure (no file, a key longer than METRICS_KEY, a full
+ * table, a slot left half-claimed by a process that died) loses that
+ * update and nothing else; no decision is ever taken on a metric. */
 int metrics_open(const char *path);
 
 /* Add v to the series named by the printf-style key. */

@@ -167,7 +167,7 @@ again:
 		}
 		n = docker_stream_recv(&ds, rbuf, sizeof(rbuf),
 				       (int)(left < 250 ? left : 250));
-		if (n == -2) {
+		if (n == -ETIMEDOUT) {
 			continue;
 		}
 		if (n <= 0) {

@@ -137,7 +137,10 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	cmd = argv[optind];
-	docker_global_init();
+	if (docker_global_init() < 0) {
+		fprintf(stderr, "isoboxctl: libcurl cannot be initialised\n");
+		return 1;
+	}
 	if (service_init(&s, config, &e) < 0) {
 		fprintf(stderr, "isoboxctl: %s\n", e.msg);
 		return 1;
