@@ -196,43 +196,42 @@ static int blocking(const char *body, size_t len)
 	       ends_with(body, len, "-j DROP");
 }
 
-int egress_verify_rules(const char *v4, const char *v6, const char *bridge,
-			char dns[][16], int ndns,
-			const struct egress_net *attached, size_t nattached,
-			char *why, size_t cap)
+/* What the scan of the IPv4 chains found, checked at the end. */
+enum { NNEED = 5 };
+struct v4_scan {
+	char need[NNEED][160]; /* rules ISOBOX-EGRESS must hold */
+	int have[NNEED];
+	int dns_ok[CONFIG_MAX_DNS];	   /* a udp RETURN per resolver */
+	struct egress_net pre[MAX_PREFIX]; /* rejected -d prefixes */
+	size_t npre;
+	struct buf hashed; /* the rules the marker's digest covers */
+	char mark_hash[65];
+};
+
+static void v4_scan_init(struct v4_scan *sc, const char *bridge)
 {
-	static const char *const need_fmt[] = {
-	    "-o ",
+	static const char *const need_fmt[NNEED] = {
+	    "-o ", /* other sandboxes; filled in with the bridge below */
 	    "-p udp -m udp --dport 53 " REJ,
 	    "-p tcp -m tcp --dport 53 " REJ,
 	    "-p tcp -m multiport --dports 25,465,587 " REJ,
 	    "-m addrtype --dst-type LOCAL " REJ,
 	};
-	enum { NNEED = sizeof(need_fmt) / sizeof(need_fmt[0]) };
-	char want[160];
-	char need[NNEED][160];
-	int have[NNEED] = {0};
-	int dns_ok[CONFIG_MAX_DNS] = {0};
-	struct egress_net pre[MAX_PREFIX];
-	size_t npre = 0;
-	struct buf hashed = {0};
-	const char *p;
-	const char *line;
-	size_t len;
 	size_t i;
-	int nrules = 0;
-	int nin = 0;
-	int saw_mark = 0;
-	int in_final = 0;
-	char mark_hash[65] = "";
-	char sum[65];
-	const size_t ch = strlen("-A " EGRESS_CHAIN " ");
-	const size_t chin = strlen("-A " EGRESS_CHAIN_IN " ");
 
-	if (ndns > CONFIG_MAX_DNS) {
-		ndns = CONFIG_MAX_DNS;
+	memset(sc, 0, sizeof(*sc));
+	for (i = 0; i < NNEED; i++) {
+		snprintf(sc->need[i], sizeof(sc->need[i]), "%s", need_fmt[i]);
 	}
-	/* The hooks. */
+	snprintf(sc->need[0], sizeof(sc->need[0]), "-o %s " REJ, bridge);
+}
+
+/* The hooks into the IPv4 chains: each chain's first rule. */
+static int check_v4_hooks(const char *v4, const char *bridge, char *why,
+			  size_t cap)
+{
+	char want[160];
+
 	if (!first_rule_is(v4, "FORWARD", "-A FORWARD -j DOCKER-USER")) {
 		return why_set(why, cap,
 			       "iptables: FORWARD does not start with "
@@ -252,106 +251,139 @@ int egress_verify_rules(const char *v4, const char *v6, const char *bridge,
 			       "iptables: INPUT does not start with the "
 			       "jump to " EGRESS_CHAIN_IN);
 	}
-	for (i = 0; i < NNEED; i++) {
-		snprintf(need[i], sizeof(need[i]), "%s", need_fmt[i]);
-	}
-	/* Other sandboxes: -o BRIDGE. */
-	snprintf(need[0], sizeof(need[0]), "-o %s " REJ, bridge);
+	return 0;
+}
 
-	/* ISOBOX-EGRESS: only rejections and DNS to a resolver, then the
-	 * marker as the last rule. */
-	p = v4;
+/* A rule body "-d NET -j REJECT ..." or "-d NET -j DROP" and nothing
+ * else: its network into *n. 1 when it is one, else 0. */
+static int rejected_prefix(const char *body, size_t blen, struct egress_net *n)
+{
+	const char *sp;
+	size_t tail;
+
+	if (!has_prefix(body, blen, "-d ")) {
+		return 0;
+	}
+	if (ends_with(body, blen, " " REJ)) {
+		tail = strlen(REJ);
+	} else if (ends_with(body, blen, " -j DROP")) {
+		tail = strlen("-j DROP");
+	} else {
+		return 0;
+	}
+	sp = memchr(body + 3, ' ', blen - 3);
+	return sp && (size_t)(sp - body) + 1 + tail == blen &&
+	       parse_net(body + 3, (size_t)(sp - body - 3), n) == 0;
+}
+
+/* The marker rule "-m comment --comment "isobox-egress sha256=H" -j
+ * RETURN": its digest into sc->mark_hash. 1 when body is the marker, 0
+ * when it is not one, -1 (why set) when it is malformed. */
+static int marker(struct v4_scan *sc, const char *body, size_t blen, char *why,
+		  size_t cap)
+{
+	static const char head[] = "-m comment --comment \"" EGRESS_MARK;
+	static const char tail[] = "\" -j RETURN";
+
+	if (!has_prefix(body, blen, head)) {
+		return 0;
+	}
+	if (blen != strlen(head) + 64 + strlen(tail) ||
+	    !ends_with(body, blen, tail)) {
+		return why_set(why, cap,
+			       "iptables: malformed marker in " EGRESS_CHAIN);
+	}
+	memcpy(sc->mark_hash, body + strlen(head), 64);
+	sc->mark_hash[64] = '\0';
+	return 1;
+}
+
+/* ISOBOX-EGRESS: only rejections and DNS to a resolver, then the marker
+ * as the last rule. */
+static int scan_egress_chain(struct v4_scan *sc, const char *v4, char dns[][16],
+			     int ndns, char *why, size_t cap)
+{
+	const size_t ch = strlen("-A " EGRESS_CHAIN " ");
+	const char *p = v4;
+	const char *line;
+	size_t len;
+	int nrules = 0;
+	int saw_mark = 0;
+
 	while (next_line(&p, &line, &len)) {
 		const char *body = line + ch;
 		size_t blen = len - ch;
+		struct egress_net n;
 		int which;
 		int udp;
+		int m;
+		size_t i;
 
 		if (!has_prefix(line, len, "-A " EGRESS_CHAIN " ")) {
 			continue;
 		}
 		nrules++;
 		if (saw_mark) {
-			buf_free(&hashed);
 			return why_set(why, cap,
 				       "iptables: rules after the marker "
 				       "in " EGRESS_CHAIN);
 		}
-		if (has_prefix(body, blen,
-			       "-m comment --comment \"" EGRESS_MARK)) {
-			const char *h =
-			    body +
-			    strlen("-m comment --comment \"" EGRESS_MARK);
-
-			if (blen !=
-				strlen("-m comment --comment \"" EGRESS_MARK) +
-				    64 + strlen("\" -j RETURN") ||
-			    !ends_with(body, blen, "\" -j RETURN")) {
-				buf_free(&hashed);
-				return why_set(why, cap,
-					       "iptables: malformed marker "
-					       "in " EGRESS_CHAIN);
-			}
-			memcpy(mark_hash, h, 64);
-			mark_hash[64] = '\0';
+		m = marker(sc, body, blen, why, cap);
+		if (m < 0) {
+			return -1;
+		}
+		if (m > 0) {
 			saw_mark = 1;
 			continue;
 		}
-		buf_add(&hashed, line, len);
-		buf_adds(&hashed, "\n");
+		buf_add(&sc->hashed, line, len);
+		buf_adds(&sc->hashed, "\n");
 		for (i = 0; i < NNEED; i++) {
-			if (line_is(body, blen, need[i])) {
-				have[i] = 1;
+			if (line_is(body, blen, sc->need[i])) {
+				sc->have[i] = 1;
 			}
 		}
 		if (dns_return(body, blen, dns, ndns, &which, &udp)) {
 			if (udp) {
-				dns_ok[which] = 1;
+				sc->dns_ok[which] = 1;
 			}
 			continue;
 		}
 		if (!blocking(body, blen)) {
-			buf_free(&hashed);
 			return why_set(
 			    why, cap,
 			    "iptables: unexpected rule in " EGRESS_CHAIN
 			    ": %.*s",
 			    (int)(blen > 120 ? 120 : blen), body);
 		}
-		if (has_prefix(body, blen, "-d ")) {
-			const char *sp = memchr(body + 3, ' ', blen - 3);
-			struct egress_net n;
-
-			if (sp && npre < MAX_PREFIX &&
-			    (ends_with(body, blen, " " REJ) ||
-			     ends_with(body, blen, " -j DROP")) &&
-			    (size_t)(sp - body) + 1 +
-				    (ends_with(body, blen, " " REJ)
-					 ? strlen(REJ)
-					 : strlen("-j DROP")) ==
-				blen &&
-			    parse_net(body + 3, (size_t)(sp - body - 3), &n) ==
-				0) {
-				pre[npre++] = n;
-			}
+		if (sc->npre < MAX_PREFIX && rejected_prefix(body, blen, &n)) {
+			sc->pre[sc->npre++] = n;
 		}
 	}
 	if (nrules == 0) {
-		buf_free(&hashed);
 		return why_set(why, cap,
 			       "iptables: chain " EGRESS_CHAIN
 			       " is missing or empty");
 	}
 	if (!saw_mark) {
-		buf_free(&hashed);
 		return why_set(
 		    why, cap,
 		    "iptables: the marker (last rule of " EGRESS_CHAIN
 		    ") is missing");
 	}
+	return 0;
+}
 
-	/* ISOBOX-EGRESS-IN: DNS to a resolver on the host, then reject. */
-	p = v4;
+/* ISOBOX-EGRESS-IN: DNS to a resolver on the host, then reject. */
+static int scan_egress_in_chain(struct v4_scan *sc, const char *v4,
+				char dns[][16], int ndns, char *why, size_t cap)
+{
+	const size_t chin = strlen("-A " EGRESS_CHAIN_IN " ");
+	const char *p = v4;
+	const char *line;
+	size_t len;
+	int in_final = 0;
+
 	while (next_line(&p, &line, &len)) {
 		const char *body = line + chin;
 		size_t blen = len - chin;
@@ -361,18 +393,16 @@ int egress_verify_rules(const char *v4, const char *v6, const char *bridge,
 		if (!has_prefix(line, len, "-A " EGRESS_CHAIN_IN " ")) {
 			continue;
 		}
-		nin++;
-		buf_add(&hashed, line, len);
-		buf_adds(&hashed, "\n");
+		buf_add(&sc->hashed, line, len);
+		buf_adds(&sc->hashed, "\n");
 		if (in_final) {
-			buf_free(&hashed);
 			return why_set(why, cap,
 				       "iptables: rules after the final "
 				       "rejection in " EGRESS_CHAIN_IN);
 		}
 		if (dns_return(body, blen, dns, ndns, &which, &udp)) {
 			if (udp) {
-				dns_ok[which] = 1;
+				sc->dns_ok[which] = 1;
 			}
 			continue;
 		}
@@ -381,57 +411,66 @@ int egress_verify_rules(const char *v4, const char *v6, const char *bridge,
 			in_final = 1;
 			continue;
 		}
-		buf_free(&hashed);
 		return why_set(why, cap,
 			       "iptables: unexpected rule in " EGRESS_CHAIN_IN
 			       ": %.*s",
 			       (int)(blen > 120 ? 120 : blen), body);
 	}
 	if (!in_final) {
-		buf_free(&hashed);
 		return why_set(why, cap,
 			       "iptables: " EGRESS_CHAIN_IN
 			       " does not end in a rejection");
 	}
-	auth_sha256_hex(hashed.p ? hashed.p : "", sum);
-	buf_free(&hashed);
-	if (strcmp(sum, mark_hash) != 0) {
+	return 0;
+}
+
+/* Is net inside one of the rejected prefixes? */
+static int covered(const struct v4_scan *sc, const struct egress_net *net)
+{
+	size_t j;
+
+	for (j = 0; j < sc->npre; j++) {
+		if (net_covers(&sc->pre[j], net)) {
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* What the scan found against what must be there: the digest, the needed
+ * rules, the blocked ranges, the host's networks, the resolvers. */
+static int check_v4_found(const struct v4_scan *sc, char dns[][16], int ndns,
+			  const struct egress_net *attached, size_t nattached,
+			  char *why, size_t cap)
+{
+	char sum[65];
+	size_t i;
+
+	auth_sha256_hex(sc->hashed.p ? sc->hashed.p : "", sum);
+	if (strcmp(sum, sc->mark_hash) != 0) {
 		return why_set(why, cap,
 			       "iptables: the rules differ from what "
 			       "setup-egress installed (sha256 mismatch)");
 	}
-	(void)nin;
-
 	for (i = 0; i < NNEED; i++) {
-		if (!have[i]) {
+		if (!sc->have[i]) {
 			return why_set(why, cap,
 				       "iptables: " EGRESS_CHAIN
 				       " lacks the rule '%s'",
-				       need[i]);
+				       sc->need[i]);
 		}
 	}
 	for (i = 0; blocked_v4[i]; i++) {
 		struct egress_net b;
-		size_t j;
-		int ok = 0;
 
 		parse_net(blocked_v4[i], strlen(blocked_v4[i]), &b);
-		for (j = 0; j < npre && !ok; j++) {
-			ok = net_covers(&pre[j], &b);
-		}
-		if (!ok) {
+		if (!covered(sc, &b)) {
 			return why_set(why, cap, "iptables: %s is not rejected",
 				       blocked_v4[i]);
 		}
 	}
 	for (i = 0; i < nattached; i++) {
-		size_t j;
-		int ok = 0;
-
-		for (j = 0; j < npre && !ok; j++) {
-			ok = net_covers(&pre[j], &attached[i]);
-		}
-		if (!ok) {
+		if (!covered(sc, &attached[i])) {
 			char s[32];
 
 			net_str(&attached[i], s, sizeof(s));
@@ -443,15 +482,25 @@ int egress_verify_rules(const char *v4, const char *v6, const char *bridge,
 		}
 	}
 	for (i = 0; i < (size_t)ndns; i++) {
-		if (!dns_ok[i]) {
+		if (!sc->dns_ok[i]) {
 			return why_set(why, cap,
 				       "iptables: DNS to the resolver %s "
 				       "(egress_dns) is not allowed",
 				       dns[i]);
 		}
 	}
+	return 0;
+}
 
-	/* IPv6: nothing at all. */
+/* IPv6: nothing at all. */
+static int check_v6(const char *v6, const char *bridge, char *why, size_t cap)
+{
+	char want[160];
+	const char *p = v6;
+	const char *line;
+	size_t len;
+	int nrules = 0;
+
 	snprintf(want, sizeof(want), "-A FORWARD -i %s -j " EGRESS_CHAIN,
 		 bridge);
 	if (!first_rule_is(v6, "FORWARD", want)) {
@@ -465,8 +514,6 @@ int egress_verify_rules(const char *v4, const char *v6, const char *bridge,
 			       "ip6tables: INPUT does not start with the "
 			       "jump to " EGRESS_CHAIN);
 	}
-	nrules = 0;
-	p = v6;
 	while (next_line(&p, &line, &len)) {
 		if (!has_prefix(line, len, "-A " EGRESS_CHAIN " ")) {
 			continue;
@@ -483,6 +530,37 @@ int egress_verify_rules(const char *v4, const char *v6, const char *bridge,
 		    why, cap, "ip6tables: " EGRESS_CHAIN " is not one -j DROP");
 	}
 	return 0;
+}
+
+int egress_verify_rules(const char *v4, const char *v6, const char *bridge,
+			char dns[][16], int ndns,
+			const struct egress_net *attached, size_t nattached,
+			char *why, size_t cap)
+{
+	struct v4_scan *sc = xmalloc(sizeof(*sc));
+	int rc;
+
+	if (ndns > CONFIG_MAX_DNS) {
+		ndns = CONFIG_MAX_DNS;
+	}
+	v4_scan_init(sc, bridge);
+	rc = check_v4_hooks(v4, bridge, why, cap);
+	if (rc == 0) {
+		rc = scan_egress_chain(sc, v4, dns, ndns, why, cap);
+	}
+	if (rc == 0) {
+		rc = scan_egress_in_chain(sc, v4, dns, ndns, why, cap);
+	}
+	if (rc == 0) {
+		rc = check_v4_found(sc, dns, ndns, attached, nattached, why,
+				    cap);
+	}
+	if (rc == 0) {
+		rc = check_v6(v6, bridge, why, cap);
+	}
+	buf_free(&sc->hashed);
+	free(sc);
+	return rc;
 }
 
 size_t egress_attached(struct egress_net *out, size_t max)

@@ -235,6 +235,88 @@ static void test_ipv6_must_be_dropped(void **state)
 	free(v4);
 }
 
+/* iptables-save text with the hooks; ISOBOX-EGRESS holds rules[] with
+ * rules[swap_at] replaced by swap (when swap_at >= 0), then the marker over
+ * the chains, then after_mark; ISOBOX-EGRESS-IN holds in. */
+static char *v4_text(int swap_at, const char *swap, const char *after_mark,
+		     const char *in)
+{
+	struct buf chain = {0};
+	struct buf hashed = {0};
+	struct buf out = {0};
+	char sum[65];
+	size_t i;
+
+	for (i = 0; rules[i]; i++) {
+		buf_addf(&chain, "-A ISOBOX-EGRESS %s\n",
+			 (int)i == swap_at ? swap : rules[i]);
+	}
+	buf_add(&hashed, chain.p, chain.len);
+	buf_adds(&hashed, in);
+	auth_sha256_hex(hashed.p, sum);
+	buf_adds(&out, "*filter\n-A INPUT -i " BR " -j ISOBOX-EGRESS-IN\n"
+		       "-A FORWARD -j DOCKER-USER\n"
+		       "-A DOCKER-USER -i " BR " -j ISOBOX-EGRESS\n");
+	buf_add(&out, chain.p, chain.len);
+	buf_addf(&out,
+		 "-A ISOBOX-EGRESS -m comment --comment \"isobox-egress "
+		 "sha256=%s\" -j RETURN\n",
+		 sum);
+	buf_adds(&out, after_mark);
+	buf_adds(&out, in);
+	buf_adds(&out, "COMMIT\n");
+	buf_free(&chain);
+	buf_free(&hashed);
+	return buf_steal(&out, NULL);
+}
+
+/* The shape of each chain: the marker last and well formed, the input
+ * chain ending in one rejection, and which rules count as rejecting a
+ * whole prefix. */
+static void test_chain_shape(void **state)
+{
+	static const char in_ok[] = "-A ISOBOX-EGRESS-IN" REJ "\n";
+	char why[400];
+	char *v4;
+
+	(void)state;
+	v4 = v4_text(-1, NULL, "", in_ok);
+	assert_int_equal(verify(v4, v6_good, NULL, 0, 1, why, sizeof(why)), 0);
+	free(v4);
+	v4 = v4_text(-1, NULL, "-A ISOBOX-EGRESS -j DROP\n", in_ok);
+	expect_fail(v4, v6_good, NULL, 0, 1, "rules after the marker");
+	free(v4);
+	v4 = v4_text(8,
+		     "-m comment --comment \"isobox-egress sha256=abc\" "
+		     "-j RETURN",
+		     "", in_ok);
+	expect_fail(v4, v6_good, NULL, 0, 1, "malformed marker");
+	free(v4);
+	/* ISOBOX-EGRESS-IN. */
+	v4 = v4_text(-1, NULL, "",
+		     "-A ISOBOX-EGRESS-IN" REJ "\n"
+		     "-A ISOBOX-EGRESS-IN -j DROP\n");
+	expect_fail(v4, v6_good, NULL, 0, 1, "after the final rejection");
+	free(v4);
+	v4 = v4_text(-1, NULL, "", "-A ISOBOX-EGRESS-IN -j ACCEPT\n");
+	expect_fail(v4, v6_good, NULL, 0, 1,
+		    "unexpected rule in ISOBOX-EGRESS-IN: -j ACCEPT");
+	free(v4);
+	v4 = v4_text(-1, NULL, "",
+		     "-A ISOBOX-EGRESS-IN -d 198.51.100.53/32 -p udp -m udp "
+		     "--dport 53 -j RETURN\n");
+	expect_fail(v4, v6_good, NULL, 0, 1, "does not end in a rejection");
+	free(v4);
+	/* A prefix dropped rather than rejected still counts... */
+	v4 = v4_text(8, "-d 10.0.0.0/8 -j DROP", "", in_ok);
+	assert_int_equal(verify(v4, v6_good, NULL, 0, 1, why, sizeof(why)), 0);
+	free(v4);
+	/* ...one rejected only for some traffic does not. */
+	v4 = v4_text(8, "-d 10.0.0.0/8 -p tcp" REJ, "", in_ok);
+	expect_fail(v4, v6_good, NULL, 0, 1, "10.0.0.0/8 is not rejected");
+	free(v4);
+}
+
 static void test_attached_sees_loopback(void **state)
 {
 	struct egress_net n[64];
@@ -257,6 +339,7 @@ int main(void)
 	    cmocka_unit_test(test_edited_rules_fail),
 	    cmocka_unit_test(test_host_networks_and_dns),
 	    cmocka_unit_test(test_ipv6_must_be_dropped),
+	    cmocka_unit_test(test_chain_shape),
 	    cmocka_unit_test(test_attached_sees_loopback),
 	};
 
