@@ -23,7 +23,6 @@
  * effective ids switched to 65534 instead; that also means it walks /box
  * with no more rights than the user code that may have shaped it.
  */
-#define _GNU_SOURCE
 #include "wire.h"
 
 #include <dirent.h>
