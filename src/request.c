@@ -290,6 +290,29 @@ static int parse_args(json_object *a, struct exec_request *r,
 	return 0;
 }
 
+/* Two file names that cannot both be written: the same name, or one that
+ * is a directory of the other ("d" and "d/f"). -1 with 400 when they
+ * clash (b is files[idx]), else 0. */
+static int names_clash(const char *a, const char *b, size_t idx,
+		       struct isobox_err *err)
+{
+	size_t la = strlen(a);
+	size_t lb = strlen(b);
+
+	if (strcmp(a, b) == 0) {
+		return err_set(err, 400, "invalid_file_name",
+			       "file name '%s' is used twice", b);
+	}
+	if ((la < lb && strncmp(a, b, la) == 0 && b[la] == '/') ||
+	    (lb < la && strncmp(a, b, lb) == 0 && a[lb] == '/')) {
+		return err_set(err, 400, "invalid_file_name",
+			       "files[%zu] '%s' and the file '%s' would be "
+			       "both a file and a directory",
+			       idx, b, a);
+	}
+	return 0;
+}
+
 static int parse_object(json_object *o, int max_files, struct exec_request *r,
 			struct isobox_err *err)
 {
@@ -373,13 +396,9 @@ static int parse_object(json_object *o, int max_files, struct exec_request *r,
 			}
 			for (j = 0; j < i && r->files[i].name; j++) {
 				if (r->files[j].name &&
-				    strcmp(r->files[j].name,
-					   r->files[i].name) == 0) {
-					return err_set(err, 400,
-						       "invalid_file_name",
-						       "file name '%s' is used "
-						       "twice",
-						       r->files[i].name);
+				    names_clash(r->files[j].name,
+						r->files[i].name, i, err) < 0) {
+					return -1;
 				}
 			}
 		}

@@ -148,17 +148,73 @@ static void test_file_names(void **state)
 		   400, "too_many_files");
 }
 
-static void test_deep_nesting(void **state)
+/* A valid request whose ignored field "x" nests arrays so that the body
+ * holds `containers` JSON containers in all (the object included). */
+static char *nested(int containers)
 {
-	char body[400];
+	struct buf b = {0};
 	int i;
 
-	(void)state;
-	for (i = 0; i < 100; i++) {
-		body[i] = '[';
+	buf_adds(&b, "{\"language\":\"py\",\"code\":\"1\",\"x\":");
+	for (i = 1; i < containers; i++) {
+		buf_adds(&b, "[");
 	}
-	body[100] = '\0';
-	expect_err(body, 400, "invalid_json");
+	buf_adds(&b, "1");
+	for (i = 1; i < containers; i++) {
+		buf_adds(&b, "]");
+	}
+	buf_adds(&b, "}");
+	return buf_steal(&b, NULL);
+}
+
+/* The depth cap is ours (below json-c's default of 32): a request nested
+ * one level under it parses, one at it is refused as too deep, whatever
+ * else it holds. Removing or raising the cap fails the second half. */
+static void test_deep_nesting(void **state)
+{
+	struct exec_request r;
+	struct isobox_err e;
+	char *body;
+
+	(void)state;
+	body = nested(REQUEST_MAX_DEPTH - 1);
+	assert_int_equal(parse(body, &r, &e), 0);
+	request_free(&r);
+	free(body);
+	body = nested(REQUEST_MAX_DEPTH);
+	assert_int_equal(parse(body, &r, &e), -1);
+	assert_int_equal(e.status, 400);
+	assert_string_equal(e.code, "invalid_json");
+	assert_non_null(strstr(e.msg, "nesting too deep"));
+	free(body);
+}
+
+/* A file and a directory of the same name cannot both be written: 400,
+ * in either order, before any sandbox is asked. */
+static void test_file_dir_clash(void **state)
+{
+	(void)state;
+	expect_err("{\"language\":\"py\",\"files\":[{\"name\":\"m.py\","
+		   "\"content\":\"\"},{\"name\":\"d/f\",\"content\":\"\"},"
+		   "{\"name\":\"d\",\"content\":\"\"}]}",
+		   400, "invalid_file_name");
+	expect_err("{\"language\":\"py\",\"files\":[{\"name\":\"m.py\","
+		   "\"content\":\"\"},{\"name\":\"d\",\"content\":\"\"},"
+		   "{\"name\":\"d/e/f\",\"content\":\"\"}]}",
+		   400, "invalid_file_name");
+	{
+		struct exec_request r;
+		struct isobox_err e;
+
+		/* A shared prefix that is not a directory is fine. */
+		assert_int_equal(
+		    parse("{\"language\":\"py\",\"files\":[{\"name\":"
+			  "\"d\",\"content\":\"\"},{\"name\":\"dx/f\","
+			  "\"content\":\"\"}]}",
+			  &r, &e),
+		    0);
+		request_free(&r);
+	}
 }
 
 static void test_base64(void **state)
@@ -188,6 +244,7 @@ int main(void)
 	    cmocka_unit_test(test_errors),
 	    cmocka_unit_test(test_file_names),
 	    cmocka_unit_test(test_deep_nesting),
+	    cmocka_unit_test(test_file_dir_clash),
 	    cmocka_unit_test(test_base64),
 	};
 
