@@ -123,7 +123,7 @@ def main(argv):
     if show and not cycle:
         for depth, m in layers(graph):
             deps = " ".join(sorted(graph[m])) or "-"
-            print("%d  %-10s %s" % (depth, m, deps))
+            print("%2d  %-10s %s" % (depth, m, deps))
     for b in bad:
         print("importgraph: %s" % b, file=sys.stderr)
     return 1 if bad else 0
