@@ -1,8 +1,11 @@
-/* api.h - the HTTP handlers. Each is thin: parse and validate, call a
- * service module, render. They never talk to Docker or LMDB directly. */
+/* api.h - the HTTP handlers (the front doors). Each is thin: parse and
+ * validate, call a service module, render. They never talk to Docker or
+ * LMDB directly. What more than one handler needs lives in api_util.c;
+ * no handler file borrows from another. */
 #ifndef ISOBOX_API_H
 #define ISOBOX_API_H
 
+#include "exec.h"
 #include "http.h"
 #include "registry.h"
 #include "sandbox.h"
@@ -24,29 +27,57 @@ void api_piston_execute(struct service *svc, struct http_req *req);
 /* Model Context Protocol server, Streamable HTTP transport (api_mcp.c). */
 void api_mcp(struct service *svc, struct http_req *req);
 
-/* Shared helpers for handlers that run code. */
-/* Signal number -> "SIGKILL", or NULL for 0. */
+/* ------------------------------------------------------------------ */
+/* Shared helpers (api_util.c). The one JSON parser for bodies is
+ * request_json_parse (request.h). */
+
+/* Signal number -> "SIGKILL", or NULL for 0. Thread-local buffer. */
 const char *api_signal_name(int sig);
-/* Append s (n bytes) to a JSON-safe string: invalid UTF-8 sequences become
- * U+FFFD. Returns a fresh NUL-terminated string (caller frees). */
+/* Make s (n bytes) JSON-safe: invalid UTF-8 sequences become U+FFFD.
+ * Returns a fresh NUL-terminated string (caller frees). */
 char *api_utf8_clean(const uint8_t *s, size_t n, size_t *out_len);
 /* How many bytes at the end of p (n bytes) start a UTF-8 sequence that is
  * valid so far but cut short (0..3): hold them back until more arrives. */
 size_t api_utf8_tail(const uint8_t *p, size_t n);
+/* A JSON string of p (n bytes) made safe by api_utf8_clean (caller puts). */
+json_object *api_json_bytes(const void *p, size_t n);
+
+/* Output as whole UTF-8 characters: a character cut at the end of one
+ * chunk is held back, per stage and stream, until that stream goes on,
+ * so nothing lands in the middle of it. Zero it to start. */
+struct api_utf8_hold {
+	uint8_t tail[2][3][4]; /* [compile, run][stream 0..2] */
+	size_t len[2][3];
+};
+/* Append to out what stage ('c' or 'r') and stream (0..2) held back, then
+ * p (n bytes), minus a character cut at its end (held back instead). */
+void api_utf8_hold_feed(struct api_utf8_hold *h, int stage, int stream,
+			const uint8_t *p, size_t n, struct buf *out);
+/* Append to out what stage and stream still hold back, and forget it. */
+void api_utf8_hold_flush(struct api_utf8_hold *h, int stage, int stream,
+			 struct buf *out);
+
 /* 1 when a Content-Type is application/json (parameters allowed). */
 int api_is_json(const char *content_type);
-/* The /execute response object for a finished run (caller puts it). */
-json_object *api_result_json(const struct lang *lang,
-			     const struct sandbox_result *res,
-			     const struct limits *lim);
-/* Set req->outcome for the access log from a finished run. */
-void api_outcome(struct http_req *req, const struct sandbox_result *res);
-/* Parse a whole body as strict JSON (RFC 8259; only white space may follow
- * the value). Returns the value (caller puts it), or NULL with err set to
- * 400 invalid_json. */
-json_object *api_json_parse(const char *s, size_t n, struct isobox_err *err);
 /* 1 when the request has no Origin header or its Origin names the Host it
  * was sent to; 0 for a cross-origin (or opaque "null") browser request. */
 int api_origin_ok(const struct http_req *req);
+
+/* An exec_ctx for req: its tenant and id, cancelled when req's client
+ * goes away (ctx is req); no output or admission callbacks. */
+void api_exec_ctx(struct http_req *req, struct exec_ctx *x);
+/* A cancelled() callback for exec_ctx: ctx is a struct http_req. */
+int api_req_gone(void *req);
+/* The /execute response object for a finished run (caller puts it). */
+json_object *api_result_json(const struct lang *lang,
+			     const struct exec_run *run);
+/* After exec_run (rc, err) for req, once the answer is rendered: the
+ * access log's outcome (the run's, or "client_gone" after a 499; other
+ * errors keep the code their answer set) and sandbox timings, and run's
+ * sandbox removed after the answer is complete (the client does not wait
+ * for it). Takes ownership of run (NULL is fine). A request may finish
+ * several runs (an MCP batch): all are removed, the log shows the last. */
+void api_exec_done(struct http_req *req, int rc, const struct isobox_err *err,
+		   struct exec_run *run);
 
 #endif

@@ -112,7 +112,8 @@ static void send_rpc_error(struct http_req *req, int status, const char *why,
 
 static json_object *jparse(const char *s)
 {
-	json_object *o = json_tokener_parse(s);
+	struct isobox_err err;
+	json_object *o = request_json_parse(s, strlen(s), &err);
 
 	if (o == NULL) {
 		abort(); /* a constant below is broken */
@@ -553,11 +554,6 @@ static const char *check_exec_args(json_object *args)
 	return NULL;
 }
 
-static int client_gone(void *ctx)
-{
-	return http_client_gone(ctx);
-}
-
 static json_object *call_execute_code(struct mcp *m, json_object *id,
 				      json_object *args)
 {
@@ -565,12 +561,13 @@ static json_object *call_execute_code(struct mcp *m, json_object *id,
 	struct exec_request er;
 	struct registry *reg = NULL;
 	const struct lang *lang;
-	struct sandbox_hooks hooks;
+	struct exec_ctx x;
 	struct exec_run *run = NULL;
 	const char *bad = check_exec_args(args);
 	const char *body;
 	json_object *res = NULL;
 	char *text;
+	int rc = -1;
 
 	if (bad) {
 		return rpc_error(id, RPC_INVALID_PARAMS, "%s", bad);
@@ -605,10 +602,9 @@ static json_object *call_execute_code(struct mcp *m, json_object *id,
 		goto out;
 	}
 	snprintf(m->req->language, sizeof(m->req->language), "%s", lang->name);
-	hooks.ctx = m->req;
-	hooks.on_output = NULL;
-	hooks.cancelled = client_gone;
-	if (exec_run(m->svc, m->req, lang, &er, &hooks, NULL, &run, &err) < 0) {
+	api_exec_ctx(m->req, &x);
+	rc = exec_run(m->svc, &x, lang, &er, &run, &err);
+	if (rc < 0) {
 		if (err.status == 499) {
 			m->gone = 1;
 		} else {
@@ -616,12 +612,11 @@ static json_object *call_execute_code(struct mcp *m, json_object *id,
 		}
 		goto out;
 	}
-	api_outcome(m->req, &run->res);
 	text = result_text(lang, run);
-	res = tool_result(text, api_result_json(lang, &run->res, &run->lim), 0);
+	res = tool_result(text, api_result_json(lang, run), 0);
 	free(text);
 out:
-	exec_finish(m->req, run);
+	api_exec_done(m->req, rc, &err, run);
 	registry_put(reg);
 	request_free(&er);
 	return res ? rpc_result(id, res) : NULL;
@@ -796,7 +791,7 @@ void api_mcp(struct service *svc, struct http_req *req)
 			       err.msg);
 		return;
 	}
-	in = api_json_parse(req->body.p, req->body.len, &err);
+	in = request_json_parse(req->body.p, req->body.len, &err);
 	if (in == NULL) {
 		send_rpc_error(req, 400, "invalid_json", RPC_PARSE_ERROR,
 			       err.msg);

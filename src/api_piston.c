@@ -23,80 +23,6 @@
 #include "registry.h"
 #include "request.h"
 
-/* ------------------------------------------------------------------ */
-/* Helpers shared with api_mcp.c (declared in api.h). */
-
-json_object *api_json_parse(const char *s, size_t n, struct isobox_err *err)
-{
-	struct json_tokener *tok;
-	json_object *o;
-	enum json_tokener_error je;
-	size_t i;
-
-	if (n > INT32_MAX) {
-		err_set(err, 413, "body_too_large",
-			"the request body is too large");
-		return NULL;
-	}
-	tok = json_tokener_new_ex(REQUEST_MAX_DEPTH);
-	if (tok == NULL) {
-		abort();
-	}
-	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
-	o = json_tokener_parse_ex(tok, s, (int)n);
-	je = json_tokener_get_error(tok);
-	if (o == NULL && je == json_tokener_continue) {
-		/* A bare top-level number ends only where something follows. */
-		o = json_tokener_parse_ex(tok, " ", 1);
-		je = json_tokener_get_error(tok);
-		n = 0; /* what follows was all consumed */
-	}
-	if (o != NULL && je == json_tokener_success) {
-		/* Only white space may follow the value. */
-		for (i = json_tokener_get_parse_end(tok); i < n; i++) {
-			if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r' &&
-			    s[i] != '\n') {
-				json_object_put(o);
-				o = NULL;
-				break;
-			}
-		}
-	} else {
-		json_object_put(o);
-		o = NULL;
-	}
-	json_tokener_free(tok);
-	if (o == NULL) {
-		err_set(
-		    err, 400, "invalid_json", "the body is not valid JSON (%s)",
-		    je == json_tokener_success ? "trailing data"
-					       : json_tokener_error_desc(je));
-	}
-	return o;
-}
-
-int api_origin_ok(const struct http_req *req)
-{
-	const char *origin = FCGX_GetParam("HTTP_ORIGIN", req->fr->envp);
-	const char *host = FCGX_GetParam("HTTP_HOST", req->fr->envp);
-	const char *p;
-
-	if (origin == NULL || origin[0] == '\0') {
-		return 1; /* not a browser, or a same-origin GET */
-	}
-	if (host == NULL || host[0] == '\0') {
-		return 0;
-	}
-	p = strstr(origin, "://");
-	if (p == NULL) {
-		return 0; /* "null" and other opaque origins */
-	}
-	p += 3;
-	return strcasecmp(p, host) == 0;
-}
-
-/* ------------------------------------------------------------------ */
-
 void api_piston_runtimes(struct service *svc, struct http_req *req)
 {
 	struct registry *r = registry_get();
@@ -287,35 +213,26 @@ fail:
 	return NULL;
 }
 
-/* Per-request state shared with the sandbox hooks: stdout and stderr
+/* Per-request state shared with exec_run's callbacks: stdout and stderr
  * interleaved in arrival order ("output"), per stage. A UTF-8 character
  * cut at the end of one stream's chunk is held back until that stream
  * continues, so the other stream cannot land in the middle of it. */
 struct piston_ctx {
 	struct http_req *req;
-	struct buf output[2];  /* 0 compile, 1 run */
-	uint8_t tail[2][3][4]; /* [stage][stream] */
-	size_t tail_len[2][3];
+	struct buf output[2]; /* 0 compile, 1 run */
+	struct api_utf8_hold hold;
 };
 
 static int piston_on_output(void *ctx, int stage, int stream, const uint8_t *p,
 			    size_t n)
 {
 	struct piston_ctx *x = ctx;
-	int si = stage == 'c' ? 0 : 1;
-	struct buf b = {0};
-	size_t keep;
 
 	if (stream != 1 && stream != 2) {
 		return 0;
 	}
-	buf_add(&b, x->tail[si][stream], x->tail_len[si][stream]);
-	buf_add(&b, p, n);
-	keep = api_utf8_tail((const uint8_t *)b.p, b.len);
-	buf_add(&x->output[si], b.p, b.len - keep);
-	memcpy(x->tail[si][stream], b.p + b.len - keep, keep);
-	x->tail_len[si][stream] = keep;
-	buf_free(&b);
+	api_utf8_hold_feed(&x->hold, stage, stream, p, n,
+			   &x->output[stage == 'c' ? 0 : 1]);
 	return 0;
 }
 
@@ -324,16 +241,6 @@ static int piston_cancelled(void *ctx)
 	struct piston_ctx *x = ctx;
 
 	return http_client_gone(x->req);
-}
-
-static json_object *jstr_bytes(const char *p, size_t n)
-{
-	size_t l;
-	char *c = api_utf8_clean((const uint8_t *)p, n, &l);
-	json_object *o = json_object_new_string_len(c, (int)l);
-
-	free(c);
-	return o;
 }
 
 /* One stage in Piston's shape. status: OL (output cap reached), TO (wall
@@ -386,8 +293,10 @@ static json_object *piston_stage(const struct stage_result *st,
 	if (signalled && sig == NULL) {
 		sig = "SIGKILL";
 	}
-	json_object_object_add(o, "stdout", jstr_bytes(st->out.p, st->out.len));
-	json_object_object_add(o, "stderr", jstr_bytes(st->err.p, st->err.len));
+	json_object_object_add(o, "stdout",
+			       api_json_bytes(st->out.p, st->out.len));
+	json_object_object_add(o, "stderr",
+			       api_json_bytes(st->err.p, st->err.len));
 	json_object_object_add(
 	    o, "code", signalled ? NULL : json_object_new_int(st->exit_code));
 	json_object_object_add(o, "signal",
@@ -397,7 +306,8 @@ static json_object *piston_stage(const struct stage_result *st,
 		buf_add(output, st->out.p, st->out.len);
 		buf_add(output, st->err.p, st->err.len);
 	}
-	json_object_object_add(o, "output", jstr_bytes(output->p, output->len));
+	json_object_object_add(o, "output",
+			       api_json_bytes(output->p, output->len));
 	json_object_object_add(o, "message",
 			       status ? json_object_new_string(msg) : NULL);
 	json_object_object_add(o, "status",
@@ -429,13 +339,13 @@ void api_piston_execute(struct service *svc, struct http_req *req)
 	struct registry *reg = NULL;
 	const struct lang *lang;
 	struct piston_ctx x;
-	struct sandbox_hooks hooks;
+	struct exec_ctx ec;
 	struct exec_run *run = NULL;
 	json_object *in = NULL;
 	json_object *out = NULL;
 	char *body = NULL;
 	char *version = NULL;
-	int si;
+	int rc = -1;
 	int st;
 
 	memset(&er, 0, sizeof(er));
@@ -451,7 +361,7 @@ void api_piston_execute(struct service *svc, struct http_req *req)
 		http_send_error(req, &err);
 		return;
 	}
-	in = api_json_parse(req->body.p, req->body.len, &err);
+	in = request_json_parse(req->body.p, req->body.len, &err);
 	if (in == NULL) {
 		http_send_error(req, &err);
 		return;
@@ -481,23 +391,22 @@ void api_piston_execute(struct service *svc, struct http_req *req)
 	}
 	snprintf(req->language, sizeof(req->language), "%s", lang->name);
 	x.req = req;
-	hooks.ctx = &x;
-	hooks.on_output = piston_on_output;
-	hooks.cancelled = piston_cancelled;
-	if (exec_run(svc, req, lang, &er, &hooks, NULL, &run, &err) < 0) {
+	api_exec_ctx(req, &ec);
+	ec.ctx = &x;
+	ec.cancelled = piston_cancelled;
+	ec.on_output = piston_on_output;
+	rc = exec_run(svc, &ec, lang, &er, &run, &err);
+	if (rc < 0) {
 		if (err.status != 499) {
 			http_send_error(req, &err);
 		}
 		goto out;
 	}
 	/* Flush the characters held back at the end of each stream. */
-	for (si = 0; si < 2; si++) {
-		for (st = 1; st <= 2; st++) {
-			buf_add(&x.output[si], x.tail[si][st],
-				x.tail_len[si][st]);
-		}
+	for (st = 1; st <= 2; st++) {
+		api_utf8_hold_flush(&x.hold, 'c', st, &x.output[0]);
+		api_utf8_hold_flush(&x.hold, 'r', st, &x.output[1]);
 	}
-	api_outcome(req, &run->res);
 	out = json_object_new_object();
 	json_object_object_add(out, "language",
 			       json_object_new_string(lang->name));
@@ -517,7 +426,7 @@ void api_piston_execute(struct service *svc, struct http_req *req)
 	}
 	http_send_json(req, 200, out, NULL);
 out:
-	exec_finish(req, run);
+	api_exec_done(req, rc, &err, run);
 	json_object_put(out);
 	json_object_put(in);
 	buf_free(&x.output[0]);

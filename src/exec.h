@@ -1,23 +1,55 @@
 /* exec.h - admitting and running one parsed execution request: the limits
  * it gets (config defaults, then the language's, then the request's,
- * clamped into the configured floors and ceilings), a concurrency slot, the
- * sandbox. Every front door (/execute, the Piston API, the MCP tool) goes
- * through exec_run, so they all admit work alike. */
+ * clamped into the configured floors and ceilings and the tenant's own),
+ * a concurrency slot, memory admission, the sandbox. Every front door
+ * (/execute, the Piston API, the MCP tool, later session steps) goes
+ * through exec_run, so they all admit work alike.
+ *
+ * Execution does not know HTTP: a front door describes its caller in a
+ * struct exec_ctx and renders the struct exec_run it gets back. */
 #ifndef ISOBOX_EXEC_H
 #define ISOBOX_EXEC_H
 
-#include "http.h"
+#include <stddef.h>
+#include <stdint.h>
+
+#include "auth.h"
 #include "registry.h"
 #include "request.h"
 #include "sandbox.h"
 #include "service.h"
 
-/* One admitted run. Owned by the caller until exec_finish. */
+/* Who asks for a run and how to reach them. Borrowed for the duration of
+ * exec_run; every callback gets ctx. */
+struct exec_ctx {
+	/* The tenant: its name (slot directory), concurrency cap, network
+	 * flag and ceilings (which only ever lower the configured ones). */
+	const struct tenant *tenant;
+	const char *request_id; /* names the container and the admission */
+	void *ctx;
+	/* 1 once nobody waits for the answer any more: the wait for a slot
+	 * ends, or the sandbox is killed. Polled a few times a second. May
+	 * be NULL. */
+	int (*cancelled)(void *ctx);
+	/* Output as it arrives: stage 'c' or 'r', stream 1 (stdout) or 2
+	 * (stderr). Return non-zero when the client is gone (the sandbox is
+	 * then killed). May be NULL. */
+	int (*on_output)(void *ctx, int stage, int stream, const uint8_t *p,
+			 size_t n);
+	/* Called once the run is admitted, before the sandbox starts (e.g.
+	 * to open an event stream). May be NULL. */
+	void (*on_admitted)(void *ctx);
+};
+
+/* One finished run: what a front door renders. Owned by the caller, who
+ * hands it to exec_release once the answer is out. */
 struct exec_run {
 	struct service *svc;
 	struct limits lim;	   /* the limits applied, after clamping */
 	struct sandbox_result res; /* valid when exec_run returned 0 */
-	struct exec_run *next;	   /* more runs of the same request */
+	/* Free for the caller: runs of one request (an MCP batch) chained
+	 * for one exec_release. */
+	struct exec_run *next;
 };
 
 /* The limits er gets with lang on this service: defaults, the language's,
@@ -25,32 +57,36 @@ struct exec_run {
 void exec_limits(const struct service *svc, const struct lang *lang,
 		 const struct exec_request *er, struct limits *out);
 
-/* Run er with lang for req: check the network flag (allow_network, the
- * tenant's network flag, then the egress firewall: egress_ready), compute the
- * limits (lowered to req->tenant's own ceilings), wait for admission (the
- * tenant's slot, a global slot, sandbox memory; up to queue_timeout_ms, or
- * until req's client leaves), call on_admitted(hooks->ctx) if non-NULL once
- * admitted (e.g. to open an event stream), run the sandbox with hooks (may
- * be NULL), then give the admission back.
+/* Lower ceil to tenant t's own ceilings, field by field: a tenant's
+ * ceiling above the configured one changes nothing. */
+void exec_tenant_ceilings(const struct tenant *t, struct limits *ceil);
+
+/* Run er with lang for x: check the network flag (allow_network, the
+ * tenant's network flag, then the egress firewall: egress_ready), compute
+ * the limits (lowered to the tenant's own ceilings), wait for admission
+ * (the tenant's slot, a global slot, sandbox memory; up to
+ * queue_timeout_ms, or until x->cancelled), call x->on_admitted once
+ * admitted, run the sandbox, then give the admission back.
  *
  * Returns 0 with *out set: the program ran (whatever its outcome; see
- * out->res). Returns -1 with err set: 403 network_unavailable (off on
- * this server or for this key), 503 network_unavailable (firewall not
- * verified), 429
- * capacity, 500 internal, the errors of sandbox_execute (503 ...), or 499
- * client_gone (req->outcome is then already "client_gone" and there is
- * nobody to answer). On -1, *out may still be set when a sandbox was
- * started. Either way hand *out (NULL is fine) to exec_finish once the
- * answer is sent. */
-int exec_run(struct service *svc, struct http_req *req, const struct lang *lang,
-	     const struct exec_request *er, const struct sandbox_hooks *hooks,
-	     void (*on_admitted)(void *ctx), struct exec_run **out,
-	     struct isobox_err *err);
+ * exec_outcome). Returns -1 with err set: 403 network_unavailable (off on
+ * this server or for this tenant), 503 network_unavailable (firewall not
+ * verified), 429 capacity, 507 store_full, 500 internal, the errors of
+ * sandbox_execute (503 ..., 413 body_too_large), or 499 client_gone
+ * (x->cancelled said so: there is nobody to answer). On -1, *out may still
+ * be set when a sandbox was started. Either way hand *out (NULL is fine)
+ * to exec_release once the answer is sent. */
+int exec_run(struct service *svc, const struct exec_ctx *x,
+	     const struct lang *lang, const struct exec_request *er,
+	     struct exec_run **out, struct isobox_err *err);
 
-/* Record run's timings in req's access log and have its sandbox removed
- * after the answer is complete (the client does not wait for it). Takes
- * ownership of run; NULL is a no-op. A request may finish several runs
- * (an MCP batch): they are all removed, and the log shows the last. */
-void exec_finish(struct http_req *req, struct exec_run *run);
+/* How a finished run ended, for logs and metrics: "ok", "error" (non-zero
+ * exit), "compile_error", "timeout", "oom" or "truncated". Static string. */
+const char *exec_outcome(const struct exec_run *run);
+
+/* Remove run's sandbox (and those of the runs chained on run->next) and
+ * free them. Slow (the engine is asked): call it after the answer is
+ * complete. NULL is a no-op. */
+void exec_release(struct exec_run *run);
 
 #endif

@@ -314,15 +314,20 @@ static void fill_one(struct service *svc, const struct lang *lang,
 {
 	struct isobox_err e;
 	struct pool_entry ent;
+	struct spec_desc d;
 	json_object *spec;
 	char *id = NULL;
 	char rid[40];
 	int rc;
 
 	snprintf(rid, sizeof(rid), "pool-%lld", (long long)wall_ms());
-	spec =
-	    spec_container(svc, lang, shape, rid,
-			 wall_ms() + svc->cfg.pool_ttl_ms + 600000, "pool", 0);
+	memset(&d, 0, sizeof(d));
+	d.lang = lang;
+	d.lim = shape;
+	d.request_id = rid;
+	d.deadline_wall_ms = wall_ms() + svc->cfg.pool_ttl_ms + 600000;
+	d.kind = "pool";
+	spec = spec_container(svc, &d);
 	if (docker_container_create(&svc->docker, spec, &id, &e) < 0) {
 		log_warn("pool: creating a %s sandbox failed: %s", lang->name,
 			 e.msg);

@@ -438,17 +438,17 @@ static int parse_object(json_object *o, int max_files, struct exec_request *r,
 	return 0;
 }
 
-int request_parse(const char *body, size_t len, int max_files,
-		  struct exec_request *r, struct isobox_err *err)
+json_object *request_json_parse(const char *s, size_t n, struct isobox_err *err)
 {
 	struct json_tokener *tok;
 	json_object *o;
-	int rc;
+	enum json_tokener_error je;
+	size_t i;
 
-	memset(r, 0, sizeof(*r));
-	if (len > INT32_MAX) {
-		return err_set(err, 413, "body_too_large",
-			       "the request body is too large");
+	if (n > INT32_MAX) {
+		err_set(err, 413, "body_too_large",
+			"the request body is too large");
+		return NULL;
 	}
 	tok = json_tokener_new_ex(REQUEST_MAX_DEPTH);
 	if (tok == NULL) {
@@ -456,36 +456,49 @@ int request_parse(const char *body, size_t len, int max_files,
 	}
 	/* RFC 8259 only: no single quotes, no trailing commas. */
 	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
-	o = json_tokener_parse_ex(tok, body, (int)len);
-	if (o == NULL || json_tokener_get_error(tok) != json_tokener_success ||
-	    (int)json_tokener_get_parse_end(tok) < (int)len) {
-		/* Allow only trailing white space after the value. */
-		int ok = o != NULL &&
-			 json_tokener_get_error(tok) == json_tokener_success;
-		size_t i;
-
-		for (i = ok ? (size_t)(int)json_tokener_get_parse_end(tok) : 0;
-		     ok && i < len; i++) {
-			/* strchr would find a NUL byte (the terminator). */
-			if (body[i] == '\0' ||
-			    strchr(" \t\r\n", body[i]) == NULL) {
-				ok = 0;
+	o = json_tokener_parse_ex(tok, s, (int)n);
+	je = json_tokener_get_error(tok);
+	if (o == NULL && je == json_tokener_continue) {
+		/* A bare top-level number ends only where something follows. */
+		o = json_tokener_parse_ex(tok, " ", 1);
+		je = json_tokener_get_error(tok);
+		n = 0; /* what follows was all consumed */
+	}
+	if (o != NULL && je == json_tokener_success) {
+		/* Only white space may follow the value (a NUL byte is not). */
+		for (i = json_tokener_get_parse_end(tok); i < n; i++) {
+			if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r' &&
+			    s[i] != '\n') {
+				json_object_put(o);
+				o = NULL;
+				break;
 			}
 		}
-		if (!ok) {
-			enum json_tokener_error je =
-			    json_tokener_get_error(tok);
-
-			json_object_put(o);
-			json_tokener_free(tok);
-			return err_set(err, 400, "invalid_json",
-				       "the body is not valid JSON (%s)",
-				       je == json_tokener_success
-					   ? "trailing data"
-					   : json_tokener_error_desc(je));
-		}
+	} else {
+		json_object_put(o);
+		o = NULL;
 	}
 	json_tokener_free(tok);
+	if (o == NULL) {
+		err_set(
+		    err, 400, "invalid_json", "the body is not valid JSON (%s)",
+		    je == json_tokener_success ? "trailing data"
+					       : json_tokener_error_desc(je));
+	}
+	return o;
+}
+
+int request_parse(const char *body, size_t len, int max_files,
+		  struct exec_request *r, struct isobox_err *err)
+{
+	json_object *o;
+	int rc;
+
+	memset(r, 0, sizeof(*r));
+	o = request_json_parse(body, len, err);
+	if (o == NULL) {
+		return -1;
+	}
 	if (!json_object_is_type(o, json_type_object)) {
 		json_object_put(o);
 		return err_set(err, 400, "invalid_json",

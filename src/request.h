@@ -4,6 +4,7 @@
 #ifndef ISOBOX_REQUEST_H
 #define ISOBOX_REQUEST_H
 
+#include <json-c/json.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -35,6 +36,16 @@ struct exec_request {
 	struct limits_partial limits;
 	int network;
 };
+
+/* The one JSON parser for request bodies (every front door's body goes
+ * through it): parse s (n bytes, need not be NUL-terminated) as one strict
+ * JSON value: RFC 8259 (no single quotes, comments or trailing commas), at
+ * most REQUEST_MAX_DEPTH levels of nesting, only white space after the
+ * value. Returns the value (caller puts it), or NULL with err set: 400
+ * invalid_json (with json-c's reason, e.g. "nesting too deep", or
+ * "trailing data"), 413 body_too_large above INT32_MAX bytes. */
+json_object *request_json_parse(const char *s, size_t n,
+				struct isobox_err *err);
 
 /* Parse body (len bytes, need not be NUL-terminated). max_files bounds the
  * files array. On error returns -1 with err set (400 invalid_json,

@@ -22,7 +22,7 @@ static const struct route routes[] = {
 
 /* Routes anyone may call: probes, descriptions and the catalogue. Every
  * other route needs a key once keys are configured. */
-static int route_public(const char *name)
+int router_route_public(const char *name)
 {
 	static const char *const open[] = {
 	    "healthz", "readyz",   "metrics",	      "openapi",
@@ -64,7 +64,7 @@ static int admit_request(struct service *svc, struct http_req *req,
 			   FCGX_GetParam("HTTP_AUTHORIZATION", req->fr->envp)),
 	    &req->tenant, &e);
 	auth_put(k);
-	if (rc < 0 && !route_public(r->name)) {
+	if (rc < 0 && !router_route_public(r->name)) {
 		http_drain_body(req);
 		metrics_add(1, "isobox_rejections_total{reason=\"%s\"}",
 			    "unauthorized");
@@ -119,33 +119,59 @@ static int path_match(const char *pattern, const char *path)
 	return strcmp(pattern, path) == 0;
 }
 
-void router_dispatch(struct service *svc, struct http_req *req)
+const struct route *router_routes(size_t *n)
+{
+	*n = sizeof(routes) / sizeof(routes[0]);
+	return routes;
+}
+
+int router_match(const char *method, const char *path, const struct route **out,
+		 char *allow, size_t allow_len)
 {
 	size_t i;
-	char allow[128] = "";
-	const char *method = req->method;
 
+	*out = NULL;
+	if (allow_len > 0) {
+		allow[0] = '\0';
+	}
 	for (i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
-		if (!path_match(routes[i].path, req->path)) {
+		if (!path_match(routes[i].path, path)) {
 			continue;
 		}
 		if (strcmp(routes[i].method, method) == 0 ||
 		    (strcmp(method, "HEAD") == 0 &&
 		     strcmp(routes[i].method, "GET") == 0)) {
-			req->route = routes[i].name;
-			if (admit_request(svc, req, &routes[i]) == 0) {
-				routes[i].fn(svc, req);
+			*out = &routes[i];
+			return 200;
+		}
+		if (allow_len > 0) {
+			if (allow[0]) {
+				strncat(allow, ", ",
+					allow_len - strlen(allow) - 1);
 			}
-			return;
+			strncat(allow, routes[i].method,
+				allow_len - strlen(allow) - 1);
 		}
-		if (allow[0]) {
-			strncat(allow, ", ", sizeof(allow) - strlen(allow) - 1);
+	}
+	return allow_len > 0 && allow[0] ? 405 : 404;
+}
+
+void router_dispatch(struct service *svc, struct http_req *req)
+{
+	const struct route *r;
+	char allow[128];
+	const char *method = req->method;
+	int st = router_match(method, req->path, &r, allow, sizeof(allow));
+
+	if (st == 200) {
+		req->route = r->name;
+		if (admit_request(svc, req, r) == 0) {
+			r->fn(svc, req);
 		}
-		strncat(allow, routes[i].method,
-			sizeof(allow) - strlen(allow) - 1);
+		return;
 	}
 	http_drain_body(req);
-	if (allow[0]) {
+	if (st == 405) {
 		struct isobox_err e;
 		char hdr[160];
 		json_object *o = json_object_new_object();

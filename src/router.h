@@ -4,6 +4,8 @@
 #ifndef ISOBOX_ROUTER_H
 #define ISOBOX_ROUTER_H
 
+#include <stddef.h>
+
 #include "api.h"
 
 struct route {
@@ -15,5 +17,17 @@ struct route {
 
 /* Dispatch one request (answers it, including 404/405). */
 void router_dispatch(struct service *svc, struct http_req *req);
+
+/* Find the route for method and path; HEAD is served wherever GET is.
+ * Returns 200 with *out set; 405 when the path exists with other methods
+ * (allow then lists them, "POST" or "GET, POST", cut to allow_len); 404
+ * when nothing matches. Pure. */
+int router_match(const char *method, const char *path, const struct route **out,
+		 char *allow, size_t allow_len);
+/* The route table (n rows, static). The OpenAPI check lists it through
+ * `isoboxctl routes`. */
+const struct route *router_routes(size_t *n);
+/* 1 when the route named name may be called without a key. */
+int router_route_public(const char *name);
 
 #endif

@@ -43,15 +43,20 @@ int64_t spec_memory(const struct lang *lang, const struct limits *lim)
 /* The guest's command: a warm sandbox of a language with a "prestart"
  * bootstrap starts it at once with the language's env and the rlimits a
  * job of this shape gets (see sandbox_job_encode). */
-static json_object *guest_cmd(const struct lang *lang, const struct limits *lim,
-			      const char *kind)
+static json_object *guest_cmd(const struct spec_desc *d)
 {
+	const struct lang *lang = d->lang;
+	const struct limits *lim = d->lim;
 	json_object *a = json_object_new_array();
+	const char *const *g;
 	char *s;
 	size_t i;
 
 	json_object_array_add(a, json_object_new_string("/.isobox/guest"));
-	if (strcmp(kind, "pool") != 0 || lang->prestart == NULL ||
+	for (g = d->guest_args; g && *g; g++) {
+		json_object_array_add(a, json_object_new_string(*g));
+	}
+	if (strcmp(d->kind, "pool") != 0 || lang->prestart == NULL ||
 	    lang->compile != NULL) {
 		return a;
 	}
@@ -80,10 +85,7 @@ static json_object *guest_cmd(const struct lang *lang, const struct limits *lim,
 	return a;
 }
 
-json_object *spec_container(struct service *svc, const struct lang *lang,
-			    const struct limits *lim, const char *request_id,
-			    int64_t deadline_wall_ms, const char *kind,
-			    int network)
+json_object *spec_container(struct service *svc, const struct spec_desc *d)
 {
 	static const char *const caps[] = {"SETUID", "SETGID", "KILL", NULL};
 	static const char *const drop[] = {"ALL", NULL};
@@ -94,12 +96,16 @@ json_object *spec_container(struct service *svc, const struct lang *lang,
 	json_object *tmpfs = json_object_new_object();
 	json_object *binds = json_object_new_array();
 	json_object *logcfg = json_object_new_object();
+	const struct lang *lang = d->lang;
+	const struct limits *lim = d->lim;
+	int network = d->network;
 	int64_t mem = spec_memory(lang, lim);
+	size_t i;
 	char *s;
 
 	json_object_object_add(spec, "Image",
 			       json_object_new_string(lang->image_ref));
-	json_object_object_add(spec, "Cmd", guest_cmd(lang, lim, kind));
+	json_object_object_add(spec, "Cmd", guest_cmd(d));
 	json_object_object_add(spec, "Entrypoint", json_object_new_array());
 	json_object_object_add(spec, "Env", json_object_new_array());
 	json_object_object_add(spec, "User", json_object_new_string("0:0"));
@@ -122,18 +128,18 @@ json_object *spec_container(struct service *svc, const struct lang *lang,
 			       json_object_new_string("1"));
 	json_object_object_add(labels, "isobox.owner",
 			       json_object_new_string(svc->owner));
-	s = xasprintf("%lld", (long long)deadline_wall_ms);
+	s = xasprintf("%lld", (long long)d->deadline_wall_ms);
 	json_object_object_add(labels, "isobox.deadline",
 			       json_object_new_string(s));
 	free(s);
 	json_object_object_add(labels, "isobox.kind",
-			       json_object_new_string(kind));
+			       json_object_new_string(d->kind));
 	/* Which deployment (shared state) it belongs to: several deployments
 	 * may share one engine, and each manages only its own pool. */
 	json_object_object_add(labels, "isobox.deployment",
 			       json_object_new_string(svc->deployment));
 	json_object_object_add(labels, "isobox.request",
-			       json_object_new_string(request_id));
+			       json_object_new_string(d->request_id));
 	json_object_object_add(labels, "isobox.language",
 			       json_object_new_string(lang->name));
 	json_object_object_add(labels, "isobox.network",
@@ -146,13 +152,13 @@ json_object *spec_container(struct service *svc, const struct lang *lang,
 		 * namespace; names resolve only through egress_dns. */
 		char dns[CONFIG_MAX_DNS][16];
 		json_object *a = json_object_new_array();
-		int i;
+		int j;
 		int n =
 		    config_dns_list(svc->cfg.egress_dns, dns, CONFIG_MAX_DNS);
 
-		for (i = 0; i < n; i++) {
+		for (j = 0; j < n; j++) {
 			json_object_array_add(a,
-					      json_object_new_string(dns[i]));
+					      json_object_new_string(dns[j]));
 		}
 		json_object_object_add(
 		    host, "Runtime",
@@ -205,6 +211,14 @@ json_object *spec_container(struct service *svc, const struct lang *lang,
 	s = xasprintf("%s:/.isobox/guest:ro", svc->cfg.guest_path);
 	json_object_array_add(binds, json_object_new_string(s));
 	free(s);
+	for (i = 0; i < d->nmounts; i++) {
+		const struct spec_mount *m = &d->mounts[i];
+
+		s = xasprintf("%s:%s:%s", m->host, m->target,
+			      m->read_only ? "ro" : "rw");
+		json_object_array_add(binds, json_object_new_string(s));
+		free(s);
+	}
 	json_object_object_add(host, "Binds", binds);
 	/* Output goes to the caller, not to the engine's log files. */
 	json_object_object_add(logcfg, "Type", json_object_new_string("none"));

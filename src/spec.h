@@ -6,6 +6,7 @@
 #define ISOBOX_SPEC_H
 
 #include <json-c/json.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "limits.h"
@@ -21,13 +22,36 @@
  * run and (compiled languages) compile limits, plus the Sentry's share. */
 int64_t spec_memory(const struct lang *lang, const struct limits *lim);
 
-/* Build the container spec (exposed for unit tests and isoboxctl). Caller
- * puts the object. network 0: NetworkMode none and the runtime; 1: the
- * egress_network with network_runtime and egress_dns as its resolvers (the
- * caller has verified the firewall: egress_ready). */
-json_object *spec_container(struct service *svc, const struct lang *lang,
-			    const struct limits *lim, const char *request_id,
-			    int64_t deadline_wall_ms, const char *kind,
-			    int network);
+/* An extra bind mount: host path (or volume name) onto target inside the
+ * container. Sessions mount their workspace this way. */
+struct spec_mount {
+	const char *host;
+	const char *target;
+	int read_only;
+};
+
+/* What the container is for. Everything is borrowed for the duration of
+ * spec_container only. */
+struct spec_desc {
+	const struct lang *lang;
+	const struct limits *lim; /* already clamped */
+	const char *request_id;	  /* isobox.request label */
+	int64_t deadline_wall_ms; /* isobox.deadline label: the reaper's */
+	const char *kind;	  /* isobox.kind: "run", "pool" (warm), ... */
+	int network;		  /* 0: NetworkMode none and the runtime; 1: the
+				   * egress_network with network_runtime and egress_dns
+				   * as its resolvers (the caller has verified the
+				   * firewall: egress_ready) */
+	const struct spec_mount *mounts; /* nmounts extra binds, may be NULL */
+	size_t nmounts;
+	/* Extra arguments for the guest (e.g. "--workdir", "/workspace"),
+	 * NULL-terminated, right after its path; NULL for none. */
+	const char *const *guest_args;
+};
+
+/* Build the container spec for d: image, guest command, labels, runtime
+ * and network, limits, tmpfs, the guest's own read-only bind and d's
+ * mounts, hardening. Exposed for the unit tests. Caller puts the object. */
+json_object *spec_container(struct service *svc, const struct spec_desc *d);
 
 #endif

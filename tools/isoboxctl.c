@@ -11,6 +11,7 @@
 #include "cgroup.h"
 #include "docker.h"
 #include "registry.h"
+#include "router.h"
 #include "service.h"
 
 static int cmd_check(struct service *s)
@@ -96,15 +97,33 @@ static int cmd_list(struct service *s)
 	return 0;
 }
 
+/* The route table, one "METHOD PATH NAME public|key" line per route: what
+ * the OpenAPI check compares docs/openapi.yaml with. Needs no config. */
+static int cmd_routes(void)
+{
+	const struct route *r;
+	size_t n;
+	size_t i;
+
+	r = router_routes(&n);
+	for (i = 0; i < n; i++) {
+		printf("%s %s %s %s\n", r[i].method, r[i].path, r[i].name,
+		       router_route_public(r[i].name) ? "public" : "key");
+	}
+	return 0;
+}
+
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: isoboxctl [--config PATH] COMMAND\n"
-		   "  check     check Docker, the runtime, the slice and "
-		   "every image\n"
-		   "  list      list the sandboxes isobox manages\n"
-		   "  gc        remove sandboxes whose owner is gone or "
-		   "whose deadline passed\n"
-		   "  validate  load the configuration and catalogue only\n");
+	fprintf(f,
+		"usage: isoboxctl [--config PATH] COMMAND\n"
+		"  check     check Docker, the runtime, the slice and "
+		"every image\n"
+		"  list      list the sandboxes isobox manages\n"
+		"  gc        remove sandboxes whose owner is gone or "
+		"whose deadline passed\n"
+		"  validate  load the configuration and catalogue only\n"
+		"  routes    print the API's route table (no config needed)\n");
 }
 
 int main(int argc, char **argv)
@@ -137,6 +156,9 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	cmd = argv[optind];
+	if (strcmp(cmd, "routes") == 0) {
+		return cmd_routes();
+	}
 	if (docker_global_init() < 0) {
 		fprintf(stderr, "isoboxctl: libcurl cannot be initialised\n");
 		return 1;

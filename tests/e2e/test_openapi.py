@@ -1,10 +1,11 @@
 """test_openapi.py - the API description the service serves: GET /openapi.yaml
 is valid OpenAPI 3.1 (checked by Redocly CLI, an npm package run with node
-from tests/node), covers every route of src/router.c's table with the right
-method and security, and describes the live answers; GET /llms.txt is the
-agents' guide.
+from tests/node), covers every route of the router's table (as
+`isoboxctl routes` prints it) with the right method and security, and
+describes the live answers; GET /llms.txt is the agents' guide.
 
-Needs: python3-yaml (Debian), node + npm (tests/node/package.json pins
+Needs: isoboxctl (build/isoboxctl, $ISOBOX_CTL_BIN or the installed one),
+python3-yaml (Debian), node + npm (tests/node/package.json pins
 @redocly/cli; `npm ci --prefix tests/node` is run here when it is missing).
 """
 import os
@@ -23,30 +24,33 @@ yaml = pytest.importorskip("yaml", reason="python3-yaml (Debian) is needed")
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 NODE_DIR = os.path.join(REPO, "tests", "node")
 REDOCLY = os.path.join(NODE_DIR, "node_modules", ".bin", "redocly")
-ROUTER_C = os.path.join(REPO, "src", "router.c")
 METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 
 
+def isoboxctl():
+    """The isoboxctl to ask: $ISOBOX_CTL_BIN, else the one built in build/,
+    else the installed one."""
+    for cand in (os.environ.get("ISOBOX_CTL_BIN"),
+                 os.path.join(REPO, "build", "isoboxctl"),
+                 shutil.which("isoboxctl"), "/usr/local/bin/isoboxctl"):
+        if cand and os.access(cand, os.X_OK):
+            return cand
+    pytest.fail("no isoboxctl binary (build it, or set ISOBOX_CTL_BIN)")
+
+
 def router_table():
-    """[(METHOD, path, handler, name)] of src/router.c's routes[] table."""
-    with open(ROUTER_C) as f:
-        src = f.read()
-    m = re.search(r"static\s+const\s+struct\s+route\s+routes\[\]\s*=\s*\{(.*?)\n\};", src, re.S)
-    assert m, "no routes[] table in src/router.c"
-    rows = re.findall(r'\{\s*"([A-Z]+)"\s*,\s*"([^"]+)"\s*,\s*(\w+)\s*,\s*"(\w+)"\s*\}', m.group(1))
-    assert rows, "cannot parse the routes[] table of src/router.c"
+    """[(METHOD, path, name, public)] of the router's own table, as
+    `isoboxctl routes` prints it (src/router.c's routes[] and
+    router_route_public)."""
+    r = subprocess.run([isoboxctl(), "routes"], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, "isoboxctl routes: %s%s" % (r.stdout, r.stderr)
+    rows = []
+    for line in r.stdout.splitlines():
+        method, path, name, access = line.split()
+        assert access in ("public", "key"), line
+        rows.append((method, path, name, access == "public"))
+    assert rows, "isoboxctl routes printed no route"
     return rows
-
-
-def public_routes():
-    """Route names that src/router.c's route_public() lets through without a key."""
-    with open(ROUTER_C) as f:
-        src = f.read()
-    m = re.search(r"route_public\s*\([^)]*\)\s*\{(.*?)\n\}", src, re.S)
-    assert m, "no route_public() in src/router.c"
-    arr = re.search(r"open\[\]\s*=\s*\{(.*?)\}", m.group(1), re.S)
-    assert arr, "cannot find the list in route_public()"
-    return set(re.findall(r'"(\w+)"', arr.group(1)))
 
 
 @pytest.fixture(scope="module")
@@ -120,16 +124,16 @@ def test_every_route_is_described(spec):
     paths = spec.get("paths") or {}
     table = router_table()
     missing = []
-    for method, path, _, name in table:
+    for method, path, name, _ in table:
         ops = paths.get(path) or {}
         if method.lower() not in ops:
             missing.append("%s %s (%s)" % (method, path, name))
-    assert not missing, "routes of src/router.c missing from the spec: %s" % missing
+    assert not missing, "routes of the router missing from the spec: %s" % missing
     # and nothing the server does not route
     routed = {(m.lower(), p) for m, p, _, _ in table}
     extra = ["%s %s" % (m.upper(), p) for p, ops in paths.items() for m in ops
              if m in METHODS and (m, p) not in routed]
-    assert not extra, "the spec describes routes that src/router.c does not have: %s" % extra
+    assert not extra, "the spec describes routes that the router does not have: %s" % extra
     print("%d routes described: %s" % (len(table), ["%s %s" % (m, p) for m, p, _, _ in table]))
 
 
@@ -138,15 +142,14 @@ def test_security_matches_the_router(spec):
     kinds = {(s["type"], s.get("in"), s.get("name"), s.get("scheme")) for s in schemes.values()}
     assert ("apiKey", "header", "X-API-Key", None) in kinds, schemes
     assert ("http", None, None, "bearer") in kinds, schemes
-    public = public_routes()
-    for method, path, _, name in router_table():
+    for method, path, _, public in router_table():
         op = spec["paths"][path][method.lower()]
         sec = op.get("security", spec.get("security"))
-        if name in public:
-            assert not sec, "%s %s is public in router.c but needs a key in the spec: %s" % (
+        if public:
+            assert not sec, "%s %s is public in the router but needs a key in the spec: %s" % (
                 method, path, sec)
         else:
-            assert sec, "%s %s needs a key (router.c) but the spec says none" % (method, path)
+            assert sec, "%s %s needs a key (router) but the spec says none" % (method, path)
             used = {k for req in sec for k in req}
             assert used >= set(schemes), (method, path, sec)
             assert "401" in op["responses"], "%s %s lacks its 401" % (method, path)

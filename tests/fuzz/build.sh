@@ -5,7 +5,7 @@
 #
 # Needs clang with the libFuzzer runtime (Debian: clang and
 # libclang-rt-14-dev), pkg-config, and the -dev packages of json-c and
-# libyaml; the utf8 target compiles src/api_execute.c, so it also needs
+# libyaml; the utf8 target compiles src/api_util.c, so it also needs
 # the libcurl, lmdb and libfcgi headers (it is skipped with a note when
 # they are missing). CC overrides the compiler, EXTRA_CFLAGS adds flags.
 set -eu
@@ -134,7 +134,7 @@ build_one() {
 			"-lpthread" "$WRAP"
 		;;
 	utf8)
-		# api_utf8_clean is pure, but it sits in api_execute.c with the
+		# api_utf8_clean is pure, but it sits in api_util.c with the
 		# FastCGI handlers. Rather than link (and configure) the whole
 		# service, link that object with stubs that abort for whatever
 		# else it references: the harness only calls api_utf8_clean.
@@ -147,7 +147,7 @@ build_one() {
 			return 0
 		fi
 		rm -f "$out/fuzz_utf8.skipped"
-		STUBS=1 link utf8 "api_execute util" \
+		STUBS=1 link utf8 "api_util util" \
 			"$(pkg-config --cflags libcurl lmdb)" "" ""
 		;;
 	*)

@@ -1,4 +1,4 @@
-/* fuzz_utf8.c - libFuzzer harness for api_utf8_clean (src/api_execute.c),
+/* fuzz_utf8.c - libFuzzer harness for api_utf8_clean (src/api_util.c),
  * which makes program output safe to put in a JSON string.
  *
  * Input: arbitrary bytes, as a program may print them. The output must be

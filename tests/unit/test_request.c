@@ -148,45 +148,95 @@ static void test_file_names(void **state)
 		   400, "too_many_files");
 }
 
-/* A valid request whose ignored field "x" nests arrays so that the body
- * holds `containers` JSON containers in all (the object included). */
-static char *nested(int containers)
+/* A valid request with `levels` nested objects in all (the request object
+ * itself is the first) under a key the parser ignores. */
+static void nested(char *b, size_t size, int levels)
 {
-	struct buf b = {0};
+	size_t n = 0;
 	int i;
 
-	buf_adds(&b, "{\"language\":\"py\",\"code\":\"1\",\"x\":");
-	for (i = 1; i < containers; i++) {
-		buf_adds(&b, "[");
+	n += (size_t)snprintf(b, size,
+			      "{\"language\":\"py\",\"code\":\"x\","
+			      "\"ignored\":");
+	for (i = 1; i < levels; i++) {
+		n += (size_t)snprintf(b + n, size - n, "{\"a\":");
 	}
-	buf_adds(&b, "1");
-	for (i = 1; i < containers; i++) {
-		buf_adds(&b, "]");
+	n += (size_t)snprintf(b + n, size - n, "1");
+	for (i = 0; i < levels; i++) {
+		n += (size_t)snprintf(b + n, size - n, "}");
 	}
-	buf_adds(&b, "}");
-	return buf_steal(&b, NULL);
+	assert_true(n < size);
 }
 
-/* The depth cap is ours (below json-c's default of 32): a request nested
- * one level under it parses, one at it is refused as too deep, whatever
- * else it holds. Removing or raising the cap fails the second half. */
 static void test_deep_nesting(void **state)
 {
 	struct exec_request r;
 	struct isobox_err e;
-	char *body;
+	char body[1024];
 
 	(void)state;
-	body = nested(REQUEST_MAX_DEPTH - 1);
+	/* Just inside the cap: a request like any other. */
+	nested(body, sizeof(body), REQUEST_MAX_DEPTH - 1);
 	assert_int_equal(parse(body, &r, &e), 0);
+	assert_string_equal(r.language, "py");
 	request_free(&r);
-	free(body);
-	body = nested(REQUEST_MAX_DEPTH);
+	/* One level more, or far more: refused for its depth alone. */
+	nested(body, sizeof(body), REQUEST_MAX_DEPTH);
+	expect_err(body, 400, "invalid_json");
 	assert_int_equal(parse(body, &r, &e), -1);
-	assert_int_equal(e.status, 400);
-	assert_string_equal(e.code, "invalid_json");
 	assert_non_null(strstr(e.msg, "nesting too deep"));
-	free(body);
+	nested(body, sizeof(body), 100);
+	assert_int_equal(parse(body, &r, &e), -1);
+	assert_non_null(strstr(e.msg, "nesting too deep"));
+}
+
+/* request_json_parse, the one parser of every body: strict RFC 8259, and
+ * only white space after the value. */
+static void test_json_parse(void **state)
+{
+	/* json-c 0.16's strict mode still lets single-quoted keys, NaN,
+	 * Infinity and "1." through: not pinned here (a known gap). */
+	static const char *const bad[] = {
+	    "['a']",	   "{\"a\":1,}",
+	    "[1,]",	   "{\"a\":1} x",
+	    "{\"a\":1}{}", "",
+	    "   ",	   "{",
+	    "nul",	   "1 2",
+	    "01",	   ".5",
+	    "[TRUE]",	   "{\"a\":\"\\x\"}",
+	};
+	struct isobox_err e;
+	json_object *o;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		memset(&e, 0, sizeof(e));
+		o = request_json_parse(bad[i], strlen(bad[i]), &e);
+		if (o != NULL) {
+			fail_msg("accepted %s", bad[i]);
+		}
+		assert_int_equal(e.status, 400);
+		assert_string_equal(e.code, "invalid_json");
+	}
+	/* A NUL byte after the value is not white space. */
+	o = request_json_parse("{}\0", 3, &e);
+	assert_null(o);
+	assert_non_null(strstr(e.msg, "trailing data"));
+	o = request_json_parse(" {\"a\":[1,2]} \r\n\t", 15, &e);
+	assert_non_null(o);
+	assert_true(json_object_is_type(o, json_type_object));
+	json_object_put(o);
+	/* A bare number is a complete value (for Piston and MCP, which look
+	 * at the type themselves). */
+	o = request_json_parse("42", 2, &e);
+	assert_non_null(o);
+	assert_int_equal(json_object_get_int(o), 42);
+	json_object_put(o);
+	/* Not NUL-terminated: only n bytes are read. */
+	o = request_json_parse("[1]]]", 3, &e);
+	assert_non_null(o);
+	json_object_put(o);
 }
 
 /* A file and a directory of the same name cannot both be written: 400,
@@ -245,6 +295,7 @@ int main(void)
 	    cmocka_unit_test(test_file_names),
 	    cmocka_unit_test(test_deep_nesting),
 	    cmocka_unit_test(test_file_dir_clash),
+	    cmocka_unit_test(test_json_parse),
 	    cmocka_unit_test(test_base64),
 	};
 

@@ -1,0 +1,322 @@
+/* test_spec.c - the container's shape (spec_container): hardening, limits,
+ * labels, network and mounts, as the engine receives them. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "spec.h"
+
+#define MiB (1024LL * 1024)
+
+struct fixture {
+	struct service svc;
+	struct lang lang;
+	struct limits lim;
+	struct spec_desc d;
+};
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+
+	config_defaults(&f->svc.cfg);
+	free(f->svc.cfg.egress_dns);
+	f->svc.cfg.egress_dns = xstrdup("198.51.100.53, 192.0.2.1");
+	snprintf(f->svc.owner, sizeof(f->svc.owner), "host:42:1000");
+	snprintf(f->svc.deployment, sizeof(f->svc.deployment), "host:abcd");
+	/* Known, so that no engine is asked for its cgroup driver. */
+	snprintf(f->svc.cgroup_parent, sizeof(f->svc.cgroup_parent),
+		 "/isobox.slice");
+	f->svc.cgroup_parent_known = 1;
+	f->lang.name = "python";
+	f->lang.version = "3.11";
+	f->lang.image_ref = "sha256:0123";
+	f->lim.memory_bytes = 128 * MiB;
+	f->lim.cpus = 0.5;
+	f->lim.pids = 32;
+	f->lim.output_bytes = MiB;
+	f->lim.wall_time_ms = 5000;
+	f->lim.compile_wall_time_ms = 10000;
+	f->lim.compile_memory_bytes = 256 * MiB;
+	f->lim.tmpfs_bytes = 16 * MiB;
+	f->d.lang = &f->lang;
+	f->d.lim = &f->lim;
+	f->d.request_id = "0123456789abcdef";
+	f->d.deadline_wall_ms = 1700000000000LL;
+	f->d.kind = "run";
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	config_free(&f->svc.cfg);
+	free(f);
+	return 0;
+}
+
+static json_object *get(json_object *o, const char *key)
+{
+	json_object *v = NULL;
+
+	assert_true(json_object_object_get_ex(o, key, &v));
+	return v;
+}
+
+static const char *str(json_object *o, const char *key)
+{
+	json_object *v = get(o, key);
+
+	assert_true(json_object_is_type(v, json_type_string));
+	return json_object_get_string(v);
+}
+
+static int64_t num(json_object *o, const char *key)
+{
+	json_object *v = get(o, key);
+
+	assert_true(json_object_is_type(v, json_type_int));
+	return json_object_get_int64(v);
+}
+
+static int boolean(json_object *o, const char *key)
+{
+	json_object *v = get(o, key);
+
+	assert_true(json_object_is_type(v, json_type_boolean));
+	return json_object_get_boolean(v);
+}
+
+/* The string array a equals the NULL-terminated want. */
+static void assert_strings(json_object *a, const char *const *want)
+{
+	size_t n = 0;
+
+	assert_true(json_object_is_type(a, json_type_array));
+	for (; want[n]; n++) {
+		assert_true(n < json_object_array_length(a));
+		assert_string_equal(
+		    json_object_get_string(json_object_array_get_idx(a, n)),
+		    want[n]);
+	}
+	assert_int_equal(json_object_array_length(a), n);
+}
+
+static void test_hardening(void **state)
+{
+	struct fixture *f = *state;
+	json_object *spec = spec_container(&f->svc, &f->d);
+	json_object *host = get(spec, "HostConfig");
+	static const char *const drop[] = {"ALL", NULL};
+	static const char *const add[] = {"SETUID", "SETGID", "KILL", NULL};
+	static const char *const sec[] = {"no-new-privileges", NULL};
+	static const char *const cmd[] = {"/.isobox/guest", NULL};
+
+	assert_string_equal(str(spec, "Image"), "sha256:0123");
+	assert_strings(get(spec, "Cmd"), cmd);
+	assert_string_equal(str(spec, "WorkingDir"), "/box");
+	assert_true(boolean(spec, "OpenStdin"));
+	assert_true(boolean(spec, "StdinOnce"));
+	assert_false(boolean(spec, "Tty"));
+	assert_true(boolean(spec, "NetworkDisabled"));
+	assert_string_equal(str(host, "Runtime"), f->svc.cfg.runtime);
+	assert_string_equal(str(host, "NetworkMode"), "none");
+	assert_false(json_object_object_get_ex(host, "Dns", NULL));
+	assert_true(boolean(host, "ReadonlyRootfs"));
+	assert_strings(get(host, "CapDrop"), drop);
+	assert_strings(get(host, "CapAdd"), add);
+	assert_strings(get(host, "SecurityOpt"), sec);
+	assert_false(boolean(host, "Privileged"));
+	assert_false(boolean(host, "AutoRemove"));
+	assert_string_equal(str(host, "IpcMode"), "private");
+	assert_string_equal(str(host, "CgroupParent"), "/isobox.slice");
+	assert_string_equal(str(get(host, "LogConfig"), "Type"), "none");
+	json_object_put(spec);
+}
+
+static void test_limits(void **state)
+{
+	struct fixture *f = *state;
+	json_object *spec = spec_container(&f->svc, &f->d);
+	json_object *host = get(spec, "HostConfig");
+	json_object *tmpfs = get(host, "Tmpfs");
+	const char *box;
+	const char *tmp;
+
+	/* No swap, and the Sentry's share on top of the user's memory. */
+	assert_int_equal(num(host, "Memory"), 128 * MiB + SPEC_MEMORY_OVERHEAD);
+	assert_int_equal(num(host, "MemorySwap"), num(host, "Memory"));
+	assert_int_equal(num(host, "MemorySwappiness"), 0);
+	assert_int_equal(spec_memory(&f->lang, &f->lim),
+			 128 * MiB + SPEC_MEMORY_OVERHEAD);
+	/* The Sentry's own threads: 512 + 16 per allowed task. */
+	assert_int_equal(num(host, "PidsLimit"), 512 + 16 * 32);
+	assert_int_equal(num(host, "NanoCpus"), 500000000);
+	/* /box belongs to the user (uid 65534) through the mount itself. */
+	box = str(tmpfs, "/box");
+	assert_non_null(strstr(box, "size=16777216,"));
+	assert_non_null(strstr(box, "mode=0755,uid=65534,gid=65534"));
+	assert_non_null(strstr(box, "nosuid,nodev,noexec"));
+	tmp = str(tmpfs, "/tmp");
+	assert_non_null(strstr(tmp, "size=16777216,mode=1777,"));
+	assert_non_null(strstr(tmp, "noexec"));
+	json_object_put(spec);
+
+	/* A compiled language: the larger of run and compile memory, and a
+	 * language that needs exec on its tmpfs gets it. */
+	f->lang.compile = (char *[]){"cc", NULL};
+	f->lang.tmpfs_exec = 1;
+	spec = spec_container(&f->svc, &f->d);
+	host = get(spec, "HostConfig");
+	assert_int_equal(num(host, "Memory"), 256 * MiB + SPEC_MEMORY_OVERHEAD);
+	assert_int_equal(num(host, "MemorySwap"), num(host, "Memory"));
+	assert_non_null(strstr(str(get(host, "Tmpfs"), "/box"), ",exec"));
+	json_object_put(spec);
+	f->lang.compile = NULL;
+	f->lang.tmpfs_exec = 0;
+}
+
+static void test_labels(void **state)
+{
+	struct fixture *f = *state;
+	json_object *spec = spec_container(&f->svc, &f->d);
+	json_object *l = get(spec, "Labels");
+
+	assert_string_equal(str(l, "isobox.managed"), "1");
+	assert_string_equal(str(l, "isobox.owner"), "host:42:1000");
+	assert_string_equal(str(l, "isobox.deployment"), "host:abcd");
+	assert_string_equal(str(l, "isobox.deadline"), "1700000000000");
+	assert_string_equal(str(l, "isobox.kind"), "run");
+	assert_string_equal(str(l, "isobox.request"), "0123456789abcdef");
+	assert_string_equal(str(l, "isobox.language"), "python");
+	assert_string_equal(str(l, "isobox.network"), "0");
+	json_object_put(spec);
+}
+
+static void test_network(void **state)
+{
+	struct fixture *f = *state;
+	json_object *spec;
+	json_object *host;
+	static const char *const dns[] = {"198.51.100.53", "192.0.2.1", NULL};
+
+	f->d.network = 1;
+	spec = spec_container(&f->svc, &f->d);
+	host = get(spec, "HostConfig");
+	assert_false(boolean(spec, "NetworkDisabled"));
+	assert_string_equal(str(host, "Runtime"), f->svc.cfg.network_runtime);
+	assert_string_equal(str(host, "NetworkMode"),
+			    f->svc.cfg.egress_network);
+	assert_strings(get(host, "Dns"), dns);
+	assert_int_equal(json_object_array_length(get(host, "DnsSearch")), 0);
+	assert_string_equal(str(get(spec, "Labels"), "isobox.network"), "1");
+	/* The hardening does not depend on the network. */
+	assert_true(boolean(host, "ReadonlyRootfs"));
+	assert_string_equal(json_object_get_string(json_object_array_get_idx(
+				get(host, "CapDrop"), 0)),
+			    "ALL");
+	json_object_put(spec);
+	f->d.network = 0;
+}
+
+static void test_mounts_and_guest_args(void **state)
+{
+	struct fixture *f = *state;
+	struct spec_mount m[2] = {
+	    {"/srv/isobox/ws/s1", "/workspace", 0},
+	    {"/srv/isobox/vol/data", "/data", 1},
+	};
+	static const char *const args[] = {"--session", "--workdir",
+					   "/workspace", NULL};
+	static const char *const cmd[] = {"/.isobox/guest", "--session",
+					  "--workdir", "/workspace", NULL};
+	json_object *spec;
+	json_object *binds;
+	char *guest;
+
+	spec = spec_container(&f->svc, &f->d);
+	binds = get(get(spec, "HostConfig"), "Binds");
+	assert_int_equal(json_object_array_length(binds), 1);
+	json_object_put(spec);
+
+	f->d.mounts = m;
+	f->d.nmounts = 2;
+	f->d.guest_args = args;
+	f->d.kind = "session";
+	spec = spec_container(&f->svc, &f->d);
+	binds = get(get(spec, "HostConfig"), "Binds");
+	guest = xasprintf("%s:/.isobox/guest:ro", f->svc.cfg.guest_path);
+	{
+		const char *const want[] = {
+		    guest, "/srv/isobox/ws/s1:/workspace:rw",
+		    "/srv/isobox/vol/data:/data:ro", NULL};
+
+		assert_strings(binds, want);
+	}
+	free(guest);
+	assert_strings(get(spec, "Cmd"), cmd);
+	assert_string_equal(str(get(spec, "Labels"), "isobox.kind"), "session");
+	/* Still read-only at the root: only the mounts are writable. */
+	assert_true(boolean(get(spec, "HostConfig"), "ReadonlyRootfs"));
+	json_object_put(spec);
+	f->d.mounts = NULL;
+	f->d.nmounts = 0;
+	f->d.guest_args = NULL;
+	f->d.kind = "run";
+}
+
+static void test_pool_prestart(void **state)
+{
+	struct fixture *f = *state;
+	char *pre[] = {"python3", "-q", NULL};
+	char *env[] = {"PYTHONUNBUFFERED=1", NULL};
+	json_object *spec;
+	json_object *cmd;
+	size_t n;
+
+	f->lang.prestart = pre;
+	f->lang.env = env;
+	/* A one-shot run never prestarts: only warm sandboxes do. */
+	spec = spec_container(&f->svc, &f->d);
+	assert_int_equal(json_object_array_length(get(spec, "Cmd")), 1);
+	json_object_put(spec);
+	f->d.kind = "pool";
+	spec = spec_container(&f->svc, &f->d);
+	cmd = get(spec, "Cmd");
+	n = json_object_array_length(cmd);
+	assert_true(n > 4);
+	assert_string_equal(
+	    json_object_get_string(json_object_array_get_idx(cmd, n - 3)),
+	    "--prestart");
+	assert_string_equal(
+	    json_object_get_string(json_object_array_get_idx(cmd, n - 1)),
+	    "-q");
+	json_object_put(spec);
+	f->lang.prestart = NULL;
+	f->lang.env = NULL;
+	f->d.kind = "run";
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_hardening, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_limits, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_labels, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_network, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_mounts_and_guest_args, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_pool_prestart, setup,
+					    teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
