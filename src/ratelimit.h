@@ -17,9 +17,11 @@
  * ratelimit_max_buckets): a stream of requests from ever new addresses
  * (an IPv6 client has 2^64 of them) must not grow it without end. A
  * bucket that has refilled to its burst again holds no information, so it
- * can be deleted at any time: ratelimit_sweep does that for the whole
- * table, and a new bucket at the bound first sweeps a few rows around its
- * own key.
+ * can be deleted at any time. The table buckets_full indexes buckets by
+ * the time they are full again, so those are found first without a scan:
+ * ratelimit_sweep deletes all of them, and a new bucket at the bound first
+ * deletes up to 64. The index has one entry per bucket, so it has the
+ * same bound.
  *
  * When the table is at its bound and none of those rows is full, the new
  * address shares one overflow bucket ("overflow:") with every other address

@@ -50,6 +50,18 @@ static int proc_start_time(pid_t pid, unsigned long long *out)
 	return sscanf(p, "%llu", out) == 1 ? 0 : -1;
 }
 
+void service_identity(struct service *s)
+{
+	unsigned long long st = 0;
+
+	if (gethostname(s->hostname, sizeof(s->hostname) - 1) < 0) {
+		snprintf(s->hostname, sizeof(s->hostname), "localhost");
+	}
+	proc_start_time(getpid(), &st);
+	snprintf(s->owner, sizeof(s->owner), "%s:%d:%llu", s->hostname,
+		 (int)getpid(), st);
+}
+
 int service_open_store(struct service *s, struct isobox_err *err)
 {
 	char *db;
@@ -83,7 +95,6 @@ int service_open_store(struct service *s, struct isobox_err *err)
 int service_init(struct service *s, const char *config_path,
 		 struct isobox_err *err)
 {
-	unsigned long long st = 0;
 	struct registry *r;
 	int rc;
 
@@ -105,12 +116,7 @@ int service_init(struct service *s, const char *config_path,
 			       "cannot create the slot files in %s: %s",
 			       s->cfg.run_dir, strerror(-rc));
 	}
-	if (gethostname(s->hostname, sizeof(s->hostname) - 1) < 0) {
-		snprintf(s->hostname, sizeof(s->hostname), "localhost");
-	}
-	proc_start_time(getpid(), &st);
-	snprintf(s->owner, sizeof(s->owner), "%s:%d:%llu", s->hostname,
-		 (int)getpid(), st);
+	service_identity(s);
 	s->started_ms = now_ms();
 	{
 		char h[65];

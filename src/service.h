@@ -51,6 +51,9 @@ const char *service_cgroup_parent(struct service *s);
 int service_init(struct service *s, const char *config_path,
 		 struct isobox_err *err);
 void service_free(struct service *s);
+/* Fill hostname and owner ("host:pid:start") for this process (again in
+ * a forked child). */
+void service_identity(struct service *s);
 /* Open both store environments (run_dir/db, state_dir/db, creating the
  * directories) after store_init, with the table bounds from s->cfg. 0, or
  * -1 with 500 store_unavailable in err. Called by service_init; tests

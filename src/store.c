@@ -697,6 +697,45 @@ long store_sweep(struct store *s, enum store_table tb, size_t batch,
 	}
 }
 
+int store_expiry_key(char *out, int64_t at_ms, const char *key)
+{
+	size_t n = strlen(key);
+
+	if (n == 0 || n + STORE_EXPIRY_PREFIX > STORE_KEY_MAX) {
+		return -EINVAL;
+	}
+	snprintf(out, STORE_KEY_MAX + 1, "%016llx:%s",
+		 (unsigned long long)(at_ms < 0 ? 0 : at_ms), key);
+	return 0;
+}
+
+int store_expiry_split(const struct store_val *k, int64_t *at_ms,
+		       const char **key, size_t *key_n)
+{
+	const char *p = k->p;
+	uint64_t v = 0;
+	size_t i;
+
+	if (k->n <= STORE_EXPIRY_PREFIX || p[STORE_EXPIRY_PREFIX - 1] != ':') {
+		return -EPROTO;
+	}
+	for (i = 0; i < STORE_EXPIRY_PREFIX - 1; i++) {
+		int c = p[i];
+		int d = c >= '0' && c <= '9'   ? c - '0'
+			: c >= 'a' && c <= 'f' ? c - 'a' + 10
+					       : -1;
+
+		if (d < 0) {
+			return -EPROTO;
+		}
+		v = v << 4 | (uint64_t)d;
+	}
+	*at_ms = (int64_t)v;
+	*key = p + STORE_EXPIRY_PREFIX;
+	*key_n = k->n - STORE_EXPIRY_PREFIX;
+	return 0;
+}
+
 void store_stats_get(struct store_stats *out)
 {
 	out->read_txns = __atomic_load_n(&n_read_txns, __ATOMIC_RELAXED);

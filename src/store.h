@@ -51,7 +51,8 @@ enum store_env { STORE_RUN = 0, STORE_STATE = 1, STORE_NENVS };
 	X(BUCKETS, "buckets", STORE_RUN, 2)	/* ip:/key: -> ratelimit.c */  \
 	X(ADMIT, "admit", STORE_RUN, 3)		/* holder id -> admit.c */     \
 	X(ADMIT_SUM, "admit_sum", STORE_RUN, 4) /* "total" -> admit.c */       \
-	X(META, "meta", STORE_STATE, 5)		/* "schema" -> version */
+	X(META, "meta", STORE_STATE, 5)		/* "schema" -> version */      \
+	X(BUCKETS_FULL, "buckets_full", STORE_RUN, 6) /* expiry index */
 
 enum store_table {
 #define STORE_TABLE_ENUM(id, name, env, tag) STORE_##id,
@@ -208,6 +209,16 @@ long store_sweep_txn(struct store_txn *t, enum store_table tb,
  * the one before looked at. Returns how many were deleted, or -errno. */
 long store_sweep(struct store *s, enum store_table tb, size_t batch,
 		 store_drop_fn drop, void *ctx);
+
+/* Expiry indexes: a table whose keys are store_expiry_key(at_ms, key)
+ * sorts its rows by time, so the rows due first are the first ones. out
+ * needs STORE_KEY_MAX + 1 bytes; -EINVAL when key is too long. */
+#define STORE_EXPIRY_PREFIX 17 /* 16 hex digits and ':' */
+int store_expiry_key(char *out, int64_t at_ms, const char *key);
+/* Split an index key: 0 with *at_ms and *key (pointing into k, k->n -
+ * STORE_EXPIRY_PREFIX bytes, not NUL-terminated), or -EPROTO. */
+int store_expiry_split(const struct store_val *k, int64_t *at_ms,
+		       const char **key, size_t *key_n);
 
 /* Transactions begun in this process since it started (for benchmarks). */
 struct store_stats {
