@@ -276,6 +276,9 @@ static void rec_add(struct store_rec *r, const void *p, size_t n)
 		r->bad = 1;
 		return;
 	}
+	if (n == 0) {
+		return; /* p may be NULL */
+	}
 	memcpy(r->b + r->n, p, n);
 	r->n += n;
 }
