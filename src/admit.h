@@ -2,35 +2,55 @@
  * at once (running jobs and warm ones) never add up to more than the slice
  * allows, so the slice's own cap is never what kills a run.
  *
- * Each admitted run is a row of the shared LMDB table "admit" (request id
- * -> struct admission). Rows of processes that died are ignored and
- * dropped, so a crash never leaks admitted memory. Warm sandboxes are
- * counted from the pool table. */
+ * Every reservation is a row of the runtime table "admit" (holder id ->
+ * bytes, since, owner), and the table "admit_sum" keeps their running
+ * total, changed in the same transaction as the rows. So a waiter checks
+ * one row in a read transaction, and takes the writer lock only when its
+ * bytes fit.
+ *
+ * A row with an owner ("host:pid:start", the service's) dies with that
+ * process: a recount (at most once a second across processes, by whoever
+ * waits, and by admit_recount) drops the rows of dead owners and rewrites
+ * the total, so a crash never leaks admitted memory. A row without an
+ * owner is held until released: the warm pool keeps its sandboxes' memory
+ * that way (admit_hold_txn), in the same transaction that records the
+ * sandbox, so the two cannot disagree. Admission knows nothing of the pool
+ * and decodes none of its rows. */
 #ifndef ISOBOX_ADMIT_H
 #define ISOBOX_ADMIT_H
 
 #include <stdint.h>
 
 #include "service.h"
+#include "store.h"
 
-struct admission {
-	int64_t bytes;
-	int64_t since_ms;
-	char owner[320];
-};
-
-/* The slice's memory budget in bytes (-1: unknown / unlimited). */
+/* The slice's memory budget in bytes (-1: unknown / unlimited);
+ * svc->admit_budget_bytes when that is set (> 0). */
 int64_t admit_budget(struct service *svc);
-/* Admit bytes for request id, waiting until deadline_ms (now_ms clock) or
- * cancelled(ctx). 0 when admitted; -ETIMEDOUT when it never fitted;
- * -E2BIG when it can never fit (larger than the whole budget);
- * -ENOSPC when the state store is full; -ECANCELED. */
+/* Admit bytes for id, waiting until deadline_ms (now_ms clock) or
+ * cancelled(ctx). 0 when admitted (or when there is no budget or no
+ * store: the slice cap still holds); -ETIMEDOUT when it never fitted;
+ * -E2BIG when it can never fit (larger than the whole budget); -ENOSPC
+ * when the state store is full; -ECANCELED. The row is owned by this
+ * process until admit_release. */
 int admit_acquire(struct service *svc, const char *id, int64_t bytes,
 		  int64_t deadline_ms, int (*cancelled)(void *), void *ctx);
+/* One attempt without waiting: 1 admitted, 0 no room now, -errno. */
+int admit_try(struct service *svc, const char *id, int64_t bytes);
+/* Drop id's row (no-op when there is none). */
 void admit_release(struct service *svc, const char *id);
-/* 1 when bytes more would still fit now (for the pool's refills). */
-int admit_fits(struct service *svc, int64_t bytes);
-/* Sum of admitted and warm memory now. */
+/* Inside the caller's write transaction: a row for id that no process
+ * owns (held until admit_drop_txn), or drop id's row. Neither checks the
+ * budget: a holder reserves with admit_try first and converts the row in
+ * the transaction that records what it made. 0 or -errno (admit_drop_txn:
+ * -ENOENT when there was no row). */
+int admit_hold_txn(struct store_txn *t, const char *id, int64_t bytes);
+int admit_drop_txn(struct store_txn *t, const char *id);
+/* Sum of reserved memory now (one row read). */
 int64_t admit_in_use(struct service *svc);
+/* Drop the rows of dead owners and rewrite the total from the rows (one
+ * write transaction over the whole table: housekeeping only). Returns the
+ * rows dropped, or -errno. */
+long admit_recount(struct service *svc);
 
 #endif

@@ -92,6 +92,10 @@ static const struct config_key keys[] = {
     {"pool_ttl_ms", "ISOBOX_POOL_TTL_MS", CT_I64, OFF(pool_ttl_ms), 10000,
      86400000},
     {"db_map_bytes", NULL, CT_SIZE, OFF(db_map_bytes), 1024 * 1024, 64 * GIB},
+    {"state_map_bytes", NULL, CT_SIZE, OFF(state_map_bytes), 1024 * 1024,
+     1024 * GIB},
+    {"ratelimit_max_buckets", "ISOBOX_RATELIMIT_MAX_BUCKETS", CT_INT,
+     OFF(ratelimit_max_buckets), 16, 100000000},
     {"docker.host", "DOCKER_HOST", CT_STR, OFF(docker_host), 0, 0},
     /* DOCKER_TLS_VERIFY has docker CLI semantics; see apply_env(). */
     {"docker.tls_verify", NULL, CT_BOOL, OFF(docker_tls_verify), 0, 1},
@@ -106,13 +110,34 @@ static const struct config_key keys[] = {
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 
 static const char *const top_allowed[] = {
-    "threads",	      "registry",    "images_lock",	"guest_path",
-    "state_dir",      "run_dir",     "concurrency",	"queue_timeout_ms",
-    "max_body_bytes", "max_files",   "allow_network",	"egress_network",
-    "egress_dns",     "api_key",     "rate_per_min",	"rate_burst",
-    "cgroup_parent",  "keys_file",   "trusted_proxies", "pool_size",
-    "pool_languages", "pool_ttl_ms", "db_map_bytes",	"docker",
-    "limits",	      NULL,
+    "threads",
+    "registry",
+    "images_lock",
+    "guest_path",
+    "state_dir",
+    "run_dir",
+    "concurrency",
+    "queue_timeout_ms",
+    "max_body_bytes",
+    "max_files",
+    "allow_network",
+    "egress_network",
+    "egress_dns",
+    "api_key",
+    "rate_per_min",
+    "rate_burst",
+    "cgroup_parent",
+    "keys_file",
+    "trusted_proxies",
+    "pool_size",
+    "pool_languages",
+    "pool_ttl_ms",
+    "db_map_bytes",
+    "state_map_bytes",
+    "ratelimit_max_buckets",
+    "docker",
+    "limits",
+    NULL,
 };
 
 static const char *const docker_allowed[] = {
@@ -185,6 +210,8 @@ void config_defaults(struct config *c)
 	c->pool_languages = xstrdup("python");
 	c->pool_ttl_ms = 600000;
 	c->db_map_bytes = 256 * MIB;
+	c->state_map_bytes = 1 * GIB;
+	c->ratelimit_max_buckets = 100000;
 
 	c->docker_host = xstrdup("unix:///var/run/docker.sock");
 	c->docker_tls_verify = 0;

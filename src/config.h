@@ -7,8 +7,11 @@
  *   registry: /usr/local/share/isobox/registry   # catalogue dir or file
  *   images_lock: /var/lib/isobox/images.lock     # image pins written by builds
  *   guest_path: /usr/local/libexec/isobox/isobox-guest
- *   state_dir: /var/lib/isobox      # LMDB and other durable state
- *   run_dir: /run/isobox            # slot locks and other runtime files
+ *   state_dir: /var/lib/isobox      # durable state: state_dir/db, the
+ *                                   # LMDB of user data (synchronous)
+ *   run_dir: /run/isobox            # runtime state: slot locks, metrics,
+ *                                   # run_dir/db (pool, rate buckets,
+ *                                   # admissions; not fsynced)
  *   concurrency: 4                  # sandboxes at once, across processes
  *   queue_timeout_ms: 10000         # wait for a slot before 429 capacity
  *   max_body_bytes: 4194304
@@ -25,7 +28,9 @@
  *   pool_size: 2                    # warm sandboxes per pooled language
  *   pool_languages: python          # comma-separated; "" turns the pool off
  *   pool_ttl_ms: 600000             # recycle warm sandboxes older than this
- *   db_map_bytes: 256MiB            # LMDB map size (state_dir/db)
+ *   db_map_bytes: 256MiB            # LMDB map size of run_dir/db
+ *   state_map_bytes: 1GiB           # LMDB map size of state_dir/db
+ *   ratelimit_max_buckets: 100000   # rate-limit buckets kept at most
  *   docker:
  *     host: unix:///var/run/docker.sock  # or tcp://HOST:PORT
  *     tls_verify: false
@@ -45,7 +50,7 @@
  * ISOBOX_ALLOW_NETWORK, ISOBOX_EGRESS_NETWORK, ISOBOX_EGRESS_DNS
  * (comma-separated), ISOBOX_CGROUP_PARENT,
  * ISOBOX_POOL_SIZE, ISOBOX_POOL_LANGUAGES, ISOBOX_POOL_TTL_MS,
- * ISOBOX_KEYS_FILE, ISOBOX_TRUSTED_PROXIES,
+ * ISOBOX_KEYS_FILE, ISOBOX_TRUSTED_PROXIES, ISOBOX_RATELIMIT_MAX_BUCKETS,
  * ISOBOX_RUNTIME, DOCKER_HOST, DOCKER_TLS_VERIFY, DOCKER_CERT_PATH,
  * DOCKER_API_VERSION.
  */
@@ -82,7 +87,9 @@ struct config {
 	int pool_size;	       /* warm sandboxes kept per pooled language */
 	char *pool_languages;  /* comma-separated names, "" for no pool */
 	int64_t pool_ttl_ms;   /* a warm sandbox older than this is recycled */
-	int64_t db_map_bytes;  /* LMDB map size */
+	int64_t db_map_bytes;  /* LMDB map size of run_dir/db */
+	int64_t state_map_bytes;   /* LMDB map size of state_dir/db */
+	int ratelimit_max_buckets; /* bound of the rate-limit table */
 
 	char *docker_host; /* "unix:///path" or "tcp://host:port" */
 	int docker_tls_verify;

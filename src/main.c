@@ -18,10 +18,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "admit.h"
 #include "docker.h"
 #include "http.h"
 #include "metrics.h"
 #include "pool.h"
+#include "ratelimit.h"
 #include "registry.h"
 #include "router.h"
 #include "service.h"
@@ -114,6 +116,11 @@ static void *housekeeping(void *arg)
 		auth_reload(svc.cfg.api_key, svc.cfg.keys_file, 0);
 		if (now_ms() >= next_reap) {
 			service_reap(&svc);
+			/* Every growing table's sweep, and the reader
+			 * slots of dead processes. */
+			ratelimit_sweep(&svc.store, wall_ms());
+			admit_recount(&svc);
+			store_reader_check(&svc.store);
 			next_reap = now_ms() + 30000;
 		}
 		pool_maintain(&svc);

@@ -13,6 +13,79 @@
 #include "spec.h"
 #include "store.h"
 
+/* Why the pool depends on admission and not the other way round: the
+ * pool's memory is reserved as admission rows the pool writes itself, in
+ * the transactions that record, claim and remove its sandboxes. Admission
+ * then counts one table (and one running total) and never reads pool rows;
+ * passing a pool total into admit_acquire instead would go stale while a
+ * run waits and make every wait scan the pool table again. */
+
+enum pool_state {
+	POOL_READY = 1,	  /* started, waiting to be claimed */
+	POOL_CLAIMED = 2, /* handed to a request */
+};
+
+/* A pool row (key: the container id), version 1: state, created_ms,
+ * claimed_ms, memory_bytes, tmpfs_bytes, pids (i64 each), cpus (f64),
+ * lang, image, owner (the claimer; str each). */
+#define ENTRY_VERSION 1
+
+struct pool_entry {
+	int64_t state; /* enum pool_state; 0 for a row that cannot be read */
+	int64_t created_ms;
+	int64_t claimed_ms;
+	struct limits shape; /* memory, tmpfs, pids, cpus */
+	char lang[64];
+	char image[160];
+	char owner[320];
+};
+
+static int entry_decode(const struct store_val *v, struct pool_entry *e)
+{
+	struct store_dec d;
+	int rc = store_dec_open(&d, v, STORE_POOL, ENTRY_VERSION);
+
+	memset(e, 0, sizeof(*e));
+	e->state = store_dec_i64(&d);
+	e->created_ms = store_dec_i64(&d);
+	e->claimed_ms = store_dec_i64(&d);
+	e->shape.memory_bytes = store_dec_i64(&d);
+	e->shape.tmpfs_bytes = store_dec_i64(&d);
+	e->shape.pids = store_dec_i64(&d);
+	e->shape.cpus = store_dec_f64(&d);
+	store_dec_str(&d, e->lang, sizeof(e->lang));
+	store_dec_str(&d, e->image, sizeof(e->image));
+	store_dec_str(&d, e->owner, sizeof(e->owner));
+	if (rc == 0) {
+		rc = store_dec_end(&d);
+	}
+	if (rc < 0) {
+		e->state = 0;
+	}
+	return rc;
+}
+
+static void entry_encode(const struct pool_entry *e, struct store_rec *r)
+{
+	store_rec_init(r, STORE_POOL, ENTRY_VERSION);
+	store_rec_i64(r, e->state);
+	store_rec_i64(r, e->created_ms);
+	store_rec_i64(r, e->claimed_ms);
+	store_rec_i64(r, e->shape.memory_bytes);
+	store_rec_i64(r, e->shape.tmpfs_bytes);
+	store_rec_i64(r, e->shape.pids);
+	store_rec_f64(r, e->shape.cpus);
+	store_rec_str(r, e->lang);
+	store_rec_str(r, e->image);
+	store_rec_str(r, e->owner);
+}
+
+/* The admission row holding a warm sandbox's memory. */
+static void hold_key(const char *id, char *out, size_t n)
+{
+	snprintf(out, n, "pool:%s", id);
+}
+
 void pool_shape(const struct service *svc, const struct lang *lang,
 		struct limits *out)
 {
@@ -41,74 +114,74 @@ static int lang_pooled(const struct service *svc, const char *name)
 	return 0;
 }
 
+int pool_shape_fits(const struct limits *have, const struct limits *want)
+{
+	return have->memory_bytes == want->memory_bytes &&
+	       have->tmpfs_bytes == want->tmpfs_bytes &&
+	       have->cpus == want->cpus && want->pids <= have->pids;
+}
+
 static int entry_fits(const struct pool_entry *e, const struct lang *lang,
 		      const struct limits *lim, int64_t now, int64_t ttl)
 {
-	return e->version == 1 && e->state == POOL_READY &&
-	       strcmp(e->lang, lang->name) == 0 &&
+	return e->state == POOL_READY && strcmp(e->lang, lang->name) == 0 &&
 	       strcmp(e->image, lang->image_ref) == 0 &&
-	       e->memory_bytes == lim->memory_bytes &&
-	       e->tmpfs_bytes == lim->tmpfs_bytes && e->cpus == lim->cpus &&
-	       lim->pids <= e->pids && now - e->created_ms < ttl;
+	       pool_shape_fits(&e->shape, lim) && now - e->created_ms < ttl;
 }
 
 char *pool_claim(struct service *svc, const struct lang *lang,
 		 const struct limits *lim)
 {
-	MDB_txn *txn = NULL;
-	MDB_cursor *cur = NULL;
-	MDB_val k;
-	MDB_val v;
+	struct store_txn t;
+	struct store_cursor cur;
+	struct store_val k;
+	struct store_val v;
 	char *id = NULL;
 	int64_t now = wall_ms();
-	int rc;
 
-	if (svc->store.env == NULL || lang->image_ref == NULL ||
+	if (!store_ready(&svc->store, STORE_RUN) || lang->image_ref == NULL ||
 	    lang->compile != NULL || !lang_pooled(svc, lang->name)) {
 		return NULL;
 	}
 	/* Compiled languages get their memory from the compile limit too,
 	 * so only interpreted ones are pooled for now. */
-	if (mdb_txn_begin(svc->store.env, NULL, 0, &txn) != 0) {
+	if (store_txn_begin(&svc->store, STORE_RUN, 1, &t) < 0) {
 		return NULL;
 	}
-	if (mdb_cursor_open(txn, svc->store.pool, &cur) != 0) {
+	if (store_cursor_open(&t, STORE_POOL, &cur) < 0) {
 		goto out;
 	}
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
-	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+	while (store_cursor_next(&cur, &k, &v) == 0) {
 		struct pool_entry e;
+		struct store_rec r;
 
-		if (v.mv_size != sizeof(e)) {
-			continue;
-		}
-		memcpy(&e, v.mv_data, sizeof(e));
-		if (!entry_fits(&e, lang, lim, now, svc->cfg.pool_ttl_ms)) {
+		if (entry_decode(&v, &e) < 0 ||
+		    !entry_fits(&e, lang, lim, now, svc->cfg.pool_ttl_ms)) {
 			continue;
 		}
 		e.state = POOL_CLAIMED;
 		e.claimed_ms = now;
 		snprintf(e.owner, sizeof(e.owner), "%s", svc->owner);
-		v.mv_data = &e;
-		v.mv_size = sizeof(e);
-		if (mdb_cursor_put(cur, &k, &v, MDB_CURRENT) == 0) {
-			id = xstrndup(k.mv_data, k.mv_size);
+		entry_encode(&e, &r);
+		if (store_cursor_put(&cur, &r) == 0) {
+			id = xstrndup(k.p, k.n);
 		}
 		break;
 	}
-	mdb_cursor_close(cur);
-	cur = NULL;
-	if (id && mdb_txn_commit(txn) != 0) {
-		free(id);
-		id = NULL;
-	} else if (id == NULL) {
-		mdb_txn_abort(txn);
+	store_cursor_close(&cur);
+	if (id) {
+		char hk[96];
+
+		/* The claimer's own admission now counts its memory. */
+		hold_key(id, hk, sizeof(hk));
+		admit_drop_txn(&t, hk);
+		if (store_txn_commit(&t) < 0) {
+			free(id);
+			id = NULL;
+		}
 	}
-	txn = NULL;
 out:
-	if (txn) {
-		mdb_txn_abort(txn);
-	}
+	store_txn_abort(&t);
 	metrics_add(1, "isobox_pool_claims_total{result=\"%s\"}",
 		    id ? "hit" : "miss");
 	if (id) {
@@ -117,44 +190,53 @@ out:
 	return id;
 }
 
+/* Remove id's row and its memory hold. */
 static void entry_del(struct service *svc, const char *id)
 {
-	MDB_txn *txn;
-	MDB_val k = {strlen(id), (void *)id};
+	struct store_txn t;
+	char hk[96];
 
-	if (mdb_txn_begin(svc->store.env, NULL, 0, &txn) != 0) {
+	if (store_txn_begin(&svc->store, STORE_RUN, 1, &t) < 0) {
 		return;
 	}
-	if (mdb_del(txn, svc->store.pool, &k, NULL) == 0) {
-		mdb_txn_commit(txn);
-	} else {
-		mdb_txn_abort(txn);
-	}
+	hold_key(id, hk, sizeof(hk));
+	store_del(&t, STORE_POOL, id);
+	admit_drop_txn(&t, hk);
+	store_txn_commit(&t);
 }
 
 void pool_forget(struct service *svc, const char *id)
 {
-	if (svc->store.env) {
+	if (store_ready(&svc->store, STORE_RUN)) {
 		entry_del(svc, id);
 	}
 }
 
-static int entry_put(struct service *svc, const char *id,
-		     const struct pool_entry *e)
+/* Record a new warm sandbox: its row, and its memory reservation moved
+ * from the maker's admission row (resv) to one no process owns. */
+static int entry_record(struct service *svc, const char *id,
+			const struct pool_entry *e, const char *resv,
+			int64_t bytes)
 {
-	MDB_txn *txn;
-	MDB_val k = {strlen(id), (void *)id};
-	MDB_val v = {sizeof(*e), (void *)e};
-	int rc = mdb_txn_begin(svc->store.env, NULL, 0, &txn);
+	struct store_txn t;
+	struct store_rec r;
+	char hk[96];
+	int rc = store_txn_begin(&svc->store, STORE_RUN, 1, &t);
 
-	if (rc != 0) {
+	if (rc < 0) {
 		return rc;
 	}
-	rc = mdb_put(txn, svc->store.pool, &k, &v, 0);
+	hold_key(id, hk, sizeof(hk));
+	entry_encode(e, &r);
+	rc = store_put(&t, STORE_POOL, id, &r);
 	if (rc == 0) {
-		return mdb_txn_commit(txn);
+		admit_drop_txn(&t, resv);
+		rc = admit_hold_txn(&t, hk, bytes);
 	}
-	mdb_txn_abort(txn);
+	if (rc == 0) {
+		rc = store_txn_commit(&t);
+	}
+	store_txn_abort(&t);
 	return rc;
 }
 
@@ -163,39 +245,36 @@ struct row {
 	struct pool_entry e;
 };
 
-/* Copy the whole table out (it is small: a few rows per language). */
+/* Copy the whole table out (it is small: a few rows per language). A row
+ * that cannot be read has state 0. */
 static struct row *read_rows(struct service *svc, size_t *n)
 {
-	MDB_txn *txn;
-	MDB_cursor *cur;
-	MDB_val k;
-	MDB_val v;
+	struct store_txn t;
+	struct store_cursor cur;
+	struct store_val k;
+	struct store_val v;
 	struct row *rows = NULL;
 	size_t cap = 0;
-	int rc;
 
 	*n = 0;
-	if (mdb_txn_begin(svc->store.env, NULL, MDB_RDONLY, &txn) != 0) {
+	if (store_txn_begin(&svc->store, STORE_RUN, 0, &t) < 0) {
 		return NULL;
 	}
-	if (mdb_cursor_open(txn, svc->store.pool, &cur) == 0) {
-		for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
-		     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+	if (store_cursor_open(&t, STORE_POOL, &cur) == 0) {
+		while (store_cursor_next(&cur, &k, &v) == 0) {
 			if (*n == cap) {
 				cap = cap ? cap * 2 : 16;
 				rows = xrealloc(rows, cap * sizeof(*rows));
 			}
 			memset(&rows[*n], 0, sizeof(rows[*n]));
 			snprintf(rows[*n].id, sizeof(rows[*n].id), "%.*s",
-				 (int)k.mv_size, (const char *)k.mv_data);
-			if (v.mv_size == sizeof(struct pool_entry)) {
-				memcpy(&rows[*n].e, v.mv_data, v.mv_size);
-			}
+				 (int)k.n, (const char *)k.p);
+			entry_decode(&v, &rows[*n].e);
 			(*n)++;
 		}
-		mdb_cursor_close(cur);
+		store_cursor_close(&cur);
 	}
-	mdb_txn_abort(txn);
+	store_txn_abort(&t);
 	return rows;
 }
 
@@ -309,8 +388,10 @@ static void remove_strays(struct service *svc, json_object *list,
 	}
 }
 
-static void fill_one(struct service *svc, const struct lang *lang,
-		     const struct limits *shape)
+/* Make one warm sandbox. Returns 0, or -1 when there is no memory for it
+ * (stop filling). */
+static int fill_one(struct service *svc, const struct lang *lang,
+		    const struct limits *shape)
 {
 	struct isobox_err e;
 	struct pool_entry ent;
@@ -318,9 +399,16 @@ static void fill_one(struct service *svc, const struct lang *lang,
 	json_object *spec;
 	char *id = NULL;
 	char rid[40];
+	int64_t bytes = spec_memory(lang, shape);
 	int rc;
 
 	snprintf(rid, sizeof(rid), "pool-%lld", (long long)wall_ms());
+	/* Reserve first, as this process (so a crash before the row is
+	 * recorded frees it): warm sandboxes must not take memory that runs
+	 * need. */
+	if (admit_try(svc, rid, bytes) != 1) {
+		return -1;
+	}
 	memset(&d, 0, sizeof(d));
 	d.lang = lang;
 	d.lim = shape;
@@ -332,32 +420,31 @@ static void fill_one(struct service *svc, const struct lang *lang,
 		log_warn("pool: creating a %s sandbox failed: %s", lang->name,
 			 e.msg);
 		json_object_put(spec);
-		return;
+		admit_release(svc, rid);
+		return 0;
 	}
 	json_object_put(spec);
 	if (docker_container_start(&svc->docker, id, &e) < 0) {
 		log_warn("pool: starting %.12s failed: %s", id, e.msg);
 		docker_container_remove(&svc->docker, id, &e);
+		admit_release(svc, rid);
 		free(id);
-		return;
+		return 0;
 	}
 	memset(&ent, 0, sizeof(ent));
-	ent.version = 1;
 	ent.state = POOL_READY;
 	ent.created_ms = wall_ms();
-	ent.memory_bytes = shape->memory_bytes;
-	ent.tmpfs_bytes = shape->tmpfs_bytes;
-	ent.pids = shape->pids;
-	ent.cpus = shape->cpus;
+	ent.shape = *shape;
 	snprintf(ent.lang, sizeof(ent.lang), "%s", lang->name);
 	snprintf(ent.image, sizeof(ent.image), "%s", lang->image_ref);
-	rc = entry_put(svc, id, &ent);
-	if (rc != 0) {
-		log_warn("pool: recording %.12s failed: %s", id,
-			 mdb_strerror(rc));
+	rc = entry_record(svc, id, &ent, rid, bytes);
+	if (rc < 0) {
+		log_warn("pool: recording %.12s failed: %s", id, strerror(-rc));
 		docker_container_remove(&svc->docker, id, &e);
+		admit_release(svc, rid);
 	}
 	free(id);
+	return 0;
 }
 
 void pool_maintain(struct service *svc)
@@ -372,7 +459,7 @@ void pool_maintain(struct service *svc)
 	json_object *list;
 	int64_t now = wall_ms();
 
-	if (svc->store.env == NULL) {
+	if (!store_ready(&svc->store, STORE_RUN)) {
 		return;
 	}
 	lockp = xasprintf("%s/pool.lock", svc->cfg.run_dir);
@@ -401,6 +488,12 @@ void pool_maintain(struct service *svc)
 			if (strcmp(reg->langs[j].name, pe->lang) == 0) {
 				l = &reg->langs[j];
 			}
+		}
+		if (pe->state == 0) {
+			/* Unreadable (another version): forget it; its
+			 * container is then a stray and goes below. */
+			entry_del(svc, rows[i].id);
+			continue;
 		}
 		if (pe->state == POOL_CLAIMED) {
 			/* In use; its claimer removes it. If the claimer
@@ -445,10 +538,9 @@ void pool_maintain(struct service *svc)
 		for (; have < svc->cfg.pool_size && !svc->stopping; have++) {
 			/* Warm sandboxes must not take memory that runs
 			 * need: refill only while it fits. */
-			if (!admit_fits(svc, spec_memory(l, &shape))) {
+			if (fill_one(svc, l, &shape) < 0) {
 				break;
 			}
-			fill_one(svc, l, &shape);
 		}
 	}
 	registry_put(reg);
@@ -463,7 +555,7 @@ void pool_stats(struct service *svc, struct pool_stats *st)
 	size_t i;
 
 	memset(st, 0, sizeof(*st));
-	if (svc->store.env == NULL) {
+	if (!store_ready(&svc->store, STORE_RUN)) {
 		return;
 	}
 	rows = read_rows(svc, &n);
@@ -484,7 +576,7 @@ void pool_drain_own(struct service *svc)
 	size_t i;
 	int n = 0;
 
-	if (svc->store.env == NULL) {
+	if (!store_ready(&svc->store, STORE_RUN)) {
 		return;
 	}
 	/* Ours, and those whose maker died (e.g. SIGKILL): when the last
@@ -494,9 +586,8 @@ void pool_drain_own(struct service *svc)
 		json_object *c = json_object_array_get_idx(list, i);
 		json_object *v;
 		json_object *labels;
-		MDB_txn *txn;
-		MDB_val k;
-		MDB_val val;
+		struct store_txn t;
+		struct store_val val;
 		const char *id;
 		int mine = 0;
 
@@ -509,28 +600,29 @@ void pool_drain_own(struct service *svc)
 		}
 		json_object_object_get_ex(c, "Id", &v);
 		id = json_object_get_string(v);
-		k.mv_size = strlen(id);
-		k.mv_data = (void *)id;
 		/* Take it out of the pool only while nobody has claimed it. */
-		if (mdb_txn_begin(svc->store.env, NULL, 0, &txn) != 0) {
+		if (store_txn_begin(&svc->store, STORE_RUN, 1, &t) < 0) {
 			continue;
 		}
-		if (mdb_get(txn, svc->store.pool, &k, &val) == 0 &&
-		    val.mv_size == sizeof(struct pool_entry)) {
+		if (store_get(&t, STORE_POOL, id, &val) == 0) {
 			struct pool_entry pe;
+			char hk[96];
 
-			memcpy(&pe, val.mv_data, sizeof(pe));
-			mine = pe.state == POOL_READY &&
-			       mdb_del(txn, svc->store.pool, &k, NULL) == 0;
+			hold_key(id, hk, sizeof(hk));
+			mine = entry_decode(&val, &pe) < 0 ||
+			       pe.state == POOL_READY;
+			if (mine) {
+				mine = store_del(&t, STORE_POOL, id) == 0;
+				admit_drop_txn(&t, hk);
+			}
 		} else {
 			mine = 1; /* never recorded: a stray */
 		}
-		if (mine && mdb_txn_commit(txn) == 0) {
+		if (mine && store_txn_commit(&t) == 0) {
 			docker_container_remove(&svc->docker, id, &e);
 			n++;
-		} else if (!mine) {
-			mdb_txn_abort(txn);
 		}
+		store_txn_abort(&t);
 	}
 	json_object_put(list);
 	if (n) {

@@ -7,7 +7,12 @@
  * A warm sandbox only serves a request whose container-level limits are
  * the ones it was made with (memory, cpus, tmpfs size, and pids no higher);
  * wall time, output cap and the exact pids limit are per job, enforced by
- * the guest and the host as on the cold path. */
+ * the guest and the host as on the cold path.
+ *
+ * Each warm sandbox's memory is reserved as an admission row
+ * ("pool:<container id>", admit.h) written in the same transaction as its
+ * pool row, and dropped in the one that claims or removes it: the pool
+ * reports what it reserves, and its rows stay private to pool.c. */
 #ifndef ISOBOX_POOL_H
 #define ISOBOX_POOL_H
 
@@ -17,25 +22,10 @@
 #include "registry.h"
 #include "service.h"
 
-enum pool_state {
-	POOL_READY = 1,	  /* started, waiting to be claimed */
-	POOL_CLAIMED = 2, /* handed to a request */
-};
-
-/* Value of one pool table row (key: the container id). */
-struct pool_entry {
-	uint32_t version;   /* 1 */
-	uint32_t state;	    /* enum pool_state */
-	int64_t created_ms; /* wall clock */
-	int64_t claimed_ms;
-	int64_t memory_bytes;
-	int64_t tmpfs_bytes;
-	int64_t pids;
-	double cpus;
-	char lang[64];
-	char image[160];
-	char owner[320]; /* the claimer (service owner string) */
-};
+/* 1 when a warm sandbox made with limits have can serve a run that wants
+ * want: the same memory, tmpfs size and cpus, and no more pids than it was
+ * made with. Pure (exposed for tests). */
+int pool_shape_fits(const struct limits *have, const struct limits *want);
 
 /* The limits a warm sandbox of lang is made with. */
 void pool_shape(const struct service *svc, const struct lang *lang,

@@ -50,10 +50,51 @@ static int proc_start_time(pid_t pid, unsigned long long *out)
 	return sscanf(p, "%llu", out) == 1 ? 0 : -1;
 }
 
+void service_identity(struct service *s)
+{
+	unsigned long long st = 0;
+
+	if (gethostname(s->hostname, sizeof(s->hostname) - 1) < 0) {
+		snprintf(s->hostname, sizeof(s->hostname), "localhost");
+	}
+	proc_start_time(getpid(), &st);
+	snprintf(s->owner, sizeof(s->owner), "%s:%d:%llu", s->hostname,
+		 (int)getpid(), st);
+}
+
+int service_open_store(struct service *s, struct isobox_err *err)
+{
+	char *db;
+	int rc;
+
+	if (mkdir(s->cfg.run_dir, 0755) < 0 && errno != EEXIST) {
+		return err_set(err, 500, "store_unavailable",
+			       "cannot create %s: %s", s->cfg.run_dir,
+			       strerror(errno));
+	}
+	db = xasprintf("%s/db", s->cfg.run_dir);
+	rc = store_env_open(&s->store, STORE_RUN, db, s->cfg.db_map_bytes, err);
+	free(db);
+	if (rc < 0) {
+		return -1;
+	}
+	store_bound_set(&s->store, STORE_BUCKETS,
+			(size_t)s->cfg.ratelimit_max_buckets);
+	if (mkdir(s->cfg.state_dir, 0750) < 0 && errno != EEXIST) {
+		return err_set(err, 500, "store_unavailable",
+			       "cannot create %s: %s", s->cfg.state_dir,
+			       strerror(errno));
+	}
+	db = xasprintf("%s/db", s->cfg.state_dir);
+	rc = store_env_open(&s->store, STORE_STATE, db, s->cfg.state_map_bytes,
+			    err);
+	free(db);
+	return rc;
+}
+
 int service_init(struct service *s, const char *config_path,
 		 struct isobox_err *err)
 {
-	unsigned long long st = 0;
 	struct registry *r;
 	int rc;
 
@@ -76,12 +117,7 @@ int service_init(struct service *s, const char *config_path,
 			       "cannot create the slot files in %s: %s",
 			       s->cfg.run_dir, strerror(-rc));
 	}
-	if (gethostname(s->hostname, sizeof(s->hostname) - 1) < 0) {
-		snprintf(s->hostname, sizeof(s->hostname), "localhost");
-	}
-	proc_start_time(getpid(), &st);
-	snprintf(s->owner, sizeof(s->owner), "%s:%d:%llu", s->hostname,
-		 (int)getpid(), st);
+	service_identity(s);
 	s->started_ms = now_ms();
 	{
 		char h[65];
@@ -91,16 +127,12 @@ int service_init(struct service *s, const char *config_path,
 		free(id);
 		snprintf(s->deployment, sizeof(s->deployment), "%.16s", h);
 	}
-	{
-		/* Runtime state (pool claims, rate buckets, admissions) lives
-		 * under run_dir: it means nothing after a reboot. */
-		char *db = xasprintf("%s/db", s->cfg.run_dir);
-
-		rc = store_open(&s->store, db, s->cfg.db_map_bytes, err);
-		free(db);
-		if (rc < 0) {
-			return -1;
-		}
+	/* Runtime state (pool claims, rate buckets, admissions) lives under
+	 * run_dir: it means nothing after a reboot. Durable user data lives
+	 * under state_dir, with synchronous commits. */
+	store_init(&s->store);
+	if (service_open_store(s, err) < 0) {
+		return -1;
 	}
 	{
 		char *mp = xasprintf("%s/metrics", s->cfg.run_dir);

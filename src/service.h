@@ -19,7 +19,10 @@ struct service {
 	char *config_path; /* as given, or NULL for the default */
 	struct docker docker;
 	struct slots slots;
-	struct store store;
+	struct store store;	    /* STORE_RUN in run_dir/db, STORE_STATE in
+				     * state_dir/db */
+	int64_t admit_budget_bytes; /* > 0: the memory budget instead of the
+				     * slice's cap (tests, benchmarks) */
 	/* Housekeeping (pool refill, reaping) waits on this; service_kick
 	 * wakes it early, e.g. right after a warm sandbox was claimed. */
 	pthread_mutex_t hk_lock;
@@ -51,6 +54,14 @@ const char *service_cgroup_parent(struct service *s);
 int service_init(struct service *s, const char *config_path,
 		 struct isobox_err *err);
 void service_free(struct service *s);
+/* Fill hostname and owner ("host:pid:start") for this process (again in
+ * a forked child). */
+void service_identity(struct service *s);
+/* Open both store environments (run_dir/db, state_dir/db, creating the
+ * directories) after store_init, with the table bounds from s->cfg. 0, or
+ * -1 with 500 store_unavailable in err. Called by service_init; tests
+ * call it on a service whose cfg they filled. */
+int service_open_store(struct service *s, struct isobox_err *err);
 
 /* Wake the housekeeping thread now. */
 void service_kick(struct service *s);

@@ -23,11 +23,9 @@ import sys
 FRONT = {"router", "api", "main"}  # the HTTP side: may include http.h
 MAY_INCLUDE_API = {"router", "main"}
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)\.h"', re.M)
-# Circles known and being taken apart elsewhere: admission decoding the
-# pool's rows (the store work). Listed here so this check guards against new
-# ones meanwhile; a listed pair that no longer imports both ways is reported
-# so the entry gets deleted.
-KNOWN_CIRCLES = {frozenset(("admit", "pool"))}
+# Circles tolerated while being taken apart (none now). A listed pair that no
+# longer imports both ways is reported so the entry gets deleted.
+KNOWN_CIRCLES = set()
 
 
 def module_of(filename):

@@ -816,33 +816,49 @@ class PoolDeployment(Deployment):
 
 
 POOL_STATES = {1: "ready", 2: "claimed"}
-_POOL_ENTRY = "<IIqqqqqd64s160s320s"  # struct pool_entry (src/pool.h)
+
+
+def _pool_entry(raw):
+    """Decode a pool row (src/pool.c, a store record): tag 1, version 1,
+    state, created_ms, claimed_ms, memory_bytes, tmpfs_bytes, pids (i64),
+    cpus (f64), lang, image, owner (u16 length + bytes). None when it is
+    not one."""
+    import struct
+    if len(raw) < 2 or raw[0] != 1:
+        return None
+    row = {"version": raw[1]}
+    if raw[1] != 1:
+        return row
+    try:
+        st, cr, cl, mem, tmpfs, pids, cpus = struct.unpack_from("<6qd", raw, 2)
+        off = 2 + struct.calcsize("<6qd")
+        strs = []
+        for _ in range(3):
+            (n,) = struct.unpack_from("<H", raw, off)
+            strs.append(raw[off + 2:off + 2 + n].decode(errors="replace"))
+            off += 2 + n
+    except struct.error:
+        return row
+    row.update(state=POOL_STATES.get(st, st), created_ms=cr, claimed_ms=cl,
+               memory_bytes=mem, tmpfs_bytes=tmpfs, pids=pids, cpus=cpus,
+               lang=strs[0], image=strs[1], owner=strs[2])
+    return row
 
 
 def pool_rows(db_dir):
     """[{id, state, created_ms, claimed_ms, memory_bytes, tmpfs_bytes, pids,
     cpus, lang, image, owner}] of the LMDB "pool" table in db_dir, read
     with mdb_dump (Debian package lmdb-utils; a read-only transaction)."""
-    import struct
     r = subprocess.run(["mdb_dump", "-s", "pool", db_dir], capture_output=True,
                        text=True, timeout=30)
     if r.returncode != 0:
         raise RuntimeError("mdb_dump -s pool %s: %s" % (db_dir, r.stderr.strip()))
     body = r.stdout.split("HEADER=END\n", 1)[-1].split("DATA=END", 1)[0]
     vals = [ln.strip() for ln in body.splitlines() if ln.startswith(" ")]
-    size = struct.calcsize(_POOL_ENTRY)
     out = []
     for k, v in zip(vals[0::2], vals[1::2]):
-        raw = bytes.fromhex(v)
         row = {"id": bytes.fromhex(k).decode()}
-        if len(raw) == size:
-            (ver, st, cr, cl, mem, tmpfs, pids, cpus, lang, image,
-             owner) = struct.unpack(_POOL_ENTRY, raw)
-            z = lambda b: b.split(b"\0", 1)[0].decode(errors="replace")  # noqa: E731
-            row.update(version=ver, state=POOL_STATES.get(st, st),
-                       created_ms=cr, claimed_ms=cl, memory_bytes=mem,
-                       tmpfs_bytes=tmpfs, pids=pids, cpus=cpus, lang=z(lang),
-                       image=z(image), owner=z(owner))
+        row.update(_pool_entry(bytes.fromhex(v)) or {})
         out.append(row)
     return out
 
