@@ -120,7 +120,7 @@ int sandbox_execute(struct service *svc, const struct lang *lang,
 			       "scripts/build-images",
 			       lang->name, lang->image);
 	}
-	if (job_encode(lang, req, lim, &job) < 0 ||
+	if (job_encode(lang, req, lim, 0, &job) < 0 ||
 	    job_handoff_encode(lang, req, &hand) < 0) {
 		wire_buf_free(&job);
 		wire_buf_free(&hand);
@@ -279,5 +279,6 @@ void sandbox_release(struct service *svc, struct sandbox_result *res)
 	buf_free(&res->compile.err);
 	buf_free(&res->run.out);
 	buf_free(&res->run.err);
+	buf_free(&res->display);
 	memset(res, 0, sizeof(*res));
 }

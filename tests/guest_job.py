@@ -12,12 +12,18 @@ through the Engine API without a TTY sees 8-byte stream headers instead).
   guest_job.py run [--guest PATH] [--image IMAGE] [JOB OPTIONS]
   guest_job.py check [--guest PATH] [--image IMAGE] [-k NAME]
 
+Protocol 2: records of the guest's answer carry the job's (or file
+operation's) u32 id; `Session` drives a guest started with --session (jobs
+with ids, file put/get/list/delete, SYNC, INTERRUPT), and the checks named
+session_* exercise it.
+
 JOB OPTIONS: --file NAME=TEXT, --file-from NAME=PATH, --env KEY=VALUE,
 --compile 'ARGV', --run 'ARGV' (shell words), --stdin TEXT, --limit KEY=N.
 """
 import argparse
 import json
 import os
+import select
 import shlex
 import struct
 import subprocess
@@ -26,9 +32,21 @@ import time
 
 # Record types (wire.h).
 FILE, ENV, COMPILE, RUN, STDIN, LIMITS, GO = b"FECRILG"
+JOB, SYNC, INTR, FPUT, FDATA, FEND, FGET, FLIST, FDEL, BYE = b"JSKPpeglXQ"
 READY, OUT, RESULT, FAIL, DONE = b"roxfd"
-NAMES = dict(zip(b"FECRILGroxfd", "FILE ENV COMPILE RUN STDIN LIMITS GO READY"
-                 " OUT RESULT FAIL DONE".split()))
+DISPLAY, SYNCED, FSTAT, FENTRY = b"ystn"
+NOOP = 0
+NAMES = dict(zip(b"FECRILGJSKPeglXQroxfdystnp",
+                 "FILE ENV COMPILE RUN STDIN LIMITS GO JOB SYNC INTERRUPT"
+                 " FPUT FEND FGET FLIST FDEL BYE READY OUT RESULT FAIL DONE"
+                 " DISPLAY SYNCED FSTAT FENTRY FDATA".split()))
+NAMES[NOOP] = "NOOP"
+# Guest -> host records that start with the u32 id.
+WITH_ID = {OUT, RESULT, FAIL, DONE, DISPLAY, FSTAT, FENTRY, FDATA}
+CHUNK_MAX = 64 * 1024           # WIRE_CHUNK_MAX
+PAD_LEN = CHUNK_MAX + 64        # WIRE_PAD_LEN
+SYNC_HDR = b"S\0\0\0\x10"
+VERSION = "isobox-guest 2"
 
 DOCKER_RUN = [
     "docker", "run", "--rm", "-i", "--runtime=runsc-isobox",
@@ -61,9 +79,12 @@ def nul_list(items):
 
 
 def encode_job(files=(), env=DEFAULT_ENV, compile_argv=None, run_argv=None,
-               stdin=b"", limits=None, go=True):
-    """Bytes of one job. files: (name, bytes) pairs; names are not checked."""
+               stdin=b"", limits=None, go=True, job_id=None):
+    """Bytes of one job. files: (name, bytes) pairs; names are not checked.
+    job_id: a JOB record first (without one the job's id is 0)."""
     out = []
+    if job_id is not None:
+        out.append(record(JOB, struct.pack(">I", job_id)))
     for name, data in files:
         n = name.encode()
         out.append(record(FILE, struct.pack(">H", len(n)) + n + data))
@@ -72,8 +93,8 @@ def encode_job(files=(), env=DEFAULT_ENV, compile_argv=None, run_argv=None,
         out.append(record(COMPILE, nul_list(compile_argv)))
     if run_argv:
         out.append(record(RUN, nul_list(run_argv)))
-    if stdin:
-        out.append(record(STDIN, stdin))
+    for i in range(0, len(stdin), CHUNK_MAX):
+        out.append(record(STDIN, stdin[i:i + CHUNK_MAX]))
     if limits:
         out.append(record(LIMITS, nul_list(
             "%s=%d" % kv for kv in limits.items())))
@@ -96,8 +117,22 @@ def decode(data):
     return recs
 
 
+def split_id(rtype, p):
+    """(id, rest of the payload) of a guest record that carries one."""
+    if rtype in WITH_ID and len(p) >= 4:
+        return struct.unpack(">I", p[:4])[0], p[4:]
+    return None, p
+
+
+def fail_text(p):
+    """(code, sentence) of a FAIL payload after its id."""
+    code, _, msg = p.partition(b"\0")
+    return code.decode(errors="replace"), msg.decode(errors="replace")
+
+
 def summarize(data):
-    """Group decoded records into jobs: {stages: {c|r: {...}}, fail, done}."""
+    """Group decoded records into jobs, in order (a job ends at its DONE):
+    {id, stages: {c|r: {...}}, fail, fail_code, display, done}."""
     s = {"ready": None, "jobs": [], "torn": None}
     job = None
     for rtype, p in decode(data):
@@ -107,8 +142,10 @@ def summarize(data):
         if rtype == "torn":
             s["torn"] = p.hex()
             continue
+        rid, p = split_id(rtype, p)
         if job is None:
-            job = {"stages": {}, "fail": None, "done": False}
+            job = {"id": rid, "stages": {}, "fail": None, "fail_code": None,
+                   "display": [], "done": False}
             s["jobs"].append(job)
         if rtype in (OUT, RESULT):
             st = job["stages"].setdefault(chr(p[0]), {
@@ -119,8 +156,10 @@ def summarize(data):
         elif rtype == RESULT:
             kv = [x.split("=", 1) for x in p[1:].decode().split("\0") if x]
             st["result"] = {k: int(v) for k, v in kv}
+        elif rtype == DISPLAY:
+            job["display"].append((chr(p[0]), bytes(p[1:])))
         elif rtype == FAIL:
-            job["fail"] = p.decode(errors="replace")
+            job["fail_code"], job["fail"] = fail_text(p)
         elif rtype == DONE:
             job["done"] = True
             job = None
@@ -186,7 +225,7 @@ def c_hello(g, i):
         files=[("main.py", b'print("hello, world")\n')],
         run_argv=["python3", "main.py"]), g, i)
     r = one(s)
-    assert s["ready"] == "isobox-guest 1", s
+    assert s["ready"] == VERSION, s
     assert r["stdout"] == b"hello, world\n" and r["result"]["exit"] == 0, r
     assert rc == 0, rc
     return r["result"]
@@ -240,7 +279,9 @@ def c_identity(g, i):
     assert "CapEff:\t0000000000000000" in out, out
     assert "CapPrm:\t0000000000000000" in out, out
     assert "NoNewPrivs=1" in out, out
-    assert "process              64\n" in out, out
+    # pids 64 means 64 tasks, the program included: RLIMIT_NPROC is one
+    # less under this gVisor (guest.c, guest_child).
+    assert "process              63\n" in out, out
     return out
 
 

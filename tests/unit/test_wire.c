@@ -79,7 +79,8 @@ static void build_job(struct wire_buf *b)
 	assert_int_equal(wire_kv_add(&lim, WIRE_LIMIT_RUN_WALL_MS, 5000), 0);
 	assert_int_equal(wire_kv_add(&lim, WIRE_LIMIT_PIDS, -3), 0);
 	assert_int_equal(wire_put(b, WIRE_LIMITS, lim.p, lim.len), 0);
-	assert_int_equal(wire_put_out(b, WIRE_STAGE_RUN, 2, "err", 3), 0);
+	assert_int_equal(
+	    wire_put_out(b, 0x01020304, WIRE_STAGE_RUN, 2, "err", 3), 0);
 	assert_int_equal(wire_put(b, WIRE_GO, NULL, 0), 0);
 	wire_buf_free(&env);
 	wire_buf_free(&lim);
@@ -111,8 +112,8 @@ static void check_job(const struct decoded *d)
 	assert_int_equal(v, -3);
 
 	assert_int_equal(d->type[3], WIRE_OUT);
-	assert_int_equal(d->len[3], 5);
-	assert_memory_equal(d->payload[3], "r\002err", 5);
+	assert_int_equal(d->len[3], 9);
+	assert_memory_equal(d->payload[3], "\001\002\003\004r\002err", 9);
 
 	assert_int_equal(d->type[4], WIRE_GO);
 	assert_int_equal(d->len[4], 0);
