@@ -784,12 +784,21 @@ static void guest_upload_abandon(struct guest *g)
 {
 	struct upload *u = &g->up;
 
+	int as_user;
+
 	if (!u->active) {
 		return;
 	}
+	/* The directory is the user's: unlink as the user (SYNC and EOF
+	 * come here as uid 0, file operations as 65534). */
+	as_user = geteuid() == 0 && guest_set_euid(1) == 0;
 	guest_close(&u->fd);
 	if (unlinkat(u->dfd, u->tmp, 0) < 0 && errno != ENOENT) {
 		guest_log("cannot remove %s: %s", u->tmp, strerror(errno));
+	}
+	if (as_user && guest_set_euid(0) < 0) {
+		guest_log("cannot return to uid 0: %s", strerror(errno));
+		guest_host_gone();
 	}
 	guest_close(&u->dfd);
 	u->active = 0;
