@@ -787,7 +787,7 @@ def s_leftover(g, i):
         a = s.job(1, run_argv=["sh", "-c", "(while :; do echo late; "
                                "echo late >&2; sleep 0.02; done) & "
                                "setsid sh -c 'while :; do echo x >> f; "
-                               "sleep 0.02; done' & echo started"])
+                               "sleep 0.02; done' & sleep 0.3; echo started"])
         assert b"started\n" in a["stages"]["r"]["stdout"], a
         time.sleep(0.5)
         b = s.job(2, run_argv=["sh", "-c", "echo /proc/[0-9]*; sleep 0.3;"
@@ -798,6 +798,7 @@ def s_leftover(g, i):
         assert out["stdout"].count(b"/proc/") == 2, out  # guest, this sh
         assert not b["stale"], b
         _, f1 = s.get(3, "f")
+        assert f1.startswith(b"x\n"), f1
         time.sleep(0.3)
         _, f2 = s.get(4, "f")
         assert f1 == f2, (len(f1), len(f2))
