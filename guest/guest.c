@@ -127,13 +127,12 @@ struct upload {
 
 /* The guest's own state: the wire streams and /box. One per process. */
 struct guest {
-	int loop;	     /* --loop: serve jobs until stdin ends */
-	int session;	     /* --session: jobs and file operations */
-	const char *workdir; /* --workdir, default GUEST_BOX */
-	int bye;	     /* BYE or EOF: exit after the running job */
-	int scanning;	     /* looking for a SYNC header after an error */
-	size_t scan_have;    /* bytes of WIRE_SYNC_HDR matched so far */
-	int has_pend;	     /* a record read during a stage, not yet used */
+	int loop;	       /* --loop: serve jobs until stdin ends */
+	int session;	       /* --session: jobs and file operations */
+	const char *workdir;   /* --workdir, default GUEST_BOX */
+	int bye;	       /* BYE or EOF: exit after the running job */
+	struct wire_sess sess; /* a session's records from fd 0 */
+	int has_pend;	       /* a record read during a stage, not yet used */
 	uint8_t pend_type;
 	struct wire_buf pend;
 	uint32_t run_id; /* the job whose stage runs, when stage_pid */
@@ -1276,62 +1275,10 @@ static int guest_take_env(struct guest *g, struct job *j,
 	return 0;
 }
 
-/* 1 when a host may send a record of this type. */
-static int guest_host_type(uint8_t t)
-{
-	switch (t) {
-	case WIRE_NOOP:
-	case WIRE_FILE:
-	case WIRE_ENV:
-	case WIRE_COMPILE:
-	case WIRE_RUN:
-	case WIRE_STDIN:
-	case WIRE_LIMITS:
-	case WIRE_HANDOFF:
-	case WIRE_GO:
-	case WIRE_JOB:
-	case WIRE_SYNC:
-	case WIRE_INTR:
-	case WIRE_FPUT:
-	case WIRE_FDATA:
-	case WIRE_FEND:
-	case WIRE_FGET:
-	case WIRE_FLIST:
-	case WIRE_FDEL:
-	case WIRE_BYE:
-		return 1;
-	default:
-		return 0;
-	}
-}
-
-/* Header checks (wire_dec.check): a session refuses unknown types and
- * records longer than WIRE_SESSION_MAX (so WIRE_PAD_LEN zeros complete any
- * partial record); both modes refuse type 0 with a payload. */
-static int guest_check_session(uint8_t type, uint32_t len)
-{
-	if (type == WIRE_NOOP) {
-		return len != 0;
-	}
-	return !guest_host_type(type) || len > WIRE_SESSION_MAX;
-}
-
+/* The one-shot decoder's header check: type 0 only as an empty no-op. */
 static int guest_check_oneshot(uint8_t type, uint32_t len)
 {
 	return type == WIRE_NOOP && len != 0;
-}
-
-/* One raw byte while scanning for WIRE_SYNC_HDR. Its bytes after the first
- * are never 'S', so a mismatch restarts at this byte alone. */
-static void guest_scan_byte(struct guest *g, uint8_t b)
-{
-	static const uint8_t pat[WIRE_HDR_LEN] = WIRE_SYNC_HDR;
-
-	if (b == pat[g->scan_have]) {
-		g->scan_have++;
-	} else {
-		g->scan_have = b == pat[0];
-	}
 }
 
 static void guest_upload_abandon(struct guest *g);
@@ -1346,52 +1293,35 @@ static void guest_drop(struct guest *g)
 
 /* Decode what is buffered of fd 0: 1 with *rec, 0 when more input is
  * needed, -1 on a framing error outside a session (g->err set). A session
- * resynchronises instead: it scans for a SYNC header, the refused header's
- * last four bytes included. */
+ * resynchronises instead (wire_sess_feed) and drops what it half-read. */
 static int guest_parse(struct guest *g, struct wire_rec *rec)
 {
-	static const uint8_t pat[WIRE_HDR_LEN] = WIRE_SYNC_HDR;
+	size_t used = 0;
+	int desync = 0;
+	int r;
 
-	for (;;) {
-		size_t used = 0;
-		int r;
-		int k;
-
-		while (g->scanning && g->in_pos < g->in_len) {
-			guest_scan_byte(g, g->in[g->in_pos++]);
-			if (g->scan_have == WIRE_HDR_LEN) {
-				wire_dec_reset(&g->dec);
-				wire_dec_feed(&g->dec, pat, sizeof(pat), &used,
-					      rec);
-				g->scanning = 0;
-				guest_log("found a SYNC header; resuming");
-			}
-		}
-		if (g->scanning || g->in_pos == g->in_len) {
-			return 0;
-		}
-		r = wire_dec_feed(&g->dec, g->in + g->in_pos,
-				  g->in_len - g->in_pos, &used, rec);
-		g->in_pos += used;
-		if (r >= 0) {
-			return r;
-		}
-		if (!g->session) {
-			snprintf(g->err, sizeof(g->err),
-				 "a record header is malformed or too large");
-			return -1;
-		}
-		guest_log("framing error (type 0x%02x, length %u): scanning "
-			  "for SYNC",
-			  g->dec.hdr[0], (unsigned)g->dec.len);
-		g->scanning = 1;
-		g->scan_have = 0;
-		for (k = 1; k < WIRE_HDR_LEN; k++) {
-			guest_scan_byte(g, g->dec.hdr[k]);
-		}
-		wire_dec_reset(&g->dec);
-		guest_drop(g);
+	if (g->in_pos == g->in_len) {
+		return 0;
 	}
+	if (g->session) {
+		r = wire_sess_feed(&g->sess, g->in + g->in_pos,
+				   g->in_len - g->in_pos, &used, rec, &desync);
+		g->in_pos += used;
+		if (desync) {
+			guest_log("framing error: dropped the half-read job "
+				  "and upload, waiting for SYNC");
+			guest_drop(g);
+		}
+		return r;
+	}
+	r = wire_dec_feed(&g->dec, g->in + g->in_pos, g->in_len - g->in_pos,
+			  &used, rec);
+	g->in_pos += used;
+	if (r < 0) {
+		snprintf(g->err, sizeof(g->err),
+			 "a record header is malformed or too large");
+	}
+	return r;
 }
 
 /* One read of fd 0 into the empty input buffer; EOF or an error sets
@@ -2267,8 +2197,7 @@ static void guest_session(struct guest *g)
 {
 	struct wire_rec rec;
 
-	g->dec.max = WIRE_SESSION_MAX;
-	g->dec.check = guest_check_session;
+	wire_sess_init(&g->sess);
 	while (!g->bye) {
 		if (g->has_pend) {
 			/* Read while a job ran; g->pend stays untouched
@@ -2284,6 +2213,7 @@ static void guest_session(struct guest *g)
 	}
 	guest_drop(g);
 	wire_buf_free(&g->pend);
+	wire_sess_free(&g->sess);
 }
 
 int main(int argc, char **argv)

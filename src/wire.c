@@ -280,6 +280,114 @@ void wire_dec_reset(struct wire_dec *d)
 	d->in_payload = 0;
 }
 
+int wire_host_type(uint8_t type)
+{
+	switch (type) {
+	case WIRE_NOOP:
+	case WIRE_FILE:
+	case WIRE_ENV:
+	case WIRE_COMPILE:
+	case WIRE_RUN:
+	case WIRE_STDIN:
+	case WIRE_LIMITS:
+	case WIRE_HANDOFF:
+	case WIRE_GO:
+	case WIRE_JOB:
+	case WIRE_SYNC:
+	case WIRE_INTR:
+	case WIRE_FPUT:
+	case WIRE_FDATA:
+	case WIRE_FEND:
+	case WIRE_FGET:
+	case WIRE_FLIST:
+	case WIRE_FDEL:
+	case WIRE_BYE:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+static int sess_check(uint8_t type, uint32_t len)
+{
+	if (type == WIRE_NOOP) {
+		return len != 0;
+	}
+	return !wire_host_type(type) || len > WIRE_SESSION_MAX;
+}
+
+void wire_sess_init(struct wire_sess *s)
+{
+	s->dec.max = WIRE_SESSION_MAX;
+	s->dec.check = sess_check;
+}
+
+/* One raw byte while scanning. The header's bytes after the first are
+ * never 'S', so on a mismatch only this byte can start a new match. */
+static void sess_scan(struct wire_sess *s, uint8_t b)
+{
+	static const uint8_t pat[WIRE_HDR_LEN] = WIRE_SYNC_HDR;
+
+	if (b == pat[s->scan_have]) {
+		s->scan_have++;
+	} else {
+		s->scan_have = b == pat[0];
+	}
+}
+
+int wire_sess_feed(struct wire_sess *s, const uint8_t *p, size_t n,
+		   size_t *used, struct wire_rec *rec, int *desync)
+{
+	static const uint8_t pat[WIRE_HDR_LEN] = WIRE_SYNC_HDR;
+	size_t off = 0;
+
+	for (;;) {
+		size_t u = 0;
+		int r;
+		int k;
+
+		while (s->scanning && off < n) {
+			sess_scan(s, p[off++]);
+			if (s->scan_have == WIRE_HDR_LEN) {
+				/* Resume inside a SYNC record. */
+				wire_dec_reset(&s->dec);
+				if (wire_dec_feed(&s->dec, pat, sizeof(pat), &u,
+						  rec) != 0) {
+					abort(); /* out of memory */
+				}
+				s->scanning = 0;
+			}
+		}
+		if (s->scanning || off == n) {
+			*used = off;
+			return 0;
+		}
+		r = wire_dec_feed(&s->dec, p + off, n - off, &u, rec);
+		off += u;
+		if (r >= 0) {
+			*used = off;
+			return r;
+		}
+		if (s->dec.len <= s->dec.max && s->dec.check &&
+		    s->dec.check(s->dec.type, s->dec.len) == 0) {
+			abort(); /* out of memory, not a framing error */
+		}
+		s->errors++;
+		*desync = 1;
+		s->scanning = 1;
+		s->scan_have = 0;
+		for (k = 1; k < WIRE_HDR_LEN; k++) {
+			sess_scan(s, s->dec.hdr[k]);
+		}
+		wire_dec_reset(&s->dec);
+	}
+}
+
+void wire_sess_free(struct wire_sess *s)
+{
+	wire_dec_free(&s->dec);
+}
+
 int wire_kv_get(const uint8_t *p, size_t n, const char *key, long long *out)
 {
 	size_t kl = strlen(key);

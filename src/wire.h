@@ -255,6 +255,30 @@ void wire_dec_free(struct wire_dec *d);
  * max and check. */
 void wire_dec_reset(struct wire_dec *d);
 
+/* 1 when a host may send a record of this type (WIRE_NOOP included). */
+int wire_host_type(uint8_t type);
+
+/* The input decoder of a session guest. It accepts records of the host's
+ * types of at most WIRE_SESSION_MAX bytes (WIRE_NOOP only empty); after a
+ * framing error it scans the raw bytes, the refused header's last four
+ * included, for WIRE_SYNC_HDR and resumes there. Zero-initialise, then
+ * wire_sess_init. */
+struct wire_sess {
+	struct wire_dec dec;
+	int scanning;	      /* looking for WIRE_SYNC_HDR */
+	size_t scan_have;     /* its bytes matched so far */
+	unsigned long errors; /* framing errors seen */
+};
+void wire_sess_init(struct wire_sess *s);
+/* Like wire_dec_feed, but a framing error is not fatal: returns 1 with
+ * *rec, or 0 when the input is used up (*used says how much was taken;
+ * a record is returned as soon as it completes). *desync is set to 1 when
+ * a framing error happened in this call: what was half-read before it is
+ * garbage. Never fails otherwise (out of memory aborts). */
+int wire_sess_feed(struct wire_sess *s, const uint8_t *p, size_t n,
+		   size_t *used, struct wire_rec *rec, int *desync);
+void wire_sess_free(struct wire_sess *s);
+
 /* Look up key in a "key=value\0"... payload. Returns 1 and sets *out when
  * found with a valid decimal value, 0 otherwise. */
 int wire_kv_get(const uint8_t *p, size_t n, const char *key, long long *out);

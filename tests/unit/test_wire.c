@@ -436,6 +436,109 @@ static void test_path_ok(void **state)
 	assert_int_equal(wire_path_ok(p, WIRE_PATH_MAX + 1), -1);
 }
 
+/* Feed stream to a session decoder in pieces of chunk; the records' types
+ * and lengths, and how many desyncs were reported. */
+static size_t sess_run(const uint8_t *p, size_t n, size_t chunk, uint8_t *types,
+		       uint8_t last_payload[16], int *desyncs)
+{
+	struct wire_sess s = {0};
+	size_t off = 0;
+	size_t nrec = 0;
+
+	wire_sess_init(&s);
+	*desyncs = 0;
+	while (off < n) {
+		size_t piece = n - off < chunk ? n - off : chunk;
+		size_t used = 0;
+		struct wire_rec rec;
+		int desync = 0;
+		int r =
+		    wire_sess_feed(&s, p + off, piece, &used, &rec, &desync);
+
+		assert_true(used <= piece);
+		*desyncs += desync;
+		off += used;
+		if (r == 1) {
+			assert_true(wire_host_type(rec.type));
+			assert_true(rec.len <= WIRE_SESSION_MAX);
+			if (nrec < 64) {
+				types[nrec] = rec.type;
+			}
+			nrec++;
+			if (rec.type == WIRE_SYNC && rec.len == 16) {
+				memcpy(last_payload, rec.payload, 16);
+			}
+		} else {
+			assert_int_equal(used, piece);
+		}
+	}
+	wire_sess_free(&s);
+	return nrec;
+}
+
+static void test_session_resync(void **state)
+{
+	static const uint8_t nonce[16] = "0123456789abcdef";
+	struct wire_buf b = {0};
+	uint8_t types[64];
+	uint8_t got[16];
+	int desyncs;
+	size_t n;
+	size_t chunk;
+	size_t cut;
+
+	(void)state;
+	/* Garbage (an unknown type), then a job record and SYNC: the job
+	 * record is skipped by the scan, SYNC is found. */
+	for (chunk = 1; chunk < 9; chunk += 7) {
+		b.len = 0;
+		wire_raw_add(&b, "\xff\0\0\0\1", 5);
+		wire_put(&b, WIRE_GO, NULL, 0);
+		wire_put(&b, WIRE_SYNC, nonce, 16);
+		wire_put(&b, WIRE_BYE, NULL, 0);
+		memset(got, 0, sizeof(got));
+		n = sess_run(b.p, b.len, chunk, types, got, &desyncs);
+		assert_int_equal(n, 2);
+		assert_int_equal(types[0], WIRE_SYNC);
+		assert_int_equal(types[1], WIRE_BYE);
+		assert_memory_equal(got, nonce, 16);
+		assert_int_equal(desyncs, 1);
+	}
+	/* An oversize length is a framing error too; a SYNC header inside
+	 * the refused header's length bytes is still found. */
+	b.len = 0;
+	wire_raw_add(&b, "I\0\xff\xff\xff", 5);
+	wire_raw_add(&b, "zz", 2);
+	wire_put(&b, WIRE_SYNC, nonce, 16);
+	n = sess_run(b.p, b.len, 3, types, got, &desyncs);
+	assert_int_equal(n, 1);
+	assert_int_equal(desyncs, 1);
+	/* The takeover rule: a record cut anywhere (header or payload) is
+	 * completed by WIRE_PAD_LEN zeros; the last record is our SYNC. */
+	for (cut = 1; cut < 12; cut++) {
+		uint8_t *pad = calloc(1, WIRE_PAD_LEN);
+
+		b.len = 0;
+		wire_raw_add(&b, "p\0\1\0\040abcdefghij", cut);
+		wire_raw_add(&b, pad, WIRE_PAD_LEN);
+		wire_put(&b, WIRE_SYNC, nonce, 16);
+		free(pad);
+		memset(got, 0, sizeof(got));
+		n = sess_run(b.p, b.len, 4096, types, got, &desyncs);
+		assert_true(n >= 1);
+		assert_memory_equal(got, nonce, 16);
+	}
+	/* Type 0 with a payload is a framing error, empty it is a no-op. */
+	b.len = 0;
+	wire_raw_add(&b, "\0\0\0\0\0", 5);
+	wire_raw_add(&b, "\0\0\0\0\3abc", 8);
+	n = sess_run(b.p, b.len, 2, types, got, &desyncs);
+	assert_int_equal(n, 1);
+	assert_int_equal(types[0], WIRE_NOOP);
+	assert_int_equal(desyncs, 1);
+	wire_buf_free(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -450,6 +553,7 @@ int main(void)
 	    cmocka_unit_test(test_check_hook_and_reset),
 	    cmocka_unit_test(test_session_constants),
 	    cmocka_unit_test(test_path_ok),
+	    cmocka_unit_test(test_session_resync),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
