@@ -30,7 +30,9 @@
  *   WIRE_INTR    id: SIGINT to the process group of that job's running
  *                stage; ignored when that job is not running
  *   WIRE_FPUT    id | u32 mode | path: begin an upload into a temporary
- *                file beside path (missing parents are created)
+ *                file beside path (".isobox-up.ID.N", created O_EXCL;
+ *                missing parents are created); one upload at a time, a
+ *                new FPUT, SYNC, BYE or EOF abandons (unlinks) an open one
  *   WIRE_FDATA   id | bytes (at most WIRE_CHUNK_MAX): the next piece
  *   WIRE_FEND    id: rename the upload into place; answered by DONE(id)
  *   WIRE_FGET    id | u64 offset | u64 length (0: to the end) | path:
