@@ -1144,7 +1144,7 @@ static void guest_file_op(struct guest *g, const struct wire_rec *rec)
 	static char path[WIRE_PATH_MAX + 1];
 	static const size_t need[] = {
 	    ['P'] = 8, ['p'] = 4, ['e'] = 4, ['g'] = 20, ['l'] = 4, ['X'] = 4};
-	const uint8_t *p = rec->payload + 4;
+	const uint8_t *p;
 	size_t n;
 	uint32_t id;
 
@@ -1154,6 +1154,7 @@ static void guest_file_op(struct guest *g, const struct wire_rec *rec)
 				rec->type);
 		return;
 	}
+	p = rec->payload + 4;
 	n = rec->len - 4;
 	if (guest_set_euid(1) < 0) {
 		guest_send_fail(g, id, WIRE_ERR_DENIED,

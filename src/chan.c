@@ -368,34 +368,17 @@ void chan_result_free(struct sandbox_result *res)
 
 /* ---- file operations ---- */
 
-/* The answer of one file operation. */
-struct op {
-	uint32_t id;
-	int done;
-	int failed;
-	int bad;       /* a record that makes no sense for this operation */
-	int stopped;   /* the caller's callback asked to stop */
-	uint8_t flags; /* of DONE */
-	char code[32];
-	char msg[300];
-	struct chan_stat *st;
-	int got_stat;
-	chan_write_fn write;
-	int (*on_entry)(void *ctx, const struct chan_stat *st,
-			const char *name);
-	void *ctx;
-};
-
-static void on_op_rec(void *ctx, const struct wire_rec *rec)
+void chan_op_record(struct chan_op *o, const struct wire_rec *rec)
 {
-	struct op *o = ctx;
-	const uint8_t *p = rec->payload + 4;
+	const uint8_t *p;
 	size_t n;
 	uint32_t id;
 
+	/* An empty record's payload may be NULL: no arithmetic before. */
 	if (wire_rec_id(rec, &id) < 0 || id != o->id || o->done) {
 		return; /* READY, SYNCED, a stale job or operation */
 	}
+	p = rec->payload + 4;
 	n = rec->len - 4;
 	switch (rec->type) {
 	case WIRE_FAIL: {
@@ -455,9 +438,14 @@ static void on_op_rec(void *ctx, const struct wire_rec *rec)
 	}
 }
 
+static void on_op_rec(void *ctx, const struct wire_rec *rec)
+{
+	chan_op_record(ctx, rec);
+}
+
 /* Wait for the end of operation o; 0 or -1 with err (its FAIL, or the
  * channel's). */
-static int op_wait(struct chan *c, struct op *o, int64_t deadline,
+static int op_wait(struct chan *c, struct chan_op *o, int64_t deadline,
 		   struct isobox_err *err)
 {
 	int rc;
@@ -497,7 +485,7 @@ static int path_check(const char *path, int empty_ok, struct isobox_err *err)
 int chan_put(struct chan *c, const char *path, uint32_t mode, chan_read_fn read,
 	     void *ctx, int64_t deadline_ms, struct isobox_err *err)
 {
-	struct op o;
+	struct chan_op o;
 	uint8_t m[4];
 	uint8_t *piece = NULL;
 
@@ -551,7 +539,7 @@ int chan_get(struct chan *c, const char *path, uint64_t offset, uint64_t length,
 	     struct chan_stat *st, chan_write_fn write, void *ctx,
 	     int64_t deadline_ms, struct isobox_err *err)
 {
-	struct op o;
+	struct chan_op o;
 	uint8_t h[16];
 
 	memset(&o, 0, sizeof(o));
@@ -583,7 +571,7 @@ int chan_list(struct chan *c, const char *path,
 	      void *ctx, int *truncated, int64_t deadline_ms,
 	      struct isobox_err *err)
 {
-	struct op o;
+	struct chan_op o;
 
 	memset(&o, 0, sizeof(o));
 	o.id = chan_next_id(c);
@@ -604,7 +592,7 @@ int chan_list(struct chan *c, const char *path,
 int chan_delete(struct chan *c, const char *path, int64_t deadline_ms,
 		struct isobox_err *err)
 {
-	struct op o;
+	struct chan_op o;
 
 	memset(&o, 0, sizeof(o));
 	o.id = chan_next_id(c);

@@ -114,6 +114,28 @@ int chan_list(struct chan *c, const char *path,
 int chan_delete(struct chan *c, const char *path, int64_t deadline_ms,
 		struct isobox_err *err);
 
+/* The answer of one file operation as its records arrive (what chan_put,
+ * chan_get, chan_list and chan_delete wait on; exposed for tests). Zero
+ * it and set id and the callbacks it needs. */
+struct chan_op {
+	uint32_t id;
+	int done;      /* DONE or FAIL arrived: nothing more is taken */
+	int failed;    /* it was a FAIL: code and msg */
+	int bad;       /* a record that makes no sense for an operation */
+	int stopped;   /* a callback asked to stop: the rest is ignored */
+	uint8_t flags; /* of DONE (WIRE_DONE_TRUNCATED) */
+	char code[32];
+	char msg[300];
+	struct chan_stat *st; /* FSTAT goes here (may be NULL) */
+	int got_stat;
+	chan_write_fn write; /* FDATA, only after FSTAT */
+	int (*on_entry)(void *ctx, const struct chan_stat *st,
+			const char *name);
+	void *ctx;
+};
+/* Take one record: records of other ids (and READY, SYNCED) are ignored. */
+void chan_op_record(struct chan_op *o, const struct wire_rec *rec);
+
 /* Decode WIRE_STAT_LEN bytes of FSTAT/FENTRY. */
 void chan_stat_decode(const uint8_t *p, struct chan_stat *st);
 

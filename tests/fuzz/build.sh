@@ -131,8 +131,8 @@ build_one() {
 	session) link session "wire" "" "" "" ;;
 	relay)
 		# relay.c also judges how a sandbox ended (the engine, the
-		# cgroups): stubs that abort stand in for those, the harness
-		# only feeds records.
+		# cgroups) and chan.c attaches: stubs that abort stand in for
+		# those, the harness only feeds records.
 		if [ ! -f /usr/include/fcgiapp.h ] ||
 			! pkg-config --exists libcurl lmdb 2>/dev/null; then
 			echo "build.sh: skipping relay (src/service.h needs" \
@@ -141,7 +141,7 @@ build_one() {
 			return 0
 		fi
 		rm -f "$out/fuzz_relay.skipped"
-		STUBS=1 link relay "relay wire util" \
+		STUBS=1 link relay "relay chan mux wire util" \
 			"$(pkg-config --cflags libcurl lmdb)" "" ""
 		;;
 	config) link config "config yamlutil util limits" "" "" "$WRAP" ;;

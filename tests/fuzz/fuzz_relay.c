@@ -1,5 +1,6 @@
 /* fuzz_relay.c - libFuzzer harness for reading a guest's answer (protocol
- * 2, src/relay.c: relay_on_mux, relay_on_record, relay_display_next).
+ * 2, src/relay.c: relay_on_mux, relay_on_record, relay_display_next; and
+ * src/chan.c: chan_op_record, the answers of file operations).
  *
  * Input: bytes 0-3 seed the split of the stream, bytes 4-7 the job's id,
  * byte 8 the output cap (x 4 bytes), the rest is the guest's stdout.
@@ -8,13 +9,149 @@
  * FSTAT/FENTRY/FDATA with the job's id, an oversize header) and the point
  * it stops at; DONE and FAIL only from the job's id; the stdout, stderr and
  * display bytes equal to what the job's records carried, cut at the cap;
- * the display walk gives exactly ndisplay entries in order. */
+ * the display walk gives exactly ndisplay entries in order. The same
+ * records read as the answer of a file operation with that id: done,
+ * failed, bad, the stat and the bytes and entries taken equal what a
+ * reference reading of wire.h gives. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "fuzz_common.h"
+#include "chan.h"
 #include "relay.h"
+
+struct op_expect {
+	int done;
+	int failed;
+	int bad;
+	int got_stat;
+	size_t bytes;
+	size_t entries;
+};
+
+/* What chan_op_record must conclude for operation id. */
+static void op_reference(const uint8_t *p, size_t n, uint32_t id,
+			 struct op_expect *e)
+{
+	size_t off = 0;
+
+	memset(e, 0, sizeof(*e));
+	while (n - off >= WIRE_HDR_LEN) {
+		uint8_t t = p[off];
+		uint32_t len = wire_get32(p + off + 1);
+		const uint8_t *pl = p + off + WIRE_HDR_LEN;
+
+		if (len > WIRE_MAX_PAYLOAD || n - off - WIRE_HDR_LEN < len) {
+			break;
+		}
+		off += WIRE_HDR_LEN + len;
+		if (len < 4 || wire_get32(pl) != id || e->done) {
+			continue;
+		}
+		len -= 4;
+		pl += 4;
+		switch (t) {
+		case WIRE_FAIL:
+			e->failed = 1;
+			e->done = 1;
+			break;
+		case WIRE_DONE:
+			e->done = 1;
+			break;
+		case WIRE_FSTAT:
+			if (len != WIRE_STAT_LEN || e->got_stat) {
+				e->bad = 1;
+			} else {
+				e->got_stat = 1;
+			}
+			break;
+		case WIRE_FDATA:
+			if (!e->got_stat) {
+				e->bad = 1;
+			} else {
+				e->bytes += len;
+			}
+			break;
+		case WIRE_FENTRY:
+			if (len <= WIRE_STAT_LEN ||
+			    len - WIRE_STAT_LEN >= 256 ||
+			    memchr(pl + WIRE_STAT_LEN, '\0',
+				   len - WIRE_STAT_LEN)) {
+				e->bad = 1;
+			} else {
+				e->entries++;
+			}
+			break;
+		default:
+			e->bad = 1;
+		}
+	}
+}
+
+static int count_bytes(void *ctx, const uint8_t *p, size_t n)
+{
+	size_t *c = ctx;
+
+	(void)p;
+	*c += n;
+	return 0;
+}
+
+static size_t op_entries;
+
+static int count_entry(void *ctx, const struct chan_stat *st, const char *name)
+{
+	(void)ctx;
+	FUZZ_CHECK(strlen(name) > 0 && strlen(name) < 256);
+	FUZZ_CHECK(st->type >= 0 && st->type <= 255);
+	op_entries++;
+	return 0;
+}
+
+/* Read the stream as the answer of file operation id. */
+static void check_op(const uint8_t *p, size_t n, uint32_t id)
+{
+	struct op_expect e;
+	struct chan_op o;
+	struct chan_stat st;
+	struct wire_dec d;
+	size_t bytes = 0;
+	size_t off = 0;
+
+	op_reference(p, n, id, &e);
+	memset(&o, 0, sizeof(o));
+	memset(&d, 0, sizeof(d));
+	o.id = id;
+	o.st = &st;
+	o.write = count_bytes;
+	o.on_entry = count_entry;
+	o.ctx = &bytes;
+	op_entries = 0;
+	while (off < n) {
+		struct wire_rec rec;
+		size_t used = 0;
+		int rc = wire_dec_feed(&d, p + off, n - off, &used, &rec);
+
+		if (rc < 0) {
+			break;
+		}
+		off += used;
+		if (rc == 0) {
+			break;
+		}
+		chan_op_record(&o, &rec);
+	}
+	wire_dec_free(&d);
+	FUZZ_CHECK(o.done == e.done);
+	FUZZ_CHECK(o.failed == e.failed);
+	FUZZ_CHECK(o.bad == e.bad);
+	FUZZ_CHECK(o.got_stat == e.got_stat);
+	FUZZ_CHECK(bytes == e.bytes);
+	FUZZ_CHECK(op_entries == e.entries);
+	FUZZ_CHECK(memchr(o.code, '\0', sizeof(o.code)) != NULL);
+	FUZZ_CHECK(memchr(o.msg, '\0', sizeof(o.msg)) != NULL);
+}
 
 struct expect {
 	int protocol;
@@ -191,6 +328,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	FUZZ_CHECK(count == res.ndisplay);
 	FUZZ_CHECK(bytes == res.display.len);
+	check_op(in, n, r.job_id);
 	wire_dec_free(&r.dec);
 	buf_free(&r.guest_log);
 	buf_free(&res.compile.out);
