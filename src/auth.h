@@ -14,6 +14,8 @@
  *                                   # (false by default; allow_network
  *                                   # must be on as well)
  *       ceilings: {memoryBytes: 268435456, wallTimeMs: 10000}  # optional
+ *       memory_bytes: 10485760      # optional: /v1/memory quota (bytes)
+ *       memory_keys: 10000          # optional: /v1/memory quota (keys)
  *
  * With no api_key and no keys_file configured, every request is tenant
  * "public". Once either is configured, a request without a valid key is
@@ -38,6 +40,8 @@ struct tenant {
 		      * "public" may; a keys_file entry only with
 		      * network: true) */
 	struct limits_partial ceilings; /* lowers the config's ceilings */
+	int64_t memory_bytes; /* /v1/memory quota, 0: memory_tenant_bytes */
+	int64_t memory_keys;  /* /v1/memory quota, 0: memory_tenant_keys */
 };
 
 struct keyring {

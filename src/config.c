@@ -93,6 +93,16 @@ static const struct config_key keys[] = {
     {"pool_ttl_ms", "ISOBOX_POOL_TTL_MS", CT_I64, OFF(pool_ttl_ms), 10000,
      86400000},
     {"db_map_bytes", NULL, CT_SIZE, OFF(db_map_bytes), 1024 * 1024, 64 * GIB},
+    {"memory_require_key", "ISOBOX_MEMORY_REQUIRE_KEY", CT_BOOL,
+     OFF(memory_require_key), 0, 1},
+    {"memory_max_value_bytes", NULL, CT_SIZE, OFF(memory_max_value_bytes), 1,
+     256 * MIB},
+    {"memory_max_key_bytes", NULL, CT_INT, OFF(memory_max_key_bytes), 1, 512},
+    {"memory_tenant_bytes", NULL, CT_SIZE, OFF(memory_tenant_bytes), 1,
+     1024 * GIB},
+    {"memory_tenant_keys", NULL, CT_I64, OFF(memory_tenant_keys), 1, 100000000},
+    {"memory_map_bytes", NULL, CT_SIZE, OFF(memory_map_bytes), 1 * MIB,
+     1024 * GIB},
     {"docker.host", "DOCKER_HOST", CT_STR, OFF(docker_host), 0, 0},
     /* DOCKER_TLS_VERIFY has docker CLI semantics; see apply_env(). */
     {"docker.tls_verify", NULL, CT_BOOL, OFF(docker_tls_verify), 0, 1},
@@ -106,6 +116,7 @@ static const struct config_key keys[] = {
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 
+/* clang-format off */
 static const char *const top_allowed[] = {
     "threads",	      "registry",    "images_lock",	"guest_path",
     "state_dir",      "run_dir",     "concurrency",	"queue_timeout_ms",
@@ -113,8 +124,12 @@ static const char *const top_allowed[] = {
     "egress_dns",     "api_key",     "rate_per_min",	"rate_burst",
     "cgroup_parent",  "keys_file",   "trusted_proxies", "pool_size",
     "pool_languages", "pool_ttl_ms", "db_map_bytes",	"docker",
-    "limits",	      NULL,
+    "limits",
+    "memory_require_key", "memory_max_value_bytes", "memory_max_key_bytes",
+    "memory_tenant_bytes", "memory_tenant_keys", "memory_map_bytes",
+    NULL,
 };
+/* clang-format on */
 
 static const char *const docker_allowed[] = {
     "host",    "tls_verify",	  "cert_path", "api_version",
@@ -186,6 +201,12 @@ void config_defaults(struct config *c)
 	c->pool_languages = xstrdup("python");
 	c->pool_ttl_ms = 600000;
 	c->db_map_bytes = 256 * MIB;
+	c->memory_require_key = 0;
+	c->memory_max_value_bytes = 8 * MIB;
+	c->memory_max_key_bytes = 512;
+	c->memory_tenant_bytes = 10 * MIB;
+	c->memory_tenant_keys = 10000;
+	c->memory_map_bytes = 1 * GIB;
 
 	c->docker_host = xstrdup("unix:///var/run/docker.sock");
 	c->docker_tls_verify = 0;

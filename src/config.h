@@ -26,6 +26,12 @@
  *   pool_languages: python          # comma-separated; "" turns the pool off
  *   pool_ttl_ms: 600000             # recycle warm sandboxes older than this
  *   db_map_bytes: 256MiB            # LMDB map size (state_dir/db)
+ *   memory_require_key: false       # /v1/memory refuses the public tenant
+ *   memory_max_value_bytes: 8MiB    # one /v1/memory value
+ *   memory_max_key_bytes: 512       # one /v1/memory key (bytes, <= 512)
+ *   memory_tenant_bytes: 10MiB      # per tenant: keys + values
+ *   memory_tenant_keys: 10000       # per tenant
+ *   memory_map_bytes: 1GiB          # LMDB map of state_dir/kv
  *   docker:
  *     host: unix:///var/run/docker.sock  # or tcp://HOST:PORT
  *     tls_verify: false
@@ -45,7 +51,7 @@
  * ISOBOX_ALLOW_NETWORK, ISOBOX_EGRESS_NETWORK, ISOBOX_EGRESS_DNS
  * (comma-separated), ISOBOX_CGROUP_PARENT,
  * ISOBOX_POOL_SIZE, ISOBOX_POOL_LANGUAGES, ISOBOX_POOL_TTL_MS,
- * ISOBOX_KEYS_FILE, ISOBOX_TRUSTED_PROXIES,
+ * ISOBOX_KEYS_FILE, ISOBOX_TRUSTED_PROXIES, ISOBOX_MEMORY_REQUIRE_KEY,
  * ISOBOX_RUNTIME, DOCKER_HOST, DOCKER_TLS_VERIFY, DOCKER_CERT_PATH,
  * DOCKER_API_VERSION.
  */
@@ -83,6 +89,13 @@ struct config {
 	char *pool_languages;  /* comma-separated names, "" for no pool */
 	int64_t pool_ttl_ms;   /* a warm sandbox older than this is recycled */
 	int64_t db_map_bytes;  /* LMDB map size */
+	/* /v1/memory (store_kv.h): the durable store in state_dir/kv. */
+	int memory_require_key; /* keyless (public) calls get 403 */
+	int64_t memory_max_value_bytes;
+	int memory_max_key_bytes;
+	int64_t memory_tenant_bytes; /* defaults; keys_file entries override */
+	int64_t memory_tenant_keys;
+	int64_t memory_map_bytes;
 
 	char *docker_host; /* "unix:///path" or "tcp://host:port" */
 	int docker_tls_verify;

@@ -18,6 +18,10 @@ static const struct route routes[] = {
     {"GET", "/metrics", api_metrics, "metrics"},
     {"GET", "/openapi.yaml", api_openapi, "openapi"},
     {"GET", "/llms.txt", api_llms, "llms"},
+    {"GET", "/v1/memory*", api_memory, "memory"},
+    {"PUT", "/v1/memory*", api_memory, "memory"},
+    {"DELETE", "/v1/memory*", api_memory, "memory"},
+    {"OPTIONS", "/v1/memory*", api_memory_options, "memory_preflight"},
 };
 
 /* Routes anyone may call: probes, descriptions and the catalogue. Every
@@ -26,7 +30,8 @@ static int route_public(const char *name)
 {
 	static const char *const open[] = {
 	    "healthz", "readyz",   "metrics",	      "openapi",
-	    "llms",    "runtimes", "piston_runtimes", NULL,
+	    "llms",    "runtimes", "piston_runtimes", "memory_preflight",
+	    NULL,
 	};
 	size_t i;
 

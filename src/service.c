@@ -102,6 +102,20 @@ int service_init(struct service *s, const char *config_path,
 		}
 	}
 	{
+		/* Durable user data lives under state_dir, with synchronous
+		 * commits. A store that cannot open only disables /v1/memory.
+		 */
+		struct isobox_err kerr;
+		char *kp = xasprintf("%s/kv", s->cfg.state_dir);
+
+		memset(&kerr, 0, sizeof(kerr));
+		if (store_kv_open(&s->kv, kp, s->cfg.memory_map_bytes, &kerr) <
+		    0) {
+			log_warn("memory store disabled: %s", kerr.msg);
+		}
+		free(kp);
+	}
+	{
 		char *mp = xasprintf("%s/metrics", s->cfg.run_dir);
 		int mrc = metrics_open(mp);
 
@@ -161,6 +175,8 @@ void service_free(struct service *s)
 {
 	registry_current_set(NULL);
 	store_close(&s->store);
+	store_kv_close(s->kv);
+	s->kv = NULL;
 	slots_free(&s->slots);
 	docker_free(&s->docker);
 	config_free(&s->cfg);

@@ -12,6 +12,7 @@
 #include "docker.h"
 #include "slots.h"
 #include "store.h"
+#include "store_kv.h"
 
 struct service {
 	struct config cfg;
@@ -19,6 +20,9 @@ struct service {
 	struct docker docker;
 	struct slots slots;
 	struct store store;
+	/* The durable /v1/memory store (state_dir/kv); NULL when it could not
+	 * be opened: the memory routes then answer 503, the rest works. */
+	struct store_kv *kv;
 	/* Housekeeping (pool refill, reaping) waits on this; service_kick
 	 * wakes it early, e.g. right after a warm sandbox was claimed. */
 	pthread_mutex_t hk_lock;
