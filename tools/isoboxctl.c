@@ -12,6 +12,7 @@
 #include "docker.h"
 #include "registry.h"
 #include "service.h"
+#include "store_kv.h"
 
 static int cmd_check(struct service *s)
 {
@@ -96,6 +97,42 @@ static int cmd_list(struct service *s)
 	return 0;
 }
 
+/* Compact state_dir/kv (the service holds it open, so it must be stopped:
+ * the store refuses otherwise), then open it once with memory_map_bytes so
+ * a raised size takes effect. Needs only the configuration. */
+static int cmd_memory_compact(const char *config)
+{
+	struct config cfg;
+	struct isobox_err e;
+	struct store_kv *kv = NULL;
+	int64_t before = 0;
+	int64_t after = 0;
+	char *dir;
+	int rc = 1;
+
+	memset(&e, 0, sizeof(e));
+	if (config_load(&cfg, config, &e) < 0) {
+		fprintf(stderr, "isoboxctl: %s\n", e.msg);
+		return 1;
+	}
+	dir = xasprintf("%s/kv", cfg.state_dir);
+	if (store_kv_compact(dir, &before, &after, &e) < 0) {
+		fprintf(stderr, "isoboxctl: memory-compact %s: %s\n", dir,
+			e.msg);
+	} else if (store_kv_open(&kv, dir, cfg.memory_map_bytes, &e) < 0) {
+		fprintf(stderr, "isoboxctl: %s\n", e.msg);
+	} else {
+		printf("compacted %s: %lld -> %lld bytes (map %lld bytes)\n",
+		       dir, (long long)before, (long long)after,
+		       (long long)cfg.memory_map_bytes);
+		rc = 0;
+	}
+	store_kv_close(kv);
+	free(dir);
+	config_free(&cfg);
+	return rc;
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: isoboxctl [--config PATH] COMMAND\n"
@@ -104,7 +141,11 @@ static void usage(FILE *f)
 		   "  list      list the sandboxes isobox manages\n"
 		   "  gc        remove sandboxes whose owner is gone or "
 		   "whose deadline passed\n"
-		   "  validate  load the configuration and catalogue only\n");
+		   "  validate  load the configuration and catalogue only\n"
+		   "  memory-compact  compact the /v1/memory store "
+		   "(state_dir/kv) in place\n"
+		   "            and apply memory_map_bytes; the service must "
+		   "be stopped\n");
 }
 
 int main(int argc, char **argv)
@@ -137,6 +178,9 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	cmd = argv[optind];
+	if (strcmp(cmd, "memory-compact") == 0) {
+		return cmd_memory_compact(config);
+	}
 	docker_global_init();
 	if (service_init(&s, config, &e) < 0) {
 		fprintf(stderr, "isoboxctl: %s\n", e.msg);
