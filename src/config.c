@@ -237,8 +237,8 @@ void config_defaults(struct config *c)
 	c->memory_max_key_bytes = 512;
 	c->memory_tenant_bytes = 10 * MIB;
 	c->memory_tenant_keys = 10000;
-	c->memory_rate_per_min = 6000;
-	c->memory_rate_burst = 1000;
+	c->memory_rate_per_min = 60000;
+	c->memory_rate_burst = 2000;
 
 	c->docker_host = xstrdup("unix:///var/run/docker.sock");
 	c->docker_tls_verify = 0;

@@ -36,8 +36,8 @@
  *   memory_max_key_bytes: 512       # one /v1/memory key (bytes, <= 512)
  *   memory_tenant_bytes: 10MiB      # per tenant: keys + values
  *   memory_tenant_keys: 10000       # per tenant
- *   memory_rate_per_min: 6000       # /v1/memory calls per address and
- *   memory_rate_burst: 1000         # per key tenant (0: unlimited)
+ *   memory_rate_per_min: 60000      # /v1/memory calls per address and
+ *   memory_rate_burst: 2000         # per key tenant (0: unlimited)
  *   docker:
  *     host: unix:///var/run/docker.sock  # or tcp://HOST:PORT
  *     tls_verify: false

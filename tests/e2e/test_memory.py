@@ -325,7 +325,10 @@ def deploy(tmp, config=None, procs=2):
     cat = os.path.join(tmp, "catalogue")
     os.makedirs(cat, exist_ok=True)
     shutil.copy(dep.base_catalogue(), os.path.join(cat, "languages.yaml"))
-    cfg = {"pool_languages": "", "rate_per_min": 100000, "rate_burst": 100000}
+    # The races below make thousands of calls from one address: the memory
+    # routes' own rate limit is off unless a test sets it.
+    cfg = {"pool_languages": "", "rate_per_min": 100000, "rate_burst": 100000,
+           "memory_rate_per_min": 0}
     cfg.update(config or {})
     return dep.Deployment(tmp, cat, mode="bin-path", max_procs=procs, config=cfg)
 
@@ -400,6 +403,24 @@ def test_memory_require_key(tmp_root):
         assert_error(requests.get(d.url + "/v1/memory", timeout=30), 403, "api_key_required")
         # other routes are not affected
         assert requests.get(d.url + "/healthz", timeout=30).status_code == 200
+
+
+def test_memory_routes_are_rate_limited(tmp_root):
+    """Memory calls take tokens from their own per-address bucket: a burst
+    of 3 lets 3 calls through, the 4th is 429 with Retry-After; code runs
+    and probes are not charged."""
+    with deploy(tmp_root, {"memory_rate_per_min": 60, "memory_rate_burst": 3},
+                procs=1) as d:
+        assert put("/rl/k", b"v", base=d.url).status_code == 204
+        assert get("/rl/k", base=d.url).status_code == 200
+        assert delete("/rl/k", base=d.url).status_code == 204
+        r = get("/rl/k", base=d.url)
+        assert_error(r, 429, "rate_limited")
+        assert int(r.headers["Retry-After"]) >= 1
+        assert requests.get(d.url + "/healthz", timeout=30).status_code == 200
+        # a preflight is not charged either
+        r = requests.options(url(d.url, "/rl/k"), timeout=30)
+        assert r.status_code == 204
 
 
 def test_cas_race_16_clients(tmp_root):
