@@ -27,6 +27,12 @@ void api_piston_execute(struct service *svc, struct http_req *req);
 /* Model Context Protocol server, Streamable HTTP transport (api_mcp.c). */
 void api_mcp(struct service *svc, struct http_req *req);
 
+/* Durable key-value memory (api_memory.c): GET|HEAD|PUT|DELETE
+ * /v1/memory/{namespace}/{key}, GET /v1/memory/{namespace} (listing),
+ * GET /v1/memory (usage); OPTIONS answers CORS preflights. */
+void api_memory(struct service *svc, struct http_req *req);
+void api_memory_options(struct service *svc, struct http_req *req);
+
 /* ------------------------------------------------------------------ */
 /* Shared helpers (api_util.c). The one JSON parser for bodies is
  * request_json_parse (request.h). */

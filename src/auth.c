@@ -84,8 +84,8 @@ static int load_entry(struct yamlutil_doc *d, yaml_node_t *e, struct tenant *t,
 		      const char *path, struct isobox_err *err)
 {
 	static const char *const allowed[] = {
-	    "name",	  "sha256",  "concurrency", "rate_per_min",
-	    "rate_burst", "network", "ceilings",    NULL};
+	    "name",    "sha256",   "concurrency",  "rate_per_min", "rate_burst",
+	    "network", "ceilings", "memory_bytes", "memory_keys",  NULL};
 	yaml_node_t *v;
 	char *s = NULL;
 	long long n;
@@ -148,6 +148,28 @@ static int load_entry(struct yamlutil_doc *d, yaml_node_t *e, struct tenant *t,
 				goto out;
 			}
 			*f[i] = (int)n;
+		}
+	}
+	{
+		static const char *const mk[] = {"memory_bytes", "memory_keys"};
+		int64_t *f[] = {&t->memory_bytes, &t->memory_keys};
+
+		for (i = 0; i < 2; i++) {
+			v = yamlutil_map_get(d, e, mk[i]);
+			if (v == NULL) {
+				continue;
+			}
+			if ((i == 0
+				 ? yamlutil_to_size(d, v, mk[i], &n, err)
+				 : yamlutil_to_ll(d, v, mk[i], &n, err)) < 0) {
+				goto out;
+			}
+			if (n < 1 || n > (1LL << 40)) {
+				cfg_err(err, path, v,
+					"value must be 1..1099511627776");
+				goto out;
+			}
+			*f[i] = (int64_t)n;
 		}
 	}
 	v = yamlutil_map_get(d, e, "network");

@@ -5,14 +5,19 @@
  * can be added or revoked without a restart:
  *
  *   keys:
- *     - name: alice                 # the tenant;
- * [A-Za-z0-9][A-Za-z0-9_.-]{0,62}, # unique, not "public" nor "default" sha256:
- * <64 hex>            # SHA-256 of the key (never the key) concurrency: 2 #
- * optional: sandboxes at once rate_per_min: 60            # optional: token
- * bucket refill rate_burst: 20              # optional: bucket size network:
- * false              # optional: may ask for network # (false by default;
- * allow_network # must be on as well) ceilings: {memoryBytes: 268435456,
- * wallTimeMs: 10000}  # optional
+ *     - name: alice                 # the tenant: [A-Za-z0-9] then
+ *                                   # [A-Za-z0-9_.-]{0,62}; unique,
+ *                                   # not "public" nor "default"
+ *       sha256: <64 hex>            # SHA-256 of the key (never the key)
+ *       concurrency: 2              # optional: sandboxes at once
+ *       rate_per_min: 60            # optional: token bucket refill
+ *       rate_burst: 20              # optional: bucket size
+ *       network: false              # optional: may ask for network
+ *                                   # (false by default; allow_network
+ *                                   # must be on as well)
+ *       ceilings: {memoryBytes: 268435456, wallTimeMs: 10000}  # optional
+ *       memory_bytes: 10485760      # optional: /v1/memory quota (bytes)
+ *       memory_keys: 10000          # optional: /v1/memory quota (keys)
  *
  * With no api_key and no keys_file configured, every request is tenant
  * "public". Once either is configured, a request without a valid key is
@@ -49,6 +54,8 @@ struct tenant {
 		      * "public" may; a keys_file entry only with
 		      * network: true) */
 	struct limits_partial ceilings; /* lowers the config's ceilings */
+	int64_t memory_bytes; /* /v1/memory quota, 0: memory_tenant_bytes */
+	int64_t memory_keys;  /* /v1/memory quota, 0: memory_tenant_keys */
 };
 
 struct keyring {

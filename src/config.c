@@ -96,6 +96,17 @@ static const struct config_key keys[] = {
      1024 * GIB},
     {"ratelimit_max_buckets", "ISOBOX_RATELIMIT_MAX_BUCKETS", CT_INT,
      OFF(ratelimit_max_buckets), 16, 100000000},
+    {"memory_require_key", "ISOBOX_MEMORY_REQUIRE_KEY", CT_BOOL,
+     OFF(memory_require_key), 0, 1},
+    {"memory_max_value_bytes", NULL, CT_SIZE, OFF(memory_max_value_bytes), 1,
+     256 * MIB},
+    {"memory_max_key_bytes", NULL, CT_INT, OFF(memory_max_key_bytes), 1, 512},
+    {"memory_tenant_bytes", NULL, CT_SIZE, OFF(memory_tenant_bytes), 1,
+     1024 * GIB},
+    {"memory_tenant_keys", NULL, CT_I64, OFF(memory_tenant_keys), 1, 100000000},
+    {"memory_rate_per_min", "ISOBOX_MEMORY_RATE_PER_MIN", CT_INT,
+     OFF(memory_rate_per_min), 0, 100000000},
+    {"memory_rate_burst", NULL, CT_INT, OFF(memory_rate_burst), 0, 100000000},
     {"docker.host", "DOCKER_HOST", CT_STR, OFF(docker_host), 0, 0},
     /* DOCKER_TLS_VERIFY has docker CLI semantics; see apply_env(). */
     {"docker.tls_verify", NULL, CT_BOOL, OFF(docker_tls_verify), 0, 1},
@@ -109,6 +120,7 @@ static const struct config_key keys[] = {
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 
+/* clang-format off */
 static const char *const top_allowed[] = {
     "threads",
     "registry",
@@ -137,8 +149,16 @@ static const char *const top_allowed[] = {
     "ratelimit_max_buckets",
     "docker",
     "limits",
+    "memory_require_key",
+    "memory_max_value_bytes",
+    "memory_max_key_bytes",
+    "memory_tenant_bytes",
+    "memory_tenant_keys",
+    "memory_rate_per_min",
+    "memory_rate_burst",
     NULL,
 };
+/* clang-format on */
 
 static const char *const docker_allowed[] = {
     "host",    "tls_verify",	  "cert_path", "api_version",
@@ -212,6 +232,13 @@ void config_defaults(struct config *c)
 	c->db_map_bytes = 256 * MIB;
 	c->state_map_bytes = 1 * GIB;
 	c->ratelimit_max_buckets = 100000;
+	c->memory_require_key = 0;
+	c->memory_max_value_bytes = 8 * MIB;
+	c->memory_max_key_bytes = 512;
+	c->memory_tenant_bytes = 10 * MIB;
+	c->memory_tenant_keys = 10000;
+	c->memory_rate_per_min = 60000;
+	c->memory_rate_burst = 2000;
 
 	c->docker_host = xstrdup("unix:///var/run/docker.sock");
 	c->docker_tls_verify = 0;

@@ -31,6 +31,13 @@
  *   db_map_bytes: 256MiB            # LMDB map size of run_dir/db
  *   state_map_bytes: 1GiB           # LMDB map size of state_dir/db
  *   ratelimit_max_buckets: 100000   # rate-limit buckets kept at most
+ *   memory_require_key: false       # /v1/memory refuses the public tenant
+ *   memory_max_value_bytes: 8MiB    # one /v1/memory value
+ *   memory_max_key_bytes: 512       # one /v1/memory key (bytes, <= 512)
+ *   memory_tenant_bytes: 10MiB      # per tenant: keys + values
+ *   memory_tenant_keys: 10000       # per tenant
+ *   memory_rate_per_min: 60000      # /v1/memory calls per address and
+ *   memory_rate_burst: 2000         # per key tenant (0: unlimited)
  *   docker:
  *     host: unix:///var/run/docker.sock  # or tcp://HOST:PORT
  *     tls_verify: false
@@ -51,6 +58,7 @@
  * (comma-separated), ISOBOX_CGROUP_PARENT,
  * ISOBOX_POOL_SIZE, ISOBOX_POOL_LANGUAGES, ISOBOX_POOL_TTL_MS,
  * ISOBOX_KEYS_FILE, ISOBOX_TRUSTED_PROXIES, ISOBOX_RATELIMIT_MAX_BUCKETS,
+ * ISOBOX_MEMORY_REQUIRE_KEY, ISOBOX_MEMORY_RATE_PER_MIN,
  * ISOBOX_RUNTIME, DOCKER_HOST, DOCKER_TLS_VERIFY, DOCKER_CERT_PATH,
  * DOCKER_API_VERSION.
  */
@@ -90,6 +98,14 @@ struct config {
 	int64_t db_map_bytes;  /* LMDB map size of run_dir/db */
 	int64_t state_map_bytes;   /* LMDB map size of state_dir/db */
 	int ratelimit_max_buckets; /* bound of the rate-limit table */
+	/* /v1/memory (kv.h): its tables are in state_dir/db. */
+	int memory_require_key; /* keyless (public) calls get 403 */
+	int64_t memory_max_value_bytes;
+	int memory_max_key_bytes;
+	int64_t memory_tenant_bytes; /* defaults; keys_file entries override */
+	int64_t memory_tenant_keys;
+	int memory_rate_per_min; /* the memory routes' own buckets, 0: off */
+	int memory_rate_burst;
 
 	char *docker_host; /* "unix:///path" or "tcp://host:port" */
 	int docker_tls_verify;

@@ -164,6 +164,10 @@ static const char *reason(int status)
 		return "Method Not Allowed";
 	case 409:
 		return "Conflict";
+	case 411:
+		return "Length Required";
+	case 412:
+		return "Precondition Failed";
 	case 413:
 		return "Payload Too Large";
 	case 415:
@@ -192,6 +196,15 @@ static void send_head(struct http_req *r, int status, const char *ctype,
 		     "X-Content-Type-Options: nosniff\r\n%s\r\n",
 		     status, reason(status), ctype, r->id, extra ? extra : "");
 	r->status = status;
+}
+
+void http_send_head(struct http_req *r, int status, const char *ctype,
+		    const char *extra_headers)
+{
+	if (r->status) {
+		return; /* already answered */
+	}
+	send_head(r, status, ctype, extra_headers);
 }
 
 void http_send_text(struct http_req *r, int status, const char *ctype,

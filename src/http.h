@@ -67,6 +67,11 @@ void http_send_json(struct http_req *r, int status, json_object *obj,
 		    const char *extra_headers);
 void http_send_text(struct http_req *r, int status, const char *ctype,
 		    const char *body, size_t len, const char *extra_headers);
+/* Send only the status line and headers of an answer whose body the
+ * caller then writes to r->fr->out itself (e.g. a value streamed out of
+ * the store). Does nothing once an answer was sent. */
+void http_send_head(struct http_req *r, int status, const char *ctype,
+		    const char *extra_headers);
 /* Send the error as {"error","message","requestId"} (or as an SSE "error"
  * event when a stream is already open). */
 void http_send_error(struct http_req *r, const struct isobox_err *err);

@@ -124,6 +124,16 @@ static void *housekeeping(void *arg)
 			next_reap = now_ms() + 30000;
 		}
 		pool_maintain(&svc);
+		{
+			/* Expired memory items leave within a few seconds
+			 * (and are 404 from the instant they expire). */
+			struct isobox_err kerr;
+
+			if (kv_sweep(&svc.kv, wall_ms(), 10000, &kerr) < 0 &&
+			    kerr.status != 503) {
+				log_warn("memory sweep: %s", kerr.msg);
+			}
+		}
 		pthread_mutex_lock(&svc.hk_lock);
 		if (!svc.hk_kicked && !atomic_load(&svc.stopping)) {
 			clock_gettime(CLOCK_REALTIME, &ts);

@@ -18,6 +18,10 @@ static const struct route routes[] = {
     {"GET", "/metrics", api_metrics, "metrics"},
     {"GET", "/openapi.yaml", api_openapi, "openapi"},
     {"GET", "/llms.txt", api_llms, "llms"},
+    {"GET", "/v1/memory*", api_memory, "memory_read"},
+    {"PUT", "/v1/memory*", api_memory, "memory_write"},
+    {"DELETE", "/v1/memory*", api_memory, "memory_delete"},
+    {"OPTIONS", "/v1/memory*", api_memory_options, "memory_preflight"},
 };
 
 /* Routes anyone may call: probes, descriptions and the catalogue. Every
@@ -26,7 +30,8 @@ int router_route_public(const char *name)
 {
 	static const char *const open[] = {
 	    "healthz", "readyz",   "metrics",	      "openapi",
-	    "llms",    "runtimes", "piston_runtimes", NULL,
+	    "llms",    "runtimes", "piston_runtimes", "memory_preflight",
+	    NULL,
 	};
 	size_t i;
 
@@ -38,10 +43,53 @@ int router_route_public(const char *name)
 	return 0;
 }
 
-/* Routes that start sandboxes: these are rate limited. */
+/* Routes that start sandboxes. */
 static int route_runs_code(const struct route *r)
 {
 	return strcmp(r->method, "POST") == 0;
+}
+
+static int route_is_memory(const struct route *r)
+{
+	return r->fn == api_memory;
+}
+
+int router_route_limited(const struct route *r)
+{
+	return route_runs_code(r) || route_is_memory(r);
+}
+
+/* Take a token for req from the address's bucket, then the key tenant's.
+ * Code runs and memory calls have separate buckets (prefix "" and "mem:")
+ * and rates: a burst of KV traffic must not use up a client's executions,
+ * nor the other way round. Returns the seconds to wait, 0 when allowed. */
+static int rate_take(struct service *svc, struct http_req *req, int memory)
+{
+	const struct config *c = &svc->cfg;
+	const char *pfx = memory ? "mem:" : "";
+	int per_min = memory ? c->memory_rate_per_min : c->rate_per_min;
+	int burst = memory ? c->memory_rate_burst : c->rate_burst;
+	char key[112];
+	int wait;
+
+	snprintf(key, sizeof(key), "%sip:%s", pfx, req->client_ip);
+	wait = ratelimit_take(&svc->store, key, per_min, burst);
+	if (wait == 0 && req->tenant.kind == TENANT_KEY) {
+		const struct tenant *t = &req->tenant;
+
+		/* A keys-file rate is the tenant's rate for code runs; its
+		 * memory calls share the configured memory rate. */
+		if (!memory) {
+			burst = t->rate_burst > 0     ? t->rate_burst
+				: t->rate_per_min > 0 ? t->rate_per_min
+						      : burst;
+			per_min =
+			    t->rate_per_min > 0 ? t->rate_per_min : per_min;
+		}
+		snprintf(key, sizeof(key), "%skey:%s", pfx, t->name);
+		wait = ratelimit_take(&svc->store, key, per_min, burst);
+	}
+	return wait;
 }
 
 /* Authenticate and rate-limit req for route r. Returns 0 to go on, or -1
@@ -51,6 +99,7 @@ static int admit_request(struct service *svc, struct http_req *req,
 {
 	struct isobox_err e;
 	struct keyring *k;
+	int wait;
 	int rc;
 
 	ratelimit_client_ip(
@@ -74,37 +123,18 @@ static int admit_request(struct service *svc, struct http_req *req,
 	if (rc < 0) {
 		snprintf(req->tenant.name, sizeof(req->tenant.name), "-");
 	}
-	if (!route_runs_code(r)) {
+	if (!router_route_limited(r)) {
 		return 0;
 	}
-	{
-		char key[96];
-		int wait;
-
-		snprintf(key, sizeof(key), "ip:%s", req->client_ip);
-		wait = ratelimit_take(&svc->store, key, svc->cfg.rate_per_min,
-				      svc->cfg.rate_burst);
-		if (wait == 0 && req->tenant.kind == TENANT_KEY) {
-			const struct tenant *t = &req->tenant;
-			int per_min = t->rate_per_min > 0
-					  ? t->rate_per_min
-					  : svc->cfg.rate_per_min;
-			int burst = t->rate_burst > 0	  ? t->rate_burst
-				    : t->rate_per_min > 0 ? t->rate_per_min
-							  : svc->cfg.rate_burst;
-
-			snprintf(key, sizeof(key), "key:%s", t->name);
-			wait = ratelimit_take(&svc->store, key, per_min, burst);
-		}
-		if (wait > 0) {
-			http_drain_body(req);
-			req->retry_after = wait;
-			metrics_add(1, "isobox_rejections_total{reason=\"%s\"}",
-				    "rate_limited");
-			http_send_err(req, 429, "rate_limited",
-				      "too many requests; retry in %d s", wait);
-			return -1;
-		}
+	wait = rate_take(svc, req, route_is_memory(r));
+	if (wait > 0) {
+		http_drain_body(req);
+		req->retry_after = wait;
+		metrics_add(1, "isobox_rejections_total{reason=\"%s\"}",
+			    "rate_limited");
+		http_send_err(req, 429, "rate_limited",
+			      "too many requests; retry in %d s", wait);
+		return -1;
 	}
 	return 0;
 }

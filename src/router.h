@@ -29,5 +29,9 @@ int router_match(const char *method, const char *path, const struct route **out,
 const struct route *router_routes(size_t *n);
 /* 1 when the route named name may be called without a key. */
 int router_route_public(const char *name);
+/* 1 when calls of route r take a token from the per-address and per-tenant
+ * buckets (a 429 when empty): routes that run code (rate_per_min) and the
+ * /v1/memory routes (their own memory_rate_per_min buckets). */
+int router_route_limited(const struct route *r);
 
 #endif

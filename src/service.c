@@ -131,6 +131,7 @@ int service_init(struct service *s, const char *config_path,
 	 * run_dir: it means nothing after a reboot. Durable user data lives
 	 * under state_dir, with synchronous commits. */
 	store_init(&s->store);
+	kv_init(&s->kv, &s->store);
 	if (service_open_store(s, err) < 0) {
 		return -1;
 	}
@@ -193,6 +194,7 @@ const char *service_cgroup_parent(struct service *s)
 void service_free(struct service *s)
 {
 	registry_current_set(NULL);
+	kv_free(&s->kv);
 	store_close(&s->store);
 	slots_free(&s->slots);
 	docker_free(&s->docker);

@@ -13,6 +13,7 @@
 #include "docker.h"
 #include "slots.h"
 #include "store.h"
+#include "kv.h"
 
 struct service {
 	struct config cfg;
@@ -23,6 +24,9 @@ struct service {
 				     * state_dir/db */
 	int64_t admit_budget_bytes; /* > 0: the memory budget instead of the
 				     * slice's cap (tests, benchmarks) */
+	/* The durable key-value store of /v1/memory (kv.h): its tables live in
+	 * STORE_STATE; its group-commit queue is this process's. */
+	struct kv kv;
 	/* Housekeeping (pool refill, reaping) waits on this; service_kick
 	 * wakes it early, e.g. right after a warm sandbox was claimed. */
 	pthread_mutex_t hk_lock;

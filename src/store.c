@@ -3,10 +3,14 @@
 #include "store.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <lmdb.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 struct table_desc {
 	const char *name;
@@ -107,6 +111,35 @@ static int schema_check(struct store *s, struct store_txn *t)
 	return rc;
 }
 
+/* Open dir/service.lock and flock it (LOCK_SH or LOCK_EX, never
+ * waiting). The fd, or -1 with err: 500 store_unavailable, or for LOCK_EX
+ * 409 store_busy when a process holds it. */
+static int lock_open(const char *dir, int how, struct isobox_err *err)
+{
+	char *lp = xasprintf("%s/service.lock", dir);
+	int fd = open(lp, O_CREAT | O_RDWR | O_CLOEXEC, 0600);
+
+	if (fd < 0) {
+		err_set(err, 500, "store_unavailable", "%s: %s", lp,
+			strerror(errno));
+	} else if (flock(fd, how | LOCK_NB) < 0) {
+		if (how == LOCK_EX) {
+			err_set(err, 409, "store_busy",
+				"a process has %s open (isobox.fcgi or "
+				"isoboxctl); stop the service first",
+				dir);
+		} else {
+			err_set(err, 500, "store_unavailable",
+				"%s: %s (is the store being compacted?)", lp,
+				strerror(errno));
+		}
+		close(fd);
+		fd = -1;
+	}
+	free(lp);
+	return fd;
+}
+
 int store_env_open(struct store *s, enum store_env e, const char *dir,
 		   int64_t map_bytes, struct isobox_err *err)
 {
@@ -119,6 +152,10 @@ int store_env_open(struct store *s, enum store_env e, const char *dir,
 	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
 		return err_set(err, 500, "store_unavailable",
 			       "cannot create %s: %s", dir, strerror(errno));
+	}
+	s->lock_fd[e] = lock_open(dir, LOCK_SH, err);
+	if (s->lock_fd[e] < 0) {
+		return -1;
 	}
 	/* NOTLS: read transactions are not tied to threads. The runtime
 	 * environment is not fsynced: no fsync on the request path for state
@@ -173,6 +210,8 @@ fail:
 		mdb_env_close(s->env[e]);
 		s->env[e] = NULL;
 	}
+	close(s->lock_fd[e]);
+	s->lock_fd[e] = -1;
 	return -1;
 }
 
@@ -183,6 +222,7 @@ void store_close(struct store *s)
 	for (e = 0; e < STORE_NENVS; e++) {
 		if (s->env[e]) {
 			mdb_env_close(s->env[e]);
+			close(s->lock_fd[e]);
 		}
 	}
 	memset(s, 0, sizeof(*s));
@@ -226,6 +266,26 @@ int store_txn_begin(struct store *s, enum store_env e, int write,
 	t->s = s;
 	t->env = e;
 	t->write = write;
+	return 0;
+}
+
+int store_txn_begin_nested(struct store_txn *parent, struct store_txn *child)
+{
+	int rc;
+
+	memset(child, 0, sizeof(*child));
+	if (parent->txn == NULL || !parent->write) {
+		return -EINVAL;
+	}
+	rc = mdb_txn_begin(mdb_txn_env(parent->txn), parent->txn, 0,
+			   &child->txn);
+	if (rc != 0) {
+		child->txn = NULL;
+		return map_rc(rc, "begin nested");
+	}
+	child->s = parent->s;
+	child->env = parent->env;
+	child->write = 1;
 	return 0;
 }
 
@@ -341,6 +401,24 @@ void store_rec_str(struct store_rec *r, const char *s)
 	rec_add(r, s, n);
 }
 
+void store_rec_bytes(struct store_rec *r, const void *p, size_t n)
+{
+	unsigned char b[2];
+
+	if (n > 0xffff) {
+		r->bad = 1;
+		return;
+	}
+	le_put(b, n, 2);
+	rec_add(r, b, 2);
+	rec_add(r, p, n);
+}
+
+void store_rec_raw(struct store_rec *r, const void *p, size_t n)
+{
+	rec_add(r, p, n);
+}
+
 int store_dec_open(struct store_dec *d, const struct store_val *v,
 		   enum store_table t, uint8_t version)
 {
@@ -411,6 +489,35 @@ void store_dec_str(struct store_dec *d, char *out, size_t n)
 	out[l] = '\0';
 }
 
+const void *store_dec_bytes(struct store_dec *d, size_t *n)
+{
+	const unsigned char *lp = dec_take(d, 2);
+	const unsigned char *p;
+	size_t l;
+
+	*n = 0;
+	if (lp == NULL) {
+		return NULL;
+	}
+	l = (size_t)le_get(lp, 2);
+	p = dec_take(d, l);
+	if (p != NULL) {
+		*n = l;
+	}
+	return p;
+}
+
+const void *store_dec_raw(struct store_dec *d, size_t n)
+{
+	return dec_take(d, n);
+}
+
+const void *store_dec_rest(struct store_dec *d, size_t *n)
+{
+	*n = d->bad ? 0 : d->n - d->off;
+	return dec_take(d, *n);
+}
+
 int store_dec_end(const struct store_dec *d)
 {
 	return d->bad || d->off != d->n ? -EPROTO : 0;
@@ -418,11 +525,9 @@ int store_dec_end(const struct store_dec *d)
 
 /* Rows. */
 
-static int key_of(const char *key, MDB_val *k)
+static int key_of(const void *key, size_t n, MDB_val *k)
 {
-	size_t n = key ? strlen(key) : 0;
-
-	if (n == 0 || n > STORE_KEY_MAX) {
+	if (key == NULL || n == 0 || n > STORE_KEY_MAX) {
 		return -EINVAL;
 	}
 	k->mv_size = n;
@@ -430,12 +535,12 @@ static int key_of(const char *key, MDB_val *k)
 	return 0;
 }
 
-int store_get(struct store_txn *t, enum store_table tb, const char *key,
-	      struct store_val *out)
+int store_get_bin(struct store_txn *t, enum store_table tb, const void *key,
+		  size_t n, struct store_val *out)
 {
 	MDB_val k;
 	MDB_val v;
-	int rc = key_of(key, &k);
+	int rc = key_of(key, n, &k);
 
 	if (rc < 0) {
 		return rc;
@@ -449,12 +554,12 @@ int store_get(struct store_txn *t, enum store_table tb, const char *key,
 	return 0;
 }
 
-int store_put(struct store_txn *t, enum store_table tb, const char *key,
-	      const struct store_rec *r)
+int store_put_bin(struct store_txn *t, enum store_table tb, const void *key,
+		  size_t n, const struct store_rec *r)
 {
 	MDB_val k;
 	MDB_val v = {r->n, (void *)r->b};
-	int rc = key_of(key, &k);
+	int rc = key_of(key, n, &k);
 
 	if (rc < 0 || r->bad) {
 		return -EINVAL;
@@ -463,16 +568,62 @@ int store_put(struct store_txn *t, enum store_table tb, const char *key,
 		      tables[tb].name);
 }
 
-int store_del(struct store_txn *t, enum store_table tb, const char *key)
+int store_del_bin(struct store_txn *t, enum store_table tb, const void *key,
+		  size_t n)
 {
 	MDB_val k;
-	int rc = key_of(key, &k);
+	int rc = key_of(key, n, &k);
 
 	if (rc < 0) {
 		return rc;
 	}
 	return map_rc(mdb_del(t->txn, t->s->dbi[tb], &k, NULL),
 		      tables[tb].name);
+}
+
+int store_put_reserve(struct store_txn *t, enum store_table tb, const void *key,
+		      size_t n, const struct store_rec *head, size_t extra,
+		      void **payload)
+{
+	MDB_val k;
+	MDB_val v;
+	int rc = key_of(key, n, &k);
+
+	*payload = NULL;
+	if (rc < 0 || head->bad || extra > SIZE_MAX / 2) {
+		return -EINVAL;
+	}
+	v.mv_size = head->n + extra;
+	v.mv_data = NULL;
+	rc = mdb_put(t->txn, t->s->dbi[tb], &k, &v, MDB_RESERVE);
+	if (rc != 0) {
+		return map_rc(rc, tables[tb].name);
+	}
+	memcpy(v.mv_data, head->b, head->n);
+	*payload = (unsigned char *)v.mv_data + head->n;
+	return 0;
+}
+
+static size_t key_len(const char *key)
+{
+	return key ? strlen(key) : 0;
+}
+
+int store_get(struct store_txn *t, enum store_table tb, const char *key,
+	      struct store_val *out)
+{
+	return store_get_bin(t, tb, key, key_len(key), out);
+}
+
+int store_put(struct store_txn *t, enum store_table tb, const char *key,
+	      const struct store_rec *r)
+{
+	return store_put_bin(t, tb, key, key_len(key), r);
+}
+
+int store_del(struct store_txn *t, enum store_table tb, const char *key)
+{
+	return store_del_bin(t, tb, key, key_len(key));
 }
 
 size_t store_count(struct store_txn *t, enum store_table tb)
@@ -516,6 +667,11 @@ int store_cursor_next(struct store_cursor *c, struct store_val *key,
 	if (rc != 0) {
 		return map_rc(rc, "cursor");
 	}
+	if (c->prefix_n > 0 &&
+	    (k.mv_size < c->prefix_n ||
+	     memcmp(k.mv_data, c->prefix, c->prefix_n) != 0)) {
+		return -ENOENT; /* past the range */
+	}
 	key->p = k.mv_data;
 	key->n = k.mv_size;
 	val->p = v.mv_data;
@@ -535,6 +691,16 @@ void store_cursor_seek(struct store_cursor *c, const void *key, size_t n)
 	memcpy(c->seek, key, n);
 	c->seek_n = n;
 	c->state = 2;
+}
+
+void store_cursor_prefix(struct store_cursor *c, const void *prefix, size_t n)
+{
+	if (n > STORE_KEY_MAX) {
+		n = STORE_KEY_MAX;
+	}
+	memcpy(c->prefix, prefix, n);
+	c->prefix_n = n;
+	store_cursor_seek(c, prefix, n);
 }
 
 int store_cursor_put(struct store_cursor *c, const struct store_rec *r)
@@ -737,6 +903,109 @@ int store_expiry_split(const struct store_val *k, int64_t *at_ms,
 	*key = p + STORE_EXPIRY_PREFIX;
 	*key_n = k->n - STORE_EXPIRY_PREFIX;
 	return 0;
+}
+
+int store_env_info(struct store *s, enum store_env e,
+		   struct store_env_info *out)
+{
+	MDB_envinfo ei;
+	MDB_stat st;
+
+	memset(out, 0, sizeof(*out));
+	if (s->env[e] == NULL) {
+		return -ENODEV;
+	}
+	if (mdb_env_info(s->env[e], &ei) != 0 ||
+	    mdb_env_stat(s->env[e], &st) != 0) {
+		return -EIO;
+	}
+	out->map_bytes = (int64_t)ei.me_mapsize;
+	out->page_bytes = st.ms_psize;
+	out->used_bytes = (int64_t)(ei.me_last_pgno + 1) * st.ms_psize;
+	out->readers = ei.me_numreaders;
+	return 0;
+}
+
+int store_compact(const char *dir, int64_t *before, int64_t *after,
+		  struct isobox_err *err)
+{
+	char *data = xasprintf("%s/data.mdb", dir);
+	char *tmp = xasprintf("%s/data.mdb.compact", dir);
+	MDB_env *env = NULL;
+	struct stat st;
+	int lfd;
+	int fd = -1;
+	int rc = -1;
+	int mrc;
+
+	*before = *after = 0;
+	lfd = lock_open(dir, LOCK_EX, err);
+	if (lfd < 0) {
+		goto out;
+	}
+	if (stat(data, &st) < 0) {
+		err_set(err, 404, "not_found", "%s: %s", data, strerror(errno));
+		goto out;
+	}
+	*before = st.st_size;
+	mrc = mdb_env_create(&env);
+	if (mrc == 0) {
+		mrc = mdb_env_set_maxdbs(env, 32);
+	}
+	if (mrc == 0) {
+		mrc = mdb_env_open(env, dir, MDB_RDONLY | MDB_NOTLS, 0600);
+	}
+	if (mrc != 0) {
+		err_set(err, 500, "store_failed", "LMDB at %s: %s", dir,
+			mdb_strerror(mrc));
+		goto out;
+	}
+	fd = open(tmp, O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		err_set(err, 500, "store_failed", "%s: %s", tmp,
+			strerror(errno));
+		goto out;
+	}
+	mrc = mdb_env_copyfd2(env, fd, MDB_CP_COMPACT);
+	if (mrc != 0 || fsync(fd) < 0) {
+		err_set(err, 500, "store_failed", "compacting %s: %s", dir,
+			mrc ? mdb_strerror(mrc) : strerror(errno));
+		goto out;
+	}
+	close(fd);
+	fd = -1;
+	mdb_env_close(env);
+	env = NULL;
+	if (rename(tmp, data) < 0) {
+		err_set(err, 500, "store_failed", "rename %s: %s", tmp,
+			strerror(errno));
+		goto out;
+	}
+	/* The rename is durable once the directory is. */
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd >= 0) {
+		fsync(fd);
+	}
+	if (stat(data, &st) == 0) {
+		*after = st.st_size;
+	}
+	rc = 0;
+out:
+	if (env) {
+		mdb_env_close(env);
+	}
+	if (fd >= 0) {
+		close(fd);
+	}
+	if (rc < 0) {
+		unlink(tmp);
+	}
+	if (lfd >= 0) {
+		close(lfd);
+	}
+	free(data);
+	free(tmp);
+	return rc;
 }
 
 void store_stats_get(struct store_stats *out)

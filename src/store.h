@@ -26,8 +26,16 @@
  * (bad key, a record too long), -EIO (anything else LMDB reports; logged).
  *
  * Transactions: one per thread at a time, short, and never across slow
- * work (engine calls, network, streaming). A write transaction is
- * exclusive across every process of the environment. */
+ * work (engine calls, network). A write transaction is exclusive across
+ * every process of the environment. A read transaction may stay open while
+ * a value is copied out of the map into the response (kv.c): it holds no
+ * lock, only keeps the pages it sees from being reused.
+ *
+ * Keys are NUL-terminated strings (store_get, ...) or, for tables whose
+ * keys hold binary fields, bytes with a length (store_get_bin, ...).
+ * Records are at most STORE_REC_MAX bytes, except that one may carry a
+ * payload of any size after its fields (store_put_reserve,
+ * store_dec_rest): the value of a KV item. */
 #ifndef ISOBOX_STORE_H
 #define ISOBOX_STORE_H
 
@@ -52,7 +60,10 @@ enum store_env { STORE_RUN = 0, STORE_STATE = 1, STORE_NENVS };
 	X(ADMIT, "admit", STORE_RUN, 3)		/* holder id -> admit.c */     \
 	X(ADMIT_SUM, "admit_sum", STORE_RUN, 4) /* "total" -> admit.c */       \
 	X(META, "meta", STORE_STATE, 5)		/* "schema" -> version */      \
-	X(BUCKETS_FULL, "buckets_full", STORE_RUN, 6) /* expiry index */
+	X(BUCKETS_FULL, "buckets_full", STORE_RUN, 6) /* expiry index */       \
+	X(KV, "kv", STORE_STATE, 7)		  /* tenant+ns+key -> kv.c */  \
+	X(KV_USAGE, "kv_usage", STORE_STATE, 8)	  /* tenant[+ns] -> kv.c */    \
+	X(KV_EXPIRY, "kv_expiry", STORE_STATE, 9) /* expiry index, kv.c */
 
 enum store_table {
 #define STORE_TABLE_ENUM(id, name, env, tag) STORE_##id,
@@ -69,6 +80,8 @@ enum store_table {
 
 struct store {
 	struct MDB_env *env[STORE_NENVS];
+	int lock_fd[STORE_NENVS]; /* shared flock on dir/service.lock, while
+				   * env[e] is open (store_compact) */
 	unsigned int dbi[STORE_NTABLES];
 	size_t bound[STORE_NTABLES]; /* 0: no bound */
 };
@@ -76,9 +89,11 @@ struct store {
 /* Zero s; no environment open. */
 void store_init(struct store *s);
 /* Open (creating dir, mode 0700, and the tables of e) environment e at dir
- * with a map of map_bytes; clear the reader slots of dead processes; for
- * STORE_STATE, write or check the schema version. Returns 0, or -1 with
- * 500 store_unavailable in err. */
+ * with a map of map_bytes (never below the pages in use);
+ * take a shared flock on dir/service.lock for as long as it is open; clear
+ * the reader slots of dead processes; for STORE_STATE, write or check the
+ * schema version. Returns 0, or -1 with 500 store_unavailable in err (also
+ * while store_compact holds the lock). */
 int store_env_open(struct store *s, enum store_env e, const char *dir,
 		   int64_t map_bytes, struct isobox_err *err);
 /* 1 when environment e is open. */
@@ -110,6 +125,13 @@ struct store_txn {
  * another process grew the map. 0, -ENODEV when e is not open, -EIO. */
 int store_txn_begin(struct store *s, enum store_env e, int write,
 		    struct store_txn *t);
+/* Begin a transaction nested in the write transaction parent: it sees the
+ * parent's writes; committing it hands its writes to the parent (nothing
+ * is on disk until the parent commits), aborting it undoes only its own.
+ * The parent must not be used until the child is over. Lets one write
+ * transaction carry several independent operations (kv.c's group commit)
+ * where one failing does not undo the others. 0, -ENOSPC, -EIO. */
+int store_txn_begin_nested(struct store_txn *parent, struct store_txn *child);
 /* Commit (a read transaction just ends). 0, -ENOSPC, -EIO. Either way the
  * transaction is over. */
 int store_txn_commit(struct store_txn *t);
@@ -139,6 +161,10 @@ void store_rec_init(struct store_rec *r, enum store_table t, uint8_t version);
 void store_rec_i64(struct store_rec *r, int64_t v);
 void store_rec_f64(struct store_rec *r, double v);
 void store_rec_str(struct store_rec *r, const char *s); /* NULL is "" */
+/* n bytes with a u16 length (n <= 0xffff), any bytes: binary keys. */
+void store_rec_bytes(struct store_rec *r, const void *p, size_t n);
+/* Exactly n bytes, no length (a digest). */
+void store_rec_raw(struct store_rec *r, const void *p, size_t n);
 
 /* Reading a record: store_dec_open checks the tag of t and the version,
  * then each field is taken in order; a short value marks the decoder bad
@@ -159,6 +185,14 @@ double store_dec_f64(struct store_dec *d);
 /* Copy a string field into out (n bytes with the NUL); one that does not
  * fit, or holds a NUL, marks the decoder bad. */
 void store_dec_str(struct store_dec *d, char *out, size_t n);
+/* A store_rec_bytes field: a pointer into the value (valid as long as the
+ * value) and its length in *n; NULL (and *n 0) when short. */
+const void *store_dec_bytes(struct store_dec *d, size_t *n);
+/* A store_rec_raw field of n bytes; NULL when short. */
+const void *store_dec_raw(struct store_dec *d, size_t n);
+/* Everything after the fields taken (the payload of store_put_reserve),
+ * which store_dec_end then counts as taken. */
+const void *store_dec_rest(struct store_dec *d, size_t *n);
 /* 0 when every field was there and nothing is left over, else -EPROTO. */
 int store_dec_end(const struct store_dec *d);
 
@@ -169,6 +203,21 @@ int store_get(struct store_txn *t, enum store_table tb, const char *key,
 int store_put(struct store_txn *t, enum store_table tb, const char *key,
 	      const struct store_rec *r);
 int store_del(struct store_txn *t, enum store_table tb, const char *key);
+/* The same with a key of n bytes (1..STORE_KEY_MAX, any bytes). */
+int store_get_bin(struct store_txn *t, enum store_table tb, const void *key,
+		  size_t n, struct store_val *out);
+int store_put_bin(struct store_txn *t, enum store_table tb, const void *key,
+		  size_t n, const struct store_rec *r);
+int store_del_bin(struct store_txn *t, enum store_table tb, const void *key,
+		  size_t n);
+/* Insert or replace the row key (n bytes) with the record head followed
+ * by a payload of extra bytes, which the caller writes at *payload
+ * (MDB_RESERVE: the space is in the map, so a large value is copied
+ * once). *payload is valid until t writes again or ends: fill it first.
+ * 0, -ENOSPC, -EINVAL. */
+int store_put_reserve(struct store_txn *t, enum store_table tb, const void *key,
+		      size_t n, const struct store_rec *head, size_t extra,
+		      void **payload);
 /* Rows in tb now (no scan: LMDB keeps the count). */
 size_t store_count(struct store_txn *t, enum store_table tb);
 
@@ -179,6 +228,8 @@ struct store_cursor {
 	int state; /* 0 first, 1 next, 2 seek */
 	size_t seek_n;
 	char seek[STORE_KEY_MAX + 1];
+	size_t prefix_n; /* > 0: only keys starting with prefix */
+	char prefix[STORE_KEY_MAX + 1];
 };
 int store_cursor_open(struct store_txn *t, enum store_table tb,
 		      struct store_cursor *c);
@@ -191,6 +242,11 @@ int store_cursor_next(struct store_cursor *c, struct store_val *key,
 void store_cursor_seek(struct store_cursor *c, const void *key, size_t n);
 /* Replace / delete the row the cursor is on (write transactions). After a
  * delete, store_cursor_next goes on with the row after it. */
+/* A range scan: from now on the cursor only returns rows whose key starts
+ * with prefix (n bytes, 1..STORE_KEY_MAX), -ENOENT after the last of
+ * them; the next row is the first of them (a store_cursor_seek after this
+ * moves within the range). */
+void store_cursor_prefix(struct store_cursor *c, const void *prefix, size_t n);
 int store_cursor_put(struct store_cursor *c, const struct store_rec *r);
 int store_cursor_del(struct store_cursor *c);
 void store_cursor_close(struct store_cursor *c);
@@ -219,6 +275,28 @@ int store_expiry_key(char *out, int64_t at_ms, const char *key);
  * STORE_EXPIRY_PREFIX bytes, not NUL-terminated), or -EPROTO. */
 int store_expiry_split(const struct store_val *k, int64_t *at_ms,
 		       const char **key, size_t *key_n);
+
+/* The size of environment e: the map (its ceiling), the bytes in use
+ * (pages up to the highest one written; freed pages inside are reused but
+ * never returned to the file system: store_compact does that), and the
+ * reader slots in use. 0, -ENODEV, -EIO. */
+struct store_env_info {
+	int64_t map_bytes;
+	int64_t used_bytes;
+	int64_t page_bytes;
+	unsigned int readers;
+};
+int store_env_info(struct store *s, enum store_env e,
+		   struct store_env_info *out);
+
+/* Compact the environment in dir (not open by any process: every process
+ * that opens one holds a shared flock on dir/service.lock, and this takes
+ * it exclusively) into a copy without free pages (mdb_env_copyfd2 with
+ * MDB_CP_COMPACT), fsynced, then renamed over dir/data.mdb. *before and
+ * *after get the file sizes. 0, or -1 with 409 store_busy (a process has
+ * it open), 404 not_found (no data.mdb) or 500 store_failed in err. */
+int store_compact(const char *dir, int64_t *before, int64_t *after,
+		  struct isobox_err *err);
 
 /* Transactions begun in this process since it started (for benchmarks). */
 struct store_stats {

@@ -17,6 +17,7 @@
 #include "registry.h"
 #include "router.h"
 #include "service.h"
+#include "store.h"
 
 static int cmd_check(struct service *s)
 {
@@ -111,8 +112,9 @@ static int cmd_routes(void)
 
 	r = router_routes(&n);
 	for (i = 0; i < n; i++) {
-		printf("%s %s %s %s\n", r[i].method, r[i].path, r[i].name,
-		       router_route_public(r[i].name) ? "public" : "key");
+		printf("%s %s %s %s %s\n", r[i].method, r[i].path, r[i].name,
+		       router_route_public(r[i].name) ? "public" : "key",
+		       router_route_limited(&r[i]) ? "limited" : "unlimited");
 	}
 	return 0;
 }
@@ -388,6 +390,38 @@ out:
 	return rc;
 }
 
+/* Compact state_dir/db (the durable store: /v1/memory and what else lives
+ * there) in place. The service holds it open, so it must be stopped: the
+ * store refuses otherwise. A larger state_map_bytes takes effect here too.
+ * Needs only the configuration. */
+static int cmd_state_compact(const char *config)
+{
+	struct config cfg;
+	struct isobox_err e;
+	int64_t before = 0;
+	int64_t after = 0;
+	char *dir;
+	int rc = 1;
+
+	memset(&e, 0, sizeof(e));
+	if (config_load(&cfg, config, &e) < 0) {
+		fprintf(stderr, "isoboxctl: %s\n", e.msg);
+		return 1;
+	}
+	dir = xasprintf("%s/db", cfg.state_dir);
+	if (store_compact(dir, &before, &after, &e) < 0) {
+		fprintf(stderr, "isoboxctl: state-compact %s: %s\n", dir,
+			e.msg);
+	} else {
+		printf("compacted %s: %lld -> %lld bytes\n", dir,
+		       (long long)before, (long long)after);
+		rc = 0;
+	}
+	free(dir);
+	config_free(&cfg);
+	return rc;
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f,
@@ -401,7 +435,10 @@ static void usage(FILE *f)
 		"  routes    print the API's route table (no config needed)\n"
 		"  session CONTAINER COMMAND ...  drive a running "
 		"session-mode sandbox\n"
-		"            (isoboxctl session --help)\n");
+		"            (isoboxctl session --help)\n"
+		"  state-compact  compact the durable store (state_dir/db) "
+		"in place;\n"
+		"            the service must be stopped\n");
 }
 
 int main(int argc, char **argv)
@@ -436,6 +473,9 @@ int main(int argc, char **argv)
 	cmd = argv[optind];
 	if (strcmp(cmd, "routes") == 0) {
 		return cmd_routes();
+	}
+	if (strcmp(cmd, "state-compact") == 0) {
+		return cmd_state_compact(config);
 	}
 	if (docker_global_init() < 0) {
 		fprintf(stderr, "isoboxctl: libcurl cannot be initialised\n");

@@ -39,18 +39,32 @@ def isoboxctl():
 
 
 def router_table():
-    """[(METHOD, path, name, public)] of the router's own table, as
-    `isoboxctl routes` prints it (src/router.c's routes[] and
-    router_route_public)."""
+    """[(METHOD, path, name, public, limited)] of the router's own table, as
+    `isoboxctl routes` prints it (src/router.c's routes[],
+    router_route_public and router_route_limited). A prefix route
+    ("/v1/memory*") stands for the templated paths under it
+    (PREFIX_PATHS)."""
     r = subprocess.run([isoboxctl(), "routes"], capture_output=True, text=True, timeout=30)
     assert r.returncode == 0, "isoboxctl routes: %s%s" % (r.stdout, r.stderr)
     rows = []
     for line in r.stdout.splitlines():
-        method, path, name, access = line.split()
+        method, path, name, access, limit = line.split()
         assert access in ("public", "key"), line
-        rows.append((method, path, name, access == "public"))
+        assert limit in ("limited", "unlimited"), line
+        if path.endswith("*"):
+            assert path in PREFIX_PATHS, "prefix route %s has no templated paths here" % path
+            paths = [p for p in PREFIX_PATHS[path] if method == "GET" or p.count("{") == 2]
+        else:
+            paths = [path]
+        rows += [(method, p, name, access == "public", limit == "limited") for p in paths]
     assert rows, "isoboxctl routes printed no route"
     return rows
+
+
+# The templated OpenAPI paths a prefix route serves: GET on each, the other
+# methods on the item path only.
+PREFIX_PATHS = {"/v1/memory*": ["/v1/memory", "/v1/memory/{namespace}",
+                                "/v1/memory/{namespace}/{key}"]}
 
 
 @pytest.fixture(scope="module")
@@ -124,17 +138,17 @@ def test_every_route_is_described(spec):
     paths = spec.get("paths") or {}
     table = router_table()
     missing = []
-    for method, path, name, _ in table:
+    for method, path, name, _, _ in table:
         ops = paths.get(path) or {}
         if method.lower() not in ops:
             missing.append("%s %s (%s)" % (method, path, name))
     assert not missing, "routes of the router missing from the spec: %s" % missing
     # and nothing the server does not route
-    routed = {(m.lower(), p) for m, p, _, _ in table}
+    routed = {(m.lower(), p) for m, p, _, _, _ in table}
     extra = ["%s %s" % (m.upper(), p) for p, ops in paths.items() for m in ops
              if m in METHODS and (m, p) not in routed]
     assert not extra, "the spec describes routes that the router does not have: %s" % extra
-    print("%d routes described: %s" % (len(table), ["%s %s" % (m, p) for m, p, _, _ in table]))
+    print("%d routes described: %s" % (len(table), ["%s %s" % (m, p) for m, p, _, _, _ in table]))
 
 
 def test_security_matches_the_router(spec):
@@ -142,7 +156,7 @@ def test_security_matches_the_router(spec):
     kinds = {(s["type"], s.get("in"), s.get("name"), s.get("scheme")) for s in schemes.values()}
     assert ("apiKey", "header", "X-API-Key", None) in kinds, schemes
     assert ("http", None, None, "bearer") in kinds, schemes
-    for method, path, _, public in router_table():
+    for method, path, _, public, limited in router_table():
         op = spec["paths"][path][method.lower()]
         sec = op.get("security", spec.get("security"))
         if public:
@@ -153,6 +167,7 @@ def test_security_matches_the_router(spec):
             used = {k for req in sec for k in req}
             assert used >= set(schemes), (method, path, sec)
             assert "401" in op["responses"], "%s %s lacks its 401" % (method, path)
+        if limited:  # router_route_limited()
             assert "429" in op["responses"], "%s %s lacks its 429" % (method, path)
 
 
@@ -161,7 +176,7 @@ def test_documented_statuses(spec):
     for status in ("200", "400", "401", "403", "405", "413", "415", "429", "503"):
         assert status in ex["responses"], "POST /execute lacks %s" % status
     assert "text/event-stream" in ex["responses"]["200"]["content"]
-    for method, path, _, _ in router_table():
+    for method, path, _, _, _ in router_table():
         assert "405" in spec["paths"][path][method.lower()]["responses"], (method, path)
     resp = spec["components"]["responses"]
     assert "Retry-After" in resp["TooManyRequests"]["headers"]

@@ -115,6 +115,17 @@ static void test_table(void **state)
 	assert_false(router_route_public("piston_execute"));
 	assert_false(router_route_public("mcp"));
 	assert_false(router_route_public("no_such_route"));
+	/* Code runs and memory calls take tokens; probes and preflights do
+	 * not. */
+	for (i = 0; i < n; i++) {
+		int limited = strcmp(t[i].method, "POST") == 0 ||
+			      strncmp(t[i].name, "memory_", 7) == 0;
+
+		if (strcmp(t[i].name, "memory_preflight") == 0) {
+			limited = 0;
+		}
+		assert_int_equal(router_route_limited(&t[i]), limited);
+	}
 }
 
 int main(void)
