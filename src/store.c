@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 struct table_desc {
@@ -60,7 +61,31 @@ int store_err(struct isobox_err *err, int rc, const char *what)
 
 void store_init(struct store *s)
 {
+	int e;
+
 	memset(s, 0, sizeof(*s));
+	for (e = 0; e < STORE_NENVS; e++) {
+		pthread_rwlock_init(&s->resize[e], NULL);
+	}
+}
+
+/* Another process grew e's map: adopt its size, with no transaction of
+ * this process open (LMDB's rule for mdb_env_set_mapsize). A thread that
+ * holds a transaction of its own while asking cannot get there: -EAGAIN
+ * after a bounded wait, never a deadlock. */
+static int adopt_mapsize(struct store *s, enum store_env e)
+{
+	struct timespec ts;
+	int rc;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += 2;
+	if (pthread_rwlock_timedwrlock(&s->resize[e], &ts) != 0) {
+		return -EAGAIN;
+	}
+	rc = mdb_env_set_mapsize(s->env[e], 0);
+	pthread_rwlock_unlock(&s->resize[e]);
+	return rc == 0 ? 0 : -EIO;
 }
 
 int store_ready(const struct store *s, enum store_env e)
@@ -249,18 +274,27 @@ int store_txn_begin(struct store *s, enum store_env e, int write,
 		return -ENODEV;
 	}
 	for (tries = 0; tries < 3; tries++) {
+		pthread_rwlock_rdlock(&s->resize[e]);
 		rc = mdb_txn_begin(s->env[e], NULL, write ? 0 : MDB_RDONLY,
 				   &t->txn);
 		if (rc != MDB_MAP_RESIZED) {
 			break;
 		}
+		pthread_rwlock_unlock(&s->resize[e]);
+		t->txn = NULL;
 		/* Another process grew the map: adopt its size. */
-		mdb_env_set_mapsize(s->env[e], 0);
+		if (adopt_mapsize(s, e) < 0) {
+			return -EAGAIN;
+		}
 	}
 	if (rc != 0) {
+		if (rc != MDB_MAP_RESIZED) {
+			pthread_rwlock_unlock(&s->resize[e]);
+		}
 		t->txn = NULL;
 		return map_rc(rc, "begin");
 	}
+	t->locked = 1;
 	__atomic_fetch_add(write ? &n_write_txns : &n_read_txns, 1,
 			   __ATOMIC_RELAXED);
 	t->s = s;
@@ -298,6 +332,10 @@ int store_txn_commit(struct store_txn *t)
 	}
 	rc = mdb_txn_commit(t->txn);
 	t->txn = NULL;
+	if (t->locked) {
+		pthread_rwlock_unlock(&t->s->resize[t->env]);
+		t->locked = 0;
+	}
 	return map_rc(rc, "commit");
 }
 
@@ -306,6 +344,10 @@ void store_txn_abort(struct store_txn *t)
 	if (t->txn) {
 		mdb_txn_abort(t->txn);
 		t->txn = NULL;
+	}
+	if (t->locked) {
+		pthread_rwlock_unlock(&t->s->resize[t->env]);
+		t->locked = 0;
 	}
 }
 

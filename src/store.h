@@ -39,6 +39,7 @@
 #ifndef ISOBOX_STORE_H
 #define ISOBOX_STORE_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -84,6 +85,10 @@ struct store {
 				   * env[e] is open (store_compact) */
 	unsigned int dbi[STORE_NTABLES];
 	size_t bound[STORE_NTABLES]; /* 0: no bound */
+	/* Every top-level transaction of this process holds resize[e] shared;
+	 * adopting a map another process grew (mdb_env_set_mapsize) needs
+	 * it exclusive: LMDB allows that only with no transaction open. */
+	pthread_rwlock_t resize[STORE_NENVS];
 };
 
 /* Zero s; no environment open. */
@@ -119,6 +124,7 @@ struct store_txn {
 	struct MDB_txn *txn;
 	enum store_env env;
 	int write;
+	int locked; /* holds s->resize[env] shared (top level only) */
 };
 
 /* Begin a read (write 0) or write transaction in e. Retries by itself when

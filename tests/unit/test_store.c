@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -294,6 +295,70 @@ static int teardown(void **state)
 	return rc == 0 ? 0 : -1;
 }
 
+/* Write n records of 64 KiB into STORE_STATE's meta table (it takes any
+ * key), one transaction. */
+static int fill(struct store *s, int first, int n)
+{
+	static uint8_t blob[65536];
+	struct store_txn t;
+	int i;
+
+	if (store_txn_begin(s, STORE_STATE, 1, &t) < 0) {
+		return -1;
+	}
+	for (i = first; i < first + n; i++) {
+		struct store_rec r;
+		char key[32];
+		void *p;
+
+		snprintf(key, sizeof(key), "blob%d", i);
+		store_rec_init(&r, STORE_META, 1);
+		if (store_put_reserve(&t, STORE_META, key, strlen(key), &r,
+				      sizeof(blob), &p) < 0) {
+			store_txn_abort(&t);
+			return -1;
+		}
+		memcpy(p, blob, sizeof(blob));
+	}
+	return store_txn_commit(&t);
+}
+
+/* Another process opens the same environment with a larger map and fills
+ * it past this process's map: this process's next transaction adopts the
+ * new size (LMDB's MDB_MAP_RESIZED, taken with no transaction of ours
+ * open) and can write past its own old map too. */
+static void test_map_grown_elsewhere(void **state)
+{
+	struct store s;
+	pid_t pid;
+	int st;
+
+	(void)state;
+	store_init(&s);
+	open_env(&s, STORE_STATE, "grow", 1 << 20);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct store c;
+		struct isobox_err err;
+		char *dir = xasprintf("%s/grow", root);
+
+		store_init(&c);
+		if (store_env_open(&c, STORE_STATE, dir, 16 << 20, &err) < 0 ||
+		    fill(&c, 0, 48) < 0) {
+			_exit(1);
+		}
+		store_close(&c);
+		_exit(0);
+	}
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	/* 3 MiB already in a 1 MiB map of ours; 3 MiB more still fits the
+	 * adopted 16 MiB. */
+	assert_int_equal(fill(&s, 48, 48), 0);
+	store_close(&s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -301,6 +366,7 @@ int main(void)
 	    cmocka_unit_test(test_record_round_trip),
 	    cmocka_unit_test(test_map_full),
 	    cmocka_unit_test(test_sweep_bound),
+	    cmocka_unit_test(test_map_grown_elsewhere),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
