@@ -31,6 +31,12 @@
  *   db_map_bytes: 256MiB            # LMDB map size of run_dir/db
  *   state_map_bytes: 1GiB           # LMDB map size of state_dir/db
  *   ratelimit_max_buckets: 100000   # rate-limit buckets kept at most
+ *   store_root: /var/lib/isobox/store  # btrfs (quotas on): one subvolume
+ *                                   # per session workspace and volume
+ *   store_image: /var/lib/isobox/store.img  # loop image setup-host makes
+ *                                   # when store_root is not on btrfs
+ *   store_size: 8GiB                # size of that (sparse) image
+ *   store_reserve_bytes: 512MiB     # free bytes kept: 507 storage_full
  *   docker:
  *     host: unix:///var/run/docker.sock  # or tcp://HOST:PORT
  *     tls_verify: false
@@ -51,6 +57,8 @@
  * (comma-separated), ISOBOX_CGROUP_PARENT,
  * ISOBOX_POOL_SIZE, ISOBOX_POOL_LANGUAGES, ISOBOX_POOL_TTL_MS,
  * ISOBOX_KEYS_FILE, ISOBOX_TRUSTED_PROXIES, ISOBOX_RATELIMIT_MAX_BUCKETS,
+ * ISOBOX_STORE_ROOT, ISOBOX_STORE_IMAGE, ISOBOX_STORE_SIZE,
+ * ISOBOX_STORE_RESERVE_BYTES,
  * ISOBOX_RUNTIME, DOCKER_HOST, DOCKER_TLS_VERIFY, DOCKER_CERT_PATH,
  * DOCKER_API_VERSION.
  */
@@ -90,6 +98,11 @@ struct config {
 	int64_t db_map_bytes;  /* LMDB map size of run_dir/db */
 	int64_t state_map_bytes;   /* LMDB map size of state_dir/db */
 	int ratelimit_max_buckets; /* bound of the rate-limit table */
+	char *store_root;	   /* btrfs mount of workspaces and volumes */
+	char *store_image;  /* loop image setup-host makes when the host has
+			     * no btrfs at store_root */
+	int64_t store_size; /* size of that image (setup-host) */
+	int64_t store_reserve_bytes; /* free bytes kept: 507 below */
 
 	char *docker_host; /* "unix:///path" or "tcp://host:port" */
 	int docker_tls_verify;
