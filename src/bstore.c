@@ -179,6 +179,22 @@ static int quota_enabled(int fd)
 	return rc == -ENOENT ? -ENODATA : rc;
 }
 
+void bstore_init(struct bstore *b)
+{
+	int i;
+
+	memset(b, 0, sizeof(*b));
+	b->root_fd = -1;
+	for (i = 0; i < BSTORE_NKINDS; i++) {
+		b->kind_fd[i] = -1;
+	}
+}
+
+int bstore_ready(const struct bstore *b)
+{
+	return b->root_fd >= 0;
+}
+
 void bstore_close(struct bstore *b)
 {
 	int i;
@@ -204,11 +220,7 @@ int bstore_open(struct bstore *b, const char *root, int64_t reserve_bytes,
 	int i;
 	int rc;
 
-	memset(b, 0, sizeof(*b));
-	b->root_fd = -1;
-	for (i = 0; i < BSTORE_NKINDS; i++) {
-		b->kind_fd[i] = -1;
-	}
+	bstore_init(b);
 	b->root = xstrdup(root);
 	b->reserve_bytes = reserve_bytes;
 	b->root_fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);

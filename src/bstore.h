@@ -78,6 +78,11 @@ struct bstore {
 	int64_t reserve_bytes;	    /* bstore_space_check keeps this free */
 };
 
+/* Mark b closed (no fds), so bstore_close and bstore_ready are safe on a
+ * store that was never opened. */
+void bstore_init(struct bstore *b);
+/* 1 when b is open (bstore_open succeeded), else 0. */
+int bstore_ready(const struct bstore *b);
 /* Open the store at root: check that it is btrfs (-ENOTTY) with quotas
  * enabled (-ENODATA), create the kind directories (0700, root). 0, or -1
  * with 503 storage_unavailable and a sentence in err (b is then closed).
