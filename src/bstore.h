@@ -109,8 +109,10 @@ int bstore_create(struct bstore *b, enum bstore_kind k, const char *id,
 /* Writable snapshot of src_kind/src_id as dst_kind/dst_id (a session fork,
  * a volume copy, a volume's contents into a session ...), with its own
  * exclusive limit (limit_bytes <= 0: none; the source's limit is not
- * inherited). Cost: constant, whatever the size of the tree (see
- * docs/BENCHMARKS or test_bstore's printout). The snapshot is consistent at
+ * inherited). Cost: one transaction commit, whatever the size of the
+ * tree (2-15 ms for 100 MiB in test_bstore here), plus writing out the
+ * source's data not yet on disk (a snapshot right after a large write
+ * pays for that write's flush). The snapshot is consistent at
  * one instant; a sandbox writing into the source at that moment may have
  * some of its writes in it and others not. 0, -EINVAL, -ENOENT (no source),
  * -EEXIST (destination taken), -ENOSPC, -errno. */

@@ -409,6 +409,7 @@ int fsapi_list(int root, const char *path, size_t n, size_t max,
 	struct fpath p;
 	struct name *names = NULL;
 	size_t count = 0;
+	size_t cap = 0;
 	size_t i;
 	char *dents = NULL;
 	int fd;
@@ -426,7 +427,9 @@ int fsapi_list(int root, const char *path, size_t n, size_t max,
 	if (fd < 0) {
 		return fs_err(err, -fd, "opening the directory");
 	}
-	names = xcalloc(max, sizeof(*names));
+	if (max > FSAPI_LIST_CEIL) {
+		max = FSAPI_LIST_CEIL;
+	}
 	dents = xmalloc(DENTS_BUF);
 	for (;;) {
 		long got = syscall(SYS_getdents64, fd, dents, DENTS_BUF);
@@ -451,13 +454,19 @@ int fsapi_list(int root, const char *path, size_t n, size_t max,
 				*truncated = 1;
 				goto sorted;
 			}
+			if (count == cap) {
+				cap = cap ? cap * 2 : 64;
+				names = xrealloc(names, cap * sizeof(*names));
+			}
 			names[count].len = strlen(d->d_name);
 			names[count].s = xstrndup(d->d_name, names[count].len);
 			count++;
 		}
 	}
 sorted:
-	qsort(names, count, sizeof(*names), name_cmp);
+	if (count > 0) {
+		qsort(names, count, sizeof(*names), name_cmp);
+	}
 	for (i = 0; i < count; i++) {
 		struct fsapi_entry e;
 		struct stat s;
@@ -658,6 +667,23 @@ static int open_temp(int dfd, char tmp[40], int *named)
 	return -errno;
 }
 
+/* Link the unnamed file fd as name in dfd. AT_EMPTY_PATH needs
+ * CAP_DAC_READ_SEARCH (the service runs as root); without it, the same
+ * through our own /proc/self/fd link. 0 or -1 with errno. */
+static int link_fd(int fd, int dfd, const char *name)
+{
+	char proc[64];
+
+	if (linkat(fd, "", dfd, name, AT_EMPTY_PATH) == 0) {
+		return 0;
+	}
+	if (errno != ENOENT) {
+		return -1;
+	}
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	return linkat(AT_FDCWD, proc, dfd, name, AT_SYMLINK_FOLLOW);
+}
+
 /* Give the finished temp file (fd, or the name tmp when named) the name
  * last in dfd. 0 or -errno; nothing is left behind on failure. */
 static int publish(int dfd, int fd, char tmp[40], int named, const char *last)
@@ -668,7 +694,7 @@ static int publish(int dfd, int fd, char tmp[40], int named, const char *last)
 	if (!named) {
 		for (i = 0; i < 8; i++) {
 			temp_name(tmp);
-			if (linkat(fd, "", dfd, tmp, AT_EMPTY_PATH) == 0) {
+			if (link_fd(fd, dfd, tmp) == 0) {
 				break;
 			}
 			if (errno != EEXIST) {

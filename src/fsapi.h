@@ -60,6 +60,7 @@
 #define FSAPI_PATH_MAX	   4096	  /* bytes of a whole path */
 #define FSAPI_DEPTH_MAX	   128	  /* components of a path */
 #define FSAPI_LIST_MAX	   10000  /* default bound of one listing */
+#define FSAPI_LIST_CEIL	   100000 /* a larger max is clamped to this */
 #define FSAPI_DELETE_MAX   100000 /* entries one delete removes at most */
 #define FSAPI_DELETE_DEPTH 256	  /* levels one delete descends at most */
 #define FSAPI_BUF	   65536  /* the streaming buffer */
@@ -100,10 +101,10 @@ struct fsapi_entry {
 /* List the directory at path (empty: the root): fn is called once per
  * entry ('.' and '..' left out) in byte order of the names (memcmp), with
  * the entry's lstat (a symlink is FSAPI_SYMLINK, not followed). At most
- * max entries (0: FSAPI_LIST_MAX) are read: when the directory holds more,
- * the ones listed are the first max in directory order (sorted among
- * themselves) and *truncated is set. Sorting holds those max names in
- * memory (at most max * 256 bytes). An entry removed while listing is
+ * max entries (0: FSAPI_LIST_MAX; at most FSAPI_LIST_CEIL) are read: when the
+ * directory holds more, the ones listed are the first max in directory order
+ * (sorted among themselves) and *truncated is set. Sorting holds those max
+ * names in memory (at most max * 256 bytes). An entry removed while listing is
  * left out. fn returns 0 to go on, < 0 to stop (499 aborted). Returns the
  * number of entries given to fn, or -1 with err. */
 int fsapi_list(int root, const char *path, size_t n, size_t max,

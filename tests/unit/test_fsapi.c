@@ -261,6 +261,10 @@ static void test_round_trip_and_ranges(void **state)
 	assert_int_equal(fsapi_write(root, P("rt/a/b/c.bin"), 0600, 0, mem_read,
 				     &m, &w, &err),
 			 0);
+	/* The helper itself, on the FIPS 180-2 vector. */
+	sha256_hex("abc", 3, want);
+	assert_string_equal(want, "ba7816bf8f01cfea414140de5dae2223"
+				  "b00361a396177a9cb410ff61f20015ad");
 	sha256_hex(data, n, want);
 	assert_int_equal(w.bytes, (int64_t)n);
 	assert_string_equal(w.sha256, want);
