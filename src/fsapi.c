@@ -47,6 +47,70 @@ const char *fsapi_type_name(enum fsapi_type t)
 	return "other";
 }
 
+/* ENOTDIR from opening name in dirfd with O_DIRECTORY|O_NOFOLLOW: ELOOP
+ * when name is a symlink (so that the caller names the link), else
+ * ENOTDIR. Classification only. */
+static int notdir_or_link(int dirfd, const char *name)
+{
+	struct stat st;
+
+	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    S_ISLNK(st.st_mode)) {
+		return ELOOP;
+	}
+	return ENOTDIR;
+}
+
+/* Where openat2 is missing (kernels before 5.6; valgrind's syscall
+ * table): the same walk by hand, one component at a time, each opened
+ * O_NOFOLLOW relative to the directory fd of the one before. Safe for the
+ * paths this module walks (checked: no '..', no empty component, so no
+ * step can climb); it does not refuse mount points (RESOLVE_NO_XDEV),
+ * which a sandbox cannot make on the host. fd or -errno. */
+static int resolve_walk(int dirfd, const char *path, int flags)
+{
+	char buf[FSAPI_PATH_MAX + 1];
+	char *comp = buf;
+	int cur = dirfd;
+	int fd;
+	int e;
+
+	if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf)) {
+		return -ENAMETOOLONG;
+	}
+	for (;;) {
+		char *slash = strchr(comp, '/');
+
+		if (slash == NULL) {
+			break;
+		}
+		*slash = '\0';
+		fd = openat(cur, comp,
+			    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		e = fd < 0 ? errno : 0;
+		if (e == ENOTDIR) {
+			e = notdir_or_link(cur, comp);
+		}
+		if (cur != dirfd) {
+			close(cur);
+		}
+		if (fd < 0) {
+			return -e;
+		}
+		cur = fd;
+		comp = slash + 1;
+	}
+	fd = openat(cur, comp, flags | O_NOFOLLOW | O_CLOEXEC);
+	e = fd < 0 ? errno : 0;
+	if (e == ENOTDIR && (flags & O_DIRECTORY)) {
+		e = notdir_or_link(cur, comp);
+	}
+	if (cur != dirfd) {
+		close(cur);
+	}
+	return fd < 0 ? -e : fd;
+}
+
 /* openat2(dirfd, path) beneath dirfd, following nothing: fd or -errno.
  * -EAGAIN (a concurrent rename the kernel could not rule out) is retried. */
 static int resolve(int dirfd, const char *path, int flags)
@@ -71,6 +135,9 @@ static int resolve(int dirfd, const char *path, int flags)
 		if (errno != EAGAIN && errno != EINTR) {
 			break;
 		}
+	}
+	if (errno == ENOSYS) {
+		return resolve_walk(dirfd, path, flags);
 	}
 	if (errno == ENOTDIR && (flags & O_DIRECTORY)) {
 		/* O_DIRECTORY on a symlink says ENOTDIR: name it ELOOP so
