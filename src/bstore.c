@@ -174,14 +174,47 @@ static int tree_item(int fd, uint64_t tree_id, uint64_t objectid, uint32_t type,
 	return 0;
 }
 
-/* Quotas are on when the quota tree has its status item. */
-static int quota_enabled(int fd)
+/* The flags of the quota tree's status item (BTRFS_QGROUP_STATUS_FLAG_*);
+ * -ENODATA when quotas are off (no status item), -errno. */
+static int quota_status(int fd, uint64_t *flags)
 {
 	struct btrfs_qgroup_status_item st;
 	int rc = tree_item(fd, BTRFS_QUOTA_TREE_OBJECTID, 0,
 			   BTRFS_QGROUP_STATUS_KEY, 0, &st, sizeof(st));
 
-	return rc == -ENOENT ? -ENODATA : rc;
+	if (rc == -ENOENT) {
+		return -ENODATA;
+	}
+	if (rc == 0) {
+		*flags = le64toh(st.flags);
+	}
+	return rc;
+}
+
+int bstore_quota_check(struct bstore *b)
+{
+	struct btrfs_ioctl_quota_rescan_args a;
+	uint64_t flags = 0;
+	int rc = quota_status(b->root_fd, &flags);
+
+	if (rc < 0) {
+		return rc;
+	}
+	if (flags & BTRFS_QGROUP_STATUS_FLAG_RESCAN) {
+		return 1;
+	}
+	if (!(flags & BTRFS_QGROUP_STATUS_FLAG_INCONSISTENT)) {
+		return 0;
+	}
+	memset(&a, 0, sizeof(a));
+	if (ioctl(b->root_fd, BTRFS_IOC_QUOTA_RESCAN, &a) < 0 &&
+	    errno != EINPROGRESS) {
+		return -errno;
+	}
+	log_warn("bstore: qgroup numbers of %s were inconsistent: rescan "
+		 "started",
+		 b->root);
+	return 1;
 }
 
 void bstore_init(struct bstore *b)
@@ -221,6 +254,7 @@ void bstore_close(struct bstore *b)
 int bstore_open(struct bstore *b, const char *root, int64_t reserve_bytes,
 		struct isobox_err *err)
 {
+	uint64_t qflags = 0;
 	struct statfs sf;
 	int i;
 	int rc;
@@ -242,7 +276,7 @@ int bstore_open(struct bstore *b, const char *root, int64_t reserve_bytes,
 			root);
 		goto fail;
 	}
-	rc = quota_enabled(b->root_fd);
+	rc = quota_status(b->root_fd, &qflags);
 	if (rc < 0) {
 		err_set(err, 503, "storage_unavailable",
 			"store_root %s: quotas are not enabled (btrfs quota "
@@ -269,6 +303,7 @@ int bstore_open(struct bstore *b, const char *root, int64_t reserve_bytes,
 		}
 		b->kind_fd[i] = rc;
 	}
+	bstore_quota_check(b); /* starts a rescan if needed; logs */
 	return 0;
 fail:
 	bstore_close(b);
@@ -445,6 +480,7 @@ int bstore_usage(struct bstore *b, enum bstore_kind k, const char *id,
 {
 	struct btrfs_qgroup_info_item info;
 	struct btrfs_qgroup_limit_item lim;
+	uint64_t qflags = 0;
 	uint64_t sid;
 	int fd = open_subvol(b, k, id, &sid);
 	int rc;
@@ -453,8 +489,14 @@ int bstore_usage(struct bstore *b, enum bstore_kind k, const char *id,
 	if (fd < 0) {
 		return fd;
 	}
-	rc = tree_item(fd, BTRFS_QUOTA_TREE_OBJECTID, 0, BTRFS_QGROUP_INFO_KEY,
-		       sid, &info, sizeof(info));
+	rc = quota_status(fd, &qflags);
+	if (rc == 0) {
+		u->inconsistent =
+		    (qflags & (BTRFS_QGROUP_STATUS_FLAG_RESCAN |
+			       BTRFS_QGROUP_STATUS_FLAG_INCONSISTENT)) != 0;
+		rc = tree_item(fd, BTRFS_QUOTA_TREE_OBJECTID, 0,
+			       BTRFS_QGROUP_INFO_KEY, sid, &info, sizeof(info));
+	}
 	if (rc == 0) {
 		rc = tree_item(fd, BTRFS_QUOTA_TREE_OBJECTID, 0,
 			       BTRFS_QGROUP_LIMIT_KEY, sid, &lim, sizeof(lim));
@@ -586,13 +628,36 @@ static int root_exists(int fd, uint64_t id)
 	return a.key.nr_items > 0;
 }
 
-/* Walk every level-0 qgroup: remove it when its subvolume has no root
- * item any more. */
-int bstore_qgroup_sweep(struct bstore *b)
+/* 1 when qgroup 0/id has no usage recorded (its info item says 0 bytes),
+ * 0 when it has some or is gone, -errno. */
+static int qgroup_empty(int fd, uint64_t id)
+{
+	struct btrfs_qgroup_info_item info;
+	int rc = tree_item(fd, BTRFS_QUOTA_TREE_OBJECTID, 0,
+			   BTRFS_QGROUP_INFO_KEY, id, &info, sizeof(info));
+
+	if (rc < 0) {
+		return rc == -ENOENT ? 0 : rc;
+	}
+	return info.rfer == 0 && info.excl == 0;
+}
+
+/* A stale qgroup: no root item (the subvolume is gone and freed) and no
+ * usage (the kernel has accounted the freeing; removing a qgroup that is
+ * still charged would leave every number inconsistent). */
+static int qgroup_stale(int fd, uint64_t id)
+{
+	return qgroup_empty(fd, id) == 1 && root_exists(fd, id) == 0;
+}
+
+/* Up to SWEEP_MAX stale level-0 qgroup ids into out. Returns how many, or
+ * -errno. */
+#define SWEEP_MAX 1024
+static int sweep_candidates(int fd, uint64_t *out)
 {
 	struct btrfs_ioctl_search_args a;
-	uint64_t next = 1;
-	int removed = 0;
+	uint64_t next = BTRFS_FIRST_FREE_OBJECTID;
+	int n = 0;
 
 	for (;;) {
 		size_t off = 0;
@@ -607,7 +672,7 @@ int bstore_qgroup_sweep(struct bstore *b)
 		a.key.max_offset = ((uint64_t)1 << QGROUP_LEVEL_SHIFT) - 1;
 		a.key.max_transid = (uint64_t)-1;
 		a.key.nr_items = 4096;
-		if (ioctl(b->root_fd, BTRFS_IOC_TREE_SEARCH, &a) < 0) {
+		if (ioctl(fd, BTRFS_IOC_TREE_SEARCH, &a) < 0) {
 			return -errno;
 		}
 		if (a.key.nr_items == 0) {
@@ -622,23 +687,42 @@ int bstore_qgroup_sweep(struct bstore *b)
 			memcpy(&h, a.buf + off, sizeof(h));
 			off += sizeof(h) + h.len;
 			last = h.offset;
-			if (h.type != BTRFS_QGROUP_INFO_KEY ||
-			    h.offset < BTRFS_FIRST_FREE_OBJECTID) {
-				continue; /* 0/5, the top level, stays */
-			}
-			if (root_exists(b->root_fd, h.offset) != 0) {
-				continue; /* alive, being freed, or unknown */
-			}
-			if (qgroup_destroy(b->root_fd, h.offset) == 0) {
-				removed++;
+			if (h.type == BTRFS_QGROUP_INFO_KEY && n < SWEEP_MAX &&
+			    qgroup_stale(fd, h.offset)) {
+				out[n++] = h.offset;
 			}
 		}
-		if (last + 1 == 0 || last + 1 < next) {
+		if (n == SWEEP_MAX || last + 1 <= next) {
 			break;
 		}
 		next = last + 1;
 	}
-	return removed;
+	return n;
+}
+
+int bstore_qgroup_sweep(struct bstore *b)
+{
+	uint64_t *ids = xmalloc(SWEEP_MAX * sizeof(*ids));
+	int removed = 0;
+	int n;
+	int i;
+
+	n = sweep_candidates(b->root_fd, ids);
+	if (n > 0) {
+		/* A subvolume being created has its qgroup before its root
+		 * item is visible: after a commit it is (the commit waits
+		 * for the creating transaction), so look again then. Ids are
+		 * never reused while mounted, so a stale one stays stale. */
+		n = bstore_sync(b) < 0 ? 0 : n;
+	}
+	for (i = 0; i < n; i++) {
+		if (qgroup_stale(b->root_fd, ids[i]) &&
+		    qgroup_destroy(b->root_fd, ids[i]) == 0) {
+			removed++;
+		}
+	}
+	free(ids);
+	return n < 0 ? n : removed;
 }
 
 int bstore_open_root(struct bstore *b, enum bstore_kind k, const char *id)

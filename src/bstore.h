@@ -140,12 +140,23 @@ struct bstore_usage {
 	int64_t referenced; /* bytes the tree references (what du shows) */
 	int64_t exclusive;  /* bytes only this subvolume holds: the limit's */
 	int64_t limit;	    /* exclusive limit in bytes, 0: none */
+	int inconsistent;   /* 1: the kernel flags the qgroup numbers as
+			     * not to be trusted (a rescan runs or is
+			     * needed: bstore_quota_check) */
 };
 /* The qgroup numbers of kind/id as of the last transaction commit (see
  * bstore_sync). 0, -EINVAL, -ENOENT (no subvolume, or no qgroup for it),
  * -errno. */
 int bstore_usage(struct bstore *b, enum bstore_kind k, const char *id,
 		 struct bstore_usage *u);
+
+/* Check the quota tree's status: 0 when the numbers are consistent, 1
+ * when a rescan is running (started here when the kernel had flagged
+ * them inconsistent, e.g. after an unclean shutdown or a qgroup removed
+ * while still charged), -ENODATA when quotas are off, -errno. While
+ * inconsistent, usage numbers and limits are approximate. For start-up
+ * and the reaper. */
+int bstore_quota_check(struct bstore *b);
 
 /* Commit the filesystem's transaction (BTRFS_IOC_SYNC): afterwards
  * bstore_usage includes every write that finished before the call. Costs
@@ -173,7 +184,9 @@ int bstore_list(struct bstore *b, enum bstore_kind k,
 		int (*fn)(const char *id, void *ctx), void *ctx);
 
 /* Remove level-0 qgroups whose subvolume is gone and whose space is freed
- * (the "stale" qgroups older kernels leave). Returns how many were
+ * and accounted (zero usage as of the last commit: removing a qgroup that
+ * is still charged would make every number inconsistent), i.e. the
+ * "stale" qgroups older kernels leave. Returns how many were
  * removed, or -errno. Cheap (two tree searches); for the reaper. */
 int bstore_qgroup_sweep(struct bstore *b);
 
