@@ -10,6 +10,17 @@
  * every other process in the sandbox, and as PID 1 the guest reaps every
  * zombie. With --loop it serves jobs until stdin ends (files in /box stay).
  *
+ * With --session the guest serves a sequence of jobs and file operations
+ * (wire.h, protocol 2) for as long as its stdin stays open, in the work
+ * directory given by --workdir (default /box): it keeps reading its input
+ * while a stage runs (INTERRUPT, SYNC), answers file operations between
+ * jobs as uid 65534 without following any symlink, survives framing errors
+ * by scanning for a SYNC header, and exits on BYE or EOF. Every stage ends,
+ * in every mode, with SIGKILL to every process of the sandbox but the
+ * guest (kill(-1)) until none is left, so nothing a job started can write
+ * into a later job's answer; later kernel sessions, whose interpreter must
+ * outlive a step, will narrow this to the stage's process group.
+ *
  * A warm (pooled) sandbox may be started with --prestart: the guest then
  * starts the catalogue's bootstrap for the language at once, as the user
  * with the given env and rlimits and the run stage's pipes, and when a job
@@ -36,14 +47,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/openat2.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
-#define GUEST_VERSION	     "isobox-guest 1"
+#define GUEST_VERSION	     "isobox-guest 2"
 #define GUEST_UID	     65534
 #define GUEST_GID	     65534
 #define GUEST_BOX	     "/box"
@@ -82,9 +95,51 @@ static const struct {
     {WIRE_LIMIT_NOFILE, 256, 3, 1 << 20},
 };
 
+/* One job as read up to GO. */
+struct job {
+	uint32_t id; /* its JOB record's, or 0 */
+	int has_id;
+	int seen;		 /* a record of it arrived */
+	int failed;		 /* refused: skip its records up to GO */
+	struct wire_buf env;	 /* "KEY=VALUE\0"... */
+	struct wire_buf compile; /* argv, NUL-terminated strings */
+	struct wire_buf run;
+	struct wire_buf stdin_bytes;
+	struct wire_buf handoff; /* argv for a prestarted interpreter */
+	int has_compile;
+	int has_run;
+	int has_handoff;
+	long long lim[GUEST_LIM_COUNT];
+};
+
+/* The upload of a session's FPUT..FEND. */
+struct upload {
+	int active;
+	uint32_t id;
+	int dfd; /* the target's directory */
+	int fd;	 /* the temporary file */
+	mode_t mode;
+	char tmp[64];	   /* its name in dfd */
+	char name[256];	   /* the target's last component */
+	long long written; /* bytes so far */
+};
+
 /* The guest's own state: the wire streams and /box. One per process. */
 struct guest {
-	int loop;	     /* --loop: serve jobs until stdin ends */
+	int loop;	       /* --loop: serve jobs until stdin ends */
+	int session;	       /* --session: jobs and file operations */
+	const char *workdir;   /* --workdir, default GUEST_BOX */
+	int bye;	       /* BYE or EOF: exit after the running job */
+	struct wire_sess sess; /* a session's records from fd 0 */
+	int has_pend;	       /* a record read during a stage, not yet used */
+	uint8_t pend_type;
+	struct wire_buf pend;
+	uint32_t run_id; /* the job whose stage runs, when stage_pid */
+	pid_t stage_pid; /* its main child, or 0 */
+	struct upload up;
+	int openat2_ok;	     /* -1 untried, 0 missing (ENOSYS), 1 works */
+	uint32_t job_id;     /* the job being read or run */
+	struct job sj;	     /* the job a session is reading */
 	int boxfd;	     /* O_DIRECTORY fd of /box, or -1 */
 	int box_errno;	     /* why boxfd is -1 */
 	int sig_r;	     /* SIGCHLD self-pipe, read end */
@@ -105,19 +160,6 @@ struct guest {
 	int pre_go;	/* our end of its fd 3 */
 };
 
-/* One job as read up to GO. */
-struct job {
-	struct wire_buf env;	 /* "KEY=VALUE\0"... */
-	struct wire_buf compile; /* argv, NUL-terminated strings */
-	struct wire_buf run;
-	struct wire_buf stdin_bytes;
-	struct wire_buf handoff; /* argv for a prestarted interpreter */
-	int has_compile;
-	int has_run;
-	int has_handoff;
-	long long lim[GUEST_LIM_COUNT];
-};
-
 /* One stage being run, and its outcome. */
 struct stage {
 	uint8_t id; /* WIRE_STAGE_COMPILE or WIRE_STAGE_RUN */
@@ -136,7 +178,8 @@ struct stage {
 	long long dur_ms;
 };
 
-static int guest_sig_w = -1; /* SIGCHLD self-pipe, write end */
+static int guest_sig_w = -1;		      /* SIGCHLD self-pipe, write end */
+static const char *guest_workdir = GUEST_BOX; /* --workdir */
 
 /* Print a diagnostic line on the guest's own stderr (unbuffered). */
 __attribute__((format(printf, 1, 2))) static void guest_log(const char *fmt,
@@ -209,26 +252,58 @@ static void guest_send(struct guest *g, uint8_t type, const void *p, size_t n)
 	guest_write_all(g->out.p, g->out.len);
 }
 
+/* Send one record of id: id | head | data. */
+static void guest_send_id(struct guest *g, uint8_t type, uint32_t id,
+			  const void *head, size_t hn, const void *data,
+			  size_t dn)
+{
+	g->out.len = 0;
+	if (wire_put_id(&g->out, type, id, head, hn, data, dn) < 0) {
+		guest_log("out of memory building a record");
+		guest_host_gone();
+	}
+	guest_write_all(g->out.p, g->out.len);
+}
+
+/* Send FAIL(id, code, sentence). */
+__attribute__((format(printf, 4, 5))) static void
+guest_send_fail(struct guest *g, uint32_t id, const char *code, const char *fmt,
+		...)
+{
+	char msg[600];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	g->out.len = 0;
+	if (wire_put_fail(&g->out, id, code, msg) < 0) {
+		guest_log("out of memory building a record");
+		guest_host_gone();
+	}
+	guest_write_all(g->out.p, g->out.len);
+}
+
+/* Refuse the current job (FAIL, DONE) with every user process killed. */
+static void guest_refuse(struct guest *g, const char *msg)
+{
+	guest_log("job %u failed: %s", (unsigned)g->job_id, msg);
+	kill(-1, SIGKILL);
+	guest_send_fail(g, g->job_id, WIRE_ERR_BAD_JOB, "%s", msg);
+	guest_send_id(g, WIRE_DONE, g->job_id, NULL, 0, NULL, 0);
+}
+
 /* Report a job that could not be set up (FAIL, DONE) and exit 2. */
 __attribute__((noreturn, format(printf, 2, 3))) static void
 guest_fail(struct guest *g, const char *fmt, ...)
 {
 	char msg[600];
 	va_list ap;
-	int n;
 
 	va_start(ap, fmt);
-	n = vsnprintf(msg, sizeof(msg), fmt, ap);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	if (n < 0) {
-		n = 0;
-	} else if ((size_t)n >= sizeof(msg)) {
-		n = (int)sizeof(msg) - 1;
-	}
-	guest_log("job failed: %s", msg);
-	kill(-1, SIGKILL);
-	guest_send(g, WIRE_FAIL, msg, (size_t)n);
-	guest_send(g, WIRE_DONE, NULL, 0);
+	guest_refuse(g, msg);
 	exit(GUEST_EXIT_FAIL);
 }
 
@@ -343,11 +418,11 @@ static void guest_box_open(struct guest *g)
 {
 	struct stat st;
 
-	g->boxfd =
-	    open(GUEST_BOX, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	g->boxfd = open(guest_workdir,
+			O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (g->boxfd < 0 || fstat(g->boxfd, &st) < 0) {
 		g->box_errno = errno;
-		guest_log("cannot open %s: %s", GUEST_BOX, strerror(errno));
+		guest_log("cannot open %s: %s", guest_workdir, strerror(errno));
 		guest_close(&g->boxfd);
 		return;
 	}
@@ -360,10 +435,10 @@ static void guest_box_open(struct guest *g)
 		guest_log(
 		    "%s is owned by uid %u and cannot be chowned; made it "
 		    "mode 0777 (mount it with uid=%d,gid=%d instead)",
-		    GUEST_BOX, (unsigned)st.st_uid, GUEST_UID, GUEST_GID);
+		    guest_workdir, (unsigned)st.st_uid, GUEST_UID, GUEST_GID);
 		return;
 	}
-	guest_log("%s is not writable by uid %d: %s", GUEST_BOX, GUEST_UID,
+	guest_log("%s is not writable by uid %d: %s", guest_workdir, GUEST_UID,
 		  strerror(errno));
 }
 
@@ -400,23 +475,25 @@ static void guest_printable(char *dst, size_t cap, const uint8_t *p, size_t n)
 	dst[n] = '\0';
 }
 
-/* Create (if missing) and open directory comp under dfd without following
- * a symlink. This gVisor follows one for O_DIRECTORY|O_NOFOLLOW, so the
- * opened inode is checked against an lstat. Returns an fd or -1 (errno). */
-static int guest_open_dir(int dfd, const char *comp)
+/* Open directory comp under dfd without following a symlink, creating it
+ * first when create is set. This gVisor follows one for
+ * O_DIRECTORY|O_NOFOLLOW, so the opened inode is checked against an lstat.
+ * Returns an fd or -1 (errno: ELOOP for a symlink, ENOTDIR for another
+ * non-directory). */
+static int guest_dir_at(int dfd, const char *comp, int create)
 {
 	struct stat lst;
 	struct stat fst;
 	int fd;
 
-	if (mkdirat(dfd, comp, 0755) < 0 && errno != EEXIST) {
+	if (create && mkdirat(dfd, comp, 0755) < 0 && errno != EEXIST) {
 		return -1;
 	}
 	if (fstatat(dfd, comp, &lst, AT_SYMLINK_NOFOLLOW) < 0) {
 		return -1;
 	}
 	if (!S_ISDIR(lst.st_mode)) {
-		errno = ENOTDIR;
+		errno = S_ISLNK(lst.st_mode) ? ELOOP : ENOTDIR;
 		return -1;
 	}
 	fd = openat(dfd, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -430,6 +507,11 @@ static int guest_open_dir(int dfd, const char *comp)
 		return -1;
 	}
 	return fd;
+}
+
+static int guest_open_dir(int dfd, const char *comp)
+{
+	return guest_dir_at(dfd, comp, 1);
 }
 
 /* Write one FILE record under /box with effective ids 65534, never following
@@ -463,7 +545,7 @@ static int guest_put_file(struct guest *g, const struct wire_rec *rec)
 	}
 	if (g->boxfd < 0) {
 		snprintf(g->err, sizeof(g->err), "%s is unusable: %s",
-			 GUEST_BOX, strerror(g->box_errno));
+			 guest_workdir, strerror(g->box_errno));
 		return -1;
 	}
 	memcpy(walk, name, nl + 1);
@@ -532,6 +614,576 @@ done:
 		guest_host_gone();
 	}
 	return e ? -1 : 0;
+}
+
+/* ---- session file operations (wire.h: FPUT..FDEL) ---- */
+
+/* The FAIL code of a file operation's errno. */
+static const char *guest_errcode(int e)
+{
+	switch (e) {
+	case ENOENT:
+		return WIRE_ERR_NOT_FOUND;
+	case EISDIR:
+		return WIRE_ERR_IS_DIR;
+	case ENOTDIR:
+		return WIRE_ERR_NOT_DIR;
+	case ELOOP:
+	case EXDEV:
+		return WIRE_ERR_SYMLINK;
+	case ENOSPC:
+		return WIRE_ERR_NO_SPACE;
+	case EDQUOT:
+		return WIRE_ERR_QUOTA;
+	case EFBIG:
+		return WIRE_ERR_TOO_LARGE;
+	case EEXIST:
+	case ENOTEMPTY:
+		return WIRE_ERR_EXISTS;
+	case EACCES:
+	case EPERM:
+	case EROFS:
+		return WIRE_ERR_DENIED;
+	case ENAMETOOLONG:
+	case EINVAL:
+		return WIRE_ERR_INVALID_PATH;
+	case E2BIG:
+		return WIRE_ERR_TOO_MANY;
+	case ENODEV:
+		return WIRE_ERR_NOT_REGULAR;
+	default:
+		return WIRE_ERR_IO;
+	}
+}
+
+/* The sentence of an errno, with our own for the ones we give meaning. */
+static const char *guest_errtext(int e)
+{
+	switch (e) {
+	case ELOOP:
+	case EXDEV:
+		return "a component is a symbolic link (never followed)";
+	case ENODEV:
+		return "not a regular file";
+	case E2BIG:
+		return "too many entries or levels";
+	default:
+		return strerror(e);
+	}
+}
+
+/* FAIL(id) for errno e about path. */
+static void guest_op_fail(struct guest *g, uint32_t id, const char *what,
+			  const char *path, int e)
+{
+	guest_send_fail(g, id, guest_errcode(e), "cannot %s \"%s\": %s", what,
+			path, guest_errtext(e));
+}
+
+/* Copy the path of a file operation (p, n) into out, NUL-terminated.
+ * Returns 0, or -1 when it is not a safe relative path (an empty one is
+ * allowed when empty_ok: the work directory). */
+static int guest_op_path(const uint8_t *p, size_t n, char *out, int empty_ok)
+{
+	if (n == 0 && empty_ok) {
+		out[0] = '\0';
+		return 0;
+	}
+	if (wire_path_ok((const char *)p, n) < 0) {
+		return -1;
+	}
+	memcpy(out, p, n);
+	out[n] = '\0';
+	return 0;
+}
+
+/* Open the directory that holds path's last component, beneath the work
+ * directory and without following a symlink anywhere; create missing
+ * directories when create is set. *last points at the last component
+ * inside path (left whole). Returns an fd (caller closes) or -1. */
+static int guest_resolve(struct guest *g, char *path, int create, char **last)
+{
+	char *slash = strrchr(path, '/');
+	char *comp;
+	int dfd;
+
+	if (g->boxfd < 0) {
+		errno = g->box_errno ? g->box_errno : EIO;
+		return -1;
+	}
+	if (slash == NULL) {
+		*last = path;
+		return fcntl(g->boxfd, F_DUPFD_CLOEXEC, 0);
+	}
+	*slash = '\0';
+	*last = slash + 1;
+	if (!create && g->openat2_ok != 0) {
+		struct open_how how;
+		long fd;
+
+		memset(&how, 0, sizeof(how));
+		how.flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC;
+		how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
+			      RESOLVE_NO_MAGICLINKS;
+		fd = syscall(SYS_openat2, g->boxfd, path, &how, sizeof(how));
+		if (fd >= 0 || (errno != ENOSYS && errno != EPERM)) {
+			int e = errno;
+
+			g->openat2_ok = 1;
+			*slash = '/';
+			errno = e;
+			return (int)fd;
+		}
+		g->openat2_ok = 0;
+	}
+	dfd = fcntl(g->boxfd, F_DUPFD_CLOEXEC, 0);
+	for (comp = path; dfd >= 0 && comp != NULL;) {
+		char *next = strchr(comp, '/');
+		int nfd;
+
+		if (next != NULL) {
+			*next++ = '\0';
+		}
+		nfd = guest_dir_at(dfd, comp, create);
+		close(dfd);
+		dfd = nfd;
+		if (next != NULL) {
+			next[-1] = '/';
+		}
+		comp = next;
+	}
+	{
+		int e = errno;
+
+		*slash = '/';
+		errno = e;
+	}
+	return dfd;
+}
+
+/* stat as FSTAT/FENTRY carry it (WIRE_STAT_LEN bytes). */
+static void guest_stat_bytes(uint8_t *o, const struct stat *st)
+{
+	uint8_t t = S_ISREG(st->st_mode)   ? WIRE_FT_FILE
+		    : S_ISDIR(st->st_mode) ? WIRE_FT_DIR
+		    : S_ISLNK(st->st_mode) ? WIRE_FT_SYMLINK
+					   : WIRE_FT_OTHER;
+	int64_t ms =
+	    (int64_t)st->st_mtim.tv_sec * 1000 + st->st_mtim.tv_nsec / 1000000;
+
+	o[0] = t;
+	wire_be32(o + 1, (uint32_t)(st->st_mode & 07777));
+	wire_be64(o + 5, (uint64_t)st->st_size);
+	wire_be64(o + 13, (uint64_t)ms);
+}
+
+/* Close and unlink the upload's temporary file. */
+static void guest_upload_abandon(struct guest *g)
+{
+	struct upload *u = &g->up;
+
+	int as_user;
+
+	if (!u->active) {
+		return;
+	}
+	/* The directory is the user's: unlink as the user (SYNC and EOF
+	 * come here as uid 0, file operations as 65534). */
+	as_user = geteuid() == 0 && guest_set_euid(1) == 0;
+	guest_close(&u->fd);
+	if (unlinkat(u->dfd, u->tmp, 0) < 0 && errno != ENOENT) {
+		guest_log("cannot remove %s: %s", u->tmp, strerror(errno));
+	}
+	if (as_user && guest_set_euid(0) < 0) {
+		guest_log("cannot return to uid 0: %s", strerror(errno));
+		guest_host_gone();
+	}
+	guest_close(&u->dfd);
+	u->active = 0;
+}
+
+/* FPUT: id | u32 mode | path. */
+static void guest_op_put(struct guest *g, uint32_t id, const uint8_t *p,
+			 size_t n, char *path)
+{
+	static unsigned seq;
+	struct upload *u = &g->up;
+	struct stat st;
+	char *last;
+	int dfd;
+
+	guest_upload_abandon(g);
+	if (guest_op_path(p + 4, n - 4, path, 0) < 0) {
+		guest_send_fail(g, id, WIRE_ERR_INVALID_PATH,
+				"the path is not a safe relative path");
+		return;
+	}
+	dfd = guest_resolve(g, path, 1, &last);
+	if (dfd < 0) {
+		guest_op_fail(g, id, "create", path, errno);
+		return;
+	}
+	if (fstatat(dfd, last, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    S_ISDIR(st.st_mode)) {
+		close(dfd);
+		guest_op_fail(g, id, "write", path, EISDIR);
+		return;
+	}
+	memset(u, 0, sizeof(*u));
+	u->mode = (mode_t)(wire_get32(p) & 0777);
+	if (u->mode == 0) {
+		u->mode = 0644;
+	}
+	snprintf(u->tmp, sizeof(u->tmp), ".isobox-up.%u.%u", (unsigned)id,
+		 seq++);
+	snprintf(u->name, sizeof(u->name), "%s", last);
+	u->fd =
+	    openat(dfd, u->tmp,
+		   O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (u->fd < 0) {
+		int e = errno;
+
+		close(dfd);
+		guest_op_fail(g, id, "create", path, e);
+		return;
+	}
+	u->dfd = dfd;
+	u->id = id;
+	u->active = 1;
+}
+
+/* FDATA: id | bytes, for the open upload (anything else is ignored: the
+ * rest of an upload that already failed). */
+static void guest_op_data(struct guest *g, uint32_t id, const uint8_t *p,
+			  size_t n)
+{
+	struct upload *u = &g->up;
+
+	if (!u->active || u->id != id) {
+		return;
+	}
+	while (n > 0) {
+		ssize_t w = write(u->fd, p, n);
+
+		if (w < 0 && errno == EINTR) {
+			continue;
+		}
+		if (w <= 0) {
+			int e = w < 0 ? errno : EIO;
+
+			guest_upload_abandon(g);
+			guest_op_fail(g, id, "write", u->name, e);
+			return;
+		}
+		p += w;
+		n -= (size_t)w;
+		u->written += w;
+	}
+}
+
+/* FEND: id. The upload takes the target's place (never half a file). */
+static void guest_op_end(struct guest *g, uint32_t id)
+{
+	struct upload *u = &g->up;
+	int e = 0;
+
+	if (!u->active || u->id != id) {
+		guest_send_fail(g, id, WIRE_ERR_NOT_FOUND,
+				"no upload with this id is open");
+		return;
+	}
+	if (fchmod(u->fd, u->mode) < 0 || close(u->fd) < 0) {
+		e = errno;
+	}
+	u->fd = -1;
+	if (e == 0 && renameat(u->dfd, u->tmp, u->dfd, u->name) < 0) {
+		e = errno;
+	}
+	if (e != 0) {
+		guest_upload_abandon(g);
+		guest_op_fail(g, id, "write", u->name, e);
+		return;
+	}
+	guest_close(&u->dfd);
+	u->active = 0;
+	guest_send_id(g, WIRE_DONE, id, NULL, 0, NULL, 0);
+}
+
+/* FGET: id | u64 offset | u64 length | path. FSTAT, FDATA..., DONE. */
+static void guest_op_get(struct guest *g, uint32_t id, const uint8_t *p,
+			 size_t n, char *path)
+{
+	uint64_t off = wire_get64(p);
+	uint64_t left = wire_get64(p + 8);
+	struct stat lst;
+	struct stat st;
+	uint8_t sb[WIRE_STAT_LEN];
+	char *last;
+	int dfd;
+	int fd = -1;
+
+	if (left == 0) {
+		left = UINT64_MAX;
+	}
+	if (guest_op_path(p + 16, n - 16, path, 0) < 0) {
+		guest_send_fail(g, id, WIRE_ERR_INVALID_PATH,
+				"the path is not a safe relative path");
+		return;
+	}
+	dfd = guest_resolve(g, path, 0, &last);
+	if (dfd < 0 || fstatat(dfd, last, &lst, AT_SYMLINK_NOFOLLOW) < 0) {
+		goto fail;
+	}
+	if (S_ISLNK(lst.st_mode) || S_ISDIR(lst.st_mode) ||
+	    !S_ISREG(lst.st_mode)) {
+		errno = S_ISLNK(lst.st_mode)   ? ELOOP
+			: S_ISDIR(lst.st_mode) ? EISDIR
+					       : ENODEV;
+		goto fail;
+	}
+	/* O_NONBLOCK: a FIFO swapped in cannot block the open. */
+	fd = openat(dfd, last,
+		    O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		goto fail;
+	}
+	if (!S_ISREG(st.st_mode) || st.st_ino != lst.st_ino ||
+	    st.st_dev != lst.st_dev) {
+		errno = ENODEV;
+		goto fail;
+	}
+	close(dfd);
+	dfd = -1;
+	guest_stat_bytes(sb, &st);
+	guest_send_id(g, WIRE_FSTAT, id, sb, sizeof(sb), NULL, 0);
+	while (left > 0 && off < (uint64_t)INT64_MAX) {
+		size_t want =
+		    left < sizeof(g->chunk) ? (size_t)left : sizeof(g->chunk);
+		ssize_t r = pread(fd, g->chunk, want, (off_t)off);
+
+		if (r < 0 && errno == EINTR) {
+			continue;
+		}
+		if (r < 0) {
+			guest_op_fail(g, id, "read", path, errno);
+			close(fd);
+			return;
+		}
+		if (r == 0) {
+			break;
+		}
+		guest_send_id(g, WIRE_FDATA, id, g->chunk, (size_t)r, NULL, 0);
+		off += (uint64_t)r;
+		left -= (uint64_t)r;
+	}
+	close(fd);
+	guest_send_id(g, WIRE_DONE, id, NULL, 0, NULL, 0);
+	return;
+fail:
+	guest_op_fail(g, id, "read", path, errno);
+	if (fd >= 0) {
+		close(fd);
+	}
+	if (dfd >= 0) {
+		close(dfd);
+	}
+}
+
+/* FLIST: id | path. FENTRY per entry (bounded), DONE(id | flags). */
+static void guest_op_list(struct guest *g, uint32_t id, const uint8_t *p,
+			  size_t n, char *path)
+{
+	struct dirent *de;
+	uint8_t flags = 0;
+	unsigned count = 0;
+	char *last;
+	DIR *d;
+	int dfd;
+	int fd;
+
+	if (guest_op_path(p, n, path, 1) < 0) {
+		guest_send_fail(g, id, WIRE_ERR_INVALID_PATH,
+				"the path is not a safe relative path");
+		return;
+	}
+	if (path[0] == '\0') {
+		fd = g->boxfd < 0 ? -1 : fcntl(g->boxfd, F_DUPFD_CLOEXEC, 0);
+	} else {
+		dfd = guest_resolve(g, path, 0, &last);
+		fd = dfd < 0 ? -1 : guest_dir_at(dfd, last, 0);
+		if (dfd >= 0) {
+			int e = errno;
+
+			close(dfd);
+			errno = e;
+		}
+	}
+	if (fd < 0 || (d = fdopendir(fd)) == NULL) {
+		int e = errno;
+
+		if (fd >= 0) {
+			close(fd);
+		}
+		guest_op_fail(g, id, "list", path, e);
+		return;
+	}
+	while ((de = readdir(d)) != NULL) {
+		uint8_t sb[WIRE_STAT_LEN];
+		struct stat st;
+
+		if (strcmp(de->d_name, ".") == 0 ||
+		    strcmp(de->d_name, "..") == 0 ||
+		    fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) <
+			0) {
+			continue;
+		}
+		if (count == WIRE_LIST_MAX) {
+			flags |= WIRE_DONE_TRUNCATED;
+			break;
+		}
+		guest_stat_bytes(sb, &st);
+		guest_send_id(g, WIRE_FENTRY, id, sb, sizeof(sb), de->d_name,
+			      strlen(de->d_name));
+		count++;
+	}
+	closedir(d);
+	guest_send_id(g, WIRE_DONE, id, &flags, 1, NULL, 0);
+}
+
+/* Delete directory name under dfd and everything in it, never following a
+ * symlink (a link is removed, not its target). *budget counts entries;
+ * E2BIG when it runs out or the tree is deeper than WIRE_PATH_DEPTH * 2. */
+static int guest_del_tree(int dfd, const char *name, int depth,
+			  unsigned *budget)
+{
+	struct dirent *e;
+	DIR *d;
+	int fd;
+	int rc = 0;
+
+	if (depth > WIRE_PATH_DEPTH * 2) {
+		errno = E2BIG;
+		return -1;
+	}
+	fd = guest_dir_at(dfd, name, 0);
+	if (fd < 0) {
+		return -1;
+	}
+	d = fdopendir(fd);
+	if (d == NULL) {
+		close(fd);
+		return -1;
+	}
+	while (rc == 0 && (e = readdir(d)) != NULL) {
+		struct stat st;
+
+		if (strcmp(e->d_name, ".") == 0 ||
+		    strcmp(e->d_name, "..") == 0) {
+			continue;
+		}
+		if (*budget == 0) {
+			errno = E2BIG;
+			rc = -1;
+			break;
+		}
+		(*budget)--;
+		if (fstatat(fd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+			rc = errno == ENOENT ? 0 : -1;
+			continue;
+		}
+		if (S_ISDIR(st.st_mode)) {
+			rc = guest_del_tree(fd, e->d_name, depth + 1, budget);
+		} else if (unlinkat(fd, e->d_name, 0) < 0 && errno != ENOENT) {
+			rc = -1;
+		}
+	}
+	closedir(d);
+	if (rc == 0 && unlinkat(dfd, name, AT_REMOVEDIR) < 0) {
+		rc = -1;
+	}
+	return rc;
+}
+
+/* FDEL: id | path. */
+static void guest_op_del(struct guest *g, uint32_t id, const uint8_t *p,
+			 size_t n, char *path)
+{
+	unsigned budget = WIRE_DEL_MAX;
+	struct stat st;
+	char *last;
+	int dfd;
+	int rc = -1;
+
+	if (guest_op_path(p, n, path, 0) < 0) {
+		guest_send_fail(g, id, WIRE_ERR_INVALID_PATH,
+				"the path is not a safe relative path");
+		return;
+	}
+	dfd = guest_resolve(g, path, 0, &last);
+	if (dfd >= 0 && fstatat(dfd, last, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+		rc = S_ISDIR(st.st_mode) ? guest_del_tree(dfd, last, 0, &budget)
+					 : unlinkat(dfd, last, 0);
+	}
+	if (rc < 0) {
+		int e = errno;
+
+		if (dfd >= 0) {
+			close(dfd);
+		}
+		guest_op_fail(g, id, "delete", path, e);
+		return;
+	}
+	close(dfd);
+	guest_send_id(g, WIRE_DONE, id, NULL, 0, NULL, 0);
+}
+
+/* One file operation record of a session, done as uid 65534. */
+static void guest_file_op(struct guest *g, const struct wire_rec *rec)
+{
+	static char path[WIRE_PATH_MAX + 1];
+	static const size_t need[] = {
+	    ['P'] = 8, ['p'] = 4, ['e'] = 4, ['g'] = 20, ['l'] = 4, ['X'] = 4};
+	const uint8_t *p;
+	size_t n;
+	uint32_t id;
+
+	if (rec->len < need[rec->type] || wire_rec_id(rec, &id) < 0) {
+		guest_send_fail(g, 0, WIRE_ERR_BAD_RECORD,
+				"a file operation record (0x%02x) is too short",
+				rec->type);
+		return;
+	}
+	p = rec->payload + 4;
+	n = rec->len - 4;
+	if (guest_set_euid(1) < 0) {
+		guest_send_fail(g, id, WIRE_ERR_DENIED,
+				"cannot switch to uid %d: %s", GUEST_UID,
+				strerror(errno));
+		return;
+	}
+	switch (rec->type) {
+	case WIRE_FPUT:
+		guest_op_put(g, id, p, n, path);
+		break;
+	case WIRE_FDATA:
+		guest_op_data(g, id, p, n);
+		break;
+	case WIRE_FEND:
+		guest_op_end(g, id);
+		break;
+	case WIRE_FGET:
+		guest_op_get(g, id, p, n, path);
+		break;
+	case WIRE_FLIST:
+		guest_op_list(g, id, p, n, path);
+		break;
+	default:
+		guest_op_del(g, id, p, n, path);
+	}
+	if (guest_set_euid(0) < 0) {
+		guest_log("cannot return to uid 0: %s", strerror(errno));
+		guest_host_gone();
+	}
 }
 
 /* Apply a LIMITS record to j; unknown keys are ignored. Returns 0, or -1
@@ -623,52 +1275,180 @@ static int guest_take_env(struct guest *g, struct job *j,
 	return 0;
 }
 
-/* Next record from fd 0: 1 with *rec, 0 on EOF at a record boundary, -1 on
- * a protocol error or EOF inside a record (g->err set). */
+/* The one-shot decoder's header check: type 0 only as an empty no-op. */
+static int guest_check_oneshot(uint8_t type, uint32_t len)
+{
+	return type == WIRE_NOOP && len != 0;
+}
+
+static void guest_upload_abandon(struct guest *g);
+static void guest_job_free(struct job *j);
+
+/* Forget the half-read job and upload (SYNC, framing error). */
+static void guest_drop(struct guest *g)
+{
+	guest_job_free(&g->sj);
+	guest_upload_abandon(g);
+}
+
+/* Decode what is buffered of fd 0: 1 with *rec, 0 when more input is
+ * needed, -1 on a framing error outside a session (g->err set). A session
+ * resynchronises instead (wire_sess_feed) and drops what it half-read. */
+static int guest_parse(struct guest *g, struct wire_rec *rec)
+{
+	size_t used = 0;
+	int desync = 0;
+	int r;
+
+	if (g->in_pos == g->in_len) {
+		return 0;
+	}
+	if (g->session) {
+		r = wire_sess_feed(&g->sess, g->in + g->in_pos,
+				   g->in_len - g->in_pos, &used, rec, &desync);
+		g->in_pos += used;
+		if (desync) {
+			guest_log("framing error: dropped the half-read job "
+				  "and upload, waiting for SYNC");
+			guest_drop(g);
+		}
+		return r;
+	}
+	r = wire_dec_feed(&g->dec, g->in + g->in_pos, g->in_len - g->in_pos,
+			  &used, rec);
+	g->in_pos += used;
+	if (r < 0) {
+		snprintf(g->err, sizeof(g->err),
+			 "a record header is malformed or too large");
+	}
+	return r;
+}
+
+/* One read of fd 0 into the empty input buffer; EOF or an error sets
+ * in_eof. Returns 0, 1 when nothing could be read yet (EAGAIN, EINTR), or
+ * -1 with g->err set on an error. */
+static int guest_read_some(struct guest *g)
+{
+	ssize_t n = read(0, g->in, sizeof(g->in));
+
+	if (n < 0) {
+		if (errno == EINTR || errno == EAGAIN) {
+			return 1;
+		}
+		snprintf(g->err, sizeof(g->err), "cannot read stdin: %s",
+			 strerror(errno));
+		g->in_eof = 1;
+		return -1;
+	}
+	g->in_pos = 0;
+	g->in_len = (size_t)n;
+	g->in_eof = n == 0;
+	return 0;
+}
+
+/* Next record from fd 0: 1 with *rec, 0 on EOF at a record boundary (in a
+ * session: at any point), -1 on a protocol error or EOF inside a record
+ * (g->err set). */
 static int guest_read_rec(struct guest *g, struct wire_rec *rec)
 {
 	for (;;) {
-		ssize_t n;
+		int r = guest_parse(g, rec);
 
-		if (g->in_pos < g->in_len) {
-			size_t used;
-			int r =
-			    wire_dec_feed(&g->dec, g->in + g->in_pos,
-					  g->in_len - g->in_pos, &used, rec);
-
-			g->in_pos += used;
-			if (r < 0) {
-				snprintf(g->err, sizeof(g->err),
-					 "a record is too large");
-			}
-			if (r != 0) {
-				return r;
-			}
-			continue;
+		if (r != 0) {
+			return r;
 		}
 		if (g->in_eof) {
-			if (g->dec.hdr_have > 0 || g->dec.in_payload) {
+			if (!g->session &&
+			    (g->dec.hdr_have > 0 || g->dec.in_payload)) {
 				snprintf(g->err, sizeof(g->err),
 					 "stdin ended inside a record");
 				return -1;
 			}
 			return 0;
 		}
-		n = read(0, g->in, sizeof(g->in));
-		if (n < 0) {
+		r = guest_read_some(g);
+		if (r < 0) {
+			return g->session ? 0 : -1;
+		}
+		if (r > 0) {
 			struct pollfd pfd = {.fd = 0, .events = POLLIN};
 
-			if (errno == EINTR ||
-			    (errno == EAGAIN && poll(&pfd, 1, -1) >= 0)) {
-				continue;
-			}
+			poll(&pfd, 1, -1);
+		}
+	}
+}
+
+/* Apply one record of a job to j: 0, 1 on GO (j is complete), or -1 with
+ * g->err set. The first record of a job resets its limits and id. */
+static int guest_job_record(struct guest *g, struct job *j,
+			    const struct wire_rec *rec)
+{
+	int k;
+	int r = 0;
+
+	if (!j->seen) {
+		for (k = 0; k < GUEST_LIM_COUNT; k++) {
+			j->lim[k] = guest_limits[k].def;
+		}
+		j->seen = 1;
+		g->job_id = 0;
+	}
+	switch (rec->type) {
+	case WIRE_JOB:
+		if (j->has_id || rec->len != 4) {
 			snprintf(g->err, sizeof(g->err),
-				 "cannot read stdin: %s", strerror(errno));
+				 "JOB is malformed or repeated");
 			return -1;
 		}
-		g->in_pos = 0;
-		g->in_len = (size_t)n;
-		g->in_eof = n == 0;
+		j->id = wire_get32(rec->payload);
+		j->has_id = 1;
+		g->job_id = j->id;
+		return 0;
+	case WIRE_FILE:
+		return guest_put_file(g, rec);
+	case WIRE_ENV:
+		return guest_take_env(g, j, rec);
+	case WIRE_COMPILE:
+		return guest_take_argv(g, &j->compile, &j->has_compile, rec,
+				       "COMPILE");
+	case WIRE_RUN:
+		return guest_take_argv(g, &j->run, &j->has_run, rec, "RUN");
+	case WIRE_STDIN:
+		if (rec->len > WIRE_MAX_PAYLOAD - j->stdin_bytes.len ||
+		    guest_buf_add(&j->stdin_bytes, rec->payload, rec->len) <
+			0) {
+			snprintf(g->err, sizeof(g->err),
+				 "STDIN is larger than %u bytes",
+				 WIRE_MAX_PAYLOAD);
+			return -1;
+		}
+		return 0;
+	case WIRE_LIMITS:
+		return guest_parse_limits(g, j, rec->payload, rec->len);
+	case WIRE_HANDOFF:
+		if (j->has_handoff ||
+		    (rec->len > 0 && rec->payload[rec->len - 1] != '\0')) {
+			snprintf(g->err, sizeof(g->err),
+				 "HANDOFF is malformed");
+			r = -1;
+		} else if (guest_buf_add(&j->handoff, rec->payload, rec->len) <
+			   0) {
+			snprintf(g->err, sizeof(g->err), "out of memory");
+			r = -1;
+		}
+		j->has_handoff = 1;
+		return r;
+	case WIRE_GO:
+		if (!j->has_run) {
+			snprintf(g->err, sizeof(g->err),
+				 "the job has no RUN record");
+			return -1;
+		}
+		return 1;
+	default:
+		snprintf(g->err, sizeof(g->err),
+			 "unexpected record type 0x%02x", rec->type);
+		return -1;
 	}
 }
 
@@ -678,74 +1458,21 @@ static int guest_read_rec(struct guest *g, struct wire_rec *rec)
 static int guest_read_job(struct guest *g, struct job *j)
 {
 	struct wire_rec rec;
-	int k;
-	int seen = 0;
 	int r;
 
-	for (k = 0; k < GUEST_LIM_COUNT; k++) {
-		j->lim[k] = guest_limits[k].def;
-	}
 	while ((r = guest_read_rec(g, &rec)) > 0) {
-		seen = 1;
-		switch (rec.type) {
-		case WIRE_FILE:
-			r = guest_put_file(g, &rec);
-			break;
-		case WIRE_ENV:
-			r = guest_take_env(g, j, &rec);
-			break;
-		case WIRE_COMPILE:
-			r = guest_take_argv(g, &j->compile, &j->has_compile,
-					    &rec, "COMPILE");
-			break;
-		case WIRE_RUN:
-			r = guest_take_argv(g, &j->run, &j->has_run, &rec,
-					    "RUN");
-			break;
-		case WIRE_STDIN:
-			r = 0;
-			if (rec.len > WIRE_MAX_PAYLOAD - j->stdin_bytes.len ||
-			    guest_buf_add(&j->stdin_bytes, rec.payload,
-					  rec.len) < 0) {
-				snprintf(g->err, sizeof(g->err),
-					 "STDIN is larger than %u bytes",
-					 WIRE_MAX_PAYLOAD);
-				r = -1;
-			}
-			break;
-		case WIRE_LIMITS:
-			r = guest_parse_limits(g, j, rec.payload, rec.len);
-			break;
-		case WIRE_HANDOFF:
-			r = 0;
-			if (j->has_handoff ||
-			    (rec.len > 0 && rec.payload[rec.len - 1] != '\0')) {
-				snprintf(g->err, sizeof(g->err),
-					 "HANDOFF is malformed");
-				r = -1;
-			} else if (guest_buf_add(&j->handoff, rec.payload,
-						 rec.len) < 0) {
-				snprintf(g->err, sizeof(g->err),
-					 "out of memory");
-				r = -1;
-			}
-			j->has_handoff = 1;
-			break;
-		case WIRE_GO:
-			if (!j->has_run) {
-				guest_fail(g, "the job has no RUN record");
-			}
+		if (rec.type == WIRE_NOOP) {
+			continue;
+		}
+		r = guest_job_record(g, j, &rec);
+		if (r == 1) {
 			return 1;
-		default:
-			snprintf(g->err, sizeof(g->err),
-				 "unexpected record type 0x%02x", rec.type);
-			r = -1;
 		}
 		if (r < 0) {
 			guest_fail(g, "%s", g->err);
 		}
 	}
-	if (r == 0 && !seen && g->loop) {
+	if (r == 0 && !j->seen && g->loop) {
 		return 0;
 	}
 	if (r == 0) {
@@ -876,8 +1603,8 @@ guest_child(const struct stage *s, int in_fd, int out_fd, int err_fd, int go_fd)
 	guest_child_rlimit(RLIMIT_NOFILE, s->lim[GUEST_LIM_NOFILE],
 			   "RLIMIT_NOFILE");
 	guest_child_rlimit(RLIMIT_CORE, 0, "RLIMIT_CORE");
-	if (chdir(GUEST_BOX) < 0) {
-		guest_child_abort("chdir " GUEST_BOX);
+	if (chdir(guest_workdir) < 0) {
+		guest_child_abort("chdir");
 	}
 	e = guest_exec(s->argv, s->envp);
 	dprintf(2, "isobox-guest: cannot run %s: %s\n", s->argv[0],
@@ -954,7 +1681,8 @@ static void guest_pump_out(struct guest *g, struct stage *s, int *fd,
 	}
 	if (keep > 0) {
 		g->out.len = 0;
-		if (wire_put_out(&g->out, s->id, stream, g->chunk, keep) < 0) {
+		if (wire_put_out(&g->out, g->job_id, s->id, stream, g->chunk,
+				 keep) < 0) {
 			guest_log("out of memory building a record");
 			guest_host_gone();
 		}
@@ -963,6 +1691,63 @@ static void guest_pump_out(struct guest *g, struct stage *s, int *fd,
 	}
 	if (s->truncated) {
 		kill(-1, SIGKILL);
+	}
+}
+
+/* SYNC: drop the half-read job and upload, answer SYNCED. */
+static void guest_sync(struct guest *g, const struct wire_rec *rec)
+{
+	if (rec->len != WIRE_NONCE_LEN) {
+		guest_log("a SYNC record of %zu bytes ignored", rec->len);
+		return;
+	}
+	guest_drop(g);
+	guest_send(g, WIRE_SYNCED, rec->payload, rec->len);
+}
+
+/* INTERRUPT: SIGINT to the process group of the job's running stage. */
+static void guest_interrupt(struct guest *g, const struct wire_rec *rec)
+{
+	uint32_t id;
+
+	if (rec->len != 4 || wire_rec_id(rec, &id) < 0) {
+		return;
+	}
+	if (g->stage_pid > 0 && id == g->run_id) {
+		guest_log("job %u: interrupted", (unsigned)id);
+		kill(-g->stage_pid, SIGINT);
+	}
+}
+
+/* While a stage of a session runs: act on what is buffered of fd 0. An
+ * INTERRUPT, a SYNC and no-ops are handled at once; the first other record
+ * is kept for after the job and input stops being read until then. */
+static void guest_stage_input(struct guest *g)
+{
+	struct wire_rec rec;
+
+	while (g->session && !g->has_pend) {
+		if (guest_parse(g, &rec) <= 0) {
+			return;
+		}
+		switch (rec.type) {
+		case WIRE_NOOP:
+			break;
+		case WIRE_INTR:
+			guest_interrupt(g, &rec);
+			break;
+		case WIRE_SYNC:
+			guest_sync(g, &rec);
+			break;
+		default:
+			g->pend.len = 0;
+			if (guest_buf_add(&g->pend, rec.payload, rec.len) < 0) {
+				guest_log("out of memory keeping a record");
+				guest_host_gone();
+			}
+			g->pend_type = rec.type;
+			g->has_pend = 1;
+		}
 	}
 }
 
@@ -982,12 +1767,18 @@ static void guest_stage_loop(struct guest *g, struct stage *s, pid_t pid,
 	if (s->in_len == 0) {
 		guest_close(&fds[0]);
 	}
+	g->stage_pid = pid;
+	g->run_id = g->job_id;
 	for (;;) {
-		struct pollfd pfd[4];
+		struct pollfd pfd[5];
 		int nochild = guest_reap(s, pid);
 		long long now = guest_now_ms();
 		long long tmo;
 		int np = 0;
+		int host_in;
+
+		guest_stage_input(g);
+		host_in = g->session && !g->has_pend && !g->in_eof;
 
 		if (phase == RUNNING && s->reaped) {
 			phase = DRAIN;
@@ -1034,8 +1825,13 @@ static void guest_stage_loop(struct guest *g, struct stage *s, pid_t pid,
 			pfd[np++] = (struct pollfd){
 			    .fd = fds[i], .events = i ? POLLIN : POLLOUT};
 		}
+		pfd[np++] =
+		    (struct pollfd){.fd = host_in ? 0 : -1, .events = POLLIN};
 		if (poll(pfd, (nfds_t)np, tmo > 0 ? (int)tmo : 0) < 0) {
 			continue; /* EINTR */
+		}
+		if (host_in && pfd[4].revents) {
+			guest_read_some(g);
 		}
 		if (pfd[0].revents) {
 			char drain[64];
@@ -1056,6 +1852,7 @@ static void guest_stage_loop(struct guest *g, struct stage *s, pid_t pid,
 	for (i = 0; i < 3; i++) {
 		guest_close(&fds[i]);
 	}
+	g->stage_pid = 0;
 	s->dur_ms = guest_now_ms() - t0;
 }
 
@@ -1263,8 +2060,18 @@ static void guest_send_result(struct guest *g, const struct stage *s)
 		guest_log("out of memory building a record");
 		guest_host_gone();
 	}
-	guest_send(g, WIRE_RESULT, b.p, b.len);
+	guest_send_id(g, WIRE_RESULT, g->job_id, b.p, b.len, NULL, 0);
 	wire_buf_free(&b);
+}
+
+/* A job could not be run: exit as before outside a session; a session
+ * reports it (FAIL, DONE) and serves the next record. */
+static void guest_job_error(struct guest *g, const char *msg)
+{
+	if (!g->session) {
+		guest_fail(g, "%s", msg);
+	}
+	guest_refuse(g, msg);
 }
 
 /* Run the stages of a job that was read completely, then send DONE. */
@@ -1276,11 +2083,13 @@ static void guest_run_job(struct guest *g, struct job *j)
 	struct stage s;
 	int go_on = 1;
 
+	g->job_id = j->id;
 	if (j->has_compile) {
 		cargv = wire_list_split(j->compile.p, j->compile.len, NULL);
 	}
 	if (envp == NULL || rargv == NULL || (j->has_compile && !cargv)) {
-		guest_fail(g, "out of memory");
+		guest_job_error(g, "out of memory");
+		goto out;
 	}
 	if (j->has_compile) {
 		guest_prestart_kill(g);
@@ -1291,7 +2100,8 @@ static void guest_run_job(struct guest *g, struct job *j)
 		s.wall_ms = j->lim[GUEST_LIM_COMPILE_WALL];
 		s.lim = j->lim;
 		if (guest_stage(g, &s) < 0) {
-			guest_fail(g, "%s", g->err);
+			guest_job_error(g, g->err);
+			goto out;
 		}
 		guest_send_result(g, &s);
 		go_on = s.reaped && WIFEXITED(s.status) &&
@@ -1308,15 +2118,102 @@ static void guest_run_job(struct guest *g, struct job *j)
 		s.wall_ms = j->lim[GUEST_LIM_RUN_WALL];
 		s.lim = j->lim;
 		if (!guest_stage_handoff(g, j, &s) && guest_stage(g, &s) < 0) {
-			guest_fail(g, "%s", g->err);
+			guest_job_error(g, g->err);
+			goto out;
 		}
 		guest_send_result(g, &s);
 	}
 	guest_prestart_kill(g);
-	guest_send(g, WIRE_DONE, NULL, 0);
+	guest_send_id(g, WIRE_DONE, g->job_id, NULL, 0, NULL, 0);
+out:
 	free(envp);
 	free(cargv);
 	free(rargv);
+}
+
+static void guest_job_free(struct job *j)
+{
+	wire_buf_free(&j->env);
+	wire_buf_free(&j->compile);
+	wire_buf_free(&j->run);
+	wire_buf_free(&j->stdin_bytes);
+	wire_buf_free(&j->handoff);
+	memset(j, 0, sizeof(*j));
+}
+
+/* A record of a session between jobs. */
+static void guest_session_record(struct guest *g, const struct wire_rec *rec)
+{
+	struct job *j = &g->sj;
+	int r;
+
+	switch (rec->type) {
+	case WIRE_NOOP:
+	case WIRE_INTR: /* no job runs */
+		return;
+	case WIRE_SYNC:
+		guest_sync(g, rec);
+		return;
+	case WIRE_BYE:
+		g->bye = 1;
+		return;
+	case WIRE_FPUT:
+	case WIRE_FDATA:
+	case WIRE_FEND:
+	case WIRE_FGET:
+	case WIRE_FLIST:
+	case WIRE_FDEL:
+		guest_file_op(g, rec);
+		return;
+	default:
+		break;
+	}
+	if (j->failed) {
+		/* Refused already: its records up to GO are dropped. */
+		if (rec->type == WIRE_GO) {
+			guest_job_free(j);
+		}
+		return;
+	}
+	r = guest_job_record(g, j, rec);
+	if (r < 0) {
+		guest_refuse(g, g->err);
+		if (rec->type == WIRE_GO) {
+			guest_job_free(j);
+		} else {
+			j->failed = 1;
+		}
+	} else if (r == 1) {
+		struct job run = *j;
+
+		memset(j, 0, sizeof(*j));
+		guest_run_job(g, &run);
+		guest_job_free(&run);
+	}
+}
+
+/* --session: serve jobs and file operations until BYE or EOF. */
+static void guest_session(struct guest *g)
+{
+	struct wire_rec rec;
+
+	wire_sess_init(&g->sess);
+	while (!g->bye) {
+		if (g->has_pend) {
+			/* Read while a job ran; g->pend stays untouched
+			 * until the next stage. */
+			rec.type = g->pend_type;
+			rec.payload = g->pend.p;
+			rec.len = g->pend.len;
+			g->has_pend = 0;
+		} else if (guest_read_rec(g, &rec) <= 0) {
+			break;
+		}
+		guest_session_record(g, &rec);
+	}
+	guest_drop(g);
+	wire_buf_free(&g->pend);
+	wire_sess_free(&g->sess);
 }
 
 int main(int argc, char **argv)
@@ -1328,9 +2225,17 @@ int main(int argc, char **argv)
 		g.pre_lim[i] = guest_limits[i].def;
 	}
 	g.pre_go = -1;
+	g.up.fd = -1;
+	g.up.dfd = -1;
+	g.openat2_ok = -1;
 	for (i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--loop") == 0) {
 			g.loop = 1;
+		} else if (strcmp(argv[i], "--session") == 0) {
+			g.session = 1;
+		} else if (strcmp(argv[i], "--workdir") == 0 && i + 1 < argc &&
+			   argv[i + 1][0] == '/') {
+			guest_workdir = argv[++i];
 		} else if (strcmp(argv[i], "--prestart-env") == 0 &&
 			   i + 1 < argc && strchr(argv[i + 1], '=') != NULL &&
 			   argv[i + 1][0] != '=') {
@@ -1355,7 +2260,8 @@ int main(int argc, char **argv)
 			g.pre_argv = argv + i + 1;
 			break;
 		} else {
-			guest_log("usage: isobox-guest [--loop] "
+			guest_log("usage: isobox-guest [--loop | --session] "
+				  "[--workdir /DIR] "
 				  "[--prestart-env K=V]... "
 				  "[--prestart-limit key=value]... "
 				  "[--prestart ARGV...]");
@@ -1377,20 +2283,21 @@ int main(int argc, char **argv)
 		guest_prestart(&g);
 	}
 	guest_send(&g, WIRE_READY, GUEST_VERSION, strlen(GUEST_VERSION));
-	do {
-		struct job j;
+	if (g.session) {
+		guest_session(&g);
+	} else {
+		g.dec.check = guest_check_oneshot;
+		do {
+			struct job j;
 
-		memset(&j, 0, sizeof(j));
-		if (guest_read_job(&g, &j) == 0) {
-			break;
-		}
-		guest_run_job(&g, &j);
-		wire_buf_free(&j.env);
-		wire_buf_free(&j.compile);
-		wire_buf_free(&j.run);
-		wire_buf_free(&j.stdin_bytes);
-		wire_buf_free(&j.handoff);
-	} while (g.loop);
+			memset(&j, 0, sizeof(j));
+			if (guest_read_job(&g, &j) == 0) {
+				break;
+			}
+			guest_run_job(&g, &j);
+			guest_job_free(&j);
+		} while (g.loop);
+	}
 	wire_dec_free(&g.dec);
 	wire_buf_free(&g.out);
 	return 0;

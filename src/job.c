@@ -1,4 +1,5 @@
-/* job.c - encoding one job for the guest; see job.h. */
+/* job.c - encoding one job for the guest (wire.h records, with the job's
+ * id); see job.h. */
 #include "job.h"
 
 #include <string.h>
@@ -60,13 +61,16 @@ int job_handoff_encode(const struct lang *lang, const struct exec_request *req,
 }
 
 int job_encode(const struct lang *lang, const struct exec_request *req,
-	       const struct limits *lim, struct wire_buf *out)
+	       const struct limits *lim, uint32_t id, struct wire_buf *out)
 {
 	struct wire_buf t = {0};
 	size_t i;
 	size_t off;
 	int rc = -1;
 
+	if (wire_put_id(out, WIRE_JOB, id, NULL, 0, NULL, 0) < 0) {
+		goto out;
+	}
 	for (i = 0; i < req->nfiles; i++) {
 		const char *name =
 		    req->files[i].name ? req->files[i].name : lang->source;
@@ -95,11 +99,12 @@ int job_encode(const struct lang *lang, const struct exec_request *req,
 	if (wire_put(out, WIRE_RUN, t.p, t.len) < 0) {
 		goto out;
 	}
-	for (off = 0; off < req->stdin_len; off += WIRE_MAX_PAYLOAD) {
+	/* In pieces a session guest accepts too. */
+	for (off = 0; off < req->stdin_len; off += WIRE_CHUNK_MAX) {
 		size_t n = req->stdin_len - off;
 
-		if (n > WIRE_MAX_PAYLOAD) {
-			n = WIRE_MAX_PAYLOAD;
+		if (n > WIRE_CHUNK_MAX) {
+			n = WIRE_CHUNK_MAX;
 		}
 		if (wire_put(out, WIRE_STDIN, req->stdin_data + off, n) < 0) {
 			goto out;

@@ -10,9 +10,12 @@
 #include "wire.h"
 
 /* Encode the job for the guest into out (expanding {source}/{files} and
- * appending args). Returns 0 or -1 when it does not fit the framing. */
+ * appending args): a JOB record with id first, then the files, ENV,
+ * COMPILE, RUN, STDIN (pieces of at most WIRE_CHUNK_MAX), LIMITS and GO.
+ * The guest's answer carries the same id. Returns 0 or -1 when it does not
+ * fit the framing. */
 int job_encode(const struct lang *lang, const struct exec_request *req,
-	       const struct limits *lim, struct wire_buf *out);
+	       const struct limits *lim, uint32_t id, struct wire_buf *out);
 /* Append the HANDOFF record for a warm sandbox whose guest prestarted the
  * language's interpreter (nothing when the language has no "prestart").
  * Sent only to warm sandboxes, ahead of the job. Returns 0 or -1. */

@@ -14,31 +14,83 @@ static struct stage_result *stage_of(struct relay *r, int stage)
 	return stage == WIRE_STAGE_COMPILE ? &r->res->compile : &r->res->run;
 }
 
-static void on_record(struct relay *r, const struct wire_rec *rec)
+/* Keep a DISPLAY bundle of the job, within the run stage's output cap. */
+static void on_display(struct relay *r, const uint8_t *p, size_t n)
+{
+	struct sandbox_result *res = r->res;
+	struct stage_result *st = &res->run;
+	int64_t used = (int64_t)(st->out.len + st->err.len + res->display.len);
+	uint8_t h[5];
+
+	if (used + (int64_t)n + 5 > r->lim->output_bytes) {
+		st->truncated = 1;
+		return;
+	}
+	h[0] = p[0];
+	wire_be32(h + 1, (uint32_t)(n - 1));
+	buf_add(&res->display, h, sizeof(h));
+	buf_add(&res->display, p + 1, n - 1);
+	res->ndisplay++;
+}
+
+void relay_on_record(struct relay *r, const struct wire_rec *rec)
 {
 	struct stage_result *st;
+	const uint8_t *pl;
+	size_t len;
+	uint32_t id;
 	long long v;
 
 	r->ready = 1; /* a warm sandbox said READY before we attached */
+	if (rec->type == WIRE_READY) {
+		return;
+	}
+	if (rec->type == WIRE_SYNCED) {
+		return; /* a session driver's; not part of any job */
+	}
+	if (wire_rec_id(rec, &id) < 0) {
+		r->protocol = 1;
+		return;
+	}
+	pl = rec->payload + 4;
+	len = rec->len - 4;
 	switch (rec->type) {
-	case WIRE_READY:
+	case WIRE_OUT:
+	case WIRE_RESULT:
+	case WIRE_DISPLAY:
+	case WIRE_FAIL:
+	case WIRE_DONE:
+	case WIRE_FSTAT:
+	case WIRE_FENTRY:
+	case WIRE_FDATA:
 		break;
+	default:
+		r->protocol = 1;
+		return;
+	}
+	if (id != r->job_id) {
+		return; /* stale: an earlier job's or an operation's */
+	}
+	switch (rec->type) {
 	case WIRE_OUT: {
-		const uint8_t *p = rec->payload + 2;
+		const uint8_t *p = pl + 2;
 		size_t n;
 		int64_t used;
 
-		if (rec->len < 2 ||
-		    (rec->payload[1] != 1 && rec->payload[1] != 2)) {
+		if (len < 2 || (pl[1] != 1 && pl[1] != 2) ||
+		    (pl[0] != WIRE_STAGE_COMPILE && pl[0] != WIRE_STAGE_RUN)) {
 			r->protocol = 1;
 			return;
 		}
-		st = stage_of(r, rec->payload[0]);
+		st = stage_of(r, pl[0]);
 		st->ran = 1;
-		n = rec->len - 2;
+		n = len - 2;
 		/* The host enforces the cap too: the guest is inside the
 		 * boundary and is not trusted to. */
 		used = (int64_t)(st->out.len + st->err.len);
+		if (pl[0] == WIRE_STAGE_RUN) {
+			used += (int64_t)r->res->display.len;
+		}
 		if (used + (int64_t)n > r->lim->output_bytes) {
 			n = used >= r->lim->output_bytes
 				? 0
@@ -48,64 +100,92 @@ static void on_record(struct relay *r, const struct wire_rec *rec)
 		if (n == 0) {
 			return;
 		}
-		buf_add(rec->payload[1] == 1 ? &st->out : &st->err, p, n);
+		buf_add(pl[1] == 1 ? &st->out : &st->err, p, n);
 		if (r->hooks && r->hooks->on_output &&
-		    r->hooks->on_output(r->hooks->ctx, rec->payload[0],
-					rec->payload[1], p, n) != 0) {
+		    r->hooks->on_output(r->hooks->ctx, pl[0], pl[1], p, n) !=
+			0) {
 			r->gone = 1;
 		}
 		break;
 	}
 	case WIRE_RESULT:
-		if (rec->len < 1) {
+		if (len < 1 ||
+		    (pl[0] != WIRE_STAGE_COMPILE && pl[0] != WIRE_STAGE_RUN)) {
 			r->protocol = 1;
 			return;
 		}
-		st = stage_of(r, rec->payload[0]);
+		st = stage_of(r, pl[0]);
 		st->ran = 1;
-		if (rec->payload[0] == WIRE_STAGE_COMPILE) {
+		if (pl[0] == WIRE_STAGE_COMPILE) {
 			r->compile_reported = 1;
 		}
-		if (wire_kv_get(rec->payload + 1, rec->len - 1, WIRE_RES_EXIT,
-				&v)) {
+		if (wire_kv_get(pl + 1, len - 1, WIRE_RES_EXIT, &v)) {
 			st->exit_code = (int)v;
 		}
-		if (wire_kv_get(rec->payload + 1, rec->len - 1, WIRE_RES_SIGNAL,
-				&v)) {
+		if (wire_kv_get(pl + 1, len - 1, WIRE_RES_SIGNAL, &v)) {
 			st->signal = (int)v;
 		}
-		if (wire_kv_get(rec->payload + 1, rec->len - 1,
-				WIRE_RES_TIMED_OUT, &v) &&
-		    v) {
+		if (wire_kv_get(pl + 1, len - 1, WIRE_RES_TIMED_OUT, &v) && v) {
 			st->timed_out = 1;
 		}
-		if (wire_kv_get(rec->payload + 1, rec->len - 1,
-				WIRE_RES_TRUNCATED, &v) &&
-		    v) {
+		if (wire_kv_get(pl + 1, len - 1, WIRE_RES_TRUNCATED, &v) && v) {
 			st->truncated = 1;
 		}
-		if (wire_kv_get(rec->payload + 1, rec->len - 1,
-				WIRE_RES_DURATION, &v)) {
+		if (wire_kv_get(pl + 1, len - 1, WIRE_RES_DURATION, &v)) {
 			st->duration_ms = v;
 		}
-		if (wire_kv_get(rec->payload + 1, rec->len - 1,
-				WIRE_RES_PRESTARTED, &v) &&
+		if (wire_kv_get(pl + 1, len - 1, WIRE_RES_PRESTARTED, &v) &&
 		    v) {
 			st->prestarted = 1;
 		}
 		break;
-	case WIRE_FAIL:
+	case WIRE_DISPLAY:
+		if (len < 1 || (pl[0] != WIRE_DISPLAY_DATA &&
+				pl[0] != WIRE_DISPLAY_RESULT &&
+				pl[0] != WIRE_DISPLAY_ERROR)) {
+			r->protocol = 1;
+			return;
+		}
+		on_display(r, pl, len);
+		break;
+	case WIRE_FAIL: {
+		/* code NUL sentence; the sentence is what a user reads. */
+		const uint8_t *nul = memchr(pl, '\0', len);
+		const uint8_t *m = nul ? nul + 1 : pl;
+		size_t mn = len - (size_t)(m - pl);
+
 		r->failed = 1;
 		snprintf(r->fail, sizeof(r->fail), "%.*s",
-			 (int)(rec->len > 200 ? 200 : rec->len),
-			 (const char *)rec->payload);
+			 (int)(mn > 200 ? 200 : mn), (const char *)m);
 		break;
+	}
 	case WIRE_DONE:
 		r->done = 1;
 		break;
 	default:
+		/* FSTAT, FENTRY, FDATA with a job's id: not a job's answer. */
 		r->protocol = 1;
 	}
+}
+
+int relay_display_next(const struct sandbox_result *res, size_t *off, int *kind,
+		       const uint8_t **p, size_t *n)
+{
+	const uint8_t *b = (const uint8_t *)res->display.p;
+	uint32_t l;
+
+	if (b == NULL || *off + 5 > res->display.len) {
+		return 0;
+	}
+	l = wire_get32(b + *off + 1);
+	if (l > res->display.len - *off - 5) {
+		return 0;
+	}
+	*kind = b[*off];
+	*p = b + *off + 5;
+	*n = l;
+	*off += 5 + l;
+	return 1;
 }
 
 int relay_on_mux(void *ctx, int stream, const uint8_t *p, size_t n)
@@ -130,7 +210,7 @@ int relay_on_mux(void *ctx, int stream, const uint8_t *p, size_t n)
 		p += used;
 		n -= used;
 		if (rc == 1) {
-			on_record(r, &rec);
+			relay_on_record(r, &rec);
 		}
 	}
 	return r->protocol ? 1 : 0;

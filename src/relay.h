@@ -34,6 +34,12 @@ struct sandbox_result {
 	char *container_id; /* still to be removed: see sandbox_release */
 	int pooled;	    /* it came warm from the pool */
 	int guest_done;	    /* the guest sent DONE: it exits on its own */
+	/* The job's DISPLAY records in arrival order, each stored as
+	 * u8 kind | u32 length (BE) | the bundle's bytes (see
+	 * relay_display_next); their bytes count against the run stage's
+	 * output cap (run.truncated when some were dropped). */
+	struct buf display;
+	size_t ndisplay;
 	/* Where the time went, for logs and benchmarks (ms). */
 	int64_t t_create, t_attach, t_start, t_total;
 };
@@ -47,11 +53,14 @@ struct sandbox_hooks {
 	int (*cancelled)(void *ctx); /* polled a few times a second */
 };
 
-/* State of one relay loop. */
+/* State of one relay loop. Zero it, then set hooks, res, lim and job_id:
+ * records of any other id (stale output of an earlier step of a session,
+ * answers of file operations) are ignored. */
 struct relay {
 	const struct sandbox_hooks *hooks;
 	struct sandbox_result *res;
 	const struct limits *lim;
+	uint32_t job_id;
 	struct wire_dec dec;
 	struct buf guest_log;
 	char fail[256];
@@ -65,6 +74,15 @@ struct relay {
 
 /* The guest's diagnostics kept per job (its stderr), at most. */
 #define GUEST_LOG_MAX 4096
+
+/* Feed one decoded guest record to r (relay_on_mux does it for each
+ * record of the stream). Sets r->protocol on a malformed record. */
+void relay_on_record(struct relay *r, const struct wire_rec *rec);
+
+/* Walk res->display: *off starts at 0. Returns 1 with the next entry's
+ * kind and bytes (borrowed from res), 0 at the end. */
+int relay_display_next(const struct sandbox_result *res, size_t *off, int *kind,
+		       const uint8_t **p, size_t *n);
 
 /* mux.c callback: feed the guest's stdout (stream 1) to r; stream 2 is
  * the guest's diagnostics. Returns non-zero once the framing is broken. */

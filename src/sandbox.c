@@ -293,7 +293,7 @@ int sandbox_execute(struct service *svc, const struct lang *lang,
 	j.hooks = hooks;
 	j.budget = lim->wall_time_ms + HOST_GRACE_MS +
 		   (lang->compile ? lim->compile_wall_time_ms : 0);
-	if (job_encode(lang, req, lim, &j.job) < 0 ||
+	if (job_encode(lang, req, lim, 0, &j.job) < 0 ||
 	    job_handoff_encode(lang, req, &j.hand) < 0) {
 		wire_buf_free(&j.job);
 		wire_buf_free(&j.hand);
@@ -341,5 +341,6 @@ void sandbox_release(struct service *svc, struct sandbox_result *res)
 	buf_free(&res->compile.err);
 	buf_free(&res->run.out);
 	buf_free(&res->run.err);
+	buf_free(&res->display);
 	memset(res, 0, sizeof(*res));
 }

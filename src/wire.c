@@ -97,25 +97,80 @@ int wire_put_file(struct wire_buf *b, const char *name, const void *data,
 	return 0;
 }
 
-int wire_put_out(struct wire_buf *b, uint8_t stage, uint8_t stream,
+int wire_put_out(struct wire_buf *b, uint32_t id, uint8_t stage, uint8_t stream,
 		 const void *data, size_t n)
 {
-	uint8_t h[WIRE_HDR_LEN];
 	uint8_t s[2];
 
-	if (n > WIRE_MAX_PAYLOAD - 2) {
-		return -1;
-	}
-	if (buf_reserve(b, WIRE_HDR_LEN + 2 + n) < 0) {
-		return -1;
-	}
-	put_hdr(h, WIRE_OUT, (uint32_t)(n + 2));
 	s[0] = stage;
 	s[1] = stream;
-	buf_add(b, h, sizeof(h));
-	buf_add(b, s, 2);
-	buf_add(b, data, n);
+	return wire_put_id(b, WIRE_OUT, id, s, 2, data, n);
+}
+
+void wire_be32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+void wire_be64(uint8_t *p, uint64_t v)
+{
+	wire_be32(p, (uint32_t)(v >> 32));
+	wire_be32(p + 4, (uint32_t)v);
+}
+
+uint32_t wire_get32(const uint8_t *p)
+{
+	return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) |
+	       ((uint32_t)p[2] << 8) | (uint32_t)p[3];
+}
+
+uint64_t wire_get64(const uint8_t *p)
+{
+	return ((uint64_t)wire_get32(p) << 32) | wire_get32(p + 4);
+}
+
+int wire_rec_id(const struct wire_rec *rec, uint32_t *id)
+{
+	if (rec->len < 4) {
+		return -1;
+	}
+	*id = wire_get32(rec->payload);
 	return 0;
+}
+
+int wire_put_id(struct wire_buf *b, uint8_t type, uint32_t id, const void *head,
+		size_t hn, const void *data, size_t dn)
+{
+	uint8_t h[WIRE_HDR_LEN + 4];
+
+	if (hn > WIRE_MAX_PAYLOAD - 4 || dn > WIRE_MAX_PAYLOAD - 4 - hn) {
+		return -1;
+	}
+	if (buf_reserve(b, sizeof(h) + hn + dn) < 0) {
+		return -1;
+	}
+	put_hdr(h, type, (uint32_t)(4 + hn + dn));
+	wire_be32(h + WIRE_HDR_LEN, id);
+	buf_add(b, h, sizeof(h));
+	buf_add(b, head, hn);
+	buf_add(b, data, dn);
+	return 0;
+}
+
+int wire_put_fail(struct wire_buf *b, uint32_t id, const char *code,
+		  const char *msg)
+{
+	size_t cl = strlen(code) + 1;
+
+	return wire_put_id(b, WIRE_FAIL, id, code, cl, msg, strlen(msg));
+}
+
+int wire_raw_add(struct wire_buf *b, const void *p, size_t n)
+{
+	return buf_add(b, p, n);
 }
 
 int wire_kv_add(struct wire_buf *b, const char *key, long long value)
@@ -168,7 +223,8 @@ int wire_dec_feed(struct wire_dec *d, const uint8_t *data, size_t n,
 				 ((uint32_t)d->hdr[2] << 16) |
 				 ((uint32_t)d->hdr[3] << 8) |
 				 (uint32_t)d->hdr[4];
-			if (d->len > max) {
+			if (d->len > max ||
+			    (d->check && d->check(d->type, d->len) != 0)) {
 				*used = off;
 				return -1;
 			}
@@ -215,6 +271,121 @@ void wire_dec_free(struct wire_dec *d)
 	free(d->payload);
 	d->payload = NULL;
 	d->cap = 0;
+}
+
+void wire_dec_reset(struct wire_dec *d)
+{
+	d->hdr_have = 0;
+	d->have = 0;
+	d->in_payload = 0;
+}
+
+int wire_host_type(uint8_t type)
+{
+	switch (type) {
+	case WIRE_NOOP:
+	case WIRE_FILE:
+	case WIRE_ENV:
+	case WIRE_COMPILE:
+	case WIRE_RUN:
+	case WIRE_STDIN:
+	case WIRE_LIMITS:
+	case WIRE_HANDOFF:
+	case WIRE_GO:
+	case WIRE_JOB:
+	case WIRE_SYNC:
+	case WIRE_INTR:
+	case WIRE_FPUT:
+	case WIRE_FDATA:
+	case WIRE_FEND:
+	case WIRE_FGET:
+	case WIRE_FLIST:
+	case WIRE_FDEL:
+	case WIRE_BYE:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+static int sess_check(uint8_t type, uint32_t len)
+{
+	if (type == WIRE_NOOP) {
+		return len != 0;
+	}
+	return !wire_host_type(type) || len > WIRE_SESSION_MAX;
+}
+
+void wire_sess_init(struct wire_sess *s)
+{
+	s->dec.max = WIRE_SESSION_MAX;
+	s->dec.check = sess_check;
+}
+
+/* One raw byte while scanning. The header's bytes after the first are
+ * never 'S', so on a mismatch only this byte can start a new match. */
+static void sess_scan(struct wire_sess *s, uint8_t b)
+{
+	static const uint8_t pat[WIRE_HDR_LEN] = WIRE_SYNC_HDR;
+
+	if (b == pat[s->scan_have]) {
+		s->scan_have++;
+	} else {
+		s->scan_have = b == pat[0];
+	}
+}
+
+int wire_sess_feed(struct wire_sess *s, const uint8_t *p, size_t n,
+		   size_t *used, struct wire_rec *rec, int *desync)
+{
+	static const uint8_t pat[WIRE_HDR_LEN] = WIRE_SYNC_HDR;
+	size_t off = 0;
+
+	for (;;) {
+		size_t u = 0;
+		int r;
+		int k;
+
+		while (s->scanning && off < n) {
+			sess_scan(s, p[off++]);
+			if (s->scan_have == WIRE_HDR_LEN) {
+				/* Resume inside a SYNC record. */
+				wire_dec_reset(&s->dec);
+				if (wire_dec_feed(&s->dec, pat, sizeof(pat), &u,
+						  rec) != 0) {
+					abort(); /* out of memory */
+				}
+				s->scanning = 0;
+			}
+		}
+		if (s->scanning || off == n) {
+			*used = off;
+			return 0;
+		}
+		r = wire_dec_feed(&s->dec, p + off, n - off, &u, rec);
+		off += u;
+		if (r >= 0) {
+			*used = off;
+			return r;
+		}
+		if (s->dec.len <= s->dec.max && s->dec.check &&
+		    s->dec.check(s->dec.type, s->dec.len) == 0) {
+			abort(); /* out of memory, not a framing error */
+		}
+		s->errors++;
+		*desync = 1;
+		s->scanning = 1;
+		s->scan_have = 0;
+		for (k = 1; k < WIRE_HDR_LEN; k++) {
+			sess_scan(s, s->dec.hdr[k]);
+		}
+		wire_dec_reset(&s->dec);
+	}
+}
+
+void wire_sess_free(struct wire_sess *s)
+{
+	wire_dec_free(&s->dec);
 }
 
 int wire_kv_get(const uint8_t *p, size_t n, const char *key, long long *out)
@@ -288,13 +459,14 @@ char **wire_list_split(const uint8_t *p, size_t n, size_t *count)
 	return v;
 }
 
-int wire_name_ok(const char *name, size_t len)
+/* The path rules shared by wire_name_ok and wire_path_ok. */
+static int path_ok(const char *name, size_t len, size_t maxlen, int maxdepth)
 {
 	size_t i;
 	size_t comp = 0;
 	int depth = 1;
 
-	if (len == 0 || len > WIRE_MAX_NAME || name[0] == '/') {
+	if (len == 0 || len > maxlen || name[0] == '/') {
 		return -1;
 	}
 	for (i = 0; i <= len; i++) {
@@ -310,7 +482,7 @@ int wire_name_ok(const char *name, size_t len)
 			    (comp == 2 && s[0] == '.' && s[1] == '.')) {
 				return -1;
 			}
-			if (i < len && ++depth > 8) {
+			if (i < len && ++depth > maxdepth) {
 				return -1;
 			}
 			comp = 0;
@@ -319,4 +491,14 @@ int wire_name_ok(const char *name, size_t len)
 		}
 	}
 	return 0;
+}
+
+int wire_name_ok(const char *name, size_t len)
+{
+	return path_ok(name, len, WIRE_MAX_NAME, 8);
+}
+
+int wire_path_ok(const char *path, size_t len)
+{
+	return path_ok(path, len, WIRE_PATH_MAX, WIRE_PATH_DEPTH);
 }

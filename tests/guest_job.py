@@ -12,12 +12,18 @@ through the Engine API without a TTY sees 8-byte stream headers instead).
   guest_job.py run [--guest PATH] [--image IMAGE] [JOB OPTIONS]
   guest_job.py check [--guest PATH] [--image IMAGE] [-k NAME]
 
+Protocol 2: records of the guest's answer carry the job's (or file
+operation's) u32 id; `Session` drives a guest started with --session (jobs
+with ids, file put/get/list/delete, SYNC, INTERRUPT), and the checks named
+session_* exercise it.
+
 JOB OPTIONS: --file NAME=TEXT, --file-from NAME=PATH, --env KEY=VALUE,
 --compile 'ARGV', --run 'ARGV' (shell words), --stdin TEXT, --limit KEY=N.
 """
 import argparse
 import json
 import os
+import select
 import shlex
 import struct
 import subprocess
@@ -26,9 +32,21 @@ import time
 
 # Record types (wire.h).
 FILE, ENV, COMPILE, RUN, STDIN, LIMITS, GO = b"FECRILG"
+JOB, SYNC, INTR, FPUT, FDATA, FEND, FGET, FLIST, FDEL, BYE = b"JSKPpeglXQ"
 READY, OUT, RESULT, FAIL, DONE = b"roxfd"
-NAMES = dict(zip(b"FECRILGroxfd", "FILE ENV COMPILE RUN STDIN LIMITS GO READY"
-                 " OUT RESULT FAIL DONE".split()))
+DISPLAY, SYNCED, FSTAT, FENTRY = b"ystn"
+NOOP = 0
+NAMES = dict(zip(b"FECRILGJSKPeglXQroxfdystnp",
+                 "FILE ENV COMPILE RUN STDIN LIMITS GO JOB SYNC INTERRUPT"
+                 " FPUT FEND FGET FLIST FDEL BYE READY OUT RESULT FAIL DONE"
+                 " DISPLAY SYNCED FSTAT FENTRY FDATA".split()))
+NAMES[NOOP] = "NOOP"
+# Guest -> host records that start with the u32 id.
+WITH_ID = {OUT, RESULT, FAIL, DONE, DISPLAY, FSTAT, FENTRY, FDATA}
+CHUNK_MAX = 64 * 1024           # WIRE_CHUNK_MAX
+PAD_LEN = CHUNK_MAX + 64        # WIRE_PAD_LEN
+SYNC_HDR = b"S\0\0\0\x10"
+VERSION = "isobox-guest 2"
 
 DOCKER_RUN = [
     "docker", "run", "--rm", "-i", "--runtime=runsc-isobox",
@@ -61,9 +79,12 @@ def nul_list(items):
 
 
 def encode_job(files=(), env=DEFAULT_ENV, compile_argv=None, run_argv=None,
-               stdin=b"", limits=None, go=True):
-    """Bytes of one job. files: (name, bytes) pairs; names are not checked."""
+               stdin=b"", limits=None, go=True, job_id=None):
+    """Bytes of one job. files: (name, bytes) pairs; names are not checked.
+    job_id: a JOB record first (without one the job's id is 0)."""
     out = []
+    if job_id is not None:
+        out.append(record(JOB, struct.pack(">I", job_id)))
     for name, data in files:
         n = name.encode()
         out.append(record(FILE, struct.pack(">H", len(n)) + n + data))
@@ -72,8 +93,8 @@ def encode_job(files=(), env=DEFAULT_ENV, compile_argv=None, run_argv=None,
         out.append(record(COMPILE, nul_list(compile_argv)))
     if run_argv:
         out.append(record(RUN, nul_list(run_argv)))
-    if stdin:
-        out.append(record(STDIN, stdin))
+    for i in range(0, len(stdin), CHUNK_MAX):
+        out.append(record(STDIN, stdin[i:i + CHUNK_MAX]))
     if limits:
         out.append(record(LIMITS, nul_list(
             "%s=%d" % kv for kv in limits.items())))
@@ -96,8 +117,22 @@ def decode(data):
     return recs
 
 
+def split_id(rtype, p):
+    """(id, rest of the payload) of a guest record that carries one."""
+    if rtype in WITH_ID and len(p) >= 4:
+        return struct.unpack(">I", p[:4])[0], p[4:]
+    return None, p
+
+
+def fail_text(p):
+    """(code, sentence) of a FAIL payload after its id."""
+    code, _, msg = p.partition(b"\0")
+    return code.decode(errors="replace"), msg.decode(errors="replace")
+
+
 def summarize(data):
-    """Group decoded records into jobs: {stages: {c|r: {...}}, fail, done}."""
+    """Group decoded records into jobs, in order (a job ends at its DONE):
+    {id, stages: {c|r: {...}}, fail, fail_code, display, done}."""
     s = {"ready": None, "jobs": [], "torn": None}
     job = None
     for rtype, p in decode(data):
@@ -107,8 +142,10 @@ def summarize(data):
         if rtype == "torn":
             s["torn"] = p.hex()
             continue
+        rid, p = split_id(rtype, p)
         if job is None:
-            job = {"stages": {}, "fail": None, "done": False}
+            job = {"id": rid, "stages": {}, "fail": None, "fail_code": None,
+                   "display": [], "done": False}
             s["jobs"].append(job)
         if rtype in (OUT, RESULT):
             st = job["stages"].setdefault(chr(p[0]), {
@@ -119,8 +156,10 @@ def summarize(data):
         elif rtype == RESULT:
             kv = [x.split("=", 1) for x in p[1:].decode().split("\0") if x]
             st["result"] = {k: int(v) for k, v in kv}
+        elif rtype == DISPLAY:
+            job["display"].append((chr(p[0]), bytes(p[1:])))
         elif rtype == FAIL:
-            job["fail"] = p.decode(errors="replace")
+            job["fail_code"], job["fail"] = fail_text(p)
         elif rtype == DONE:
             job["done"] = True
             job = None
@@ -186,7 +225,7 @@ def c_hello(g, i):
         files=[("main.py", b'print("hello, world")\n')],
         run_argv=["python3", "main.py"]), g, i)
     r = one(s)
-    assert s["ready"] == "isobox-guest 1", s
+    assert s["ready"] == VERSION, s
     assert r["stdout"] == b"hello, world\n" and r["result"]["exit"] == 0, r
     assert rc == 0, rc
     return r["result"]
@@ -240,7 +279,9 @@ def c_identity(g, i):
     assert "CapEff:\t0000000000000000" in out, out
     assert "CapPrm:\t0000000000000000" in out, out
     assert "NoNewPrivs=1" in out, out
-    assert "process              64\n" in out, out
+    # pids 64 means 64 tasks, the program included: RLIMIT_NPROC is one
+    # less under this gVisor (guest.c, guest_child).
+    assert "process              63\n" in out, out
     return out
 
 
@@ -496,16 +537,429 @@ def c_sigterm(g, i):
     return "exit 143 %.2fs after SIGTERM" % (time.monotonic() - t)
 
 
+# ---- session mode ---------------------------------------------------------
+
+
+class GuestError(Exception):
+    """A FAIL record of a file operation: .code (WIRE_ERR_*) and .msg."""
+
+    def __init__(self, code, msg):
+        Exception.__init__(self, "%s: %s" % (code, msg))
+        self.code, self.msg = code, msg
+
+
+def file_stat(p):
+    """FSTAT/FENTRY stat bytes: (type, mode, size, mtime_ms)."""
+    t, mode, size, mtime = struct.unpack(">BIQq", p[:21])
+    return chr(t), mode, size, mtime
+
+
+class Session:
+    """A guest started with --session in a fresh gVisor container, driven
+    over `docker run -i` (the docker CLI demultiplexes the stream). Records
+    are read incrementally; every method waits for its own answer."""
+
+    def __init__(self, guest, image, workdir=None, mounts=(), name=None):
+        self.name = name or "isobox-guest-check-%d-%d" % (
+            os.getpid(), int(time.monotonic() * 1000))
+        cmd = list(DOCKER_RUN) + ["--name", self.name, "--label",
+                                  "isobox.test=guest"]
+        for src, dst in mounts:
+            cmd += ["-v", "%s:%s" % (src, dst)]
+        cmd += ["-v", "%s:/.isobox/guest:ro" % os.path.abspath(guest), image,
+                "/.isobox/guest", "--session"]
+        if workdir:
+            cmd += ["--workdir", workdir]
+        self.p = subprocess.Popen(cmd, stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE)
+        self.buf = b""
+        self.ready = self.read_until(lambda t, i, p: t == READY)[-1][2]
+
+    def send(self, data):
+        self.p.stdin.write(data)
+        self.p.stdin.flush()
+
+    def next_record(self, timeout=30):
+        """(type, id or None, payload); raises TimeoutError or EOFError."""
+        deadline = time.monotonic() + timeout
+        while True:
+            if len(self.buf) >= 5:
+                rtype, n = struct.unpack(">BI", self.buf[:5])
+                if len(self.buf) >= 5 + n:
+                    p = self.buf[5:5 + n]
+                    self.buf = self.buf[5 + n:]
+                    rid, p = split_id(rtype, p)
+                    return rtype, rid, p
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("no record from the guest in time")
+            r, _, _ = select.select([self.p.stdout], [], [], left)
+            if r:
+                chunk = os.read(self.p.stdout.fileno(), 1 << 20)
+                if not chunk:
+                    raise EOFError("the guest's output ended")
+                self.buf += chunk
+
+    def read_until(self, pred, timeout=30):
+        """Records up to and including the first that pred(type, id, p)."""
+        out = []
+        deadline = time.monotonic() + timeout
+        while True:
+            rec = self.next_record(max(0.01, deadline - time.monotonic()))
+            out.append(rec)
+            if pred(*rec):
+                return out
+
+    def job(self, job_id, timeout=60, **kw):
+        """Run one job; its records only (others are stale and ignored) as
+        a summary {stages, fail, done, display, stale}."""
+        self.send(encode_job(job_id=job_id, **kw))
+        return self.answer(job_id, timeout)
+
+    def answer(self, job_id, timeout=60):
+        recs = self.read_until(lambda t, i, p: t == DONE and i == job_id,
+                               timeout)
+        mine = b"".join(record(t, struct.pack(">I", i) + p)
+                        for t, i, p in recs if i == job_id)
+        job = summarize(mine)["jobs"][0]
+        job["stale"] = [(t, i) for t, i, p in recs if i != job_id]
+        return job
+
+    def op(self, op_id, timeout=60):
+        """Records of file operation op_id up to its DONE; GuestError on
+        FAIL. Records of other ids are dropped."""
+        recs = self.read_until(lambda t, i, p: t in (DONE, FAIL)
+                               and i == op_id, timeout)
+        recs = [(t, p) for t, i, p in recs if i == op_id]
+        if recs[-1][0] == FAIL:
+            raise GuestError(*fail_text(recs[-1][1]))
+        return recs
+
+    def put(self, op_id, path, data, mode=0o644, chunk=CHUNK_MAX, end=True):
+        self.send(record(FPUT, struct.pack(">II", op_id, mode) +
+                         path.encode()))
+        for i in range(0, len(data), chunk):
+            self.send(record(FDATA, struct.pack(">I", op_id) +
+                             data[i:i + chunk]))
+        if end:
+            self.send(record(FEND, struct.pack(">I", op_id)))
+            self.op(op_id)
+
+    def get(self, op_id, path, offset=0, length=0):
+        """(stat, bytes) of path from offset (length 0: to the end)."""
+        self.send(record(FGET, struct.pack(">IQQ", op_id, offset, length) +
+                         path.encode()))
+        recs = self.op(op_id)
+        st = [file_stat(p) for t, p in recs if t == FSTAT]
+        assert len(st) == 1 and recs[0][0] == FSTAT, recs[:3]
+        return st[0], b"".join(p for t, p in recs if t == FDATA)
+
+    def list(self, op_id, path=""):
+        """({name: stat}, truncated)."""
+        self.send(record(FLIST, struct.pack(">I", op_id) + path.encode()))
+        recs = self.op(op_id)
+        ents = {p[21:].decode(): file_stat(p) for t, p in recs
+                if t == FENTRY}
+        return ents, bool(recs[-1][1] and recs[-1][1][0] & 1)
+
+    def delete(self, op_id, path):
+        self.send(record(FDEL, struct.pack(">I", op_id) + path.encode()))
+        self.op(op_id)
+
+    def sync(self, nonce=None):
+        """SYNC; returns the records skipped before the matching SYNCED."""
+        nonce = nonce or os.urandom(16)
+        self.send(record(SYNC, nonce))
+        recs = self.read_until(lambda t, i, p: t == SYNCED and p == nonce)
+        return recs[:-1]
+
+    def alive(self):
+        return self.p.poll() is None
+
+    def close(self, bye=True):
+        """BYE (or just EOF), the guest's exit status; the container goes."""
+        try:
+            if bye and self.alive():
+                self.send(record(BYE))
+            self.p.stdin.close()
+            self.p.wait(timeout=30)
+        finally:
+            subprocess.run(["docker", "rm", "-f", self.name],
+                           capture_output=True)
+            if self.p.poll() is None:
+                self.p.kill()
+                self.p.wait()
+        return self.p.returncode
+
+
+def session(g, i, **kw):
+    return Session(g, i, **kw)
+
+
+def s_jobs(g, i):
+    """Several jobs with ids in one sandbox; state kept between them."""
+    s = session(g, i)
+    try:
+        assert s.ready == VERSION.encode(), s.ready
+        a = s.job(7, run_argv=["sh", "-c", "echo one > f; echo a"])
+        b = s.job(8, run_argv=["sh", "-c", "cat f; echo b >&2; exit 4"])
+        c = s.job(0xfffffffe, run_argv=["sh", "-c", "cat"], stdin=b"in")
+        bad = s.job(9, run_argv=None)
+        d = s.job(10, run_argv=["echo", "after"])
+        assert a["stages"]["r"]["stdout"] == b"a\n", a
+        assert a["id"] == 7 and a["done"], a
+        assert b["stages"]["r"]["stdout"] == b"one\n", b
+        assert b["stages"]["r"]["stderr"] == b"b\n", b
+        assert b["stages"]["r"]["result"]["exit"] == 4, b
+        assert c["stages"]["r"]["stdout"] == b"in", c
+        assert bad["fail_code"] == "bad_job" and bad["done"], bad
+        assert "RUN" in bad["fail"], bad
+        assert d["stages"]["r"]["stdout"] == b"after\n", d
+        assert s.alive()
+    finally:
+        rc = s.close()
+    assert rc == 0, rc
+    return "5 jobs (one refused) in one sandbox; BYE -> exit 0"
+
+
+def s_sync(g, i):
+    """SYNC after garbage and after a partial record; the padding rule."""
+    s = session(g, i)
+    try:
+        # Garbage: an unknown type, then an oversize length.
+        s.send(b"\xff\x00\x00\x00\x01z" + b"Z\x7f\xff\xff\xff" + b"junk")
+        s.sync()
+        assert s.job(1, run_argv=["echo", "ok1"])["stages"]["r"][
+            "stdout"] == b"ok1\n"
+        # A half-sent job and a half-sent record: SYNC drops the job.
+        half = encode_job(job_id=2, run_argv=["echo", "never"], go=False)
+        s.send(half + record(STDIN, b"x" * 1000)[:600])
+        s.send(b"\0" * PAD_LEN)
+        skipped = s.sync()
+        assert not [r for r in skipped if r[0] in (OUT, RESULT)], skipped
+        r = s.job(3, run_argv=["echo", "ok3"])
+        assert r["stages"]["r"]["stdout"] == b"ok3\n", r
+        # A partial header; padding then SYNC with 1-4 stray zeros.
+        for cut in (1, 2, 3, 4):
+            s.send(record(FDATA, b"\0\0\0\x09" + b"d" * 100)[:cut])
+            s.send(b"\0" * (PAD_LEN + cut))
+            s.sync()
+        # GO of the dropped job never runs it: a GO alone is refused.
+        s.send(record(GO))
+        orphan = s.answer(0)
+        assert orphan["fail_code"] == "bad_job" and not orphan["stages"], \
+            orphan
+        r = s.job(4, run_argv=["echo", "ok4"])
+        assert r["stages"]["r"]["stdout"] == b"ok4\n", r
+        assert not r["stale"], r
+    finally:
+        s.close()
+    return "garbage, half job, partial headers: resynchronised"
+
+
+def s_interrupt(g, i):
+    s = session(g, i)
+    try:
+        s.send(encode_job(job_id=5, run_argv=["sleep", "100"],
+                          limits={"run_wall_ms": 60000}))
+        time.sleep(1.0)
+        t = time.monotonic()
+        s.send(record(INTR, struct.pack(">I", 4)))      # not running: ignored
+        s.send(record(INTR, struct.pack(">I", 5)))
+        r = s.answer(5, timeout=20)
+        took = time.monotonic() - t
+        res = r["stages"]["r"]["result"]
+        assert res["signal"] == 2 and res["exit"] == 130, res
+        assert res["timed_out"] == 0, res
+        assert took < 5, took
+        n = s.job(6, run_argv=["echo", "alive"])
+        assert n["stages"]["r"]["stdout"] == b"alive\n", n
+    finally:
+        s.close()
+    return "SIGINT %s after %.2fs; the next job runs" % (res, took)
+
+
+def s_leftover(g, i):
+    """A child that keeps writing after its job ended is gone by the next."""
+    s = session(g, i)
+    try:
+        a = s.job(1, run_argv=["sh", "-c", "(while :; do echo late; "
+                               "echo late >&2; sleep 0.02; done) & "
+                               "setsid sh -c 'while :; do echo x >> f; "
+                               "sleep 0.02; done' & sleep 0.3; echo started"])
+        assert b"started\n" in a["stages"]["r"]["stdout"], a
+        time.sleep(0.5)
+        b = s.job(2, run_argv=["sh", "-c", "echo /proc/[0-9]*; sleep 0.3;"
+                               " echo next"])
+        out = b["stages"]["r"]
+        assert b"late" not in out["stdout"] + out["stderr"], out
+        assert out["stdout"].split(b"\n")[1] == b"next", out
+        assert out["stdout"].count(b"/proc/") == 2, out  # guest, this sh
+        assert not b["stale"], b
+        _, f1 = s.get(3, "f")
+        assert f1.startswith(b"x\n"), f1
+        time.sleep(0.3)
+        _, f2 = s.get(4, "f")
+        assert f1 == f2, (len(f1), len(f2))
+    finally:
+        s.close()
+    return "leftovers killed: %r" % bytes(out["stdout"])
+
+
+def s_files(g, i):
+    """put/get/list/delete round trip; 5 MiB in pieces; range reads."""
+    s = session(g, i)
+    try:
+        big = os.urandom(5 * 1024 * 1024 + 123)
+        s.put(1, "data/big.bin", big)
+        s.put(2, "data/small.txt", b"hello", mode=0o600)
+        s.put(3, "top.sh", b"#!/bin/sh\necho ran\n", mode=0o755)
+        st, back = s.get(4, "data/big.bin")
+        assert back == big and st[0] == "f" and st[2] == len(big), st
+        st, part = s.get(5, "data/big.bin", 1000000, 70000)
+        assert part == big[1000000:1070000], len(part)
+        _, tail = s.get(6, "data/big.bin", len(big) - 10, 100)
+        assert tail == big[-10:], tail
+        _, none = s.get(7, "data/big.bin", len(big) + 5, 10)
+        assert none == b"", none
+        ents, trunc = s.list(8, "data")
+        assert not trunc and set(ents) == {"big.bin", "small.txt"}, ents
+        assert ents["small.txt"][1] == 0o600, ents
+        assert ents["big.bin"][2] == len(big), ents
+        top, _ = s.list(9)
+        assert top["data"][0] == "d" and top["top.sh"][1] == 0o755, top
+        r = s.job(10, run_argv=["sh", "-c", "./top.sh || sh top.sh; "
+                                "stat -c '%u %a %s' data/small.txt;"
+                                " sha256sum data/big.bin"])
+        out = r["stages"]["r"]["stdout"].decode()
+        assert "ran\n" in out and "65534 600 5\n" in out, out
+        import hashlib
+        assert hashlib.sha256(big).hexdigest() in out, out
+        # Overwrite is atomic: replace, then an abandoned upload leaves
+        # neither a half file nor a temporary one.
+        s.put(11, "data/small.txt", b"second")
+        s.put(12, "data/small.txt", b"third-half", end=False)
+        s.sync()
+        assert s.get(13, "data/small.txt")[1] == b"second"
+        ents, _ = s.list(14, "data")
+        assert set(ents) == {"big.bin", "small.txt"}, ents
+        s.delete(15, "data")
+        for op, path in ((16, "data/big.bin"), (17, "data")):
+            try:
+                s.get(op, path)
+                raise AssertionError("%s still there" % path)
+            except GuestError as e:
+                assert e.code == "not_found", e
+        errs = {}
+        for op, call in ((18, lambda o: s.get(o, "top.sh/x")),
+                         (19, lambda o: s.get(o, "")),
+                         (20, lambda o: s.get(o, "../etc/passwd")),
+                         (21, lambda o: s.list(o, "top.sh")),
+                         (22, lambda o: s.delete(o, "nope")),
+                         (23, lambda o: s.put(o, "a/../b", b"x"))):
+            try:
+                call(op)
+                raise AssertionError("op %d succeeded" % op)
+            except GuestError as e:
+                errs[op] = e.code
+        assert errs == {18: "not_a_directory", 19: "invalid_path",
+                        20: "invalid_path", 21: "not_a_directory",
+                        22: "not_found", 23: "invalid_path"}, errs
+    finally:
+        s.close()
+    return "5 MiB round trip, ranges, atomic replace, errors %s" % errs
+
+
+def s_symlinks(g, i):
+    """Links and FIFOs planted by a job are refused, never followed."""
+    s = session(g, i)
+    try:
+        r = s.job(1, run_argv=["sh", "-c",
+                               "ln -s /etc/passwd pw; ln -s /etc etc;"
+                               " ln -s /tmp tmpl; mkdir -p d/sub;"
+                               " ln -s ../.. d/up; mkfifo fifo;"
+                               " echo secret > /tmp/outside; echo ok"])
+        assert r["stages"]["r"]["stdout"] == b"ok\n", r
+        codes = {}
+        for op, (what, path) in enumerate([
+                ("get", "pw"), ("get", "etc/passwd"), ("get", "fifo"),
+                ("get", "tmpl/outside"), ("get", "d/up/etc/passwd"),
+                ("list", "etc"), ("list", "d/up"), ("put", "tmpl/new"),
+                ("put", "etc/new"), ("put", "d/up/x"), ("del", "tmpl/outside"),
+                ("put", "pw")], start=100):
+            try:
+                if what == "get":
+                    s.get(op, path)
+                elif what == "list":
+                    s.list(op, path)
+                elif what == "put":
+                    if path == "pw":
+                        continue
+                    s.put(op, path, b"x")
+                else:
+                    s.delete(op, path)
+                raise AssertionError("%s %s succeeded" % (what, path))
+            except GuestError as e:
+                codes[path] = e.code
+        assert codes["fifo"] == "not_regular", codes
+        for p, c in codes.items():
+            if p != "fifo":
+                assert c == "symlink", codes
+        # Replacing the link itself is fine: the link goes, /etc stays.
+        s.put(200, "pw", b"mine")
+        assert s.get(201, "pw")[1] == b"mine"
+        # Deleting a tree that holds links removes the links only.
+        s.delete(202, "d")
+        r = s.job(2, run_argv=["sh", "-c", "cat /tmp/outside; "
+                               "head -c 5 /etc/passwd; echo; ls"])
+        out = r["stages"]["r"]["stdout"]
+        assert out.startswith(b"secret\nroot:"), out
+        assert b"\nd\n" not in out and b"tmpl" in out, out
+    finally:
+        s.close()
+    return "refused: %s" % codes
+
+
+def s_workdir(g, i):
+    """--workdir: jobs run there and files land there."""
+    s = session(g, i, workdir="/tmp")
+    try:
+        s.put(1, "w.txt", b"in tmp")
+        r = s.job(2, run_argv=["sh", "-c", "pwd; cat w.txt"])
+        assert r["stages"]["r"]["stdout"] == b"/tmp\nin tmp", r
+    finally:
+        s.close()
+    return "cwd and files in /tmp"
+
+
+def s_oneshot_unchanged(g, i):
+    """Without --session: one job and exit; session records are refused."""
+    s, rc, _, _ = docker_run(encode_job(job_id=42, run_argv=["echo", "hi"]),
+                             g, i)
+    j = one(s)
+    assert s["jobs"][0]["id"] == 42 and j["stdout"] == b"hi\n", s
+    assert rc == 0, rc
+    s, rc, _, _ = docker_run(record(FLIST, b"\0\0\0\1"), g, i)
+    assert s["jobs"][0]["fail"] and rc == 2, s
+    return "one job with id 42; FLIST refused (%s)" % s["jobs"][0]["fail"]
+
+
+SESSION_CHECKS = [s_jobs, s_sync, s_interrupt, s_leftover, s_files,
+                  s_symlinks, s_workdir, s_oneshot_unchanged]
+
+
 CHECKS = [c_hello, c_stdin, c_big_stdin, c_exit3, c_identity, c_env,
           c_truncate, c_timeout, c_background, c_forkbomb, c_stopped,
           c_throughput, c_bad_name, c_protocol, c_compile, c_files,
-          c_exec_box, c_symlink, c_proc1, c_loop, c_sigterm]
+          c_exec_box, c_symlink, c_proc1, c_loop, c_sigterm] + SESSION_CHECKS
 
 
 def check(a):
     bad = 0
     for c in CHECKS:
-        name = c.__name__[2:]
+        name = c.__name__[2:] if c.__name__.startswith("c_") else \
+            "session_" + c.__name__[2:]
         if a.k and not any(k in name for k in a.k):
             continue
         t = time.monotonic()

@@ -239,8 +239,9 @@ static void check_payload(const struct wire_rec *rec)
 			}
 		}
 	}
-	if (rec->type == WIRE_OUT && n >= 2) {
-		FUZZ_CHECK(wire_put_out(&b, p[0], p[1], p + 2, n - 2) == 0);
+	if (rec->type == WIRE_OUT && n >= 6) {
+		FUZZ_CHECK(wire_put_out(&b, wire_get32(p), p[4], p[5], p + 6,
+					n - 6) == 0);
 		FUZZ_CHECK(b.len == WIRE_HDR_LEN + n &&
 			   memcmp(b.p + WIRE_HDR_LEN, p, n) == 0);
 		wire_buf_free(&b);

@@ -79,7 +79,8 @@ static void build_job(struct wire_buf *b)
 	assert_int_equal(wire_kv_add(&lim, WIRE_LIMIT_RUN_WALL_MS, 5000), 0);
 	assert_int_equal(wire_kv_add(&lim, WIRE_LIMIT_PIDS, -3), 0);
 	assert_int_equal(wire_put(b, WIRE_LIMITS, lim.p, lim.len), 0);
-	assert_int_equal(wire_put_out(b, WIRE_STAGE_RUN, 2, "err", 3), 0);
+	assert_int_equal(
+	    wire_put_out(b, 0x01020304, WIRE_STAGE_RUN, 2, "err", 3), 0);
 	assert_int_equal(wire_put(b, WIRE_GO, NULL, 0), 0);
 	wire_buf_free(&env);
 	wire_buf_free(&lim);
@@ -111,8 +112,8 @@ static void check_job(const struct decoded *d)
 	assert_int_equal(v, -3);
 
 	assert_int_equal(d->type[3], WIRE_OUT);
-	assert_int_equal(d->len[3], 5);
-	assert_memory_equal(d->payload[3], "r\002err", 5);
+	assert_int_equal(d->len[3], 9);
+	assert_memory_equal(d->payload[3], "\001\002\003\004r\002err", 9);
 
 	assert_int_equal(d->type[4], WIRE_GO);
 	assert_int_equal(d->len[4], 0);
@@ -298,6 +299,246 @@ static void test_name_ok(void **state)
 	assert_int_equal(wire_name_ok(name, 256), -1);
 }
 
+static void test_put_id_and_fail(void **state)
+{
+	struct wire_buf b = {0};
+	struct decoded d;
+	uint32_t id = 0;
+	struct wire_rec rec;
+
+	(void)state;
+	assert_int_equal(
+	    wire_put_id(&b, WIRE_FGET, 0x0a0b0c0d, "HEAD", 4, "path/x", 6), 0);
+	assert_int_equal(wire_put_id(&b, WIRE_DONE, 9, NULL, 0, NULL, 0), 0);
+	assert_int_equal(wire_put_fail(&b, 3, WIRE_ERR_NOT_FOUND, "gone"), 0);
+	decode_all(&b, 1, &d);
+	assert_int_equal(d.n, 3);
+	assert_int_equal(d.type[0], WIRE_FGET);
+	assert_int_equal(d.len[0], 14);
+	assert_memory_equal(d.payload[0], "\x0a\x0b\x0c\x0dHEADpath/x", 14);
+	rec.type = d.type[0];
+	rec.payload = d.payload[0];
+	rec.len = d.len[0];
+	assert_int_equal(wire_rec_id(&rec, &id), 0);
+	assert_int_equal(id, 0x0a0b0c0d);
+	assert_int_equal(d.len[1], 4);
+	assert_memory_equal(d.payload[1], "\0\0\0\x09", 4);
+	/* FAIL: id | code | NUL | sentence. */
+	assert_int_equal(d.len[2], 4 + 10 + 4);
+	assert_memory_equal(d.payload[2], "\0\0\0\x03not_found\0gone", 18);
+	rec.len = 3;
+	assert_int_equal(wire_rec_id(&rec, &id), -1);
+	decoded_free(&d);
+	wire_buf_free(&b);
+}
+
+static void test_be(void **state)
+{
+	uint8_t p[8];
+
+	(void)state;
+	wire_be32(p, 0x01020304);
+	assert_memory_equal(p, "\x01\x02\x03\x04", 4);
+	assert_int_equal(wire_get32(p), 0x01020304);
+	wire_be64(p, 0x0102030405060708ull);
+	assert_memory_equal(p, "\x01\x02\x03\x04\x05\x06\x07\x08", 8);
+	assert_true(wire_get64(p) == 0x0102030405060708ull);
+	wire_be64(p, (uint64_t)-2);
+	assert_true((int64_t)wire_get64(p) == -2);
+}
+
+static int check_calls;
+
+static int refuse_x(uint8_t type, uint32_t len)
+{
+	check_calls++;
+	return type == 'X' || (type == WIRE_NOOP && len != 0);
+}
+
+static void test_check_hook_and_reset(void **state)
+{
+	struct wire_dec d = {0};
+	struct wire_rec rec;
+	size_t used;
+	static const uint8_t noop[WIRE_HDR_LEN] = {0, 0, 0, 0, 0};
+	static const uint8_t bad[] = {'X', 0, 0, 0, 2, 'a', 'b'};
+	static const uint8_t zero_len[] = {0, 0, 0, 1, 0};
+	static const uint8_t half[] = {'I', 0, 0, 0, 9, 'h'};
+	static const uint8_t ok[] = {'I', 0, 0, 0, 1, 'k'};
+
+	(void)state;
+	d.check = refuse_x;
+	/* Type 0 with length 0: a complete, empty record (a no-op). */
+	assert_int_equal(wire_dec_feed(&d, noop, sizeof(noop), &used, &rec), 1);
+	assert_int_equal(rec.type, WIRE_NOOP);
+	assert_int_equal(rec.len, 0);
+	/* Refused from the header alone; hdr keeps it for a rescan. */
+	assert_int_equal(wire_dec_feed(&d, bad, sizeof(bad), &used, &rec), -1);
+	assert_int_equal(used, WIRE_HDR_LEN);
+	assert_memory_equal(d.hdr, bad, WIRE_HDR_LEN);
+	wire_dec_reset(&d);
+	assert_int_equal(
+	    wire_dec_feed(&d, zero_len, sizeof(zero_len), &used, &rec), -1);
+	wire_dec_reset(&d);
+	/* A reset forgets a half record. */
+	assert_int_equal(wire_dec_feed(&d, half, sizeof(half), &used, &rec), 0);
+	wire_dec_reset(&d);
+	assert_int_equal(wire_dec_feed(&d, ok, sizeof(ok), &used, &rec), 1);
+	assert_int_equal(rec.len, 1);
+	assert_int_equal(rec.payload[0], 'k');
+	assert_int_equal(check_calls, 5);
+	wire_dec_free(&d);
+}
+
+static void test_session_constants(void **state)
+{
+	struct wire_buf b = {0};
+	static const uint8_t hdr[] = WIRE_SYNC_HDR;
+	uint8_t nonce[WIRE_NONCE_LEN] = {0};
+
+	(void)state;
+	/* The header a resyncing guest scans for is SYNC's own. */
+	assert_int_equal(wire_put(&b, WIRE_SYNC, nonce, sizeof(nonce)), 0);
+	assert_memory_equal(b.p, hdr, WIRE_HDR_LEN);
+	/* The padding completes any partial record a session accepts: a
+	 * header missing up to 4 bytes and the longest payload. */
+	assert_true(WIRE_PAD_LEN >= WIRE_HDR_LEN - 1 + WIRE_SESSION_MAX);
+	/* A data piece and its id fit a session record. */
+	assert_true(WIRE_SESSION_MAX >= 4 + WIRE_CHUNK_MAX);
+	/* A FGET with the longest path fits too. */
+	assert_true(WIRE_SESSION_MAX >= 4 + 16 + WIRE_PATH_MAX);
+	wire_buf_free(&b);
+}
+
+static void test_path_ok(void **state)
+{
+	char p[WIRE_PATH_MAX + 2];
+	size_t i;
+	size_t n = 0;
+
+	(void)state;
+	assert_int_equal(wire_path_ok("a", 1), 0);
+	assert_int_equal(wire_path_ok("", 0), -1);
+	assert_int_equal(wire_path_ok("a/../b", 6), -1);
+	assert_int_equal(wire_path_ok("/a", 2), -1);
+	assert_int_equal(wire_path_ok("a\0b", 3), -1);
+	/* 32 levels pass, 33 do not (wire_name_ok stops at 8). */
+	for (i = 0; i < WIRE_PATH_DEPTH; i++) {
+		p[n++] = 'd';
+		p[n++] = '/';
+	}
+	assert_int_equal(wire_path_ok(p, n - 1), 0);
+	assert_int_equal(wire_name_ok(p, n - 1), -1);
+	p[n++] = 'x';
+	assert_int_equal(wire_path_ok(p, n), -1);
+	memset(p, 'n', sizeof(p));
+	assert_int_equal(wire_path_ok(p, WIRE_PATH_MAX), 0);
+	assert_int_equal(wire_path_ok(p, WIRE_PATH_MAX + 1), -1);
+}
+
+/* Feed stream to a session decoder in pieces of chunk; the records' types
+ * and lengths, and how many desyncs were reported. */
+static size_t sess_run(const uint8_t *p, size_t n, size_t chunk, uint8_t *types,
+		       uint8_t last_payload[16], int *desyncs)
+{
+	struct wire_sess s = {0};
+	size_t off = 0;
+	size_t nrec = 0;
+
+	wire_sess_init(&s);
+	*desyncs = 0;
+	while (off < n) {
+		size_t piece = n - off < chunk ? n - off : chunk;
+		size_t used = 0;
+		struct wire_rec rec;
+		int desync = 0;
+		int r =
+		    wire_sess_feed(&s, p + off, piece, &used, &rec, &desync);
+
+		assert_true(used <= piece);
+		*desyncs += desync;
+		off += used;
+		if (r == 1) {
+			assert_true(wire_host_type(rec.type));
+			assert_true(rec.len <= WIRE_SESSION_MAX);
+			if (nrec < 64) {
+				types[nrec] = rec.type;
+			}
+			nrec++;
+			if (rec.type == WIRE_SYNC && rec.len == 16) {
+				memcpy(last_payload, rec.payload, 16);
+			}
+		} else {
+			assert_int_equal(used, piece);
+		}
+	}
+	wire_sess_free(&s);
+	return nrec;
+}
+
+static void test_session_resync(void **state)
+{
+	static const uint8_t nonce[16] = "0123456789abcdef";
+	struct wire_buf b = {0};
+	uint8_t types[64];
+	uint8_t got[16];
+	int desyncs;
+	size_t n;
+	size_t chunk;
+	size_t cut;
+
+	(void)state;
+	/* Garbage (an unknown type), then a job record and SYNC: the job
+	 * record is skipped by the scan, SYNC is found. */
+	for (chunk = 1; chunk < 9; chunk += 7) {
+		b.len = 0;
+		wire_raw_add(&b, "\xff\0\0\0\1", 5);
+		wire_put(&b, WIRE_GO, NULL, 0);
+		wire_put(&b, WIRE_SYNC, nonce, 16);
+		wire_put(&b, WIRE_BYE, NULL, 0);
+		memset(got, 0, sizeof(got));
+		n = sess_run(b.p, b.len, chunk, types, got, &desyncs);
+		assert_int_equal(n, 2);
+		assert_int_equal(types[0], WIRE_SYNC);
+		assert_int_equal(types[1], WIRE_BYE);
+		assert_memory_equal(got, nonce, 16);
+		assert_int_equal(desyncs, 1);
+	}
+	/* An oversize length is a framing error too; a SYNC header inside
+	 * the refused header's length bytes is still found. */
+	b.len = 0;
+	wire_raw_add(&b, "I\0\xff\xff\xff", 5);
+	wire_raw_add(&b, "zz", 2);
+	wire_put(&b, WIRE_SYNC, nonce, 16);
+	n = sess_run(b.p, b.len, 3, types, got, &desyncs);
+	assert_int_equal(n, 1);
+	assert_int_equal(desyncs, 1);
+	/* The takeover rule: a record cut anywhere (header or payload) is
+	 * completed by WIRE_PAD_LEN zeros; the last record is our SYNC. */
+	for (cut = 1; cut < 12; cut++) {
+		uint8_t *pad = calloc(1, WIRE_PAD_LEN);
+
+		b.len = 0;
+		wire_raw_add(&b, "p\0\1\0\040abcdefghij", cut);
+		wire_raw_add(&b, pad, WIRE_PAD_LEN);
+		wire_put(&b, WIRE_SYNC, nonce, 16);
+		free(pad);
+		memset(got, 0, sizeof(got));
+		n = sess_run(b.p, b.len, 4096, types, got, &desyncs);
+		assert_true(n >= 1);
+		assert_memory_equal(got, nonce, 16);
+	}
+	/* Type 0 with a payload is a framing error, empty it is a no-op. */
+	b.len = 0;
+	wire_raw_add(&b, "\0\0\0\0\0", 5);
+	wire_raw_add(&b, "\0\0\0\0\3abc", 8);
+	n = sess_run(b.p, b.len, 2, types, got, &desyncs);
+	assert_int_equal(n, 1);
+	assert_int_equal(types[0], WIRE_NOOP);
+	assert_int_equal(desyncs, 1);
+	wire_buf_free(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -307,6 +548,12 @@ int main(void)
 	    cmocka_unit_test(test_kv_get),
 	    cmocka_unit_test(test_list_split),
 	    cmocka_unit_test(test_name_ok),
+	    cmocka_unit_test(test_put_id_and_fail),
+	    cmocka_unit_test(test_be),
+	    cmocka_unit_test(test_check_hook_and_reset),
+	    cmocka_unit_test(test_session_constants),
+	    cmocka_unit_test(test_path_ok),
+	    cmocka_unit_test(test_session_resync),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
