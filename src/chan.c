@@ -100,7 +100,7 @@ static int pump(struct chan *c, int timeout_ms)
 		return -1;
 	}
 	n = docker_stream_recv(&c->ds, b, sizeof(b), timeout_ms);
-	if (n == -2) {
+	if (n == -ETIMEDOUT) {
 		return 0;
 	}
 	if (n <= 0 || mux_feed(&c->mux, b, (size_t)n, on_mux, c) < 0) {

@@ -107,6 +107,12 @@ static const struct config_key keys[] = {
     {"memory_rate_per_min", "ISOBOX_MEMORY_RATE_PER_MIN", CT_INT,
      OFF(memory_rate_per_min), 0, 100000000},
     {"memory_rate_burst", NULL, CT_INT, OFF(memory_rate_burst), 0, 100000000},
+    {"store_root", "ISOBOX_STORE_ROOT", CT_STR, OFF(store_root), 0, 0},
+    {"store_image", "ISOBOX_STORE_IMAGE", CT_STR, OFF(store_image), 0, 0},
+    {"store_size", "ISOBOX_STORE_SIZE", CT_SIZE, OFF(store_size), 256 * MIB,
+     64 * 1024 * GIB},
+    {"store_reserve_bytes", "ISOBOX_STORE_RESERVE_BYTES", CT_SIZE,
+     OFF(store_reserve_bytes), 0, 1024 * GIB},
     {"docker.host", "DOCKER_HOST", CT_STR, OFF(docker_host), 0, 0},
     /* DOCKER_TLS_VERIFY has docker CLI semantics; see apply_env(). */
     {"docker.tls_verify", NULL, CT_BOOL, OFF(docker_tls_verify), 0, 1},
@@ -147,6 +153,10 @@ static const char *const top_allowed[] = {
     "db_map_bytes",
     "state_map_bytes",
     "ratelimit_max_buckets",
+    "store_root",
+    "store_image",
+    "store_size",
+    "store_reserve_bytes",
     "docker",
     "limits",
     "memory_require_key",
@@ -239,6 +249,10 @@ void config_defaults(struct config *c)
 	c->memory_tenant_keys = 10000;
 	c->memory_rate_per_min = 60000;
 	c->memory_rate_burst = 2000;
+	c->store_root = xstrdup("/var/lib/isobox/store");
+	c->store_image = xstrdup("/var/lib/isobox/store.img");
+	c->store_size = 8 * GIB;
+	c->store_reserve_bytes = 512 * MIB;
 
 	c->docker_host = xstrdup("unix:///var/run/docker.sock");
 	c->docker_tls_verify = 0;
@@ -754,6 +768,12 @@ int config_validate(const struct config *c, struct isobox_err *err)
 			       "(DOCKER_API_VERSION) '%.64s' must look like "
 			       "1.41",
 			       c->docker_api_version);
+	}
+	if (c->store_root[0] != '/' || c->store_image[0] != '/') {
+		return err_set(err, CFG_STATUS, CFG_CODE,
+			       VALIDATE_PREFIX
+			       "store_root and store_image must be absolute "
+			       "paths");
 	}
 	return validate_limits(c, err);
 }

@@ -38,6 +38,12 @@
  *   memory_tenant_keys: 10000       # per tenant
  *   memory_rate_per_min: 60000      # /v1/memory calls per address and
  *   memory_rate_burst: 2000         # per key tenant (0: unlimited)
+ *   store_root: /var/lib/isobox/store  # btrfs (quotas on): one subvolume
+ *                                   # per session workspace and volume
+ *   store_image: /var/lib/isobox/store.img  # loop image setup-host makes
+ *                                   # when store_root is not on btrfs
+ *   store_size: 8GiB                # size of that (sparse) image
+ *   store_reserve_bytes: 512MiB     # free bytes kept: 507 storage_full
  *   docker:
  *     host: unix:///var/run/docker.sock  # or tcp://HOST:PORT
  *     tls_verify: false
@@ -59,6 +65,8 @@
  * ISOBOX_POOL_SIZE, ISOBOX_POOL_LANGUAGES, ISOBOX_POOL_TTL_MS,
  * ISOBOX_KEYS_FILE, ISOBOX_TRUSTED_PROXIES, ISOBOX_RATELIMIT_MAX_BUCKETS,
  * ISOBOX_MEMORY_REQUIRE_KEY, ISOBOX_MEMORY_RATE_PER_MIN,
+ * ISOBOX_STORE_ROOT, ISOBOX_STORE_IMAGE, ISOBOX_STORE_SIZE,
+ * ISOBOX_STORE_RESERVE_BYTES,
  * ISOBOX_RUNTIME, DOCKER_HOST, DOCKER_TLS_VERIFY, DOCKER_CERT_PATH,
  * DOCKER_API_VERSION.
  */
@@ -106,6 +114,11 @@ struct config {
 	int64_t memory_tenant_keys;
 	int memory_rate_per_min; /* the memory routes' own buckets, 0: off */
 	int memory_rate_burst;
+	char *store_root;	   /* btrfs mount of workspaces and volumes */
+	char *store_image;  /* loop image setup-host makes when the host has
+			     * no btrfs at store_root */
+	int64_t store_size; /* size of that image (setup-host) */
+	int64_t store_reserve_bytes; /* free bytes kept: 507 below */
 
 	char *docker_host; /* "unix:///path" or "tcp://host:port" */
 	int docker_tls_verify;

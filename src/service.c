@@ -99,6 +99,7 @@ int service_init(struct service *s, const char *config_path,
 	int rc;
 
 	memset(s, 0, sizeof(*s));
+	bstore_init(&s->bstore);
 	atomic_init(&s->stopping, 0);
 	pthread_mutex_init(&s->hk_lock, NULL);
 	pthread_cond_init(&s->hk_cond, NULL);
@@ -134,6 +135,15 @@ int service_init(struct service *s, const char *config_path,
 	kv_init(&s->kv, &s->store);
 	if (service_open_store(s, err) < 0) {
 		return -1;
+	}
+	{
+		struct isobox_err be;
+
+		if (bstore_open(&s->bstore, s->cfg.store_root,
+				s->cfg.store_reserve_bytes, &be) < 0) {
+			log_warn("sessions and volumes unavailable: %s",
+				 be.msg);
+		}
 	}
 	{
 		char *mp = xasprintf("%s/metrics", s->cfg.run_dir);
@@ -196,6 +206,7 @@ void service_free(struct service *s)
 	registry_current_set(NULL);
 	kv_free(&s->kv);
 	store_close(&s->store);
+	bstore_close(&s->bstore);
 	slots_free(&s->slots);
 	docker_free(&s->docker);
 	config_free(&s->cfg);

@@ -9,6 +9,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+#include "bstore.h"
 #include "config.h"
 #include "docker.h"
 #include "slots.h"
@@ -22,6 +23,10 @@ struct service {
 	struct slots slots;
 	struct store store;	    /* STORE_RUN in run_dir/db, STORE_STATE in
 				     * state_dir/db */
+	struct bstore bstore;	    /* store_root: workspaces and volumes;
+				     * bstore_ready() is 0 when the host has
+				     * no store (features that need it
+				     * answer 503 storage_unavailable) */
 	int64_t admit_budget_bytes; /* > 0: the memory budget instead of the
 				     * slice's cap (tests, benchmarks) */
 	/* The durable key-value store of /v1/memory (kv.h): its tables live in
@@ -54,7 +59,9 @@ struct service {
 const char *service_cgroup_parent(struct service *s);
 
 /* Load the config, set up the engine client and the slots, and load the
- * catalogue. Returns 0, or -1 with a sentence in err. */
+ * catalogue; open the btrfs store (best effort: a host without one only
+ * logs a warning and leaves s->bstore closed). Returns 0, or -1 with a
+ * sentence in err. */
 int service_init(struct service *s, const char *config_path,
 		 struct isobox_err *err);
 void service_free(struct service *s);

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -595,4 +596,59 @@ void random_hex(char *buf, size_t n)
 		done += k;
 	}
 	buf[2 * n] = '\0';
+}
+
+void sha256_init(struct sha256 *h)
+{
+	EVP_MD_CTX *c = EVP_MD_CTX_new();
+
+	if (c == NULL || EVP_DigestInit_ex(c, EVP_sha256(), NULL) != 1) {
+		log_error("sha256: cannot set up a digest (out of memory)");
+		abort();
+	}
+	h->md = c;
+}
+
+void sha256_update(struct sha256 *h, const void *p, size_t n)
+{
+	if (n > 0) {
+		EVP_DigestUpdate((EVP_MD_CTX *)h->md, p, n);
+	}
+}
+
+void sha256_final(struct sha256 *h, uint8_t out[32])
+{
+	unsigned int n = 32;
+
+	EVP_DigestFinal_ex((EVP_MD_CTX *)h->md, out, &n);
+	sha256_free(h);
+}
+
+void sha256_free(struct sha256 *h)
+{
+	EVP_MD_CTX_free((EVP_MD_CTX *)h->md);
+	h->md = NULL;
+}
+
+void sha256_tohex(const uint8_t d[32], char out[65])
+{
+	static const char hex[] = "0123456789abcdef";
+	int i;
+
+	for (i = 0; i < 32; i++) {
+		out[2 * i] = hex[d[i] >> 4];
+		out[2 * i + 1] = hex[d[i] & 15];
+	}
+	out[64] = '\0';
+}
+
+void sha256_hex(const void *p, size_t n, char out[65])
+{
+	struct sha256 h;
+	uint8_t d[32];
+
+	sha256_init(&h);
+	sha256_update(&h, p, n);
+	sha256_final(&h, d);
+	sha256_tohex(d, out);
 }

@@ -101,6 +101,22 @@ int hex_decode(const char *s, size_t n, uint8_t *out);
  * themselves. */
 int name_ok(const char *s, size_t max);
 
+/* SHA-256, streaming (OpenSSL's EVP underneath: the SHA extensions of the
+ * CPU where it has them). sha256_init, any number of sha256_update, then
+ * sha256_final, which also frees the state; sha256_free frees a state that
+ * is abandoned before sha256_final (safe twice, and after final). */
+struct sha256 {
+	void *md; /* EVP_MD_CTX */
+};
+void sha256_init(struct sha256 *h);
+void sha256_update(struct sha256 *h, const void *p, size_t n);
+void sha256_final(struct sha256 *h, uint8_t out[32]);
+void sha256_free(struct sha256 *h);
+/* The digest of p (n bytes) as 64 lower-case hex characters plus NUL. */
+void sha256_hex(const void *p, size_t n, char out[65]);
+/* 32 bytes as 64 lower-case hex characters plus NUL. */
+void sha256_tohex(const uint8_t d[32], char out[65]);
+
 /* Fill buf with n random bytes as 2n hex characters plus NUL. */
 void random_hex(char *buf, size_t n);
 

@@ -53,7 +53,8 @@ if ! "$CC" -fsanitize=fuzzer,address "$probe" -o "$out/obj/probe.$$" \
 fi
 rm -f "$probe" "$out/obj/probe.$$"*
 
-libs_base=$(pkg-config --libs json-c yaml-0.1)
+# libcrypto: util.c has the SHA-256 helpers (EVP).
+libs_base=$(pkg-config --libs json-c yaml-0.1 libcrypto)
 cflags_base=$(pkg-config --cflags json-c yaml-0.1)
 
 # Compile one src/ file into build-fuzz/obj/ unless it is up to date.

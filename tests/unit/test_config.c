@@ -39,6 +39,10 @@ static const char *const env_vars[] = {
     "DOCKER_CERT_PATH",
     "DOCKER_API_VERSION",
     "ISOBOX_RATELIMIT_MAX_BUCKETS",
+    "ISOBOX_STORE_ROOT",
+    "ISOBOX_STORE_IMAGE",
+    "ISOBOX_STORE_SIZE",
+    "ISOBOX_STORE_RESERVE_BYTES",
     NULL,
 };
 
@@ -332,6 +336,39 @@ static void test_env_overrides(void **state)
 	config_free(&c);
 }
 
+/* The store keys: defaults, sizes from the environment, and paths that
+ * must be absolute. */
+static void test_store_keys(void **state)
+{
+	struct config c;
+	struct isobox_err err = {0};
+
+	(void)state;
+	assert_int_equal(config_load(&c, FIXTURE("empty.yaml"), &err), 0);
+	assert_string_equal(c.store_root, "/var/lib/isobox/store");
+	assert_string_equal(c.store_image, "/var/lib/isobox/store.img");
+	assert_int_equal(c.store_size, 8LL << 30);
+	assert_int_equal(c.store_reserve_bytes, 512LL << 20);
+	config_free(&c);
+	setenv("ISOBOX_STORE_ROOT", "/srv/store", 1);
+	setenv("ISOBOX_STORE_SIZE", "16GiB", 1);
+	setenv("ISOBOX_STORE_RESERVE_BYTES", "0", 1);
+	assert_int_equal(config_load(&c, FIXTURE("empty.yaml"), &err), 0);
+	assert_string_equal(c.store_root, "/srv/store");
+	assert_int_equal(c.store_size, 16LL << 30);
+	assert_int_equal(c.store_reserve_bytes, 0);
+	config_free(&c);
+	setenv("ISOBOX_STORE_SIZE", "1M", 1); /* below 256 MiB */
+	assert_int_equal(config_load(&c, FIXTURE("empty.yaml"), &err), -1);
+	assert_non_null(strstr(err.msg, "ISOBOX_STORE_SIZE"));
+	unsetenv("ISOBOX_STORE_SIZE");
+	setenv("ISOBOX_STORE_ROOT", "relative/store", 1);
+	assert_int_equal(config_load(&c, FIXTURE("empty.yaml"), &err), -1);
+	assert_non_null(strstr(err.msg, "store_root"));
+	unsetenv("ISOBOX_STORE_ROOT");
+	unsetenv("ISOBOX_STORE_RESERVE_BYTES");
+}
+
 static void test_docker_tls_env(void **state)
 {
 	struct config c;
@@ -519,6 +556,7 @@ int main(void)
 	    cmocka_unit_test_setup(test_missing_default_file, clear_env),
 	    cmocka_unit_test_setup(test_nested_errors, clear_env),
 	    cmocka_unit_test_setup(test_env_overrides, clear_env),
+	    cmocka_unit_test_setup(test_store_keys, clear_env),
 	    cmocka_unit_test_setup(test_docker_tls_env, clear_env),
 	    cmocka_unit_test_setup(test_bad_env_value, clear_env),
 	    cmocka_unit_test_setup(test_egress_dns, clear_env),
