@@ -853,8 +853,13 @@ static void test_race_swapped_symlinks(void **state)
 	for (i = 0; i < 2; i++) {
 		assert_int_equal(pthread_create(&w[i], NULL, worker, NULL), 0);
 	}
+	/* At least 2.5 s of racing, and on until every kind of operation has
+	 * got through at least once (a slow host, valgrind), 60 s at most. */
 	end = now_ms() + 2500;
-	while (now_ms() < end) {
+	while (now_ms() < end ||
+	       ((atomic_load(&reads_ok) == 0 || atomic_load(&writes_ok) == 0 ||
+		 atomic_load(&deletes_ok) == 0) &&
+		now_ms() < end + 57500)) {
 		usleep(50 * 1000);
 	}
 	atomic_store(&racing, 0);
