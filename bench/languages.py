@@ -17,8 +17,17 @@ without a second table to maintain. Per language, rounds alternate:
               network none, read-only root, user 65534, tmpfs /box and /tmp,
               memory/pids/cpus as the service computes them), running the
               catalogue's compile and run commands through sh on a copy of
-              the same source.
---warmup rounds (default 1) are run first and not recorded.
+              the same source;
+  warm        (with --warm) POST /execute with the language's default limits,
+              so that a warm-pool sandbox serves it when the service pools
+              the language (pool_languages): each sample waits --warm-gap
+              seconds first so the pool can refill, and counts as warm when
+              GET /metrics' isobox_pool_claims_total{result="hit"} grew by
+              one over it. The private copy (below) pools exactly the
+              languages measured (pool_size 1) when --warm is given.
+--warmup rounds (default 1) are run first and not recorded. A language with
+several versions in the catalogue is measured once per version (results
+keyed "name@version").
 
 By default it starts a private copy of the deployment (bench/run's
 Deployment: the installed binary, catalogue and images on a free 127.0.0.1
@@ -30,6 +39,7 @@ yaml (Debian python3-requests python3-yaml).
   bench/languages.py                      every language, 10 runs
   bench/languages.py --runs 20 go rust    some languages
   bench/languages.py --url http://127.0.0.1:8090 --runs 3
+  bench/languages.py --warm kotlin groovy  cold, docker run and warm
 """
 
 import argparse
@@ -100,7 +110,7 @@ def load_snippets(path=TEST_FILE):
 
 
 def load_catalogue(path):
-    """{name: entry} from a catalogue file or directory of *.yaml."""
+    """{(name, version): entry} from a catalogue file or directory of *.yaml."""
     files = ([os.path.join(path, f) for f in sorted(os.listdir(path))
               if f.endswith(".yaml")] if os.path.isdir(path) else [path])
     out = {}
@@ -108,7 +118,7 @@ def load_catalogue(path):
         with open(fn, encoding="utf-8") as f:
             doc = yaml.safe_load(f) or {}
         for e in doc.get("languages") or []:
-            out.setdefault(e["name"], e)
+            out.setdefault((e["name"], str(e["version"])), e)
     return out
 
 
@@ -122,24 +132,49 @@ def load_bench_run():
     return mod
 
 
-def private_config(base, catalogue):
+def private_config(base, catalogue, pool_languages=None):
     """A copy of the installed config whose `registry` is the catalogue
-    under test (the installed one may be older than the repository's)."""
+    under test (the installed one may be older than the repository's) and,
+    when pool_languages is given, whose warm pool holds one sandbox of each
+    of those languages."""
     fd, path = tempfile.mkstemp(prefix="bench-languages-", suffix=".yaml")
+    drop = ("registry:",) + (("pool_languages:", "pool_size:")
+                             if pool_languages is not None else ())
     with open(base, encoding="utf-8") as f, os.fdopen(fd, "w") as out:
         for line in f:
-            if not line.startswith("registry:"):
+            if not line.startswith(drop):
                 out.write(line)
         out.write("registry: %s\n" % json.dumps(catalogue))
+        if pool_languages is not None:
+            out.write("pool_size: 1\npool_languages: %s\n"
+                      % json.dumps(",".join(pool_languages)))
     return path
 
 
 # ------------------------------------------------------------------ probes
 
 
-def execute(url, lang, code, timeout):
-    """One cold /execute. 429 is waited out (not part of the sample)."""
-    body = {"language": lang, "code": code, "limits": COLD_LIMITS}
+def pool_hits(url):
+    """isobox_pool_claims_total{result="hit"} of GET /metrics (None if absent)."""
+    try:
+        r = requests.get(url + "/metrics", timeout=10)
+        for line in r.text.splitlines():
+            if line.startswith('isobox_pool_claims_total{result="hit"}'):
+                return float(line.split()[-1])
+    except requests.RequestException:
+        pass
+    return None
+
+
+def execute(url, lang, code, timeout, version=None, cold=True,
+            want_exit=EXPECT_EXIT):
+    """One /execute: cold (limits no warm sandbox has) or with the default
+    limits. 429 is waited out (not part of the sample)."""
+    body = {"language": lang, "code": code}
+    if version:
+        body["version"] = version
+    if cold:
+        body["limits"] = COLD_LIMITS
     while True:
         t0 = time.perf_counter()
         try:
@@ -168,7 +203,7 @@ def execute(url, lang, code, timeout):
     s["run_ms"] = run.get("durationMs")
     s["limits"] = doc.get("limits")
     s["version"] = doc.get("version")
-    s["ok"] = (run.get("exitCode") == EXPECT_EXIT
+    s["ok"] = (run.get("exitCode") == want_exit
                and run.get("stdout") == EXPECT_STDOUT)
     if not s["ok"]:
         s["error"] = "compile %s run exit %s stdout %r stderr %r" % (
@@ -223,7 +258,7 @@ def docker_argv(entry, image_ref, limits, srcdir, runtime, cgroup_parent):
     return argv
 
 
-def docker_run(argv, timeout):
+def docker_run(argv, timeout, want_exit=EXPECT_EXIT):
     t0 = time.perf_counter()
     try:
         p = subprocess.run(argv, input=b"", capture_output=True, timeout=timeout)
@@ -233,7 +268,7 @@ def docker_run(argv, timeout):
     t = time.perf_counter() - t0
     out = p.stdout.decode("utf-8", "replace")
     s = {"t": t, "exit": p.returncode,
-         "ok": p.returncode == EXPECT_EXIT and out == EXPECT_STDOUT}
+         "ok": p.returncode == want_exit and out == EXPECT_STDOUT}
     if not s["ok"]:
         s["error"] = "rc %d stdout %r stderr %r" % (
             p.returncode, out[:80], p.stderr.decode("utf-8", "replace")[-300:])
@@ -267,18 +302,21 @@ def fmt_ms(st, key="p50"):
 def table(results):
     lines = ["| language | version | image | compiled | /execute p50 ms "
              "(p90) | compile stage p50 | run stage p50 | `docker run` "
-             "p50 ms | errors |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "p50 ms | warm p50 ms (warm/n) | errors |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for name, r in results.items():
-        ex, dk = r["execute"], r["docker_run"]
+        ex, dk, wm = r["execute"], r["docker_run"], r.get("warm") or []
         se, sd = stats(ex), stats(dk)
+        sw = stats([s for s in wm if s.get("warm")])
         sc = stats(ex, "compile_ms", None)
         sr = stats(ex, "run_ms", None)
-        errs = sum(1 for s in ex + dk if not s.get("ok"))
-        lines.append("| %s | %s | %s | %s | %s (%s) | %s | %s | %s | %s |" % (
+        errs = sum(1 for s in ex + dk + wm if not s.get("ok"))
+        lines.append("| %s | %s | %s | %s | %s (%s) | %s | %s | %s | %s | %s |" % (
             name, r["version"], r["image"], "yes" if r["compiled"] else "no",
             fmt_ms(se), fmt_ms(se, "p90"), fmt_ms(sc) if r["compiled"] else "–",
-            fmt_ms(sr), fmt_ms(sd), errs or ""))
+            fmt_ms(sr), fmt_ms(sd),
+            "%s (%d/%d)" % (fmt_ms(sw), sum(1 for s in wm if s.get("warm")),
+                            len(wm)) if wm else "–", errs or ""))
     return "\n".join(lines)
 
 
@@ -300,6 +338,11 @@ def main():
                     "applies) instead of a private copy")
     ap.add_argument("--no-docker", action="store_true",
                     help="skip the docker run baseline")
+    ap.add_argument("--warm", action="store_true",
+                    help="also measure /execute served by the warm pool")
+    ap.add_argument("--warm-gap", type=float, default=3.0,
+                    help="seconds before each warm sample, for the pool to "
+                    "refill (3)")
     ap.add_argument("--config", default="/etc/isobox/isobox.yaml")
     ap.add_argument("--lighttpd-conf",
                     default=os.path.join(REPO, "lighttpd", "isobox.conf"))
@@ -324,7 +367,12 @@ def main():
     if args.url:
         url = args.url.rstrip("/")
     else:
-        cfg = private_config(args.config, os.path.abspath(args.catalogue))
+        pooled = None
+        if args.warm:
+            pooled = sorted(set(args.languages) or
+                            {e["name"] for e in catalogue.values()})
+        cfg = private_config(args.config, os.path.abspath(args.catalogue),
+                             pooled)
         dep = load_bench_run().Deployment(cfg, args.lighttpd_conf)
         log("starting a private isobox on %s (%s)" % (dep.url, dep.tmp))
         dep.start()
@@ -345,17 +393,22 @@ def main():
             if name not in snippets:
                 log("%s: no row in %s, skipped" % (name, TEST_FILE))
                 continue
-            entry = catalogue.get(name)
+            version = rt["version"]
+            key = name if names.count(name) == 1 else "%s@%s" % (name, version)
+            entry = catalogue.get((name, version))
             code = snippets[name]["main"]
-            res = {"version": rt["version"], "compiled": rt["compiled"],
+            # A language that cannot set its exit status exits 0.
+            want = 0 if "exit" in (snippets[name].get("lacks") or {}) else EXPECT_EXIT
+            res = {"version": version, "compiled": rt["compiled"],
                    "image": entry["image"] if entry else None,
-                   "execute": [], "docker_run": [], "docker_argv": None,
+                   "execute": [], "docker_run": [], "warm": [],
+                   "docker_argv": None,
                    "load1_before": os.getloadavg()[0]}
-            results[name] = res
+            results[key] = res
             # Warm-up: also learns the limits the service applies.
             limits = None
             for _ in range(max(args.warmup, 1)):
-                s = execute(url, name, code, args.timeout)
+                s = execute(url, name, code, args.timeout, version, want_exit=want)
                 limits = s.get("limits") or limits
                 if not s["ok"]:
                     log("%s: warm-up /execute failed: %s" % (name, s.get("error")))
@@ -374,7 +427,7 @@ def main():
                                     args.cgroup_parent)
                 res["docker_argv"] = dargv
                 for _ in range(args.warmup):
-                    d = docker_run(dargv, args.timeout)
+                    d = docker_run(dargv, args.timeout, want)
                     if not d["ok"]:
                         log("%s: warm-up docker run failed: %s" % (name, d.get("error")))
             for i in range(args.runs):
@@ -382,15 +435,29 @@ def main():
                 order = ["execute", "docker_run"] if i % 2 == 0 else ["docker_run", "execute"]
                 for m in order:
                     if m == "execute":
-                        res["execute"].append(execute(url, name, code, args.timeout))
+                        res["execute"].append(execute(url, name, code, args.timeout,
+                                                      version, want_exit=want))
                     elif dargv:
-                        res["docker_run"].append(docker_run(dargv, args.timeout))
+                        res["docker_run"].append(docker_run(dargv, args.timeout, want))
+            for _ in range(args.runs if args.warm else 0):
+                time.sleep(args.warm_gap)
+                before = pool_hits(url)
+                s = execute(url, name, code, args.timeout, version, cold=False,
+                            want_exit=want)
+                after = pool_hits(url)
+                s["warm"] = (before is not None and after is not None
+                             and after - before >= 1)
+                res["warm"].append(s)
             subprocess.run(["rm", "-rf", srcdir])
             res["load1_after"] = os.getloadavg()[0]
             se, sd = stats(res["execute"]), stats(res["docker_run"])
-            log("%s %s: /execute p50 %s ms, docker run p50 %s ms" % (
-                name, rt["version"], fmt_ms(se), fmt_ms(sd)))
-            for s in res["execute"] + res["docker_run"]:
+            sw = stats([s for s in res["warm"] if s.get("warm")])
+            log("%s %s: /execute p50 %s ms, docker run p50 %s ms%s" % (
+                name, rt["version"], fmt_ms(se), fmt_ms(sd),
+                ", warm p50 %s ms (%d/%d warm)" % (
+                    fmt_ms(sw), sum(1 for s in res["warm"] if s.get("warm")),
+                    len(res["warm"])) if args.warm else ""))
+            for s in res["execute"] + res["docker_run"] + res["warm"]:
                 if not s.get("ok"):
                     log("  %s error: %s" % (name, s.get("error")))
                     break
@@ -417,12 +484,18 @@ def write_results(args, started, results):
     doc = {"schema": 1, "kind": "languages",
            "started": started.isoformat(), "finished": finished.isoformat(),
            "params": {"runs": args.runs, "warmup": args.warmup,
+                      "warm": args.warm, "warm_gap": args.warm_gap,
                       "url": args.url or "private", "cold_limits": COLD_LIMITS},
            "machine": {"host": platform.node(), "cpus": os.cpu_count(),
                        "load1": os.getloadavg()[0]},
            "results": results,
            "summary": {n: {"execute": stats(r["execute"]),
                            "docker_run": stats(r["docker_run"]),
+                           "warm": stats([s for s in r.get("warm") or []
+                                          if s.get("warm")]),
+                           "warm_hits": sum(1 for s in r.get("warm") or []
+                                            if s.get("warm")),
+                           "warm_samples": len(r.get("warm") or []),
                            "compile_stage": stats(r["execute"], "compile_ms", None),
                            "run_stage": stats(r["execute"], "run_ms", None)}
                        for n, r in results.items()}}

@@ -39,16 +39,19 @@ except ImportError:
 
 
 def newest_per_language(results_dir=RESULTS):
-    """{language: (file name, run doc, result row, summary row)}"""
+    """{(language, version): (file name, run doc, result row, summary row)}.
+    Results are keyed "name" or, for a language with several versions,
+    "name@version"; the version comes from the result row."""
     files = sorted(glob.glob(os.path.join(results_dir, "languages-*.json")))
     best = {}
     for path in files:  # oldest first: newer files overwrite
         with open(path, encoding="utf-8") as f:
             doc = json.load(f)
-        for name, summ in (doc.get("summary") or {}).items():
+        for key, summ in (doc.get("summary") or {}).items():
             if summ.get("execute"):
-                best[name] = (os.path.basename(path), doc,
-                              doc["results"][name], summ)
+                res = doc["results"][key]
+                best[(key.split("@")[0], str(res.get("version")))] = (
+                    os.path.basename(path), doc, res, summ)
     return best
 
 
@@ -60,22 +63,32 @@ def secs(st):
     return "–" if not st else "%.2f s" % (st["p50"] / 1000.0)
 
 
+def label(key, order):
+    """A row label: the name, with the version when it has several."""
+    name, version = key
+    return name if sum(1 for n, _ in order if n == name) == 1 else "%s %s" % (name, version)
+
+
 def latency_table(best, order):
     lines = ["| language | /execute p50 (p90) | compile stage p50 | "
              "run stage p50 | `docker run` p50 (p90) | /execute ÷ docker run "
-             "| n | load | run |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---|"]
-    for name in order:
-        if name not in best:
-            lines.append("| %s | not measured yet | | | | | | | |" % name)
+             "| warm /execute p50 (warm/n) | n | load | run |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+    for key in order:
+        if key not in best:
+            lines.append("| %s | not measured yet | | | | | | | | |" % label(key, order))
             continue
-        fname, doc, res, s = best[name]
+        fname, doc, res, s = best[key]
         ex, dk = s["execute"], s["docker_run"]
         ratio = "%.2f" % (ex["p50"] / dk["p50"]) if ex and dk else "–"
         load = res.get("load1_before")
-        lines.append("| %s | %s (%s) | %s | %s | %s (%s) | %s | %d | %s | %s |" % (
-            name, ms(ex), ms(ex, "p90"), ms(s.get("compile_stage")),
-            ms(s.get("run_stage")), ms(dk), ms(dk, "p90"), ratio,
+        warm = "–"
+        if s.get("warm_samples"):
+            warm = "%s (%d/%d)" % (ms(s.get("warm")), s.get("warm_hits", 0),
+                                   s["warm_samples"])
+        lines.append("| %s | %s (%s) | %s | %s | %s (%s) | %s | %s | %d | %s | %s |" % (
+            label(key, order), ms(ex), ms(ex, "p90"), ms(s.get("compile_stage")),
+            ms(s.get("run_stage")), ms(dk), ms(dk, "p90"), ratio, warm,
             ex["n"], "%.1f" % load if load is not None else "–",
             "[%s](../bench/results/%s)" % (fname[len("languages-"):-5], fname)))
     return "\n".join(lines)
@@ -84,7 +97,9 @@ def latency_table(best, order):
 def image_rows(catalogue, lock):
     by_image = {}
     for e in catalogue:
-        by_image.setdefault(e["image"], []).append(e["name"])
+        names = by_image.setdefault(e["image"], [])
+        if e["name"] not in names:
+            names.append(e["name"])
     lines = ["| image | languages | size | pinned ID |", "|---|---|---:|---|"]
     for image, names in by_image.items():
         ref = lock.get(image, image + ":latest")
@@ -110,7 +125,8 @@ def replace_block(text, tag, body):
 def catalogue_order():
     with open(os.path.join(REPO, "registry", "languages.yaml"),
               encoding="utf-8") as f:
-        return [e["name"] for e in yaml.safe_load(f)["languages"]]
+        return [(e["name"], str(e["version"]))
+                for e in yaml.safe_load(f)["languages"]]
 
 
 def main():
@@ -122,14 +138,16 @@ def main():
     with open(os.path.join(REPO, "registry", "languages.yaml"),
               encoding="utf-8") as f:
         catalogue = yaml.safe_load(f)["languages"]
-    order = [e["name"] for e in catalogue]
+    order = [(e["name"], str(e["version"])) for e in catalogue]
     best = newest_per_language()
     with open(DOC, encoding="utf-8") as f:
         text = f.read()
     new = text
-    for name in order:
-        cell = secs(best[name][3]["execute"]) if name in best else "–"
-        new = re.sub(r"(?m)^(\| %s \|(?:[^|\n]*\|){5})[^|\n]*\|$" % re.escape(name),
+    # The catalogue table's rows start "| name | version |".
+    for key in order:
+        cell = secs(best[key][3]["execute"]) if key in best else "–"
+        new = re.sub(r"(?m)^(\| %s \| %s \|(?:[^|\n]*\|){4})[^|\n]*\|$"
+                     % (re.escape(key[0]), re.escape(key[1])),
                      lambda m: m.group(1) + " " + cell + " |", new, count=1)
     lock = isobench.read_lock(args.lock, missing_ok=True)
     new = replace_block(new, "images", image_rows(catalogue, lock))

@@ -45,6 +45,13 @@ DATA_FILE = ("notes.txt", "not source code {\n")
 #   main           source of the program of test_main (sent as "code")
 #   multi          {file name: source}, entry first (test_multi_file)
 #   compile_error  source that must fail to compile (compiled languages)
+#   lacks          optional {"args"|"exit"|"multi": reason}: what the language
+#                  itself cannot express (brainfuck has no arguments, exit
+#                  status or second file). test_main then expects no argument
+#                  lines / exit status 0; test_multi_file is skipped with the
+#                  reason. "stderr": the runtime error of test_multi_file
+#                  is reported on stdout (after the greeting). Listed in
+#                  docs/LANGUAGES.md.
 
 SNIPPETS = {
     "python": {
@@ -466,7 +473,7 @@ end
 print("hello, world")
 print("héllo ✓ 日本")
 for i = 1, #arg do print(arg[i]) end
-io.write(io.read("a"))
+io.write(io.read("*a"))
 os.exit(3)
 """,
         "multi": {
@@ -801,10 +808,830 @@ crash = error "boom"
         },
         "compile_error": 'main :: IO ()\nmain = putStrLn "x" +\n',
     },
+    "awk": {
+        "compiled": False,
+        "main": """\
+BEGIN {
+    print "hello, world"
+    print "héllo ✓ 日本"
+    for (i = 1; i < ARGC; i++)
+        print ARGV[i]
+    ARGC = 1
+}
+{ print }
+END { exit 3 }
+""",
+        "multi": {
+            "main.awk": """\
+@include "util.awk"
+BEGIN {
+    print greet("multi")
+    crash()
+}
+""",
+            "util.awk": """\
+function greet(name) {
+    return "hello, " name
+}
+
+function crash() {
+    fflush()
+    print "x" > "/no-such-dir/boom"
+}
+""",
+        },
+    },
+    "tcl": {
+        "compiled": False,
+        "main": """\
+puts "hello, world"
+puts "héllo ✓ 日本"
+foreach a $argv {
+    puts $a
+}
+puts -nonewline [read stdin]
+exit 3
+""",
+        "multi": {
+            "main.tcl": """\
+source [file join [file dirname [info script]] util.tcl]
+puts [greet multi]
+flush stdout
+crash
+""",
+            "util.tcl": """\
+proc greet {name} {
+    return "hello, $name"
+}
+
+proc crash {} {
+    error "boom"
+}
+""",
+        },
+    },
+    # gforth ends the current output line itself before it reports an
+    # uncaught error, hence no cr after the greeting.
+    "forth": {
+        "compiled": False,
+        "main": """\
+." hello, world" cr
+." héllo ✓ 日本" cr
+: show-args ( -- )
+    begin next-arg 2dup d0<> while type cr repeat 2drop ;
+show-args
+create buf 4096 allot
+: copy-stdin ( -- )
+    begin buf 4096 stdin read-file throw dup while buf swap type repeat drop ;
+copy-stdin
+3 (bye)
+""",
+        "multi": {
+            "main.fs": """\
+require util.fs
+s" multi" greet
+crash
+""",
+            "util.fs": """\
+: greet ( c-addr u -- ) ." hello, " type ;
+: crash ( -- ) true abort" boom" ;
+""",
+        },
+    },
+    "basic": {
+        "compiled": False,
+        "main": """\
+print "hello, world"
+print "héllo ✓ 日本"
+n = peek("arguments")
+for i = 1 to n
+    print peek$("argument")
+next i
+while (not eof(0))
+    line input "" a$
+    print a$
+wend
+exit 3
+""",
+        "multi": {
+            "main.bas": """\
+import util
+print greet$("multi")
+crash()
+""",
+            "util.yab": """\
+export sub greet$(name$)
+    return "hello, " + name$
+end sub
+
+export sub crash()
+    error "boom"
+end sub
+""",
+        },
+    },
+    "brainfuck": {
+        "compiled": False,
+        "lacks": {
+            "args": "brainfuck has no access to its arguments",
+            "exit": "a brainfuck program cannot choose its exit status",
+            "multi": "brainfuck has no way to use a second file",
+        },
+        "main": """\
+>++++++++++[<++++++++++>-]<++++.---.+++++++..+++.
+>++++++++++[<------>-]<-------.------------.
+>++++++++++[<++++++++>-]<+++++++.--------.+++.------.--------.
+>++++++++++[<--------->-]<.>++++++++++[<+++++++++>-]<++++.
+>++++++++++[<+++++++++>-]<+.>++++++++++[<-->-]<------.
+>++++++++++[<------>-]<-..+++.>++++++++++[<------->-]<---------.
+>++++++++++[<+++++++++++++++++++>-]<++++.>++++++++++[<------->-]<.
+---------.>++++++++++[<----------->-]<-----.
+>++++++++++[<+++++++++++++++++++>-]<++++++++.
+>++++++++++[<------->-]<---------.>++++++++++[<+>-]<++++.
+>++++++++++[<++++++>-]<+++++.>++++++++++[<------->-]<----.
+>++++++++++[<+>-]<++++++.>++++++++++[<---------------->-]<--.
+[-],[.,]
+""",
+    },
+    "scheme": {
+        "compiled": False,
+        "main": """\
+(use-modules (ice-9 textual-ports))
+(display "hello, world\\n")
+(display "héllo ✓ 日本\\n")
+(for-each (lambda (a) (display a) (newline)) (cdr (command-line)))
+(display (get-string-all (current-input-port)))
+(exit 3)
+""",
+        "multi": {
+            "main.scm": """\
+(load "util.scm")
+(display (greet "multi"))
+(newline)
+(crash)
+""",
+            "util.scm": """\
+(define (greet name) (string-append "hello, " name))
+(define (crash) (error "boom"))
+""",
+        },
+    },
+    "prolog": {
+        "compiled": False,
+        "main": """\
+:- initialization(main, main).
+
+main :-
+    format("hello, world~n"),
+    format("héllo ✓ 日本~n"),
+    current_prolog_flag(argv, Argv),
+    forall(member(A, Argv), format("~w~n", [A])),
+    copy_stream_data(user_input, user_output),
+    halt(3).
+""",
+        "multi": {
+            "main.pl": """\
+:- initialization(main, main).
+:- use_module(util).
+
+main :-
+    greet(multi, G),
+    format("~w~n", [G]),
+    crash.
+""",
+            "util.pl": """\
+:- module(util, [greet/2, crash/0]).
+
+greet(Name, G) :- format(atom(G), "hello, ~w", [Name]).
+crash :- throw(boom).
+""",
+        },
+    },
+    "lisp": {
+        "compiled": False,
+        "main": """\
+(write-line "hello, world")
+(write-line "héllo ✓ 日本")
+(dolist (a (rest sb-ext:*posix-argv*)) (write-line a))
+(loop for line = (read-line *standard-input* nil)
+      while line do (write-line line))
+(finish-output)
+(sb-ext:exit :code 3)
+""",
+        "multi": {
+            "main.lisp": """\
+(load (merge-pathnames "util.lisp" *load-truename*))
+(write-line (greet "multi"))
+(finish-output)
+(crash)
+""",
+            "util.lisp": """\
+(defun greet (name) (concatenate 'string "hello, " name))
+(defun crash () (error "boom"))
+""",
+        },
+    },
+    "raku": {
+        "compiled": False,
+        "main": """\
+say "hello, world";
+say "héllo ✓ 日本";
+.say for @*ARGS;
+print $*IN.slurp;
+exit 3;
+""",
+        "multi": {
+            "main.raku": """\
+use lib $*PROGRAM.parent;
+use Util;
+say greet("multi");
+crash();
+""",
+            "Util.rakumod": """\
+unit module Util;
+sub greet(Str $name --> Str) is export { "hello, $name" }
+sub crash() is export { die "boom" }
+""",
+        },
+    },
+    "emacs": {
+        "compiled": False,
+        "main": """\
+(princ "hello, world\\n")
+(princ "héllo ✓ 日本\\n")
+(dolist (a command-line-args-left) (princ (concat a "\\n")))
+(let (line)
+  (while (setq line (ignore-errors (read-from-minibuffer "")))
+    (princ (concat line "\\n"))))
+(kill-emacs 3)
+""",
+        "multi": {
+            "main.el": """\
+(load (expand-file-name "util.el" (file-name-directory load-file-name)) nil t)
+(princ (concat (greet "multi") "\\n"))
+(crash)
+""",
+            "util.el": """\
+(defun greet (name) (concat "hello, " name))
+(defun crash () (error "boom"))
+""",
+        },
+    },
+    "coffeescript": {
+        "compiled": False,
+        "main": """\
+fs = require "fs"
+console.log "hello, world"
+console.log "héllo ✓ 日本"
+console.log a for a in process.argv[2..]
+process.stdout.write fs.readFileSync 0
+process.exitCode = 3
+""",
+        "multi": {
+            "main.coffee": """\
+{greet, crash} = require "./util"
+console.log greet "multi"
+crash()
+""",
+            "util.coffee": """\
+exports.greet = (name) -> "hello, #{name}"
+exports.crash = -> throw new Error "boom"
+""",
+        },
+    },
+    "kotlin": {
+        "compiled": True,
+        "main": """\
+fun main(args: Array<String>) {
+    println("hello, world")
+    println("héllo ✓ 日本")
+    for (a in args) println(a)
+    System.out.flush()
+    System.`in`.copyTo(System.out)
+    System.out.flush()
+    kotlin.system.exitProcess(3)
+}
+""",
+        "multi": {
+            "main.kt": """\
+fun main() {
+    println(greet("multi"))
+    crash()
+}
+""",
+            "util.kt": """\
+fun greet(name: String): String = "hello, $name"
+
+fun crash(): Nothing = throw IllegalStateException("boom")
+""",
+        },
+        "compile_error": 'fun main() {\n    val x =\n}\n',
+    },
+    "groovy": {
+        "compiled": False,
+        "main": """\
+println "hello, world"
+println "héllo ✓ 日本"
+args.each { println it }
+System.out.flush()
+System.out << System.in.text
+System.out.flush()
+System.exit(3)
+""",
+        "multi": {
+            "main.groovy": """\
+println Util.greet("multi")
+Util.crash()
+""",
+            "Util.groovy": """\
+class Util {
+    static String greet(String name) { "hello, $name" }
+    static void crash() { throw new IllegalStateException("boom") }
+}
+""",
+        },
+    },
+    "clojure": {
+        "compiled": False,
+        "main": """\
+(println "hello, world")
+(println "héllo ✓ 日本")
+(doseq [a *command-line-args*] (println a))
+(print (slurp *in*))
+(flush)
+(System/exit 3)
+""",
+        "multi": {
+            "main.clj": """\
+(load-file "util.clj")
+(println (util/greet "multi"))
+(flush)
+(util/crash)
+""",
+            "util.clj": """\
+(ns util)
+
+(defn greet [name] (str "hello, " name))
+
+(defn crash [] (throw (IllegalStateException. "boom")))
+""",
+        },
+    },
+    "csharp": {
+        "compiled": True,
+        "main": """\
+using System;
+
+class Program
+{
+    static int Main(string[] args)
+    {
+        Console.WriteLine("hello, world");
+        Console.WriteLine("héllo ✓ 日本");
+        foreach (var a in args)
+            Console.WriteLine(a);
+        Console.Out.Flush();
+        using (var stdin = Console.OpenStandardInput())
+        using (var stdout = Console.OpenStandardOutput())
+            stdin.CopyTo(stdout);
+        return 3;
+    }
+}
+""",
+        "multi": {
+            "main.cs": """\
+using System;
+
+class Program
+{
+    static void Main()
+    {
+        Console.WriteLine(Util.Greet("multi"));
+        Console.Out.Flush();
+        Util.Crash();
+    }
+}
+""",
+            "util.cs": """\
+using System;
+
+static class Util
+{
+    public static string Greet(string name) => "hello, " + name;
+    public static void Crash() => throw new InvalidOperationException("boom");
+}
+""",
+        },
+        "compile_error": 'class P\n{\n    static void Main() { int x = }\n}\n',
+    },
+    "d": {
+        "compiled": True,
+        "main": """\
+import std.stdio;
+
+int main(string[] args)
+{
+    writeln("hello, world");
+    writeln("héllo ✓ 日本");
+    foreach (a; args[1 .. $])
+        writeln(a);
+    foreach (ubyte[] chunk; stdin.byChunk(4096))
+        stdout.rawWrite(chunk);
+    return 3;
+}
+""",
+        "multi": {
+            "main.d": """\
+import std.stdio;
+import util;
+
+void main()
+{
+    writeln(greet("multi"));
+    stdout.flush();
+    crash();
+}
+""",
+            "util.d": """\
+module util;
+
+string greet(string name)
+{
+    return "hello, " ~ name;
+}
+
+void crash()
+{
+    throw new Exception("boom");
+}
+""",
+        },
+        "compile_error": 'void main()\n{\n    int x =\n}\n',
+    },
+    "crystal": {
+        "compiled": True,
+        "main": """\
+puts "hello, world"
+puts "héllo ✓ 日本"
+ARGV.each { |a| puts a }
+IO.copy(STDIN, STDOUT)
+exit 3
+""",
+        "multi": {
+            "main.cr": """\
+require "./util"
+
+puts greet("multi")
+crash
+""",
+            "util.cr": """\
+def greet(name : String) : String
+  "hello, #{name}"
+end
+
+def crash
+  raise "boom"
+end
+""",
+        },
+        "compile_error": 'puts "x" +\n',
+    },
+    "cobol": {
+        "compiled": True,
+        "main": """\
+       IDENTIFICATION DIVISION.
+       PROGRAM-ID. MAIN.
+       DATA DIVISION.
+       WORKING-STORAGE SECTION.
+       01 ARG-COUNT PIC 9(4).
+       01 I PIC 9(4).
+       01 ARG-VALUE PIC X(256).
+       01 LINE-IN PIC X(1024).
+       01 AT-END PIC 9 VALUE 0.
+       PROCEDURE DIVISION.
+           DISPLAY "hello, world"
+           DISPLAY "héllo ✓ 日本"
+           ACCEPT ARG-COUNT FROM ARGUMENT-NUMBER
+           PERFORM VARYING I FROM 1 BY 1 UNTIL I > ARG-COUNT
+               ACCEPT ARG-VALUE FROM ARGUMENT-VALUE
+               DISPLAY FUNCTION TRIM(ARG-VALUE TRAILING)
+           END-PERFORM
+           PERFORM UNTIL AT-END = 1
+               ACCEPT LINE-IN
+                   ON EXCEPTION MOVE 1 TO AT-END
+                   NOT ON EXCEPTION
+                       DISPLAY FUNCTION TRIM(LINE-IN TRAILING)
+               END-ACCEPT
+           END-PERFORM
+           MOVE 3 TO RETURN-CODE
+           STOP RUN.
+""",
+        "multi": {
+            "main.cob": """\
+       IDENTIFICATION DIVISION.
+       PROGRAM-ID. MAIN.
+       DATA DIVISION.
+       WORKING-STORAGE SECTION.
+       01 GREETING PIC X(64).
+       PROCEDURE DIVISION.
+           CALL "GREET" USING BY CONTENT "multi" BY REFERENCE GREETING
+           DISPLAY FUNCTION TRIM(GREETING TRAILING)
+           CALL "CRASH"
+           STOP RUN.
+""",
+            "util.cob": """\
+       IDENTIFICATION DIVISION.
+       PROGRAM-ID. GREET.
+       DATA DIVISION.
+       LINKAGE SECTION.
+       01 NAME PIC X(5).
+       01 GREETING PIC X(64).
+       PROCEDURE DIVISION USING NAME GREETING.
+           STRING "hello, " NAME DELIMITED BY SIZE INTO GREETING
+           GOBACK.
+       END PROGRAM GREET.
+
+       IDENTIFICATION DIVISION.
+       PROGRAM-ID. CRASH.
+       PROCEDURE DIVISION.
+      *    A call of a program that does not exist is a runtime error.
+           CALL "boom"
+           GOBACK.
+       END PROGRAM CRASH.
+""",
+        },
+        "compile_error": '       IDENTIFICATION DIVISION.\n       PROGRAM-ID. MAIN.\n       PROCEDURE DIVISION.\n           DISPLAYY "x"\n           STOP RUN.\n',
+    },
+    # The runtime error: a message on stderr, then an invalid instruction (SIGILL).
+    "nasm": {
+        "compiled": True,
+        "main": """\
+; x86-64 Linux: write(2) and exit(2) system calls.
+        global  _start
+
+        section .data
+hello:  db      "hello, world", 10, "héllo ✓ 日本", 10
+hello_len equ   $ - hello
+nl:     db      10
+
+        section .bss
+buf:    resb    4096
+
+        section .text
+_start:
+        mov     rax, 1                  ; write(1, hello, hello_len)
+        mov     rdi, 1
+        lea     rsi, [rel hello]
+        mov     rdx, hello_len
+        syscall
+
+        mov     r12, [rsp]              ; argc
+        lea     r13, [rsp + 16]         ; argv[1]
+        dec     r12
+.args:  test    r12, r12
+        jz      .copy
+        mov     rsi, [r13]              ; strlen(argv[i])
+        xor     rdx, rdx
+.len:   cmp     byte [rsi + rdx], 0
+        je      .print
+        inc     rdx
+        jmp     .len
+.print: mov     rax, 1
+        mov     rdi, 1
+        syscall
+        mov     rax, 1
+        mov     rdi, 1
+        lea     rsi, [rel nl]
+        mov     rdx, 1
+        syscall
+        add     r13, 8
+        dec     r12
+        jmp     .args
+
+.copy:  xor     rax, rax                ; read(0, buf, 4096)
+        xor     rdi, rdi
+        lea     rsi, [rel buf]
+        mov     rdx, 4096
+        syscall
+        test    rax, rax
+        jle     .done
+        mov     rdx, rax                ; write(1, buf, n)
+        mov     rax, 1
+        mov     rdi, 1
+        lea     rsi, [rel buf]
+        syscall
+        jmp     .copy
+
+.done:  mov     rax, 60                 ; exit(3)
+        mov     rdi, 3
+        syscall
+""",
+        "multi": {
+            "main.asm": """\
+        global  _start
+        extern  greet, crash
+
+        section .text
+_start:
+        call    greet
+        call    crash
+""",
+            "util.asm": """\
+        global  greet, crash
+
+        section .data
+msg:    db      "hello, multi", 10
+msg_len equ     $ - msg
+err:    db      "boom", 10
+err_len equ     $ - err
+
+        section .text
+greet:  mov     rax, 1                  ; write(1, msg, msg_len)
+        mov     rdi, 1
+        lea     rsi, [rel msg]
+        mov     rdx, msg_len
+        syscall
+        ret
+
+crash:  mov     rax, 1                  ; write(2, err, err_len)
+        mov     rdi, 2
+        lea     rsi, [rel err]
+        mov     rdx, err_len
+        syscall
+        ud2                             ; SIGILL
+""",
+        },
+        "compile_error": '        global  _start\n_start: mov     rax,\n',
+    },
+    "llvm_ir": {
+        "compiled": True,
+        "main": """\
+@hello = private constant [31 x i8] c"hello, world\\0Ah\\C3\\A9llo \\E2\\9C\\93 \\E6\\97\\A5\\E6\\9C\\AC\\00"
+
+declare i32 @puts(i8*)
+declare i32 @getchar()
+declare i32 @putchar(i32)
+
+define i32 @main(i32 %argc, i8** %argv) {
+entry:
+  call i32 @puts(i8* getelementptr ([31 x i8], [31 x i8]* @hello, i64 0, i64 0))
+  br label %args
+
+args:
+  %i = phi i32 [ 1, %entry ], [ %next, %print ]
+  %more = icmp slt i32 %i, %argc
+  br i1 %more, label %print, label %copy
+
+print:
+  %slot = getelementptr i8*, i8** %argv, i32 %i
+  %arg = load i8*, i8** %slot
+  call i32 @puts(i8* %arg)
+  %next = add i32 %i, 1
+  br label %args
+
+copy:
+  %c = call i32 @getchar()
+  %eof = icmp eq i32 %c, -1
+  br i1 %eof, label %done, label %put
+
+put:
+  call i32 @putchar(i32 %c)
+  br label %copy
+
+done:
+  ret i32 3
+}
+""",
+        "multi": {
+            "main.ll": """\
+declare i8* @greet(i8*)
+declare void @crash()
+declare i32 @puts(i8*)
+
+@name = private constant [6 x i8] c"multi\\00"
+
+define i32 @main() {
+  %g = call i8* @greet(i8* getelementptr ([6 x i8], [6 x i8]* @name, i64 0, i64 0))
+  call i32 @puts(i8* %g)
+  call void @crash()
+  ret i32 0
+}
+""",
+            "util.ll": """\
+%struct.FILE = type opaque
+
+@buf = internal global [64 x i8] zeroinitializer
+@fmt = private constant [10 x i8] c"hello, %s\\00"
+@boom = private constant [6 x i8] c"boom\\0A\\00"
+@stdout = external global %struct.FILE*
+@stderr = external global %struct.FILE*
+
+declare i32 @snprintf(i8*, i64, i8*, ...)
+declare i32 @fflush(%struct.FILE*)
+declare i32 @fputs(i8*, %struct.FILE*)
+declare void @abort()
+
+define i8* @greet(i8* %name) {
+  %b = getelementptr [64 x i8], [64 x i8]* @buf, i64 0, i64 0
+  %f = getelementptr [10 x i8], [10 x i8]* @fmt, i64 0, i64 0
+  call i32 (i8*, i64, i8*, ...) @snprintf(i8* %b, i64 64, i8* %f, i8* %name)
+  ret i8* %b
+}
+
+define void @crash() {
+  %out = load %struct.FILE*, %struct.FILE** @stdout
+  call i32 @fflush(%struct.FILE* %out)
+  %err = load %struct.FILE*, %struct.FILE** @stderr
+  %m = getelementptr [6 x i8], [6 x i8]* @boom, i64 0, i64 0
+  call i32 @fputs(i8* %m, %struct.FILE* %err)
+  call void @abort()
+  unreachable
+}
+""",
+        },
+        "compile_error": 'define i32 @main() {\n  ret i32\n}\n',
+    },
+    "verilog": {
+        "compiled": True,
+        "lacks": {
+            "args": "a Verilog program sees only +NAME=VALUE arguments ($value$plusargs)",
+            "exit": "vvp 11 has no way to set the exit status (only $fatal: 1)",
+            "stderr": "vvp reports $fatal on stdout",
+        },
+        "main": """\
+module main;
+  integer c;
+  initial begin
+    $display("hello, world");
+    $display("héllo ✓ 日本");
+    c = $fgetc(32'h8000_0000);
+    while (c != -1) begin
+      $write("%c", c);
+      c = $fgetc(32'h8000_0000);
+    end
+    $finish;
+  end
+endmodule
+""",
+        "multi": {
+            "main.v": """\
+module main;
+  util u();
+  initial begin
+    u.greet("multi");
+    u.crash;
+  end
+endmodule
+""",
+            "util.v": """\
+module util;
+  task greet(input [8*16-1:0] name);
+    $display("hello, %0s", name);
+  endtask
+
+  task crash;
+    $fatal(1, "boom");
+  endtask
+endmodule
+""",
+        },
+        "compile_error": 'module main;\n  initial $display("x")\nendmodule\n',
+    },
+    "racket": {
+        "compiled": False,
+        "main": """\
+#lang racket/base
+(require racket/port)
+(displayln "hello, world")
+(displayln "héllo ✓ 日本")
+(for ([a (current-command-line-arguments)]) (displayln a))
+(copy-port (current-input-port) (current-output-port))
+(exit 3)
+""",
+        "multi": {
+            "main.rkt": """\
+#lang racket/base
+(require "util.rkt")
+(displayln (greet "multi"))
+(flush-output)
+(crash)
+""",
+            "util.rkt": """\
+#lang racket/base
+(provide greet crash)
+(define (greet name) (string-append "hello, " name))
+(define (crash) (error "boom"))
+""",
+        },
+    },
 }
 
 # python-slim runs the same programs as python.
 SNIPPETS["python-slim"] = SNIPPETS["python"]
+# pypy (also python 3.9) runs them too.
+SNIPPETS["pypy"] = SNIPPETS["python"]
+# dash runs the POSIX shell programs of bash.
+SNIPPETS["dash"] = SNIPPETS["bash"]
 
 
 # ---------------------------------------------------------------------------
@@ -834,7 +1661,10 @@ def pytest_generate_tests(metafunc):
     rts = _RUNTIMES
     if metafunc.function.__name__ == "test_compile_error":
         rts = [rt for rt in rts if rt.get("compiled")]
-    metafunc.parametrize("rt", [pytest.param(rt, id=rt["language"]) for rt in rts])
+    names = [rt["language"] for rt in _RUNTIMES]
+    metafunc.parametrize("rt", [pytest.param(rt, id=rt["language"] if names.count(rt["language"]) == 1
+                                             else f"{rt['language']}@{rt['version']}")
+                                for rt in rts])
 
 
 def snippets_of(rt):
@@ -904,7 +1734,9 @@ def test_catalogue_snippet_row(rt):
         f"the snippet table says {row['compiled']}")
     if rt["compiled"]:
         assert row.get("compile_error"), f"{rt['language']}: no compile_error snippet"
-    assert row.get("main") and row.get("multi"), rt["language"]
+    assert row.get("main"), rt["language"]
+    assert row.get("multi") or "multi" in (row.get("lacks") or {}), rt["language"]
+    assert set(row.get("lacks") or {}) <= {"args", "exit", "multi", "stderr"}, row["lacks"]
 
 
 def test_catalogue_names_unique():
@@ -935,21 +1767,28 @@ def test_every_snippet_row_is_in_the_catalogue():
 
 def test_main(rt):
     row = snippets_of(rt)
+    lacks = row.get("lacks") or {}
+    want_stdout = MAIN_STDOUT
+    if "args" in lacks:
+        want_stdout = "hello, world\n" + UNICODE + "\n" + STDIN
+    want_exit = 0 if "exit" in lacks else MAIN_EXIT
     doc = run_ok({"language": rt["language"], "version": rt["version"],
                   "code": row["main"], "args": ARGS, "stdin": STDIN})
     assert doc["language"] == rt["language"] and doc["version"] == rt["version"], doc
     check_compile_stage(rt, doc)
     run = doc["run"]
-    assert run["stdout"] == MAIN_STDOUT, \
+    assert run["stdout"] == want_stdout, \
         f"stdout differs (hello, Unicode, args, stdin)\n{describe(doc)}"
-    assert run["exitCode"] == MAIN_EXIT and run["signal"] is None, \
-        f"exit status {run['exitCode']} instead of {MAIN_EXIT}\n{describe(doc)}"
+    assert run["exitCode"] == want_exit and run["signal"] is None, \
+        f"exit status {run['exitCode']} instead of {want_exit}\n{describe(doc)}"
     assert run["stderr"] == "", f"unexpected stderr\n{describe(doc)}"
     assert not run["timedOut"] and not run["oomKilled"] and not run["truncated"], describe(doc)
 
 
 def test_multi_file(rt):
     row = snippets_of(rt)
+    if "multi" in (row.get("lacks") or {}):
+        pytest.skip(row["lacks"]["multi"])
     files = [{"name": n, "content": c} for n, c in row["multi"].items()]
     files.append({"name": DATA_FILE[0], "content": DATA_FILE[1]})
     spec = f"{alias_of(rt, -1)}@{version_prefix(rt['version'])}"
@@ -957,10 +1796,16 @@ def test_multi_file(rt):
     assert doc["language"] == rt["language"] and doc["version"] == rt["version"], doc
     check_compile_stage(rt, doc)
     run = doc["run"]
-    assert run["stdout"] == MULTI_STDOUT, \
-        f"the entry did not print the second file's greeting\n{describe(doc)}"
+    if "stderr" in (row.get("lacks") or {}):
+        assert run["stdout"].startswith(MULTI_STDOUT), \
+            f"the entry did not print the second file's greeting\n{describe(doc)}"
+        assert "boom" in run["stdout"][len(MULTI_STDOUT):] + run["stderr"], \
+            f"the runtime error is not reported\n{describe(doc)}"
+    else:
+        assert run["stdout"] == MULTI_STDOUT, \
+            f"the entry did not print the second file's greeting\n{describe(doc)}"
+        assert "boom" in run["stderr"], f"the runtime error is not on stderr\n{describe(doc)}"
     assert run["exitCode"] != 0, f"a runtime error exited 0\n{describe(doc)}"
-    assert "boom" in run["stderr"], f"the runtime error is not on stderr\n{describe(doc)}"
     assert not run["timedOut"] and not run["oomKilled"], describe(doc)
 
 
