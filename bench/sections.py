@@ -26,8 +26,13 @@ ORDER = ("memory", "sessions", "kernels", "volumes")
 SAME_SESSION = datetime.timedelta(hours=6)
 
 
+_warned = set()
+
+
 def warn(msg):
-    print("bench/report: " + msg, file=sys.stderr)
+    if msg not in _warned:  # a row is judged for its section and Key numbers
+        _warned.add(msg)
+        print("bench/report: " + msg, file=sys.stderr)
 
 
 def discover(results_dir):
@@ -229,17 +234,23 @@ def ratio_text(row):
     return "–" if r is None else "%.2f×" % r
 
 
+def baseline_text(row):
+    if row.get("baseline") is None and not row.get("baseline_name"):
+        return "–"
+    return "%s %s" % (row.get("baseline_name", "baseline"),
+                      with_unit(row.get("baseline"), row.get("unit")))
+
+
 def key_table(lines):
     """lines: [(row, link)] -> the Key numbers table (markdown)."""
     out = ["| headline | isobox | baseline | isobox ÷ baseline | goal | met "
            "| run |",
            "|---|---:|---:|---:|---|---|---|"]
     for row, link in lines:
-        out.append("| %s | %s | %s %s | %s | %s | %s | %s |" % (
+        out.append("| %s | %s | %s | %s | %s | %s | %s |" % (
             row["metric"], with_unit(row.get("isobox"), row.get("unit")),
-            row.get("baseline_name", "baseline"),
-            with_unit(row.get("baseline"), row.get("unit")),
-            ratio_text(row), goal_text(row), met_text(row), link))
+            baseline_text(row), ratio_text(row), goal_text(row),
+            met_text(row), link))
     return "\n".join(out)
 
 
@@ -350,7 +361,7 @@ def render(kind, found, prose, doc_dir, repo):
     pt = params_text(doc)
     if doc.get("tables"):
         L += ["%s (%s UTC%s)%s:" % (
-            label, t_main.strftime("%H:%M:%S") if t_main else "?", detail,
+            label, when(doc), detail,
             ", " + pt if pt else ""), ""]
         for t in doc["tables"]:
             L += [table(t), ""]
@@ -362,11 +373,9 @@ def render(kind, found, prose, doc_dir, repo):
                  "| met |")
         L.append("|---|---:|---:|---:|---|---|")
         for r in rows:
-            L.append("| %s | %s | %s %s | %s | %s | %s |" % (
+            L.append("| %s | %s | %s | %s | %s | %s |" % (
                 r["metric"], with_unit(r.get("isobox"), r.get("unit")),
-                r.get("baseline_name", "baseline"),
-                with_unit(r.get("baseline"), r.get("unit")), ratio_text(r),
-                goal_text(r), met_text(r)))
+                baseline_text(r), ratio_text(r), goal_text(r), met_text(r)))
         L.append("")
     for n in doc.get("notes") or []:
         L += [n, ""]
