@@ -19,8 +19,9 @@ root of the lighttpd under test (--docroot) and removed after the run.
 Goals checked (issue #16): memory GET >= 2x etcd range ops/s, memory PUT
 >= 1x etcd put ops/s, memory GET >= 0.5x static ops/s, at each concurrency.
 
-Results: bench/results/memory-<UTC timestamp>.json and a markdown table on
-stdout (paste into docs/BENCHMARKS.md, section "Memory (KV)").
+Results: bench/results/memory-<UTC timestamp>.json (its own fields and the
+generic ones of bench/report, which renders the section "Memory (KV)" of
+docs/BENCHMARKS.md from the newest one) and a markdown table on stdout.
 
 Usage: bench/memory.py [--url http://127.0.0.1:8090] [--docroot DIR]
                        [--requests N] [--api-key KEY]
@@ -43,7 +44,10 @@ import tempfile
 import time
 import urllib.request
 
+sys.dont_write_bytecode = True
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import sections  # noqa: E402
 VALUE = bytes((i * 37 + 11) % 256 for i in range(1024))
 STATIC_NAME = "bench-1k.png"  # a top-level asset name lighttpd serves itself
 CONCURRENCY = (1, 16)
@@ -232,6 +236,7 @@ def main():
            "url": base, "value_bytes": len(VALUE), "etcd_version": etcd_version(),
            "machine": {"cpus": os.cpu_count(), "kernel": platform.release()},
            "results": results, "goals": goals}
+    doc.update(sections.from_memory(doc))  # title, host, params, rows, tables
     os.makedirs(a.out, exist_ok=True)
     path = os.path.join(a.out, "memory-%s.json" % started.strftime("%Y%m%dT%H%M%SZ"))
     with open(path, "w") as f:
