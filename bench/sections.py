@@ -38,8 +38,8 @@ def warn(msg):
 def discover(results_dir):
     """{kind: {"main": (path, doc), "earlier": [(variant, path, doc)]}}: the
     newest <kind>-<ts>.json of every kind, and per <kind>-<variant>-<ts>.json
-    variant the newest file started before it. Files without a "kind" (bench/run's
-    <ts>.json has no name) and kinds in DEDICATED are left out."""
+    variant the newest file started before it. bench/run's <ts>.json (no
+    name), files without a "kind" and kinds in DEDICATED are left out."""
     mains, variants = {}, {}
     for path in sorted(glob.glob(os.path.join(results_dir, "*.json"))):
         m = FILE_RE.fullmatch(os.path.basename(path))
