@@ -114,6 +114,22 @@ static int lang_pooled(const struct service *svc, const char *name)
 	return 0;
 }
 
+/* 1 when l is the version of its language that a request naming no
+ * version gets (the first listed): the one pool_languages keeps warm.
+ * Other versions of the same name (python's pypy, lua 5.1 ...) take the
+ * cold path. */
+static int lang_is_default(const struct registry *reg, const struct lang *l)
+{
+	size_t j;
+
+	for (j = 0; j < reg->n; j++) {
+		if (strcmp(reg->langs[j].name, l->name) == 0) {
+			return &reg->langs[j] == l;
+		}
+	}
+	return 0;
+}
+
 int pool_shape_fits(const struct limits *have, const struct limits *want)
 {
 	return have->memory_bytes == want->memory_bytes &&
@@ -485,8 +501,11 @@ void pool_maintain(struct service *svc)
 		size_t j;
 
 		for (j = 0; reg && j < reg->n; j++) {
-			if (strcmp(reg->langs[j].name, pe->lang) == 0) {
+			if (strcmp(reg->langs[j].name, pe->lang) == 0 &&
+			    reg->langs[j].image_ref &&
+			    strcmp(reg->langs[j].image_ref, pe->image) == 0) {
 				l = &reg->langs[j];
+				break;
 			}
 		}
 		if (pe->state == 0) {
@@ -507,9 +526,8 @@ void pool_maintain(struct service *svc)
 			discard(svc, rows[i].id, "expired");
 		} else if (!container_running(list, rows[i].id)) {
 			discard(svc, rows[i].id, "not running");
-		} else if (l == NULL || l->image_ref == NULL ||
-			   strcmp(l->image_ref, pe->image) != 0 ||
-			   !lang_pooled(svc, pe->lang)) {
+		} else if (l == NULL || !lang_pooled(svc, pe->lang) ||
+			   !lang_is_default(reg, l)) {
 			discard(svc, rows[i].id, "catalogue changed");
 		} else {
 			continue;
@@ -525,7 +543,7 @@ void pool_maintain(struct service *svc)
 		size_t j;
 
 		if (!lang_pooled(svc, l->name) || l->image_ref == NULL ||
-		    l->compile != NULL) {
+		    l->compile != NULL || !lang_is_default(reg, l)) {
 			continue;
 		}
 		pool_shape(svc, l, &shape);

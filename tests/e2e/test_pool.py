@@ -179,6 +179,33 @@ def test_warm_hit(tmp_root):
         assert ready_ids(d) - {r["id"] for r in rows}, "nothing was refilled"
 
 
+def test_only_the_default_version_is_warm(tmp_root):
+    """python has a second version (PyPy 3.9) under the same name: the pool
+    keeps only the default (the first listed, what a request without a
+    version gets) warm, its sandboxes stay (no recycling as 'catalogue
+    changed'), and a request for the other version runs cold, in its own
+    image."""
+    with pool_deployment(tmp_root, pool_size=2) as d:
+        wait_ready(d, 2)
+        first = ready_ids(d)
+        images = {r["image"] for r in d.pool_rows()}
+        assert len(images) == 1, d.pool_rows()
+        # Several housekeeping passes later the same two are still there.
+        time.sleep(6)
+        assert ready_ids(d) == first, (first, d.pool_rows())
+        doc, acc = run(d, {"language": "python", "version": "3.9",
+                           "code": "import platform\n"
+                                   "print(platform.python_implementation())"})
+        assert doc["run"]["stdout"] == "PyPy\n", doc
+        assert doc["version"] == "3.9.16", doc
+        assert acc.get("warm") is False, acc
+        assert ready_ids(d) == first, d.pool_rows()
+        doc, acc = run(d, py("import platform\n"
+                             "print(platform.python_implementation())"))
+        assert doc["run"]["stdout"] == "CPython\n", doc
+        assert acc.get("warm") is True, acc
+
+
 # --------------------------------------------------------------------------
 # 2. claims under concurrency
 
