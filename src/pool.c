@@ -314,12 +314,42 @@ static int container_running(json_object *list, const char *id)
 	return 0;
 }
 
-static void discard(struct service *svc, const char *id, const char *why)
+/* Delete id's row (and its memory hold) if it is still in state, in one
+ * write transaction: 1 when taken, 0 when the row changed meanwhile (e.g.
+ * a request claimed it after the maintainer read the table) or is gone. */
+static int entry_take(struct service *svc, const char *id, uint32_t state)
+{
+	struct store_txn t;
+	struct store_val v;
+	struct pool_entry pe;
+	char hk[96];
+
+	if (store_txn_begin(&svc->store, STORE_RUN, 1, &t) < 0) {
+		return 0;
+	}
+	if (store_get(&t, STORE_POOL, id, &v) < 0 ||
+	    entry_decode(&v, &pe) < 0 || pe.state != state) {
+		store_txn_abort(&t);
+		return 0;
+	}
+	hold_key(id, hk, sizeof(hk));
+	store_del(&t, STORE_POOL, id);
+	admit_drop_txn(&t, hk);
+	return store_txn_commit(&t) == 0;
+}
+
+/* Remove a sandbox the maintainer judged from its snapshot of the table as
+ * being in state: only if its row still says so, so a sandbox claimed in
+ * between is never removed under its request. */
+static void discard(struct service *svc, const char *id, uint32_t state,
+		    const char *why)
 {
 	struct isobox_err e;
 
+	if (!entry_take(svc, id, state)) {
+		return;
+	}
 	docker_container_remove(&svc->docker, id, &e);
-	entry_del(svc, id);
 	log_info("pool: removed %.12s (%s)", id, why);
 }
 
@@ -518,17 +548,19 @@ void pool_maintain(struct service *svc)
 			/* In use; its claimer removes it. If the claimer
 			 * died, nobody will. */
 			if (!service_owner_alive(svc, pe->owner)) {
-				discard(svc, rows[i].id, "claimer died");
+				discard(svc, rows[i].id, POOL_CLAIMED,
+					"claimer died");
 			}
 			continue;
 		}
 		if (now - pe->created_ms >= svc->cfg.pool_ttl_ms) {
-			discard(svc, rows[i].id, "expired");
+			discard(svc, rows[i].id, POOL_READY, "expired");
 		} else if (!container_running(list, rows[i].id)) {
-			discard(svc, rows[i].id, "not running");
+			discard(svc, rows[i].id, POOL_READY, "not running");
 		} else if (l == NULL || !lang_pooled(svc, pe->lang) ||
 			   !lang_is_default(reg, l)) {
-			discard(svc, rows[i].id, "catalogue changed");
+			discard(svc, rows[i].id, POOL_READY,
+				"catalogue changed");
 		} else {
 			continue;
 		}
