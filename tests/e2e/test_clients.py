@@ -103,10 +103,10 @@ def test_python_stream_closed_early(box):
 
 def test_python_typed_errors(box):
     with pytest.raises(isobox.BadRequest) as ei:
-        retry(lambda: box.execute("cobol", "x"))
+        retry(lambda: box.execute("intercal", "x"))
     e = ei.value
     assert e.code == "unknown_language" and e.status == 400
-    assert e.request_id and "cobol" in e.message
+    assert e.request_id and "intercal" in e.message
     assert isinstance(e, isobox.IsoboxError)
 
     with pytest.raises(isobox.BadRequest) as ei:

@@ -175,7 +175,7 @@ def test_list_runtimes_tool(runtimes):
 
 
 @pytest.mark.parametrize("args,code", [
-    ({"language": "cobol", "code": "x"}, "unknown_language"),
+    ({"language": "intercal", "code": "x"}, "unknown_language"),
     ({"language": "python", "version": "0.0.1", "code": "x"}, "unknown_version"),
     ({"language": "python", "code": "x", "limits": {"bogus": 1}}, "invalid_field"),
     ({"language": "python", "code": "x", "limits": {"wallTimeMs": "soon"}}, "invalid_field"),

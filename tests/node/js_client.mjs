@@ -81,9 +81,9 @@ out.earlyBreak = await retry(async () => {
   return { first, ms: Date.now() - t0 };
 });
 
-out.unknownLanguage = await retry(() => expectError(() => box.execute({ language: 'cobol', code: 'x' })));
+out.unknownLanguage = await retry(() => expectError(() => box.execute({ language: 'intercal', code: 'x' })));
 out.streamUnknownLanguage = await retry(() => expectError(async () => {
-  for await (const ev of box.stream({ language: 'cobol', code: 'x' })) void ev;
+  for await (const ev of box.stream({ language: 'intercal', code: 'x' })) void ev;
 }));
 out.network = await expectError(() => new Isobox({ baseUrl: 'http://127.0.0.1:9' }).runtimes());
 out.timeout = await retry(() => expectError(() => box.execute({ language: 'python', code: 'import time; time.sleep(5)' }, { timeoutMs: 300 })));

@@ -52,7 +52,7 @@ out.timeout = await retry(() => client.callTool({
 }));
 out.badLanguage = await retry(() => client.callTool({
   name: 'execute_code',
-  arguments: { language: 'cobol', code: 'x' },
+  arguments: { language: 'intercal', code: 'x' },
 }));
 out.runtimes = await retry(() => client.callTool({ name: 'list_runtimes', arguments: {} }));
 try {
