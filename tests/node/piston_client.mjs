@@ -36,5 +36,5 @@ out.js = await retry(() => client.execute({
 }));
 out.timeout = await retry(() => client.execute('python', 'while True: pass',
   { runTimeout: 1000, args: [] }));
-out.unknown = await retry(() => client.execute({ language: 'cobol', version: '*', files: [{ content: 'x' }] }));
+out.unknown = await retry(() => client.execute({ language: 'intercal', version: '*', files: [{ content: 'x' }] }));
 process.stdout.write(JSON.stringify(out) + '\n');
