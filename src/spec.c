@@ -119,7 +119,8 @@ json_object *spec_container(struct service *svc, const struct spec_desc *d)
 	json_object_object_add(spec, "AttachStderr",
 			       json_object_new_boolean(1));
 	json_object_object_add(spec, "OpenStdin", json_object_new_boolean(1));
-	json_object_object_add(spec, "StdinOnce", json_object_new_boolean(1));
+	json_object_object_add(spec, "StdinOnce",
+			       json_object_new_boolean(d->session_id == NULL));
 	json_object_object_add(spec, "Tty", json_object_new_boolean(0));
 	json_object_object_add(spec, "NetworkDisabled",
 			       json_object_new_boolean(!network));
@@ -144,6 +145,10 @@ json_object *spec_container(struct service *svc, const struct spec_desc *d)
 			       json_object_new_string(lang->name));
 	json_object_object_add(labels, "isobox.network",
 			       json_object_new_string(network ? "1" : "0"));
+	if (d->session_id) {
+		json_object_object_add(labels, "isobox.session",
+				       json_object_new_string(d->session_id));
+	}
 	json_object_object_add(spec, "Labels", labels);
 
 	if (network) {

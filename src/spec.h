@@ -47,6 +47,10 @@ struct spec_desc {
 	/* Extra arguments for the guest (e.g. "--workdir", "/workspace"),
 	 * NULL-terminated, right after its path; NULL for none. */
 	const char *const *guest_args;
+	/* A session's sandbox: stdin stays open when a driver detaches
+	 * (StdinOnce false, so any process may attach again: chan.h), and
+	 * the isobox.session label names its session. NULL otherwise. */
+	const char *session_id;
 };
 
 /* Build the container spec for d: image, guest command, labels, runtime

@@ -64,7 +64,9 @@ enum store_env { STORE_RUN = 0, STORE_STATE = 1, STORE_NENVS };
 	X(BUCKETS_FULL, "buckets_full", STORE_RUN, 6) /* expiry index */       \
 	X(KV, "kv", STORE_STATE, 7)		  /* tenant+ns+key -> kv.c */  \
 	X(KV_USAGE, "kv_usage", STORE_STATE, 8)	  /* tenant[+ns] -> kv.c */    \
-	X(KV_EXPIRY, "kv_expiry", STORE_STATE, 9) /* expiry index, kv.c */
+	X(KV_EXPIRY, "kv_expiry", STORE_STATE, 9) /* expiry index, kv.c */     \
+	X(SESSIONS, "sessions", STORE_STATE, 10)  /* id -> session.c */        \
+	X(SESSIONS_EXPIRY, "sessions_expiry", STORE_STATE, 11) /* index */
 
 enum store_table {
 #define STORE_TABLE_ENUM(id, name, env, tag) STORE_##id,
