@@ -978,11 +978,13 @@ static void session_destroy(struct service *svc, const struct session *s)
 }
 
 struct delete_ctx {
+	struct service *svc;
 	const struct tenant *t;
 	const char *id;
 	const char *tok;
 	struct session *s;
 	struct isobox_err *err;
+	int wait; /* out: a lifecycle hold (the sandbox starting) runs */
 };
 
 static int delete_fn(struct store_txn *t, void *p)
@@ -999,6 +1001,15 @@ static int delete_fn(struct store_txn *t, void *p)
 	if (row_access(c->s, c->t, c->tok, c->err) < 0) {
 		return -1;
 	}
+	/* A sandbox being started after create or fork is not yet in the
+	 * row: let it be recorded first, so it is removed with the rest. A
+	 * step's is killed (its sandbox is in the row, or its starter finds
+	 * the row gone and removes it). */
+	if (c->s->busy_owner[0] && c->s->busy_job == 0 &&
+	    service_owner_alive(c->svc, c->s->busy_owner)) {
+		c->wait = 1;
+		return -1;
+	}
 	rc = row_remove(t, c->s);
 	return rc < 0 ? store_fail(c->err, rc) : 0;
 }
@@ -1007,13 +1018,26 @@ int session_delete(struct service *svc, const struct tenant *t, const char *id,
 		   const char *tok, struct isobox_err *err)
 {
 	struct session s;
-	struct delete_ctx c = {t, id, tok, &s, err};
+	struct delete_ctx c = {svc, t, id, tok, &s, err, 0};
+	int64_t deadline = now_ms() + svc->cfg.queue_timeout_ms;
 	int rc;
 
 	if (!session_id_ok(id)) {
 		return not_found(err);
 	}
-	rc = store_update(&svc->store, STORE_STATE, delete_fn, &c);
+	for (;;) {
+		c.wait = 0;
+		rc = store_update(&svc->store, STORE_STATE, delete_fn, &c);
+		if (rc != -1 || !c.wait) {
+			break;
+		}
+		if (now_ms() >= deadline) {
+			return err_set(err, 409, "session_busy",
+				       "the session's sandbox is starting; "
+				       "retry shortly");
+		}
+		usleep(20000);
+	}
 	if (rc == -1) {
 		return -1;
 	}
