@@ -379,11 +379,35 @@ static void exec_step(struct sreq *r)
 /* ------------------------------------------------------------------ */
 /* Files */
 
-/* The raw "path" query parameter, percent-decoded into bytes (a %00 stays
- * a NUL, which the path check refuses). NULL when absent. */
+/* The "path" query parameter, percent-decoded into bytes (a %00 stays a
+ * NUL, which the path check refuses), or "pathHex" (the path's bytes in
+ * hex: names that are not UTF-8, which web servers may refuse in a URL,
+ * as listings give them in nameHex). NULL when absent or malformed hex
+ * (then *n is 1). */
 static char *query_path(const struct http_req *req, size_t *n)
 {
 	const char *p = req->query;
+	char hx[2 * FSAPI_PATH_MAX + 8];
+
+	*n = 0;
+	if (http_query_get(req, "pathHex", hx, sizeof(hx))) {
+		size_t len = strlen(hx);
+		char *o;
+
+		if (len % 2 != 0 || len > 2 * FSAPI_PATH_MAX) {
+			*n = 1;
+			return NULL;
+		}
+		o = xmalloc(len / 2 + 1);
+		if (hex_decode(hx, len, (uint8_t *)o) < 0) {
+			free(o);
+			*n = 1;
+			return NULL;
+		}
+		o[len / 2] = '\0';
+		*n = len / 2;
+		return o;
+	}
 
 	while (p && *p) {
 		const char *amp = strchr(p, '&');
@@ -424,6 +448,7 @@ struct dl {
 	size_t path_len;
 	int head;
 	int ranged;
+	size_t since_check;
 };
 
 static int dl_entry(void *ctx, const struct session_fent *e)
@@ -497,7 +522,15 @@ static int dl_data(void *ctx, const char *p, size_t n)
 	struct dl *d = ctx;
 
 	if (d->head) {
-		return 0;
+		return 1; /* the head is all a HEAD gets */
+	}
+	/* A client that left stops the transfer (checked every 4 MiB). */
+	d->since_check += n;
+	if (d->since_check >= 4 * 1024 * 1024) {
+		d->since_check = 0;
+		if (http_client_gone(d->req)) {
+			return 1;
+		}
 	}
 	return FCGX_PutStr(p, (int)n, d->req->fr->out) < 0 ? 1 : 0;
 }
@@ -651,6 +684,12 @@ static void files(struct sreq *r)
 	const char *m = r->req->method;
 
 	memset(&err, 0, sizeof(err));
+	if (path == NULL && n == 1) {
+		err_set(&err, 400, "invalid_path",
+			"pathHex must be an even number of hex digits");
+		send_error(r->req, &err);
+		return;
+	}
 	if (path == NULL && strcmp(m, "GET") != 0 && strcmp(m, "HEAD") != 0) {
 		err_set(&err, 400, "path_required",
 			"the file is named by ?path= (relative to "

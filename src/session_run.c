@@ -154,6 +154,7 @@ int session_exec(struct service *svc, const struct exec_ctx *x,
 	const struct lang *lang;
 	struct session s;
 	struct limits lim;
+	struct limits jlim;
 	struct chan c;
 	uint32_t jid = job_id_new();
 	int chan_ok = 0;
@@ -193,7 +194,12 @@ int session_exec(struct service *svc, const struct exec_ctx *x,
 	if (session_sandbox_ensure(svc, &s, lang, restarted, err) < 0) {
 		goto out;
 	}
-	if (job_encode(lang, er, &lim, jid, &job) < 0) {
+	/* RLIMIT_FSIZE is the tmpfs size for one-shot runs; here the
+	 * workspace's qgroup caps real bytes and the tmpfs mounts their own
+	 * size, so a file (a sparse one too) may be as large as they allow. */
+	jlim = lim;
+	jlim.tmpfs_bytes = INT64_C(1) << 62;
+	if (job_encode(lang, er, &jlim, jid, &job) < 0) {
 		err_set(err, 413, "body_too_large",
 			"the program and its input do not fit in one job");
 		goto out;
@@ -415,6 +421,7 @@ struct gget {
 	const char *name;
 	int started;
 	int refused;
+	int stopped; /* the client went away */
 };
 
 static int gget_start(struct gget *g)
@@ -451,8 +458,17 @@ static int gget_write(void *ctx, const uint8_t *p, size_t n)
 	if (!g->started && gget_start(g) != 0) {
 		return 1;
 	}
+	if (g->stopped) {
+		return 1;
+	}
+	/* Never more than the head announced (a piece may overlap a file
+	 * that grew meanwhile). */
 	g->cb->sent += (int64_t)n;
-	return g->cb->on_data(g->cb->ctx, (const char *)p, n);
+	if (g->cb->on_data(g->cb->ctx, (const char *)p, n) != 0) {
+		g->stopped = 1;
+		return 1;
+	}
+	return 0;
 }
 
 static int discard(void *ctx, const uint8_t *p, size_t n)
@@ -463,12 +479,19 @@ static int discard(void *ctx, const uint8_t *p, size_t n)
 	return 0;
 }
 
+/* Downloads through the guest go in pieces: a client that leaves stops
+ * the transfer within one piece (the guest sends a piece whole). */
+#define GET_PIECE (8 * 1024 * 1024)
+
 static int get_guest(struct fs_op *op, const struct session_fs *f,
 		     struct session_get_cb *cb, struct isobox_err *err)
 {
 	char *path = xstrndup(f->path, f->path_len);
+	int64_t deadline = now_ms() + FS_OP_MS;
 	struct gget g;
-	int rc;
+	int64_t total;
+	int64_t want;
+	int rc = 0;
 
 	memset(&g, 0, sizeof(g));
 	g.cb = cb;
@@ -477,24 +500,42 @@ static int get_guest(struct fs_op *op, const struct session_fs *f,
 		/* bytes=-N: the size first (one byte read and dropped). */
 		struct chan_stat st;
 
-		rc = chan_get(&op->c, path, 0, 1, &st, discard, NULL,
-			      now_ms() + FS_OP_MS, err);
+		rc = chan_get(&op->c, path, 0, 1, &st, discard, NULL, deadline,
+			      err);
 		if (rc == 0) {
 			int64_t size = (int64_t)st.size;
 
 			cb->offset = cb->length >= size ? 0 : size - cb->length;
 			cb->length = size - cb->offset;
 		}
-	} else {
-		rc = 0;
 	}
 	if (rc == 0) {
+		want = cb->length < 0 || cb->length > GET_PIECE ? GET_PIECE
+								: cb->length;
 		rc = chan_get(&op->c, path, (uint64_t)cb->offset,
-			      cb->length < 0 ? 0 : (uint64_t)cb->length, &g.st,
-			      gget_write, &g, now_ms() + FS_OP_MS, err);
+			      (uint64_t)(want > 0 ? want : 1), &g.st,
+			      gget_write, &g, deadline, err);
 	}
 	if (rc == 0 && !g.started) {
 		gget_start(&g);
+	}
+	total = (int64_t)g.st.size - cb->offset;
+	if (cb->length >= 0 && cb->length < total) {
+		total = cb->length;
+	}
+	while (rc == 0 && g.started && !g.refused && !g.stopped &&
+	       cb->sent < total) {
+		int64_t before = cb->sent;
+		struct chan_stat st;
+
+		want =
+		    total - cb->sent > GET_PIECE ? GET_PIECE : total - cb->sent;
+		rc = chan_get(&op->c, path, (uint64_t)(cb->offset + cb->sent),
+			      (uint64_t)want, &st, gget_write, &g, deadline,
+			      err);
+		if (rc == 0 && cb->sent == before) {
+			break; /* shortened meanwhile: the client sees a cut */
+		}
 	}
 	if (rc < 0 && g.refused) {
 		rc = 0; /* the handler answered (416) */
