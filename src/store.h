@@ -78,8 +78,8 @@ enum store_table {
 /* The durable environment's schema version (meta table, key "schema"). */
 #define STORE_SCHEMA_VERSION 1
 
-#define STORE_KEY_MAX 510 /* LMDB's limit less one for sweep resumes */
-#define STORE_REC_MAX 1024
+#define STORE_KEY_MAX 510  /* LMDB's limit less one for sweep resumes */
+#define STORE_REC_MAX 2048 /* a session row with its volumes fits */
 
 struct store {
 	struct MDB_env *env[STORE_NENVS];
