@@ -1378,6 +1378,8 @@ static int gone_fn(struct store_txn *t, void *p)
 	return row_store(t, &s, s.expires_ms);
 }
 
+static int store_is_ours(struct service *svc);
+
 static void reconcile(struct service *svc)
 {
 	struct isobox_err e;
@@ -1494,8 +1496,49 @@ static void reconcile(struct service *svc)
 	json_object_put(list);
 	free(ids);
 	free(cids);
-	bstore_list(&svc->bstore, BSTORE_SESSIONS, orphan_subvol, svc);
+	if (store_is_ours(svc)) {
+		bstore_list(&svc->bstore, BSTORE_SESSIONS, orphan_subvol, svc);
+	}
 	bstore_qgroup_sweep(&svc->bstore);
+}
+
+/* Removing workspaces without a row is safe only for the deployment whose
+ * rows those are: the first state_dir to reconcile a store writes its path
+ * to store_root/.isobox-sessions-owner, and a deployment with another
+ * state_dir (a test instance pointed at the same store by mistake) never
+ * removes a subvolume there. */
+static int store_is_ours(struct service *svc)
+{
+	char *p = xasprintf("%s/.isobox-sessions-owner", svc->cfg.store_root);
+	char buf[4096];
+	FILE *f = fopen(p, "r");
+	int ours = 0;
+
+	if (f == NULL) {
+		f = fopen(p, "wx");
+		if (f) {
+			fprintf(f, "%s\n", svc->cfg.state_dir);
+			fclose(f);
+			ours = 1;
+		}
+	} else {
+		size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+
+		buf[n] = '\0';
+		if (n > 0 && buf[n - 1] == '\n') {
+			buf[n - 1] = '\0';
+		}
+		ours = strcmp(buf, svc->cfg.state_dir) == 0;
+		fclose(f);
+		if (!ours) {
+			log_warn("session store %s belongs to the sessions of "
+				 "%s, not %s: its workspaces are not "
+				 "reconciled here",
+				 svc->cfg.store_root, buf, svc->cfg.state_dir);
+		}
+	}
+	free(p);
+	return ours;
 }
 
 void session_housekeep(struct service *svc, int do_reconcile)
