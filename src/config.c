@@ -126,6 +126,8 @@ static const struct config_key keys[] = {
      OFF(session_idle_stop_ms), 1000, 7LL * 86400000},
     {"session_max_upload_bytes", "ISOBOX_SESSION_MAX_UPLOAD_BYTES", CT_SIZE,
      OFF(session_max_upload_bytes), 1024, 64 * GIB},
+    {"session_files_via_guest", "ISOBOX_SESSION_FILES_VIA_GUEST", CT_BOOL,
+     OFF(session_files_via_guest), 0, 1},
     {"docker.host", "DOCKER_HOST", CT_STR, OFF(docker_host), 0, 0},
     /* DOCKER_TLS_VERIFY has docker CLI semantics; see apply_env(). */
     {"docker.tls_verify", NULL, CT_BOOL, OFF(docker_tls_verify), 0, 1},
@@ -177,6 +179,7 @@ static const char *const top_allowed[] = {
     "session_max_ttl_sec",
     "session_idle_stop_ms",
     "session_max_upload_bytes",
+    "session_files_via_guest",
     "docker",
     "limits",
     "memory_require_key",
@@ -280,6 +283,7 @@ void config_defaults(struct config *c)
 	c->session_max_ttl_sec = 7 * 86400;
 	c->session_idle_stop_ms = 300000;
 	c->session_max_upload_bytes = 64 * MIB;
+	c->session_files_via_guest = 0;
 
 	c->docker_host = xstrdup("unix:///var/run/docker.sock");
 	c->docker_tls_verify = 0;

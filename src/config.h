@@ -55,6 +55,9 @@
  *                                   # (the workspace stays)
  *   session_max_upload_bytes: 64MiB # one PUT .../fs (the web server's
  *                                   # body cap must allow it)
+ *   session_files_via_guest: false  # file calls to a running sandbox go
+ *                                   # through its guest (for runtimes whose
+ *                                   # bind mounts cache: session_run.c)
  *   docker:
  *     host: unix:///var/run/docker.sock  # or tcp://HOST:PORT
  *     tls_verify: false
@@ -80,7 +83,7 @@
  * ISOBOX_STORE_RESERVE_BYTES, ISOBOX_SESSION_DISK_BYTES, ISOBOX_SESSION_MAX,
  * ISOBOX_SESSION_MAX_PER_TENANT, ISOBOX_SESSION_TTL_SEC,
  * ISOBOX_SESSION_MAX_TTL_SEC, ISOBOX_SESSION_IDLE_STOP_MS,
- * ISOBOX_SESSION_MAX_UPLOAD_BYTES,
+ * ISOBOX_SESSION_MAX_UPLOAD_BYTES, ISOBOX_SESSION_FILES_VIA_GUEST,
  * ISOBOX_RUNTIME, DOCKER_HOST, DOCKER_TLS_VERIFY, DOCKER_CERT_PATH,
  * DOCKER_API_VERSION.
  */
@@ -141,6 +144,8 @@ struct config {
 	int64_t session_max_ttl_sec;	  /* ttlSec is clamped to this */
 	int64_t session_idle_stop_ms;	  /* idle sandbox stopped after */
 	int64_t session_max_upload_bytes; /* one file upload */
+	int session_files_via_guest; /* file calls of a running sandbox go
+				      * through its guest */
 
 	char *docker_host; /* "unix:///path" or "tcp://host:port" */
 	int docker_tls_verify;

@@ -1068,11 +1068,12 @@ int session_fork(struct service *svc, const struct tenant *t, const char *id,
 	if (hold(svc, t, id, tok, job, &src, err) < 0) {
 		return -1;
 	}
-	/* The sandbox's writes may sit in its page cache: flush them to
-	 * the subvolume before the snapshot. */
-	if (src.container[0] && session_flush(svc, &src) < 0) {
-		log_warn("session %s: flushing before the fork failed", id);
-	}
+	/* Holding the session, no job runs: every job ends with SIGKILL of
+	 * every process but the guest, and gVisor has written a file's data
+	 * through to the bind mount by the time its last holder is gone
+	 * (checked: a step writing 100 MiB, the host's sha256 right after
+	 * the answer). The snapshot flushes what the host has not written
+	 * out yet. So no flush job is needed (it cost a job round trip). */
 	*out = src;
 	out->nvolumes = 0;
 	if (row_new(svc, out, newtok, err) < 0) {

@@ -166,7 +166,7 @@ int session_extend(struct service *svc, const struct tenant *t, const char *id,
 int session_delete(struct service *svc, const struct tenant *t, const char *id,
 		   const char *tok, struct isobox_err *err);
 /* Fork: a new session (new id and token) whose workspace is a snapshot of
- * this one's (flushed first when its sandbox runs). */
+ * this one's, taken while holding it (no step runs). */
 int session_fork(struct service *svc, const struct tenant *t, const char *id,
 		 const char *tok, struct session *out,
 		 char newtok[SESSION_TOKEN_SIZE], struct isobox_err *err);
@@ -260,9 +260,6 @@ int session_sandbox_ensure(struct service *svc, struct session *s,
 			   struct isobox_err *err);
 void session_sandbox_forget(struct service *svc, const char *id,
 			    const char *container);
-/* Run `sync` in the running sandbox of s (held): its writes reach the
- * subvolume. 0 or -1. */
-int session_flush(struct service *svc, const struct session *s);
 const struct lang *session_lang(const struct registry *reg,
 				const struct session *s,
 				struct isobox_err *err);
