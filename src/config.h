@@ -144,8 +144,8 @@ struct config {
 	int64_t session_max_ttl_sec;	  /* ttlSec is clamped to this */
 	int64_t session_idle_stop_ms;	  /* idle sandbox stopped after */
 	int64_t session_max_upload_bytes; /* one file upload */
-	int session_files_via_guest; /* file calls of a running sandbox go
-				      * through its guest */
+	int session_files_via_guest;	  /* file calls of a running sandbox go
+					   * through its guest */
 
 	char *docker_host; /* "unix:///path" or "tcp://host:port" */
 	int docker_tls_verify;

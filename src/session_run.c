@@ -13,8 +13,9 @@
  * session_files_via_guest sends the calls of a running sandbox through
  * its guest instead (chan.h file records, done as uid 65534 inside the
  * sandbox); the attach stream carries about 20 MiB/s there, against
- * several hundred on the host. Both paths give the same answers and error
- * codes. See session.h. */
+ * several hundred on the host. Deletes of a running sandbox always go
+ * through the guest (see session_fs_delete). Both paths give the same
+ * answers and error codes. See session.h. */
 #include "session.h"
 
 #include <errno.h>
@@ -221,7 +222,7 @@ struct fs_op {
 	int broken;
 };
 
-static int fs_begin(const struct session_fs *f, struct fs_op *op,
+static int fs_begin(const struct session_fs *f, struct fs_op *op, int guest,
 		    struct isobox_err *err)
 {
 	struct service *svc = f->svc;
@@ -240,7 +241,7 @@ static int fs_begin(const struct session_fs *f, struct fs_op *op,
 			 err) < 0) {
 		return -1;
 	}
-	if (op->s.container[0] && svc->cfg.session_files_via_guest) {
+	if (op->s.container[0] && (guest || svc->cfg.session_files_via_guest)) {
 		struct isobox_err e;
 
 		if (chan_open(&op->c, &svc->docker, op->s.container,
@@ -600,7 +601,7 @@ int session_fs_get(const struct session_fs *f, struct session_get_cb *cb,
 	struct fs_op op;
 	int rc;
 
-	if (fs_begin(f, &op, err) < 0) {
+	if (fs_begin(f, &op, 0, err) < 0) {
 		return -1;
 	}
 	if (op.guest) {
@@ -653,7 +654,7 @@ int session_fs_put(const struct session_fs *f, int64_t max_bytes,
 		return err_set(err, 400, "invalid_path",
 			       "a file path is needed");
 	}
-	if (fs_begin(f, &op, err) < 0) {
+	if (fs_begin(f, &op, 0, err) < 0) {
 		return -1;
 	}
 	if (op.guest) {
@@ -707,7 +708,12 @@ int session_fs_delete(const struct session_fs *f, struct isobox_err *err)
 		return err_set(err, 400, "invalid_path",
 			       "the workspace itself cannot be deleted");
 	}
-	if (fs_begin(f, &op, err) < 0) {
+	/* Deletes of a running sandbox go through its guest: a file the
+	 * sandbox's gofer still holds open would keep its space charged to
+	 * the workspace's quota after a host-side unlink, until the sandbox
+	 * stops. Deletes move no data, so the stream's speed does not
+	 * matter. */
+	if (fs_begin(f, &op, 1, err) < 0) {
 		return -1;
 	}
 	if (op.guest) {

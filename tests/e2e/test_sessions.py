@@ -266,6 +266,15 @@ def test_files_contract():
                     "open('made.bin','wb').write(bytes(range(256)))")
         assert out["run"]["stdout"] == data.decode()
         assert s.get("made.bin").content == bytes(range(256))
+        # coherent both ways between steps: replaced, grown, deleted
+        for content in (b"1", b"22", b"333" * 1000, b"4"):
+            assert s.put("co.txt", content).status_code == 200
+            out = s.run("import sys\nsys.stdout.write(open('co.txt').read())")
+            assert out["run"]["stdout"] == content.decode()
+            s.run("open('co.txt', 'a').write('+')")
+            assert s.get("co.txt").content == content + b"+"
+        assert s.rm("co.txt").status_code == 204
+        assert s.run("import os\nprint(os.path.exists('co.txt'))")["run"]["stdout"] == "False\n"
         assert_error(s.put("dir", b"x"), 400, "is_a_directory")
         assert_error(s.get("missing.txt"), 404, "not_found")
         assert s.rm("dir").status_code == 204
