@@ -660,6 +660,7 @@ int session_sandbox_ensure(struct service *svc, struct session *s,
 	d.nmounts = 1;
 	d.guest_args = gargs;
 	d.session_id = s->id;
+	d.fsize_bytes = SESSION_JOB_FSIZE;
 	spec = spec_container(svc, &d);
 	rc = docker_container_create(&svc->docker, spec, &cid, err);
 	json_object_put(spec);

@@ -53,6 +53,9 @@
 #define SESSION_TOKEN_SIZE   69 /* "tok_" + 64 hex + NUL */
 #define SESSION_REC_VERSION  1
 #define SESSION_VOLUMES_MAX  4
+/* RLIMIT_FSIZE of a step: none to speak of (the workspace's qgroup caps
+ * real bytes, the tmpfs mounts their own size). */
+#define SESSION_JOB_FSIZE (INT64_C(1) << 62)
 
 enum session_type { SESSION_FILESYSTEM = 0, SESSION_KERNEL = 1 };
 enum session_state { SESSION_STOPPED = 0, SESSION_RUNNING, SESSION_BUSY };

@@ -161,8 +161,11 @@ int session_exec(struct service *svc, const struct exec_ctx *x,
 	 * workspace's qgroup caps real bytes and the tmpfs mounts their own
 	 * size, so a file (a sparse one too) may be as large as they allow. */
 	jlim = lim;
-	jlim.tmpfs_bytes = INT64_C(1) << 62;
-	if (job_encode(lang, er, &jlim, jid, &job) < 0) {
+	jlim.tmpfs_bytes = SESSION_JOB_FSIZE;
+	/* HANDOFF first: the interpreter the guest prestarted takes the run
+	 * (the guest ignores it when none waits or the job does not fit). */
+	if (job_handoff_encode(lang, er, &job) < 0 ||
+	    job_encode(lang, er, &jlim, jid, &job) < 0) {
 		err_set(err, 413, "body_too_large",
 			"the program and its input do not fit in one job");
 		goto out;

@@ -10,9 +10,7 @@ process running a step, and a dockerd restart (disruptive).
 The contract tests run against $ISOBOX_URL (keyless). The private ones need
 root, mkfs.btrfs and the isobox.fcgi named by $ISOBOX_FCGI_BIN.
 """
-import concurrent.futures
 import hashlib
-import json
 import os
 import re
 import signal
@@ -520,15 +518,26 @@ def test_service_restart_and_kill9(tmp_root):
 @needs_btrfs
 @pytest.mark.disruptive
 def test_dockerd_restart(tmp_root):
+    """Stops the host's dockerd (SIGTERM, as test_ops does) and starts it
+    again as scripts/setup-host does: the session's sandbox is gone, its
+    workspace is not; the next step starts a sandbox and says so."""
     with sc.btrfs_store(tmp_root, "2G") as store:
         with sc.deployment(tmp_root, store, name="dockerd") as d:
             with sc.sessions(d.url) as s:
                 s.run("open('a.txt','w').write('survives')")
-                r = dep.subprocess.run(["systemctl", "restart", "docker"],
-                                       capture_output=True, timeout=180)
-                assert r.returncode == 0, r.stderr
-                assert dep.docker_answers(60)
-                out = s.run("print(open('a.txt').read())")
+                pid = dep.dockerd_pid()
+                assert pid, "no dockerd process"
+                os.kill(pid, signal.SIGTERM)
+                assert dep.wait_for(lambda: not dep.alive(pid), 60, 0.25)
+                assert dep.start_dockerd(120), "dockerd did not come back"
+                deadline = time.monotonic() + 60
+                while True:
+                    r = s.exec("print(open('a.txt').read())")
+                    if r.status_code == 200 or time.monotonic() > deadline:
+                        break
+                    time.sleep(1)
+                assert r.status_code == 200, r.text
+                out = r.json()
                 assert out["run"]["stdout"] == "survives\n"
                 assert out["sandboxRestarted"] is True
-
+                assert s.get("a.txt").content == b"survives"

@@ -34,7 +34,6 @@ from conftest import BASE_URL, assert_error
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "e2e",
                                 "helpers"))
-import isobox_deploy as dep  # noqa: E402
 import session_client as sc  # noqa: E402
 
 CANARY_TEXT = b"host secret - must never be read through the file API\n"
@@ -281,7 +280,7 @@ def test_swapped_symlink_race(session, mode, canary):
 
     t = threading.Thread(target=hammer)
     t.start()
-    code = f"""
+    code = """
 import os, time
 end = time.time() + 3
 i = 0
