@@ -515,6 +515,51 @@ def test_service_restart_and_kill9(tmp_root):
         assert not sc.session_containers(s.id)
 
 
+def _fds(d):
+    n = 0
+    for pid in d.procs():
+        try:
+            n += len(os.listdir("/proc/%d/fd" % pid))
+        except OSError:
+            pass
+    return n
+
+
+@needs_btrfs
+def test_nothing_left_behind(tmp_root):
+    """Many sessions come and go: no row, container, subvolume, admission
+    or file descriptor stays behind."""
+    with sc.btrfs_store(tmp_root, "2G") as store:
+        with sc.deployment(tmp_root, store, name="leaks", procs=1) as d:
+            def cycle(i):
+                with sc.sessions(d.url) as s:
+                    s.run("open('f','w').write('%d')" % i)
+                    s.put("up.bin", os.urandom(1 << 20))
+                    assert s.get("f").content == str(i).encode()
+                    f = requests.post(s.url("/fork"), headers=s.h(), timeout=60).json()
+                    sc.Session(d.url, f).delete()
+
+            for i in range(12):  # every worker thread has its connections
+                cycle(i)
+            before = _fds(d)
+            for i in range(12):
+                cycle(i)
+            after = _fds(d)
+            assert after <= before + 2, (before, after)
+            assert requests.get(d.url + "/v1/sessions", timeout=30).json()["sessions"] == []
+            assert dep.wait_for(lambda: not subvolumes(store), 10), subvolumes(store)
+            mine = lambda: [c for c in dep.containers_owned_by(d.fcgi_pids)]  # noqa: E731
+            assert dep.wait_for(lambda: not mine(), 20), mine()
+
+            def admitted():
+                m = requests.get(d.url + "/metrics", timeout=30).text
+                line = [x for x in m.splitlines()
+                        if x.startswith("isobox_admitted_memory_bytes ")]
+                return int(float(line[0].split()[1])) if line else -1
+
+            assert dep.wait_for(lambda: admitted() == 0, 10), admitted()
+
+
 @needs_btrfs
 @pytest.mark.disruptive
 def test_dockerd_restart(tmp_root):
