@@ -21,7 +21,8 @@
  * into a later job's answer; later kernel sessions, whose interpreter must
  * outlive a step, will narrow this to the stage's process group.
  *
- * A warm (pooled) sandbox may be started with --prestart: the guest then
+ * A warm (pooled) sandbox, or a session's, may be started with --prestart
+ * (a session's gets a fresh one after every job): the guest then
  * starts the catalogue's bootstrap for the language at once, as the user
  * with the given env and rlimits and the run stage's pipes, and when a job
  * that matches arrives (a HANDOFF record, the same env and rlimits) writes
@@ -2199,6 +2200,12 @@ static void guest_session(struct guest *g)
 
 	wire_sess_init(&g->sess);
 	while (!g->bye) {
+		/* With --prestart, an interpreter waits for the next job
+		 * between steps too (every job ends by killing it or
+		 * handing it the run): a step does not pay its start. */
+		if (g->pre_argv != NULL && g->pre_pid <= 0 && !g->has_pend) {
+			guest_prestart(g);
+		}
 		if (g->has_pend) {
 			/* Read while a job ran; g->pend stays untouched
 			 * until the next stage. */

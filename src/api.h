@@ -33,6 +33,16 @@ void api_mcp(struct service *svc, struct http_req *req);
 void api_memory(struct service *svc, struct http_req *req);
 void api_memory_options(struct service *svc, struct http_req *req);
 
+/* Sessions (api_session.c): POST /v1/sessions (create), .../{id}/exec,
+ * .../{id}/interrupt, .../{id}/fork; GET /v1/sessions, .../{id},
+ * .../{id}/fs; PUT .../{id}/fs; PATCH .../{id}; DELETE .../{id},
+ * .../{id}/fs. */
+void api_session_get(struct service *svc, struct http_req *req);
+void api_session_post(struct service *svc, struct http_req *req);
+void api_session_put(struct service *svc, struct http_req *req);
+void api_session_patch(struct service *svc, struct http_req *req);
+void api_session_delete(struct service *svc, struct http_req *req);
+
 /* ------------------------------------------------------------------ */
 /* Shared helpers (api_util.c). The one JSON parser for bodies is
  * request_json_parse (request.h). */
@@ -72,6 +82,19 @@ int api_origin_ok(const struct http_req *req);
 /* An exec_ctx for req: its tenant and id, cancelled when req's client
  * goes away (ctx is req); no output or admission callbacks. */
 void api_exec_ctx(struct http_req *req, struct exec_ctx *x);
+/* A run's output as JSON or as Server-Sent Events (stdout/stderr events
+ * of whole UTF-8 characters, opened once the run is admitted when the
+ * client asked for a stream): the exec_ctx callbacks of /execute and of
+ * session steps, with a struct api_stream as their ctx. */
+struct api_stream {
+	struct http_req *req;
+	struct api_utf8_hold hold;
+};
+void api_stream_init(struct api_stream *st, struct http_req *req);
+int api_stream_cancelled(void *ctx);
+int api_stream_output(void *ctx, int stage, int stream, const uint8_t *p,
+		      size_t n);
+void api_stream_admitted(void *ctx);
 /* A cancelled() callback for exec_ctx: ctx is a struct http_req. */
 int api_req_gone(void *req);
 /* The /execute response object for a finished run (caller puts it). */

@@ -9,70 +9,19 @@
 #include "registry.h"
 #include "request.h"
 
-/* Per-request state shared with exec_run's callbacks. */
-struct execute_ctx {
-	struct http_req *req;
-	struct api_utf8_hold hold; /* between SSE chunks */
-};
-
-static int execute_cancelled(void *ctx)
-{
-	struct execute_ctx *x = ctx;
-
-	return http_client_gone(x->req);
-}
-
-/* Each chunk of output is an SSE event when the client asked for a
- * stream, whole UTF-8 characters only. */
-static int execute_output(void *ctx, int stage, int stream, const uint8_t *p,
-			  size_t n)
-{
-	struct execute_ctx *x = ctx;
-	struct buf b = {0};
-	json_object *o;
-	int rc;
-
-	if (!x->req->sse) {
-		return 0;
-	}
-	api_utf8_hold_feed(&x->hold, stage, stream, p, n, &b);
-	o = json_object_new_object();
-	json_object_object_add(o, "chunk", api_json_bytes(b.p, b.len));
-	json_object_object_add(
-	    o, "stage",
-	    json_object_new_string(stage == 'c' ? "compile" : "run"));
-	rc = http_sse_event(
-	    x->req, stream == 1 ? "stdout" : "stderr",
-	    json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
-	json_object_put(o);
-	buf_free(&b);
-	return rc < 0;
-}
-
-/* Open the event stream once a slot is held, if the client asked for one. */
-static void execute_admitted(void *ctx)
-{
-	struct execute_ctx *x = ctx;
-
-	if (http_wants_sse(x->req)) {
-		http_sse_start(x->req);
-	}
-}
-
 void api_execute(struct service *svc, struct http_req *req)
 {
 	struct isobox_err err;
 	struct exec_request er;
 	struct registry *reg = NULL;
 	const struct lang *lang;
-	struct execute_ctx ec;
+	struct api_stream ec;
 	struct exec_ctx x;
 	struct exec_run *run = NULL;
 	json_object *out = NULL;
 	int rc;
 
 	memset(&er, 0, sizeof(er));
-	memset(&ec, 0, sizeof(ec));
 	memset(&err, 0, sizeof(err));
 	if (!api_is_json(req->content_type)) {
 		http_drain_body(req);
@@ -99,12 +48,12 @@ void api_execute(struct service *svc, struct http_req *req)
 		goto out;
 	}
 	snprintf(req->language, sizeof(req->language), "%s", lang->name);
-	ec.req = req;
+	api_stream_init(&ec, req);
 	api_exec_ctx(req, &x);
 	x.ctx = &ec;
-	x.cancelled = execute_cancelled;
-	x.on_output = execute_output;
-	x.on_admitted = execute_admitted;
+	x.cancelled = api_stream_cancelled;
+	x.on_output = api_stream_output;
+	x.on_admitted = api_stream_admitted;
 	rc = exec_run(svc, &x, lang, &er, &run, &err);
 	if (rc < 0) {
 		if (err.status != 499) {

@@ -187,6 +187,53 @@ void api_exec_ctx(struct http_req *req, struct exec_ctx *x)
 	x->cancelled = api_req_gone;
 }
 
+void api_stream_init(struct api_stream *st, struct http_req *req)
+{
+	memset(st, 0, sizeof(*st));
+	st->req = req;
+}
+
+int api_stream_cancelled(void *ctx)
+{
+	struct api_stream *st = ctx;
+
+	return http_client_gone(st->req);
+}
+
+int api_stream_output(void *ctx, int stage, int stream, const uint8_t *p,
+		      size_t n)
+{
+	struct api_stream *st = ctx;
+	struct buf b = {0};
+	json_object *o;
+	int rc;
+
+	if (!st->req->sse) {
+		return 0;
+	}
+	api_utf8_hold_feed(&st->hold, stage, stream, p, n, &b);
+	o = json_object_new_object();
+	json_object_object_add(o, "chunk", api_json_bytes(b.p, b.len));
+	json_object_object_add(
+	    o, "stage",
+	    json_object_new_string(stage == 'c' ? "compile" : "run"));
+	rc = http_sse_event(
+	    st->req, stream == 1 ? "stdout" : "stderr",
+	    json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+	json_object_put(o);
+	buf_free(&b);
+	return rc < 0;
+}
+
+void api_stream_admitted(void *ctx)
+{
+	struct api_stream *st = ctx;
+
+	if (http_wants_sse(st->req)) {
+		http_sse_start(st->req);
+	}
+}
+
 /* ------------------------------------------------------------------ */
 /* Results */
 

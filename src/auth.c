@@ -84,8 +84,12 @@ static int load_entry(struct yamlutil_doc *d, yaml_node_t *e, struct tenant *t,
 		      const char *path, struct isobox_err *err)
 {
 	static const char *const allowed[] = {
-	    "name",    "sha256",   "concurrency",  "rate_per_min", "rate_burst",
-	    "network", "ceilings", "memory_bytes", "memory_keys",  NULL};
+	    "name",	   "sha256",
+	    "concurrency", "rate_per_min",
+	    "rate_burst",  "network",
+	    "ceilings",	   "memory_bytes",
+	    "memory_keys", "session_disk_bytes",
+	    NULL};
 	yaml_node_t *v;
 	char *s = NULL;
 	long long n;
@@ -151,15 +155,17 @@ static int load_entry(struct yamlutil_doc *d, yaml_node_t *e, struct tenant *t,
 		}
 	}
 	{
-		static const char *const mk[] = {"memory_bytes", "memory_keys"};
-		int64_t *f[] = {&t->memory_bytes, &t->memory_keys};
+		static const char *const mk[] = {"memory_bytes", "memory_keys",
+						 "session_disk_bytes"};
+		int64_t *f[] = {&t->memory_bytes, &t->memory_keys,
+				&t->session_disk_bytes};
 
-		for (i = 0; i < 2; i++) {
+		for (i = 0; i < 3; i++) {
 			v = yamlutil_map_get(d, e, mk[i]);
 			if (v == NULL) {
 				continue;
 			}
-			if ((i == 0
+			if ((i != 1
 				 ? yamlutil_to_size(d, v, mk[i], &n, err)
 				 : yamlutil_to_ll(d, v, mk[i], &n, err)) < 0) {
 				goto out;

@@ -18,6 +18,7 @@
  *       ceilings: {memoryBytes: 268435456, wallTimeMs: 10000}  # optional
  *       memory_bytes: 10485760      # optional: /v1/memory quota (bytes)
  *       memory_keys: 10000          # optional: /v1/memory quota (keys)
+ *       session_disk_bytes: 256MiB  # optional: lowers a session's disk cap
  *
  * With no api_key and no keys_file configured, every request is tenant
  * "public". Once either is configured, a request without a valid key is
@@ -56,6 +57,7 @@ struct tenant {
 	struct limits_partial ceilings; /* lowers the config's ceilings */
 	int64_t memory_bytes; /* /v1/memory quota, 0: memory_tenant_bytes */
 	int64_t memory_keys;  /* /v1/memory quota, 0: memory_tenant_keys */
+	int64_t session_disk_bytes; /* lowers session_disk_bytes, 0: none */
 };
 
 struct keyring {

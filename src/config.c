@@ -113,6 +113,21 @@ static const struct config_key keys[] = {
      64 * 1024 * GIB},
     {"store_reserve_bytes", "ISOBOX_STORE_RESERVE_BYTES", CT_SIZE,
      OFF(store_reserve_bytes), 0, 1024 * GIB},
+    {"session_disk_bytes", "ISOBOX_SESSION_DISK_BYTES", CT_SIZE,
+     OFF(session_disk_bytes), MIB, 1024 * GIB},
+    {"session_max", "ISOBOX_SESSION_MAX", CT_INT, OFF(session_max), 0, 1000000},
+    {"session_max_per_tenant", "ISOBOX_SESSION_MAX_PER_TENANT", CT_INT,
+     OFF(session_max_per_tenant), 0, 1000000},
+    {"session_ttl_sec", "ISOBOX_SESSION_TTL_SEC", CT_I64, OFF(session_ttl_sec),
+     10, 366LL * 86400},
+    {"session_max_ttl_sec", "ISOBOX_SESSION_MAX_TTL_SEC", CT_I64,
+     OFF(session_max_ttl_sec), 10, 366LL * 86400},
+    {"session_idle_stop_ms", "ISOBOX_SESSION_IDLE_STOP_MS", CT_I64,
+     OFF(session_idle_stop_ms), 1000, 7LL * 86400000},
+    {"session_max_upload_bytes", "ISOBOX_SESSION_MAX_UPLOAD_BYTES", CT_SIZE,
+     OFF(session_max_upload_bytes), 1024, 64 * GIB},
+    {"session_files_via_guest", "ISOBOX_SESSION_FILES_VIA_GUEST", CT_BOOL,
+     OFF(session_files_via_guest), 0, 1},
     {"docker.host", "DOCKER_HOST", CT_STR, OFF(docker_host), 0, 0},
     /* DOCKER_TLS_VERIFY has docker CLI semantics; see apply_env(). */
     {"docker.tls_verify", NULL, CT_BOOL, OFF(docker_tls_verify), 0, 1},
@@ -157,6 +172,14 @@ static const char *const top_allowed[] = {
     "store_image",
     "store_size",
     "store_reserve_bytes",
+    "session_disk_bytes",
+    "session_max",
+    "session_max_per_tenant",
+    "session_ttl_sec",
+    "session_max_ttl_sec",
+    "session_idle_stop_ms",
+    "session_max_upload_bytes",
+    "session_files_via_guest",
     "docker",
     "limits",
     "memory_require_key",
@@ -253,6 +276,14 @@ void config_defaults(struct config *c)
 	c->store_image = xstrdup("/var/lib/isobox/store.img");
 	c->store_size = 8 * GIB;
 	c->store_reserve_bytes = 512 * MIB;
+	c->session_disk_bytes = 512 * MIB;
+	c->session_max = 200;
+	c->session_max_per_tenant = 20;
+	c->session_ttl_sec = 86400;
+	c->session_max_ttl_sec = 7 * 86400;
+	c->session_idle_stop_ms = 300000;
+	c->session_max_upload_bytes = 64 * MIB;
+	c->session_files_via_guest = 0;
 
 	c->docker_host = xstrdup("unix:///var/run/docker.sock");
 	c->docker_tls_verify = 0;

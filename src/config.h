@@ -44,6 +44,20 @@
  *                                   # when store_root is not on btrfs
  *   store_size: 8GiB                # size of that (sparse) image
  *   store_reserve_bytes: 512MiB     # free bytes kept: 507 storage_full
+ *   session_disk_bytes: 512MiB      # a session workspace's hard cap
+ *                                   # (qgroup; a keys_file entry's
+ *                                   # session_disk_bytes lowers it)
+ *   session_max: 200                # sessions on this deployment
+ *   session_max_per_tenant: 20      # sessions per tenant (429 above)
+ *   session_ttl_sec: 86400          # idle TTL when a create sends none
+ *   session_max_ttl_sec: 604800     # ttlSec is clamped to this
+ *   session_idle_stop_ms: 300000    # an idle session's sandbox is stopped
+ *                                   # (the workspace stays)
+ *   session_max_upload_bytes: 64MiB # one PUT .../fs (the web server's
+ *                                   # body cap must allow it)
+ *   session_files_via_guest: false  # file calls to a running sandbox go
+ *                                   # through its guest (for runtimes whose
+ *                                   # bind mounts cache: session_run.c)
  *   docker:
  *     host: unix:///var/run/docker.sock  # or tcp://HOST:PORT
  *     tls_verify: false
@@ -66,7 +80,10 @@
  * ISOBOX_KEYS_FILE, ISOBOX_TRUSTED_PROXIES, ISOBOX_RATELIMIT_MAX_BUCKETS,
  * ISOBOX_MEMORY_REQUIRE_KEY, ISOBOX_MEMORY_RATE_PER_MIN,
  * ISOBOX_STORE_ROOT, ISOBOX_STORE_IMAGE, ISOBOX_STORE_SIZE,
- * ISOBOX_STORE_RESERVE_BYTES,
+ * ISOBOX_STORE_RESERVE_BYTES, ISOBOX_SESSION_DISK_BYTES, ISOBOX_SESSION_MAX,
+ * ISOBOX_SESSION_MAX_PER_TENANT, ISOBOX_SESSION_TTL_SEC,
+ * ISOBOX_SESSION_MAX_TTL_SEC, ISOBOX_SESSION_IDLE_STOP_MS,
+ * ISOBOX_SESSION_MAX_UPLOAD_BYTES, ISOBOX_SESSION_FILES_VIA_GUEST,
  * ISOBOX_RUNTIME, DOCKER_HOST, DOCKER_TLS_VERIFY, DOCKER_CERT_PATH,
  * DOCKER_API_VERSION.
  */
@@ -114,11 +131,21 @@ struct config {
 	int64_t memory_tenant_keys;
 	int memory_rate_per_min; /* the memory routes' own buckets, 0: off */
 	int memory_rate_burst;
-	char *store_root;	   /* btrfs mount of workspaces and volumes */
+	char *store_root;   /* btrfs mount of workspaces and volumes */
 	char *store_image;  /* loop image setup-host makes when the host has
 			     * no btrfs at store_root */
 	int64_t store_size; /* size of that image (setup-host) */
 	int64_t store_reserve_bytes; /* free bytes kept: 507 below */
+	/* Sessions (session.h). */
+	int64_t session_disk_bytes;	  /* workspace qgroup limit */
+	int session_max;		  /* sessions in all */
+	int session_max_per_tenant;	  /* sessions per tenant */
+	int64_t session_ttl_sec;	  /* default idle TTL */
+	int64_t session_max_ttl_sec;	  /* ttlSec is clamped to this */
+	int64_t session_idle_stop_ms;	  /* idle sandbox stopped after */
+	int64_t session_max_upload_bytes; /* one file upload */
+	int session_files_via_guest;	  /* file calls of a running sandbox go
+					   * through its guest */
 
 	char *docker_host; /* "unix:///path" or "tcp://host:port" */
 	int docker_tls_verify;

@@ -246,7 +246,8 @@ void http_send_error(struct http_req *r, const struct isobox_err *err)
 		    r, "error",
 		    json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
 	} else {
-		if (err->status == 429 || err->status == 503) {
+		if (err->status == 429 || err->status == 503 ||
+		    r->retry_after > 0) {
 			snprintf(extra, sizeof(extra), "Retry-After: %d\r\n",
 				 r->retry_after > 0   ? r->retry_after
 				 : err->status == 429 ? 1

@@ -27,6 +27,7 @@
 #include "registry.h"
 #include "router.h"
 #include "service.h"
+#include "session.h"
 
 static struct service svc;
 static int listen_fd;
@@ -107,6 +108,7 @@ static void *signal_thread(void *arg)
 static void *housekeeping(void *arg)
 {
 	int64_t next_reap = 0;
+	int64_t next_sessions = 0;
 
 	(void)arg;
 	while (!atomic_load(&svc.stopping)) {
@@ -114,6 +116,13 @@ static void *housekeeping(void *arg)
 
 		registry_reload(svc.cfg.registry, svc.cfg.images_lock, 0);
 		auth_reload(svc.cfg.api_key, svc.cfg.keys_file, 0);
+		/* Sessions: idle sandboxes stopped and expired sessions
+		 * reaped every few seconds; engine and disk reconciled with
+		 * the rows at start-up and with the reaper. */
+		if (now_ms() >= next_sessions) {
+			session_housekeep(&svc, now_ms() >= next_reap);
+			next_sessions = now_ms() + 5000;
+		}
 		if (now_ms() >= next_reap) {
 			service_reap(&svc);
 			/* Every growing table's sweep, and the reader

@@ -22,6 +22,11 @@ static const struct route routes[] = {
     {"PUT", "/v1/memory*", api_memory, "memory_write"},
     {"DELETE", "/v1/memory*", api_memory, "memory_delete"},
     {"OPTIONS", "/v1/memory*", api_memory_options, "memory_preflight"},
+    {"GET", "/v1/sessions*", api_session_get, "session_read"},
+    {"POST", "/v1/sessions*", api_session_post, "session_post"},
+    {"PUT", "/v1/sessions*", api_session_put, "session_file_write"},
+    {"PATCH", "/v1/sessions*", api_session_patch, "session_update"},
+    {"DELETE", "/v1/sessions*", api_session_delete, "session_delete"},
 };
 
 /* Routes anyone may call: probes, descriptions and the catalogue. Every

@@ -290,6 +290,13 @@ int service_reap(struct service *s)
 		}
 		/* Warm sandboxes outlive the process that made them: the
 		 * pool manages them, and only their deadline counts here. */
+		/* Session sandboxes belong to their rows (session.c
+		 * reconciles them), never to the process that started
+		 * them. */
+		if (json_object_object_get_ex(labels, "isobox.kind", &v) &&
+		    strcmp(json_object_get_string(v), "session") == 0) {
+			continue;
+		}
 		if (json_object_object_get_ex(labels, "isobox.kind", &v) &&
 		    strcmp(json_object_get_string(v), "pool") == 0) {
 			dead = deadline > 0 && deadline < now;

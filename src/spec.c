@@ -40,9 +40,9 @@ int64_t spec_memory(const struct lang *lang, const struct limits *lim)
 	return mem + SPEC_MEMORY_OVERHEAD;
 }
 
-/* The guest's command: a warm sandbox of a language with a "prestart"
- * bootstrap starts it at once with the language's env and the rlimits a
- * job of this shape gets (see sandbox_job_encode). */
+/* The guest's command: a warm or session sandbox of a language with a
+ * "prestart" bootstrap starts it at once with the language's env and the
+ * rlimits a job of this shape gets (see sandbox_job_encode). */
 static json_object *guest_cmd(const struct spec_desc *d)
 {
 	const struct lang *lang = d->lang;
@@ -56,8 +56,8 @@ static json_object *guest_cmd(const struct spec_desc *d)
 	for (g = d->guest_args; g && *g; g++) {
 		json_object_array_add(a, json_object_new_string(*g));
 	}
-	if (strcmp(d->kind, "pool") != 0 || lang->prestart == NULL ||
-	    lang->compile != NULL) {
+	if ((strcmp(d->kind, "pool") != 0 && strcmp(d->kind, "session") != 0) ||
+	    lang->prestart == NULL || lang->compile != NULL) {
 		return a;
 	}
 	for (i = 0; lang->env && lang->env[i]; i++) {
@@ -69,7 +69,9 @@ static json_object *guest_cmd(const struct spec_desc *d)
 	json_object_array_add(a, json_object_new_string("--prestart-limit"));
 	json_object_array_add(a, json_object_new_string(s));
 	free(s);
-	s = xasprintf("%s=%lld", WIRE_LIMIT_FSIZE, (long long)lim->tmpfs_bytes);
+	s = xasprintf("%s=%lld", WIRE_LIMIT_FSIZE,
+		      (long long)(d->fsize_bytes > 0 ? d->fsize_bytes
+						     : lim->tmpfs_bytes));
 	json_object_array_add(a, json_object_new_string("--prestart-limit"));
 	json_object_array_add(a, json_object_new_string(s));
 	free(s);
@@ -119,7 +121,8 @@ json_object *spec_container(struct service *svc, const struct spec_desc *d)
 	json_object_object_add(spec, "AttachStderr",
 			       json_object_new_boolean(1));
 	json_object_object_add(spec, "OpenStdin", json_object_new_boolean(1));
-	json_object_object_add(spec, "StdinOnce", json_object_new_boolean(1));
+	json_object_object_add(spec, "StdinOnce",
+			       json_object_new_boolean(d->session_id == NULL));
 	json_object_object_add(spec, "Tty", json_object_new_boolean(0));
 	json_object_object_add(spec, "NetworkDisabled",
 			       json_object_new_boolean(!network));
@@ -144,6 +147,10 @@ json_object *spec_container(struct service *svc, const struct spec_desc *d)
 			       json_object_new_string(lang->name));
 	json_object_object_add(labels, "isobox.network",
 			       json_object_new_string(network ? "1" : "0"));
+	if (d->session_id) {
+		json_object_object_add(labels, "isobox.session",
+				       json_object_new_string(d->session_id));
+	}
 	json_object_object_add(spec, "Labels", labels);
 
 	if (network) {

@@ -47,6 +47,14 @@ struct spec_desc {
 	/* Extra arguments for the guest (e.g. "--workdir", "/workspace"),
 	 * NULL-terminated, right after its path; NULL for none. */
 	const char *const *guest_args;
+	/* A session's sandbox: stdin stays open when a driver detaches
+	 * (StdinOnce false, so any process may attach again: chan.h), and
+	 * the isobox.session label names its session. NULL otherwise. */
+	const char *session_id;
+	/* RLIMIT_FSIZE of its jobs when not lim->tmpfs_bytes (> 0): the
+	 * prestarted interpreter must get the jobs' own (a session's jobs
+	 * have none: the workspace's quota caps them). */
+	int64_t fsize_bytes;
 };
 
 /* Build the container spec for d: image, guest command, labels, runtime

@@ -64,7 +64,9 @@ enum store_env { STORE_RUN = 0, STORE_STATE = 1, STORE_NENVS };
 	X(BUCKETS_FULL, "buckets_full", STORE_RUN, 6) /* expiry index */       \
 	X(KV, "kv", STORE_STATE, 7)		  /* tenant+ns+key -> kv.c */  \
 	X(KV_USAGE, "kv_usage", STORE_STATE, 8)	  /* tenant[+ns] -> kv.c */    \
-	X(KV_EXPIRY, "kv_expiry", STORE_STATE, 9) /* expiry index, kv.c */
+	X(KV_EXPIRY, "kv_expiry", STORE_STATE, 9) /* expiry index, kv.c */     \
+	X(SESSIONS, "sessions", STORE_STATE, 10)  /* id -> session.c */        \
+	X(SESSIONS_EXPIRY, "sessions_expiry", STORE_STATE, 11) /* index */
 
 enum store_table {
 #define STORE_TABLE_ENUM(id, name, env, tag) STORE_##id,
@@ -76,8 +78,8 @@ enum store_table {
 /* The durable environment's schema version (meta table, key "schema"). */
 #define STORE_SCHEMA_VERSION 1
 
-#define STORE_KEY_MAX 510 /* LMDB's limit less one for sweep resumes */
-#define STORE_REC_MAX 1024
+#define STORE_KEY_MAX 510  /* LMDB's limit less one for sweep resumes */
+#define STORE_REC_MAX 2048 /* a session row with its volumes fits */
 
 struct store {
 	struct MDB_env *env[STORE_NENVS];

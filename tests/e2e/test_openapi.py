@@ -53,7 +53,12 @@ def router_table():
         assert limit in ("limited", "unlimited"), line
         if path.endswith("*"):
             assert path in PREFIX_PATHS, "prefix route %s has no templated paths here" % path
-            paths = [p for p in PREFIX_PATHS[path] if method == "GET" or p.count("{") == 2]
+            tmpl = PREFIX_PATHS[path]
+            if isinstance(tmpl, dict):
+                assert method in tmpl, "%s %s has no templated paths here" % (method, path)
+                paths = tmpl[method]
+            else:
+                paths = [p for p in tmpl if method == "GET" or p.count("{") == 2]
         else:
             paths = [path]
         rows += [(method, p, name, access == "public", limit == "limited") for p in paths]
@@ -61,10 +66,20 @@ def router_table():
     return rows
 
 
-# The templated OpenAPI paths a prefix route serves: GET on each, the other
-# methods on the item path only.
-PREFIX_PATHS = {"/v1/memory*": ["/v1/memory", "/v1/memory/{namespace}",
-                                "/v1/memory/{namespace}/{key}"]}
+# The templated OpenAPI paths a prefix route serves: a list (GET on each,
+# the other methods on the item path only) or, per method, its paths.
+PREFIX_PATHS = {
+    "/v1/memory*": ["/v1/memory", "/v1/memory/{namespace}",
+                    "/v1/memory/{namespace}/{key}"],
+    "/v1/sessions*": {
+        "GET": ["/v1/sessions", "/v1/sessions/{id}", "/v1/sessions/{id}/fs"],
+        "POST": ["/v1/sessions", "/v1/sessions/{id}/exec",
+                 "/v1/sessions/{id}/interrupt", "/v1/sessions/{id}/fork"],
+        "PUT": ["/v1/sessions/{id}/fs"],
+        "PATCH": ["/v1/sessions/{id}"],
+        "DELETE": ["/v1/sessions/{id}", "/v1/sessions/{id}/fs"],
+    },
+}
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,379 @@
+#!/usr/bin/python3
+"""bench/sessions.py - sessions against their baselines, in one run:
+
+  create     POST /v1/sessions (p50)       vs  docker run --rm (gVisor) `true`
+  step       exec print(42) in a live      vs  warm POST /execute print(42) and
+             session (p50)                     docker exec python3 -c print(42)
+  transfer   PUT and GET 64 MiB of a       vs  docker cp into and out of a
+             session file (MiB/s), with        running gVisor container
+             the FastCGI processes' RSS
+  fork       POST .../fork of a session    (goal: p50 <= 0.05 s)
+             holding 100 MiB (p50)
+
+Goals checked (issue #14): create p50 <= 0.1x docker run; step p50 <= 1.3x
+warm /execute p50 and <= 0.3x docker exec; upload and download >= 2x docker
+cp throughput with the service's RSS flat; fork p50 <= 0.05 s.
+
+The warm /execute baseline needs the service's warm pool for python
+(pool_size >= 1). Containers made here are labelled isobox.test=sessions-bench
+and removed at the end; sessions are deleted.
+
+Results: bench/results/sessions-<UTC timestamp>.json and a markdown table on
+stdout (docs/BENCHMARKS.md, section "Sessions").
+
+Usage: bench/sessions.py [--url http://127.0.0.1:8090] [--image isobox/python:latest]
+                         [--runtime runsc-isobox] [--n 20] [--fcgi-exe PATH]
+"""
+
+import argparse
+import datetime
+import hashlib
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+import requests
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+LABEL = "isobox.test=sessions-bench"
+MiB = 1024 * 1024
+
+
+def p50(xs):
+    return statistics.median(xs)
+
+
+def p90(xs):
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(round(0.9 * (len(xs) - 1))))]
+
+
+def docker(*args, check=True, timeout=300):
+    r = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout)
+    if check and r.returncode != 0:
+        raise RuntimeError("docker %s: %s" % (" ".join(args), r.stderr.strip()))
+    return r
+
+
+def timed(fn, n, warm=1):
+    for _ in range(warm):
+        fn()
+    out = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - t0)
+    return out
+
+
+class Rss:
+    """Sum of VmRSS (bytes) of the processes whose executable is exe,
+    sampled every 20 ms in a thread."""
+
+    def __init__(self, exe):
+        self.exe = os.path.realpath(exe)
+        self.samples = []
+        self._stop = threading.Event()
+        self._t = None
+
+    def now(self):
+        total = 0
+        for pid in os.listdir("/proc"):
+            if not pid.isdigit():
+                continue
+            try:
+                if os.path.realpath("/proc/%s/exe" % pid) != self.exe:
+                    continue
+                with open("/proc/%s/status" % pid) as f:
+                    for line in f:
+                        if line.startswith("VmRSS:"):
+                            total += int(line.split()[1]) * 1024
+            except OSError:
+                pass
+        return total
+
+    def __enter__(self):
+        self.samples = [self.now()]
+
+        def loop():
+            while not self._stop.wait(0.02):
+                self.samples.append(self.now())
+
+        self._t = threading.Thread(target=loop, daemon=True)
+        self._t.start()
+        return self
+
+    def __exit__(self, *a):
+        self._stop.set()
+        self._t.join()
+        self.samples.append(self.now())
+
+
+class Api:
+    def __init__(self, url, key=None):
+        self.url = url.rstrip("/")
+        self.s = requests.Session()
+        self.h = {"X-API-Key": key} if key else {}
+
+    def post(self, path, **kw):
+        # A keep-alive connection the server closed while idle (between
+        # benchmarks) is not a result: retry once on a fresh one.
+        try:
+            return self.s.post(self.url + path, **kw)
+        except requests.ConnectionError:
+            self.s.close()
+            return self.s.post(self.url + path, **kw)
+
+    def create(self):
+        r = self.post("/v1/sessions", json={"runtime": "python"},
+                      headers=self.h, timeout=60)
+        assert r.status_code == 201, r.text
+        return r.json()
+
+    def hdr(self, sess):
+        h = dict(self.h)
+        h["X-Session-Token"] = sess["token"]
+        return h
+
+    def delete(self, sess):
+        self.s.delete(self.url + "/v1/sessions/" + sess["id"], headers=self.hdr(sess),
+                      timeout=60)
+
+    def exec(self, sess, code, **limits):
+        body = {"code": code}
+        if limits:
+            body["limits"] = limits
+        r = self.s.post(self.url + "/v1/sessions/%s/exec" % sess["id"], json=body,
+                        headers=self.hdr(sess), timeout=120)
+        assert r.status_code == 200, r.text
+        return r.json()
+
+
+def bench_create(api, args):
+    t = []
+    for _ in range(args.n + 1):
+        t0 = time.perf_counter()
+        s = api.create()
+        t.append(time.perf_counter() - t0)
+        # Its sandbox starts in the background: let it, then delete it
+        # (untimed), so the samples do not queue behind each other.
+        time.sleep(1)
+        api.delete(s)
+    t = t[1:]
+
+    def run():
+        docker("run", "--rm", "--runtime", args.runtime, "--network", "none",
+               "--label", LABEL, args.image, "true")
+
+    base = timed(run, max(5, args.n // 2))
+    return {"session_create_s": t, "docker_run_s": base}
+
+
+def bench_step(api, args, rss_exe):
+    sess = api.create()
+    try:
+        api.exec(sess, "print(0)")
+        t = []
+        for _ in range(args.n):
+            # The same pause as between the warm /execute samples below
+            # (an agent's think time): the guest has its next interpreter
+            # ready, as the pool has its next sandbox.
+            time.sleep(0.6)
+            t0 = time.perf_counter()
+            out = api.exec(sess, "print(42)")
+            t.append(time.perf_counter() - t0)
+            assert out["run"]["stdout"] == "42\n", out
+    finally:
+        api.delete(sess)
+
+    def execute():
+        r = api.s.post(api.url + "/execute", json={"language": "python", "code": "print(42)"},
+                       headers=api.h, timeout=120)
+        assert r.status_code == 200, r.text
+        # let the pool refill so every sample is warm
+        time.sleep(0.6)
+
+    def execute_timed():
+        out = []
+        for _ in range(args.n):
+            time.sleep(0.6)
+            t0 = time.perf_counter()
+            r = api.s.post(api.url + "/execute",
+                           json={"language": "python", "code": "print(42)"},
+                           headers=api.h, timeout=120)
+            out.append(time.perf_counter() - t0)
+            assert r.status_code == 200, r.text
+        return out
+
+    execute()
+    warm = execute_timed()
+    cid = docker("run", "-d", "--runtime", args.runtime, "--network", "none",
+                 "--label", LABEL, args.image, "sleep", "3600").stdout.strip()
+    try:
+        def dexec():
+            time.sleep(0.6)
+            t0 = time.perf_counter()
+            r = docker("exec", cid, "python3", "-c", "print(42)")
+            dx.append(time.perf_counter() - t0)
+            assert r.stdout == "42\n"
+
+        dx = []
+        for _ in range(args.n + 2):
+            dexec()
+        dx = dx[2:]
+    finally:
+        docker("rm", "-f", cid, check=False)
+    return {"session_step_s": t, "warm_execute_s": warm, "docker_exec_s": dx}
+
+
+def bench_transfer(api, args, rss_exe):
+    blob = os.urandom(64 * MiB)
+    digest = hashlib.sha256(blob).hexdigest()
+    sess = api.create()
+    res = {}
+    try:
+        api.exec(sess, "print(1)")  # the sandbox runs: the guest path
+        rss = Rss(rss_exe)
+        ups, downs = [], []
+        with rss:
+            for _ in range(args.transfers):
+                t0 = time.perf_counter()
+                r = api.s.put(api.url + "/v1/sessions/%s/fs" % sess["id"],
+                              params={"path": "big.bin"}, data=blob,
+                              headers=api.hdr(sess), timeout=300)
+                ups.append(time.perf_counter() - t0)
+                assert r.status_code == 200 and r.json()["sha256"] == digest, r.text
+                t0 = time.perf_counter()
+                r = api.s.get(api.url + "/v1/sessions/%s/fs" % sess["id"],
+                              params={"path": "big.bin"}, headers=api.hdr(sess),
+                              timeout=300, stream=True)
+                h = hashlib.sha256()
+                for chunk in r.iter_content(1 << 20):
+                    h.update(chunk)
+                downs.append(time.perf_counter() - t0)
+                assert h.hexdigest() == digest
+        res.update({"upload_s": ups, "download_s": downs,
+                    "rss_before": rss.samples[0], "rss_max": max(rss.samples),
+                    "rss_after": rss.samples[-1]})
+    finally:
+        api.delete(sess)
+    cid = docker("run", "-d", "--runtime", args.runtime, "--network", "none",
+                 "--label", LABEL, args.image, "sleep", "3600").stdout.strip()
+    tmp = tempfile.mkdtemp(prefix="sessions-bench-")
+    try:
+        src = os.path.join(tmp, "big.bin")
+        with open(src, "wb") as f:
+            f.write(blob)
+        cin, cout = [], []
+        for i in range(args.transfers):
+            t0 = time.perf_counter()
+            docker("cp", src, "%s:/tmp/big.bin" % cid)
+            cin.append(time.perf_counter() - t0)
+            dst = os.path.join(tmp, "out%d.bin" % i)
+            t0 = time.perf_counter()
+            docker("cp", "%s:/tmp/big.bin" % cid, dst)
+            cout.append(time.perf_counter() - t0)
+            os.unlink(dst)
+        res.update({"docker_cp_in_s": cin, "docker_cp_out_s": cout})
+    finally:
+        docker("rm", "-f", cid, check=False)
+        subprocess.run(["rm", "-rf", tmp])
+    return res
+
+
+def bench_fork(api, args):
+    sess = api.create()
+    forks = []
+    try:
+        api.exec(sess, "import os\nopen('data.bin','wb').write(os.urandom(100 << 20))",
+                 wallTimeMs=20000)
+
+        def fork():
+            r = api.post("/v1/sessions/%s/fork" % sess["id"],
+                          headers=api.hdr(sess), timeout=60)
+            assert r.status_code == 201, r.text
+            forks.append(r.json())
+
+        t = timed(fork, min(args.n, 10), warm=1)
+        # the copy holds the data
+        f = forks[-1]
+        r = api.s.get(api.url + "/v1/sessions/%s/fs" % f["id"], params={"path": "data.bin"},
+                      headers=api.hdr(f), timeout=60, stream=True)
+        assert int(r.headers["Content-Length"]) == 100 << 20
+        r.close()
+    finally:
+        time.sleep(2)
+        for f in forks:
+            api.delete(f)
+        api.delete(sess)
+    return {"fork_100mib_s": t}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--url", default="http://127.0.0.1:8090")
+    ap.add_argument("--api-key")
+    ap.add_argument("--image", default="isobox/python:latest")
+    ap.add_argument("--runtime", default="runsc-isobox")
+    ap.add_argument("--n", type=int, default=20)
+    ap.add_argument("--transfers", type=int, default=3)
+    ap.add_argument("--fcgi-exe", default="/usr/local/bin/isobox.fcgi")
+    args = ap.parse_args()
+    api = Api(args.url, args.api_key)
+    r = {}
+    r.update(bench_create(api, args))
+    r.update(bench_step(api, args, args.fcgi_exe))
+    r.update(bench_transfer(api, args, args.fcgi_exe))
+    r.update(bench_fork(api, args))
+    size = 64.0
+    up = size / p50(r["upload_s"])
+    down = size / p50(r["download_s"])
+    cpin = size / p50(r["docker_cp_in_s"])
+    cpout = size / p50(r["docker_cp_out_s"])
+    rows = [
+        ("session create p50", "%.1f ms" % (1e3 * p50(r["session_create_s"])),
+         "docker run p50 %.0f ms" % (1e3 * p50(r["docker_run_s"])),
+         p50(r["session_create_s"]) / p50(r["docker_run_s"]), "<= 0.1x"),
+        ("step print(42) p50", "%.1f ms" % (1e3 * p50(r["session_step_s"])),
+         "warm /execute p50 %.1f ms" % (1e3 * p50(r["warm_execute_s"])),
+         p50(r["session_step_s"]) / p50(r["warm_execute_s"]), "<= 1.3x"),
+        ("step print(42) p50", "%.1f ms" % (1e3 * p50(r["session_step_s"])),
+         "docker exec p50 %.1f ms" % (1e3 * p50(r["docker_exec_s"])),
+         p50(r["session_step_s"]) / p50(r["docker_exec_s"]), "<= 0.3x"),
+        ("upload 64 MiB", "%.0f MiB/s" % up, "docker cp in %.0f MiB/s" % cpin,
+         up / cpin, ">= 2x"),
+        ("download 64 MiB", "%.0f MiB/s" % down, "docker cp out %.0f MiB/s" % cpout,
+         down / cpout, ">= 2x"),
+        ("fork of 100 MiB p50", "%.1f ms" % (1e3 * p50(r["fork_100mib_s"])), "-",
+         p50(r["fork_100mib_s"]), "<= 0.05 s"),
+    ]
+    print("| benchmark | isobox | baseline (same run) | ratio | goal |")
+    print("|---|---|---|---|---|")
+    for name, mine, base, ratio, goal in rows:
+        print("| %s | %s | %s | %.3f | %s |" % (name, mine, base, ratio, goal))
+    print("\nFastCGI RSS during the transfers: before %.1f MiB, max %.1f MiB, after %.1f MiB"
+          % (r["rss_before"] / MiB, r["rss_max"] / MiB, r["rss_after"] / MiB))
+    print("p90: create %.1f ms, step %.1f ms, fork %.1f ms" % (
+        1e3 * p90(r["session_create_s"]), 1e3 * p90(r["session_step_s"]),
+        1e3 * p90(r["fork_100mib_s"])))
+    os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
+    stamp = datetime.datetime.utcnow().strftime("%Y%m%dT%H%M%SZ")
+    out = os.path.join(HERE, "results", "sessions-%s.json" % stamp)
+    with open(out, "w") as f:
+        json.dump({"when": stamp, "host": platform.node(), "url": args.url,
+                   "n": args.n, "results": r}, f, indent=1)
+    print("\nresults: %s" % out)
+    left = docker("ps", "-aq", "--filter", "label=" + LABEL).stdout.split()
+    for c in left:
+        docker("rm", "-f", c, check=False)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,904 @@
+/* api_session.c - /v1/sessions: the seed's session routes plus GET of one
+ * session and of the tenant's list, PATCH (idle TTL), interrupt, fork, and
+ * a file API that streams both ways with Range and sha256. Thin: parse the
+ * path, the token and the body, call session.h, render. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "api.h"
+#include "fsapi.h"
+#include "session.h"
+
+#define PREFIX		"/v1/sessions"
+#define CREATE_BODY_MAX (256 * 1024)
+#define PATCH_BODY_MAX	(16 * 1024)
+#define READ_CHUNK	65536
+
+/* One parsed /v1/sessions request. */
+struct sreq {
+	struct service *svc;
+	struct http_req *req;
+	char id[64];	 /* "" for the collection */
+	const char *sub; /* "", "exec", "interrupt", "fork", "fs" */
+	const char *tok; /* X-Session-Token or NULL */
+	int bad;	 /* the path names nothing */
+};
+
+static void parse(struct service *svc, struct http_req *req, struct sreq *r)
+{
+	const char *rest = req->path + strlen(PREFIX);
+	const char *slash;
+	size_t n;
+
+	memset(r, 0, sizeof(*r));
+	r->svc = svc;
+	r->req = req;
+	r->sub = "";
+	r->tok = FCGX_GetParam("HTTP_X_SESSION_TOKEN", req->fr->envp);
+	if (rest[0] == '\0' || strcmp(rest, "/") == 0) {
+		return;
+	}
+	if (rest[0] != '/') {
+		r->bad = 1;
+		return;
+	}
+	rest++;
+	slash = strchr(rest, '/');
+	n = slash ? (size_t)(slash - rest) : strlen(rest);
+	if (n == 0 || n >= sizeof(r->id)) {
+		r->bad = 1;
+		return;
+	}
+	memcpy(r->id, rest, n);
+	r->id[n] = '\0';
+	r->sub = slash ? slash + 1 : "";
+	if (strcmp(r->sub, "") != 0 && strcmp(r->sub, "exec") != 0 &&
+	    strcmp(r->sub, "interrupt") != 0 && strcmp(r->sub, "fork") != 0 &&
+	    strcmp(r->sub, "fs") != 0) {
+		r->bad = 1;
+	}
+}
+
+static void send_error(struct http_req *req, const struct isobox_err *err)
+{
+	if (strcmp(err->code, "session_busy") == 0 ||
+	    strcmp(err->code, "capacity") == 0) {
+		req->retry_after = 1;
+	} else if (strcmp(err->code, "too_many_sessions") == 0) {
+		req->retry_after = 5;
+	}
+	http_drain_body(req);
+	http_send_error(req, err);
+}
+
+static void no_route(struct http_req *req)
+{
+	http_drain_body(req);
+	http_send_err(req, 404, "not_found", "no route for %s %s", req->method,
+		      req->path);
+}
+
+/* ------------------------------------------------------------------ */
+/* Rendering */
+
+static json_object *time_json(int64_t ms)
+{
+	char b[40];
+	time_t s = (time_t)(ms / 1000);
+	struct tm tm;
+
+	gmtime_r(&s, &tm);
+	strftime(b, sizeof(b), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(b + strlen(b), sizeof(b) - strlen(b), ".%03dZ",
+		 (int)(ms % 1000));
+	return json_object_new_string(b);
+}
+
+static json_object *session_json(struct service *svc, const struct session *s)
+{
+	json_object *o = json_object_new_object();
+	json_object *l = json_object_new_object();
+	int64_t disk = session_disk_bytes(svc, s);
+
+	json_object_object_add(o, "id", json_object_new_string(s->id));
+	json_object_object_add(o, "runtime",
+			       json_object_new_string(s->runtime));
+	json_object_object_add(o, "version",
+			       json_object_new_string(s->version));
+	json_object_object_add(
+	    o, "type", json_object_new_string(session_type_name(s->type)));
+	json_object_object_add(
+	    o, "state",
+	    json_object_new_string(session_state_name(session_state_of(s))));
+	json_object_object_add(o, "createdAt", time_json(s->created_ms));
+	json_object_object_add(o, "lastActivityAt", time_json(s->last_ms));
+	json_object_object_add(o, "expiresAt", time_json(s->expires_ms));
+	json_object_object_add(o, "ttlSec", json_object_new_int64(s->ttl_sec));
+	json_object_object_add(o, "diskBytes",
+			       disk < 0 ? NULL : json_object_new_int64(disk));
+	json_object_object_add(o, "diskQuotaBytes",
+			       json_object_new_int64(s->disk_quota));
+	json_object_object_add(o, "steps", json_object_new_int64(s->steps));
+	json_object_object_add(l, "memoryBytes",
+			       json_object_new_int64(s->lim.memory_bytes));
+	json_object_object_add(l, "cpus", json_object_new_double(s->lim.cpus));
+	json_object_object_add(l, "pids", json_object_new_int64(s->lim.pids));
+	json_object_object_add(l, "outputBytes",
+			       json_object_new_int64(s->lim.output_bytes));
+	json_object_object_add(l, "wallTimeMs",
+			       json_object_new_int64(s->lim.wall_time_ms));
+	json_object_object_add(l, "tmpfsBytes",
+			       json_object_new_int64(s->lim.tmpfs_bytes));
+	json_object_object_add(o, "limits", l);
+	return o;
+}
+
+/* ------------------------------------------------------------------ */
+/* Create */
+
+static json_object *read_json(struct sreq *r, int64_t max,
+			      struct isobox_err *err)
+{
+	json_object *o;
+
+	if (http_read_body(r->req, max, err) < 0) {
+		return NULL;
+	}
+	if (r->req->body.len == 0) {
+		return json_object_new_object();
+	}
+	o = request_json_parse(r->req->body.p, r->req->body.len, err);
+	if (o && !json_object_is_type(o, json_type_object)) {
+		json_object_put(o);
+		err_set(err, 400, "invalid_json", "the body must be an object");
+		return NULL;
+	}
+	return o;
+}
+
+static int get_i64(json_object *o, const char *k, int64_t *out,
+		   struct isobox_err *err)
+{
+	json_object *v;
+
+	if (!json_object_object_get_ex(o, k, &v) || v == NULL) {
+		return 0;
+	}
+	if (!json_object_is_type(v, json_type_int) &&
+	    !json_object_is_type(v, json_type_double)) {
+		return err_set(err, 400, "invalid_ttl",
+			       "'%s' must be a number of seconds", k);
+	}
+	*out = json_object_get_int64(v);
+	return 1;
+}
+
+/* The limits object of a create body, like /execute's. */
+static int parse_limits(json_object *o, struct limits_partial *p,
+			struct isobox_err *err)
+{
+	json_object *l;
+
+	memset(p, 0, sizeof(*p));
+	if (!json_object_object_get_ex(o, "limits", &l) || l == NULL) {
+		return 0;
+	}
+	if (!json_object_is_type(l, json_type_object)) {
+		return err_set(err, 400, "invalid_field",
+			       "'limits' must be an object");
+	}
+	json_object_object_foreach (l, k, v) {
+		unsigned bit = limits_field(k);
+
+		if (bit == 0 ||
+		    (!json_object_is_type(v, json_type_int) &&
+		     !json_object_is_type(v, json_type_double)) ||
+		    limits_set(p, bit, json_object_get_double(v)) < 0) {
+			return err_set(err, 400, "invalid_field",
+				       "limits.%s is not a known limit with a "
+				       "non-negative number",
+				       k);
+		}
+	}
+	return 0;
+}
+
+static const char *get_str(json_object *o, const char *k)
+{
+	json_object *v;
+
+	if (!json_object_object_get_ex(o, k, &v) ||
+	    !json_object_is_type(v, json_type_string)) {
+		return NULL;
+	}
+	return json_object_get_string(v);
+}
+
+static void create(struct sreq *r)
+{
+	struct isobox_err err;
+	struct registry *reg = NULL;
+	struct session_new nr;
+	struct limits_partial lp;
+	struct session s;
+	char tok[SESSION_TOKEN_SIZE];
+	json_object *body;
+	json_object *out;
+	json_object *v;
+	const char *runtime;
+
+	memset(&err, 0, sizeof(err));
+	memset(&nr, 0, sizeof(nr));
+	body = read_json(r, CREATE_BODY_MAX, &err);
+	if (body == NULL) {
+		send_error(r->req, &err);
+		return;
+	}
+	runtime = get_str(body, "runtime");
+	if (runtime == NULL) {
+		runtime = get_str(body, "language");
+	}
+	if (runtime == NULL || runtime[0] == '\0') {
+		err_set(&err, 400, "runtime_required",
+			"'runtime' is required: see GET /runtimes");
+		goto fail;
+	}
+	nr.type = session_type_parse(get_str(body, "type"));
+	if (nr.type < 0) {
+		err_set(&err, 400, "invalid_field",
+			"'type' is \"filesystem\" or \"kernel\"");
+		goto fail;
+	}
+	nr.volume_id = get_str(body, "volumeId");
+	if (json_object_object_get_ex(body, "volumes", &v) && v != NULL) {
+		nr.volume_id = "volumes";
+	}
+	if (get_i64(body, "ttlSec", &nr.ttl_sec, &err) < 0 ||
+	    parse_limits(body, &lp, &err) < 0) {
+		goto fail;
+	}
+	nr.limits = &lp;
+	if (json_object_object_get_ex(body, "network", &v) &&
+	    json_object_is_type(v, json_type_boolean)) {
+		nr.network = json_object_get_boolean(v);
+	}
+	reg = registry_get();
+	if (reg == NULL) {
+		err_set(&err, 503, "registry_unavailable",
+			"no language catalogue is loaded");
+		goto fail;
+	}
+	nr.lang = registry_find(reg, runtime, get_str(body, "version"), &err);
+	if (nr.lang == NULL) {
+		goto fail;
+	}
+	nr.tenant = &r->req->tenant;
+	snprintf(r->req->language, sizeof(r->req->language), "%s",
+		 nr.lang->name);
+	if (session_create(r->svc, &nr, &s, tok, &err) < 0) {
+		goto fail;
+	}
+	out = session_json(r->svc, &s);
+	json_object_object_add(out, "token", json_object_new_string(tok));
+	http_send_json(r->req, 201, out, NULL);
+	json_object_put(out);
+	explicit_bzero(tok, sizeof(tok));
+	session_prestart(r->svc, s.id);
+	json_object_put(body);
+	registry_put(reg);
+	return;
+fail:
+	json_object_put(body);
+	registry_put(reg);
+	send_error(r->req, &err);
+}
+
+/* ------------------------------------------------------------------ */
+/* Steps (the output renderers are api_util.c's, shared with /execute) */
+
+static void exec_step(struct sreq *r)
+{
+	struct isobox_err err;
+	struct exec_request er;
+	struct registry *reg = NULL;
+	const struct lang *lang = NULL;
+	struct api_stream st;
+	struct exec_ctx x;
+	struct exec_run *run = NULL;
+	json_object *body;
+	json_object *out = NULL;
+	int restarted = 0;
+	int rc;
+
+	memset(&er, 0, sizeof(er));
+	memset(&err, 0, sizeof(err));
+	if (!api_is_json(r->req->content_type)) {
+		http_drain_body(r->req);
+		http_send_err(r->req, 415, "unsupported_media_type",
+			      "send the request as application/json");
+		return;
+	}
+	body = read_json(r, r->svc->cfg.max_body_bytes, &err);
+	if (body == NULL) {
+		send_error(r->req, &err);
+		return;
+	}
+	/* The session's runtime runs the step: "language" is ignored. */
+	json_object_object_add(body, "language",
+			       json_object_new_string("session"));
+	json_object_object_del(body, "version");
+	{
+		size_t n = 0;
+		const char *s = json_object_to_json_string_length(
+		    body, JSON_C_TO_STRING_PLAIN, &n);
+
+		rc = request_parse(s, n, r->svc->cfg.max_files, &er, &err);
+	}
+	json_object_put(body);
+	if (rc < 0) {
+		send_error(r->req, &err);
+		return;
+	}
+	reg = registry_get();
+	api_stream_init(&st, r->req);
+	api_exec_ctx(r->req, &x);
+	x.ctx = &st;
+	x.cancelled = api_stream_cancelled;
+	x.on_output = api_stream_output;
+	x.on_admitted = api_stream_admitted;
+	rc = session_exec(r->svc, &x, reg, r->id, r->tok, &er, &lang, &run,
+			  &restarted, &err);
+	if (lang) {
+		snprintf(r->req->language, sizeof(r->req->language), "%s",
+			 lang->name);
+	}
+	if (rc < 0) {
+		if (err.status != 499) {
+			send_error(r->req, &err);
+		}
+	} else {
+		out = api_result_json(lang, run);
+		json_object_object_add(out, "sandboxRestarted",
+				       json_object_new_boolean(restarted));
+		if (r->req->sse) {
+			http_sse_event(r->req, "done",
+				       json_object_to_json_string_ext(
+					   out, JSON_C_TO_STRING_PLAIN));
+		} else {
+			http_send_json(r->req, 200, out, NULL);
+		}
+	}
+	api_exec_done(r->req, rc, &err, run);
+	json_object_put(out);
+	registry_put(reg);
+	request_free(&er);
+}
+
+/* ------------------------------------------------------------------ */
+/* Files */
+
+/* The "path" query parameter, percent-decoded into bytes (a %00 stays a
+ * NUL, which the path check refuses), or "pathHex" (the path's bytes in
+ * hex: names that are not UTF-8, which web servers may refuse in a URL,
+ * as listings give them in nameHex). NULL when absent or malformed hex
+ * (then *n is 1). */
+static char *query_path(const struct http_req *req, size_t *n)
+{
+	const char *p = req->query;
+	char hx[2 * FSAPI_PATH_MAX + 8];
+
+	*n = 0;
+	if (http_query_get(req, "pathHex", hx, sizeof(hx))) {
+		size_t len = strlen(hx);
+		char *o;
+
+		if (len % 2 != 0 || len > 2 * FSAPI_PATH_MAX) {
+			*n = 1;
+			return NULL;
+		}
+		o = xmalloc(len / 2 + 1);
+		if (hex_decode(hx, len, (uint8_t *)o) < 0) {
+			free(o);
+			*n = 1;
+			return NULL;
+		}
+		o[len / 2] = '\0';
+		*n = len / 2;
+		return o;
+	}
+
+	while (p && *p) {
+		const char *amp = strchr(p, '&');
+		size_t len = amp ? (size_t)(amp - p) : strlen(p);
+
+		if (len >= 4 && strncmp(p, "path", 4) == 0 &&
+		    (len == 4 || p[4] == '=')) {
+			const char *v = len == 4 ? p + 4 : p + 5;
+			const char *e = p + len;
+			char *o = xmalloc((size_t)(e - v) + 1);
+			size_t k = 0;
+
+			while (v < e) {
+				if (*v == '%' && e - v >= 3 &&
+				    hex_digit(v[1]) >= 0 &&
+				    hex_digit(v[2]) >= 0) {
+					o[k++] = (char)(hex_digit(v[1]) << 4 |
+							hex_digit(v[2]));
+					v += 3;
+				} else {
+					o[k++] = *v == '+' ? ' ' : *v;
+					v++;
+				}
+			}
+			o[k] = '\0';
+			*n = k;
+			return o;
+		}
+		p = amp ? amp + 1 : NULL;
+	}
+	return NULL;
+}
+
+struct dl {
+	struct http_req *req;
+	json_object *entries;
+	const char *path;
+	size_t path_len;
+	int head;
+	int ranged;
+	size_t since_check;
+};
+
+static int dl_entry(void *ctx, const struct session_fent *e)
+{
+	struct dl *d = ctx;
+	json_object *o = json_object_new_object();
+	size_t cl;
+	char *clean =
+	    api_utf8_clean((const uint8_t *)e->name, e->name_len, &cl);
+
+	json_object_object_add(o, "name",
+			       json_object_new_string_len(clean, (int)cl));
+	if (cl != e->name_len || memcmp(clean, e->name, cl) != 0) {
+		/* Not UTF-8: the exact bytes, for addressing it. */
+		char *hex = xmalloc(2 * e->name_len + 1);
+		size_t i;
+
+		for (i = 0; i < e->name_len; i++) {
+			snprintf(hex + 2 * i, 3, "%02x",
+				 (unsigned char)e->name[i]);
+		}
+		hex[2 * e->name_len] = '\0';
+		json_object_object_add(o, "nameHex",
+				       json_object_new_string(hex));
+		free(hex);
+	}
+	free(clean);
+	json_object_object_add(o, "size", json_object_new_int64(e->size));
+	json_object_object_add(o, "dir",
+			       json_object_new_boolean(e->type == FSAPI_DIR));
+	json_object_object_add(o, "modTime", time_json(e->mtime_ms));
+	json_object_object_add(
+	    o, "type",
+	    json_object_new_string(fsapi_type_name((enum fsapi_type)e->type)));
+	json_object_object_add(o, "mode", json_object_new_int((int)e->mode));
+	json_object_array_add(d->entries, o);
+	return 0;
+}
+
+static int dl_file(void *ctx, const struct session_fent *st, int64_t off,
+		   int64_t len)
+{
+	struct dl *d = ctx;
+	char hdr[256];
+
+	if (d->ranged && (off >= st->size && !(st->size == 0 && off == 0))) {
+		snprintf(hdr, sizeof(hdr), "Content-Range: bytes */%lld\r\n",
+			 (long long)st->size);
+		http_send_err(d->req, 416, "range_not_satisfiable",
+			      "the file has %lld bytes", (long long)st->size);
+		return 1;
+	}
+	if (d->ranged) {
+		snprintf(hdr, sizeof(hdr),
+			 "Content-Length: %lld\r\nAccept-Ranges: bytes\r\n"
+			 "Content-Range: bytes %lld-%lld/%lld\r\n",
+			 (long long)len, (long long)off,
+			 (long long)(off + len - 1), (long long)st->size);
+		http_send_head(d->req, 206, "application/octet-stream", hdr);
+	} else {
+		snprintf(hdr, sizeof(hdr),
+			 "Content-Length: %lld\r\nAccept-Ranges: bytes\r\n",
+			 (long long)len);
+		http_send_head(d->req, 200, "application/octet-stream", hdr);
+	}
+	return 0;
+}
+
+static int dl_data(void *ctx, const char *p, size_t n)
+{
+	struct dl *d = ctx;
+
+	if (d->head) {
+		return 1; /* the head is all a HEAD gets */
+	}
+	/* A client that left stops the transfer (checked every 4 MiB). */
+	d->since_check += n;
+	if (d->since_check >= 4 * 1024 * 1024) {
+		d->since_check = 0;
+		if (http_client_gone(d->req)) {
+			return 1;
+		}
+	}
+	return FCGX_PutStr(p, (int)n, d->req->fr->out) < 0 ? 1 : 0;
+}
+
+/* Range: bytes=A-B, bytes=A-, bytes=-N (one range; anything else is
+ * served whole). */
+static void parse_range(const char *h, struct session_get_cb *cb, int *ranged)
+{
+	long long a = -1;
+	long long b = -1;
+	const char *dash;
+	char tmp[32];
+
+	*ranged = 0;
+	if (h == NULL || strncmp(h, "bytes=", 6) != 0 || strchr(h, ',')) {
+		return;
+	}
+	h += 6;
+	dash = strchr(h, '-');
+	if (dash == NULL || (size_t)(dash - h) >= sizeof(tmp)) {
+		return;
+	}
+	memcpy(tmp, h, (size_t)(dash - h));
+	tmp[dash - h] = '\0';
+	if (tmp[0] && parse_ll(tmp, &a) < 0) {
+		return;
+	}
+	if (dash[1] && parse_ll(dash + 1, &b) < 0) {
+		return;
+	}
+	if (a < 0 && b > 0) {
+		cb->suffix = 1;
+		cb->offset = 0;
+		cb->length = b;
+	} else if (a >= 0 && (b < 0 || b >= a)) {
+		cb->offset = a;
+		cb->length = b < 0 ? -1 : b - a + 1;
+	} else {
+		return;
+	}
+	*ranged = 1;
+}
+
+static void fs_get(struct sreq *r, struct session_fs *f)
+{
+	struct isobox_err err;
+	struct session_get_cb cb;
+	struct dl d;
+
+	memset(&err, 0, sizeof(err));
+	memset(&cb, 0, sizeof(cb));
+	memset(&d, 0, sizeof(d));
+	d.req = r->req;
+	d.entries = json_object_new_array();
+	d.head = strcmp(r->req->method, "HEAD") == 0;
+	cb.ctx = &d;
+	cb.length = -1;
+	cb.on_entry = dl_entry;
+	cb.on_file = dl_file;
+	cb.on_data = dl_data;
+	parse_range(FCGX_GetParam("HTTP_RANGE", r->req->fr->envp), &cb,
+		    &d.ranged);
+	if (session_fs_get(f, &cb, &err) < 0) {
+		if (!r->req->status) {
+			send_error(r->req, &err);
+		}
+	} else if (cb.is_dir) {
+		json_object *o = json_object_new_object();
+
+		json_object_object_add(o, "path",
+				       api_json_bytes(f->path, f->path_len));
+		json_object_object_add(o, "dir", json_object_new_boolean(1));
+		json_object_object_add(o, "entries",
+				       json_object_get(d.entries));
+		if (cb.truncated) {
+			json_object_object_add(o, "truncated",
+					       json_object_new_boolean(1));
+		}
+		http_send_json(r->req, 200, o, NULL);
+		json_object_put(o);
+	}
+	json_object_put(d.entries);
+}
+
+struct ul {
+	struct http_req *req;
+	int64_t got;
+	int64_t want; /* Content-Length, or -1 */
+};
+
+static ssize_t ul_read(void *ctx, char *buf, size_t cap)
+{
+	struct ul *u = ctx;
+	int n;
+
+	if (cap > READ_CHUNK) {
+		cap = READ_CHUNK;
+	}
+	n = FCGX_GetStr(buf, (int)cap, u->req->fr->in);
+	if (n < 0) {
+		return -1;
+	}
+	if (n == 0 && u->want >= 0 && u->got < u->want) {
+		return -1; /* cut short */
+	}
+	u->got += n;
+	return n;
+}
+
+static void fs_put(struct sreq *r, struct session_fs *f)
+{
+	struct isobox_err err;
+	struct ul u = {r->req, 0, r->req->body_len_hint};
+	int64_t max = r->svc->cfg.session_max_upload_bytes;
+	int64_t bytes = 0;
+	char sha[65];
+	json_object *o;
+
+	memset(&err, 0, sizeof(err));
+	if (u.want > max) {
+		err_set(&err, 413, "too_large",
+			"a file upload is at most %lld bytes", (long long)max);
+		send_error(r->req, &err);
+		return;
+	}
+	if (bstore_ready(&r->svc->bstore) &&
+	    bstore_space_check(&r->svc->bstore, u.want > 0 ? u.want : 0, &err) <
+		0) {
+		send_error(r->req, &err);
+		return;
+	}
+	r->req->body_read = 1; /* streamed here, never held whole */
+	if (session_fs_put(f, max, ul_read, &u, &bytes, sha, &err) < 0) {
+		send_error(r->req, &err);
+		return;
+	}
+	o = json_object_new_object();
+	json_object_object_add(o, "path", api_json_bytes(f->path, f->path_len));
+	json_object_object_add(o, "bytes", json_object_new_int64(bytes));
+	json_object_object_add(o, "sha256", json_object_new_string(sha));
+	http_send_json(r->req, 200, o, NULL);
+	json_object_put(o);
+}
+
+static void files(struct sreq *r)
+{
+	struct isobox_err err;
+	struct session_fs f;
+	size_t n = 0;
+	char *path = query_path(r->req, &n);
+	const char *m = r->req->method;
+
+	memset(&err, 0, sizeof(err));
+	if (path == NULL && n == 1) {
+		err_set(&err, 400, "invalid_path",
+			"pathHex must be an even number of hex digits");
+		send_error(r->req, &err);
+		return;
+	}
+	if (path == NULL && strcmp(m, "GET") != 0 && strcmp(m, "HEAD") != 0) {
+		err_set(&err, 400, "path_required",
+			"the file is named by ?path= (relative to "
+			"/workspace)");
+		send_error(r->req, &err);
+		return;
+	}
+	if (path == NULL) {
+		path = xstrdup("");
+	}
+	if (n > FSAPI_PATH_MAX || fsapi_path_check(path, n, 1, &err) < 0) {
+		if (n > FSAPI_PATH_MAX) {
+			err_set(&err, 400, "invalid_path",
+				"the path is "
+				"too long");
+		}
+		send_error(r->req, &err);
+		free(path);
+		return;
+	}
+	f.svc = r->svc;
+	f.tenant = &r->req->tenant;
+	f.id = r->id;
+	f.tok = r->tok;
+	f.path = path;
+	f.path_len = n;
+	if (strcmp(m, "PUT") == 0) {
+		fs_put(r, &f);
+	} else if (strcmp(m, "DELETE") == 0) {
+		if (session_fs_delete(&f, &err) < 0) {
+			send_error(r->req, &err);
+		} else {
+			http_send_text(r->req, 204, "application/json", "", 0,
+				       NULL);
+		}
+	} else {
+		fs_get(r, &f);
+	}
+	free(path);
+}
+
+/* ------------------------------------------------------------------ */
+/* Handlers */
+
+struct list_ctx {
+	struct service *svc;
+	json_object *a;
+};
+
+static int list_one(const struct session *s, void *p)
+{
+	struct list_ctx *c = p;
+
+	json_object_array_add(c->a, session_json(c->svc, s));
+	return 0;
+}
+
+void api_session_get(struct service *svc, struct http_req *req)
+{
+	struct isobox_err err;
+	struct session s;
+	struct sreq r;
+
+	memset(&err, 0, sizeof(err));
+	parse(svc, req, &r);
+	if (r.bad) {
+		no_route(req);
+	} else if (r.id[0] == '\0') {
+		struct list_ctx c = {svc, json_object_new_array()};
+		json_object *o;
+
+		if (session_list(svc, &req->tenant, list_one, &c, &err) < 0) {
+			json_object_put(c.a);
+			send_error(req, &err);
+			return;
+		}
+		o = json_object_new_object();
+		json_object_object_add(o, "sessions", c.a);
+		http_send_json(req, 200, o, NULL);
+		json_object_put(o);
+	} else if (strcmp(r.sub, "fs") == 0) {
+		files(&r);
+	} else if (r.sub[0] != '\0') {
+		no_route(req);
+	} else if (session_get(svc, &req->tenant, r.id, r.tok, &s, &err) < 0) {
+		send_error(req, &err);
+	} else {
+		json_object *o = session_json(svc, &s);
+
+		http_send_json(req, 200, o, NULL);
+		json_object_put(o);
+	}
+}
+
+void api_session_post(struct service *svc, struct http_req *req)
+{
+	struct isobox_err err;
+	struct sreq r;
+
+	memset(&err, 0, sizeof(err));
+	parse(svc, req, &r);
+	if (r.bad || (r.id[0] && r.sub[0] == '\0') ||
+	    strcmp(r.sub, "fs") == 0) {
+		no_route(req);
+	} else if (r.id[0] == '\0') {
+		create(&r);
+	} else if (strcmp(r.sub, "exec") == 0) {
+		exec_step(&r);
+	} else if (strcmp(r.sub, "interrupt") == 0) {
+		http_drain_body(req);
+		if (session_interrupt(svc, &req->tenant, r.id, r.tok, &err) <
+		    0) {
+			send_error(req, &err);
+		} else {
+			json_object *o = json_object_new_object();
+
+			json_object_object_add(o, "interrupted",
+					       json_object_new_boolean(1));
+			http_send_json(req, 202, o, NULL);
+			json_object_put(o);
+		}
+	} else {
+		struct session s;
+		char tok[SESSION_TOKEN_SIZE];
+		json_object *o;
+
+		http_drain_body(req);
+		if (session_fork(svc, &req->tenant, r.id, r.tok, &s, tok,
+				 &err) < 0) {
+			send_error(req, &err);
+			return;
+		}
+		o = session_json(svc, &s);
+		json_object_object_add(o, "token", json_object_new_string(tok));
+		json_object_object_add(o, "forkedFrom",
+				       json_object_new_string(r.id));
+		http_send_json(req, 201, o, NULL);
+		json_object_put(o);
+		explicit_bzero(tok, sizeof(tok));
+		session_prestart(svc, s.id);
+	}
+}
+
+void api_session_put(struct service *svc, struct http_req *req)
+{
+	struct sreq r;
+
+	parse(svc, req, &r);
+	if (r.bad || strcmp(r.sub, "fs") != 0) {
+		no_route(req);
+		return;
+	}
+	files(&r);
+}
+
+void api_session_patch(struct service *svc, struct http_req *req)
+{
+	struct isobox_err err;
+	struct session s;
+	struct sreq r;
+	json_object *body;
+	json_object *o;
+	int64_t ttl = 0;
+
+	memset(&err, 0, sizeof(err));
+	parse(svc, req, &r);
+	if (r.bad || r.id[0] == '\0' || r.sub[0] != '\0') {
+		no_route(req);
+		return;
+	}
+	body = read_json(&r, PATCH_BODY_MAX, &err);
+	if (body == NULL) {
+		send_error(req, &err);
+		return;
+	}
+	if (get_i64(body, "ttlSec", &ttl, &err) <= 0) {
+		if (err.status == 0) {
+			err_set(&err, 400, "invalid_ttl",
+				"send {\"ttlSec\": seconds}");
+		}
+		json_object_put(body);
+		send_error(req, &err);
+		return;
+	}
+	json_object_put(body);
+	if (session_extend(svc, &req->tenant, r.id, r.tok, ttl, &s, &err) < 0) {
+		send_error(req, &err);
+		return;
+	}
+	o = session_json(svc, &s);
+	http_send_json(req, 200, o, NULL);
+	json_object_put(o);
+}
+
+void api_session_delete(struct service *svc, struct http_req *req)
+{
+	struct isobox_err err;
+	struct sreq r;
+
+	memset(&err, 0, sizeof(err));
+	parse(svc, req, &r);
+	if (r.bad || r.id[0] == '\0' ||
+	    (r.sub[0] != '\0' && strcmp(r.sub, "fs") != 0)) {
+		no_route(req);
+	} else if (strcmp(r.sub, "fs") == 0) {
+		files(&r);
+	} else if (session_delete(svc, &req->tenant, r.id, r.tok, &err) < 0) {
+		send_error(req, &err);
+	} else {
+		http_send_text(req, 204, "application/json", "", 0, NULL);
+	}
+}

@@ -1,0 +1,193 @@
+"""session_client.py - a small client of /v1/sessions for the e2e and
+security tests (tests/e2e/test_sessions.py, tests/security/
+test_session_attacks.py), and private deployments with a btrfs workspace
+store of their own (a loop image, mounted and removed by the fixture).
+
+Nothing here touches the main service's store: a private deployment gets
+its own store_root, state_dir and run_dir.
+"""
+import contextlib
+import json
+import os
+import shutil
+import subprocess
+import time
+import uuid
+
+import requests
+
+import isobox_deploy as dep
+
+TIMEOUT = 120
+
+
+class Session:
+    """One session: id, token and the base URL it lives on."""
+
+    def __init__(self, base, doc, headers=None):
+        self.base = base.rstrip("/")
+        self.doc = doc
+        self.id = doc["id"]
+        self.token = doc["token"]
+        self.extra = dict(headers or {})
+
+    def h(self, **more):
+        h = {"X-Session-Token": self.token}
+        h.update(self.extra)
+        h.update(more)
+        return h
+
+    def url(self, sub=""):
+        return "%s/v1/sessions/%s%s" % (self.base, self.id, sub)
+
+    def exec(self, code=None, stream=False, **body):
+        if code is not None:
+            body["code"] = code
+        headers = self.h(**{"Content-Type": "application/json"})
+        if stream:
+            headers["Accept"] = "text/event-stream"
+        return requests.post(self.url("/exec"), data=json.dumps(body),
+                             headers=headers, timeout=TIMEOUT, stream=stream)
+
+    def run(self, code, **body):
+        """exec, assert 200, return the parsed answer."""
+        r = self.exec(code, **body)
+        assert r.status_code == 200, "exec: %d %s" % (r.status_code, r.text[:2000])
+        return r.json()
+
+    def info(self):
+        return requests.get(self.url(), headers=self.h(), timeout=TIMEOUT)
+
+    def put(self, path, data, **kw):
+        return requests.put(self.url("/fs"), params={"path": path}, data=data,
+                            headers=self.h(**kw.pop("headers", {})),
+                            timeout=TIMEOUT, **kw)
+
+    def get(self, path, **kw):
+        return requests.get(self.url("/fs"), params={"path": path},
+                            headers=self.h(**kw.pop("headers", {})),
+                            timeout=TIMEOUT, **kw)
+
+    def ls(self, path=""):
+        r = self.get(path)
+        assert r.status_code == 200, "list %r: %d %s" % (path, r.status_code, r.text[:500])
+        doc = r.json()
+        assert doc["dir"] is True, doc
+        return {e["name"]: e for e in doc["entries"]}
+
+    def rm(self, path):
+        return requests.delete(self.url("/fs"), params={"path": path},
+                               headers=self.h(), timeout=TIMEOUT)
+
+    def delete(self):
+        return requests.delete(self.url(), headers=self.h(), timeout=TIMEOUT)
+
+    def state(self):
+        r = self.info()
+        assert r.status_code == 200, r.text
+        return r.json()["state"]
+
+
+def create(base, body=None, headers=None):
+    h = {"Content-Type": "application/json"}
+    h.update(headers or {})
+    return requests.post(base.rstrip("/") + "/v1/sessions",
+                         data=json.dumps({"runtime": "python"} if body is None else body),
+                         headers=h, timeout=TIMEOUT)
+
+
+def new_session(base, headers=None, **fields):
+    body = {"runtime": "python"}
+    body.update(fields)
+    r = create(base, body, headers)
+    assert r.status_code == 201, "create: %d %s" % (r.status_code, r.text[:1000])
+    return Session(base, r.json(), headers)
+
+
+@contextlib.contextmanager
+def sessions(base, n=1, headers=None, **fields):
+    """n fresh sessions, deleted afterwards whatever happens."""
+    made = []
+    try:
+        for _ in range(n):
+            made.append(new_session(base, headers, **fields))
+        yield made if n > 1 else made[0]
+    finally:
+        for s in made:
+            try:
+                s.delete()
+            except requests.RequestException:
+                pass
+
+
+def wait_state(s, want, timeout):
+    deadline = time.monotonic() + timeout
+    while True:
+        st = s.state()
+        if st == want or time.monotonic() >= deadline:
+            return st
+        time.sleep(0.25)
+
+
+def session_containers(session_id=None):
+    """Ids of containers labelled isobox.kind=session (of one session)."""
+    args = ["ps", "-aq", "--no-trunc", "--filter", "label=isobox.kind=session"]
+    if session_id:
+        args += ["--filter", "label=isobox.session=%s" % session_id]
+    r = dep.docker(*args, timeout=30, check=True)
+    return r.stdout.split()
+
+
+# --------------------------------------------------------------------------
+# a btrfs store of one's own
+
+
+@contextlib.contextmanager
+def btrfs_store(tmp, size="2G"):
+    """A loop-mounted btrfs with quotas on, under tmp; unmounted and removed
+    afterwards. Needs root, mkfs.btrfs and btrfs."""
+    img = os.path.join(tmp, "store-%s.img" % uuid.uuid4().hex[:8])
+    mnt = img[:-4]
+    os.makedirs(mnt)
+    subprocess.run(["truncate", "-s", size, img], check=True)
+    subprocess.run(["mkfs.btrfs", "-q", img], check=True, capture_output=True)
+    subprocess.run(["mount", "-o", "loop,noatime,nosuid,nodev", img, mnt], check=True)
+    try:
+        subprocess.run(["btrfs", "quota", "enable", mnt], check=True, capture_output=True)
+        yield mnt
+    finally:
+        for _ in range(50):
+            if subprocess.run(["umount", mnt], capture_output=True).returncode == 0:
+                break
+            time.sleep(0.2)
+        shutil.rmtree(mnt, ignore_errors=True)
+        try:
+            os.unlink(img)
+        except OSError:
+            pass
+
+
+def have_btrfs():
+    return os.geteuid() == 0 and shutil.which("mkfs.btrfs") and shutil.which("btrfs")
+
+
+def deployment(tmp, store, config=None, procs=2, name="isobox", state=None, run=None):
+    """A private deployment (lighttpd spawning procs isobox.fcgi) whose
+    workspaces live in store. state/run: directories to reuse (a restart)."""
+    cat = os.path.join(tmp, "catalogue")
+    os.makedirs(cat, exist_ok=True)
+    shutil.copy(dep.base_catalogue(), os.path.join(cat, "languages.yaml"))
+    cfg = {"pool_languages": "", "rate_per_min": 100000, "rate_burst": 100000,
+           "store_root": store, "store_reserve_bytes": "16MiB"}
+    if state:
+        cfg["state_dir"] = state
+    if run:
+        cfg["run_dir"] = run
+    cfg.update(config or {})
+    return dep.Deployment(tmp, cat, mode="bin-path", max_procs=procs, config=cfg, name=name)
+
+
+def remove_session_containers(session_ids):
+    for sid in session_ids:
+        for cid in session_containers(sid):
+            dep.docker("rm", "-f", cid, timeout=60)
