@@ -90,52 +90,6 @@ static char *pct_decode(const char *s, size_t n, size_t *out_len)
 	return o;
 }
 
-/* 1 when s[0..n) is well-formed UTF-8 (no overlongs, no surrogates). */
-static int utf8_ok(const unsigned char *s, size_t n)
-{
-	size_t i = 0;
-
-	while (i < n) {
-		unsigned c = s[i];
-		size_t len;
-		unsigned cp;
-		size_t j;
-
-		if (c < 0x80) {
-			i++;
-			continue;
-		}
-		if (c >= 0xc2 && c <= 0xdf) {
-			len = 2;
-			cp = c & 0x1f;
-		} else if (c >= 0xe0 && c <= 0xef) {
-			len = 3;
-			cp = c & 0x0f;
-		} else if (c >= 0xf0 && c <= 0xf4) {
-			len = 4;
-			cp = c & 0x07;
-		} else {
-			return 0;
-		}
-		if (i + len > n) {
-			return 0;
-		}
-		for (j = 1; j < len; j++) {
-			if ((s[i + j] & 0xc0) != 0x80) {
-				return 0;
-			}
-			cp = cp << 6 | (s[i + j] & 0x3f);
-		}
-		if ((len == 3 &&
-		     (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-		    (len == 4 && (cp < 0x10000 || cp > 0x10ffff))) {
-			return 0;
-		}
-		i += len;
-	}
-	return 1;
-}
-
 static int ns_ok(const char *s)
 {
 	size_t n = strlen(s);
@@ -164,7 +118,7 @@ static int key_check(const struct mem_req *m, const char *key, size_t n,
 		return err_set(err, 400, "invalid_key",
 			       "a key is 1 to %lld bytes", (long long)max);
 	}
-	if (!utf8_ok((const unsigned char *)key, n)) {
+	if (!utf8_valid(key, n)) {
 		return err_set(err, 400, "invalid_key",
 			       "a key must be UTF-8 without NUL");
 	}
@@ -627,7 +581,7 @@ static void ns_list(struct mem_req *m)
 	http_drain_body(r);
 	if (http_query_get(r, "prefix", prefix, sizeof(prefix)) &&
 	    (strlen(prefix) > (size_t)m->svc->cfg.memory_max_key_bytes ||
-	     !utf8_ok((const unsigned char *)prefix, strlen(prefix)))) {
+	     !utf8_valid(prefix, strlen(prefix)))) {
 		fail(m, 400, "invalid_prefix",
 		     "prefix is at most the longest key, in UTF-8");
 		return;

@@ -400,52 +400,6 @@ int fsapi_stat(int root, const char *path, size_t n, struct fsapi_stat *st,
 	return 0;
 }
 
-/* 1 when s (n bytes) is well-formed UTF-8 (no overlongs, no surrogates,
- * nothing above U+10FFFF). */
-static int utf8_ok(const unsigned char *s, size_t n)
-{
-	size_t i = 0;
-
-	while (i < n) {
-		unsigned c = s[i];
-		size_t len;
-		unsigned cp;
-		size_t k;
-
-		if (c < 0x80) {
-			i++;
-			continue;
-		}
-		if (c >= 0xc2 && c <= 0xdf) {
-			len = 2;
-			cp = c & 0x1f;
-		} else if (c >= 0xe0 && c <= 0xef) {
-			len = 3;
-			cp = c & 0x0f;
-		} else if (c >= 0xf0 && c <= 0xf4) {
-			len = 4;
-			cp = c & 0x07;
-		} else {
-			return 0;
-		}
-		if (i + len > n) {
-			return 0;
-		}
-		for (k = 1; k < len; k++) {
-			if ((s[i + k] & 0xc0) != 0x80) {
-				return 0;
-			}
-			cp = (cp << 6) | (s[i + k] & 0x3f);
-		}
-		if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
-		    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff) {
-			return 0;
-		}
-		i += len;
-	}
-	return 1;
-}
-
 struct name {
 	char *s;
 	size_t len;
@@ -547,8 +501,7 @@ sorted:
 		}
 		e.name = names[i].s;
 		e.name_len = names[i].len;
-		e.utf8 =
-		    utf8_ok((const unsigned char *)names[i].s, names[i].len);
+		e.utf8 = utf8_valid(names[i].s, names[i].len);
 		stat_fill(&s, &e.st);
 		if (fn(&e, ctx) < 0) {
 			err_set(err, 499, "aborted", "the listing was stopped");

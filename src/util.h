@@ -117,6 +117,10 @@ void sha256_hex(const void *p, size_t n, char out[65]);
 /* 32 bytes as 64 lower-case hex characters plus NUL. */
 void sha256_tohex(const uint8_t d[32], char out[65]);
 
+/* 1 when p (n bytes) is well-formed UTF-8: no overlong forms, no
+ * surrogates, nothing above U+10FFFF. */
+int utf8_valid(const void *p, size_t n);
+
 /* Fill buf with n random bytes as 2n hex characters plus NUL. */
 void random_hex(char *buf, size_t n);
 
