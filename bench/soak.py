@@ -86,6 +86,11 @@ OOM_MISREPORT = "oom-misreport: "
 # bomb's 503 is a plain violation (THREAT_MODEL 8.8 is fixed).
 SANDBOX_CRASH = "sandbox-crash: "
 
+# How far past its wall limit a run may be reported stopped and still count
+# as contained. Killing a sandbox full of processes under ptrace on a busy
+# 2-core host has taken 2.7 s (a fork bomb at 2 s wall reported 4.7 s).
+CONTAIN_SLACK_MS = 6000
+
 KIND_WEIGHTS = [("normal", 24), ("sse", 10), ("sse_disconnect", 10), ("disconnect", 6),
                 ("timeout", 10), ("oom", 10), ("forkbomb", 10), ("flood", 20)]
 
@@ -127,7 +132,10 @@ def make_job(kind, rng):
             r = doc["run"]
             if not r["timedOut"] or r["exitCode"] != 137:
                 return "expected timedOut, got %s" % short(r)
-            if r["durationMs"] > 2500:
+            # A containment bound, not a speed claim: the kill lands well
+            # inside it even on a loaded 2-core host; a run that escaped the
+            # kill would last until the sandbox's backstop.
+            if r["durationMs"] > 1000 + CONTAIN_SLACK_MS:
                 return "timed out only after %s ms" % r["durationMs"]
             return None
         return body, False, check
@@ -155,7 +163,7 @@ def make_job(kind, rng):
 
         def check(doc):
             r = doc["run"]
-            if r["oomKilled"] or r["durationMs"] > 3500:
+            if r["oomKilled"] or r["durationMs"] > 2000 + CONTAIN_SLACK_MS:
                 return "fork bomb not contained: %s" % short(r)
             return None
         return body, False, check
