@@ -79,6 +79,18 @@ int api_is_json(const char *content_type);
  * was sent to; 0 for a cross-origin (or opaque "null") browser request. */
 int api_origin_ok(const struct http_req *req);
 
+/* Memory names (docs/API.md, Memory): 1 when ns is a valid namespace
+ * ([A-Za-z0-9_.:-]{1,128}); a key is 1 to memory_max_key_bytes of UTF-8
+ * without NUL, else -1 with 400 invalid_key. */
+int api_memory_ns_ok(const char *ns);
+int api_memory_key_check(const struct config *cfg, const char *key, size_t n,
+			 struct isobox_err *err);
+/* ms since the epoch as an RFC 3339 JSON string with milliseconds
+ * ("2026-01-02T03:04:05.678Z"; caller puts). */
+json_object *api_time_json(int64_t ms);
+/* Standard base64 with padding of p (n bytes); caller frees. */
+char *api_base64(const void *p, size_t n);
+
 /* An exec_ctx for req: its tenant and id, cancelled when req's client
  * goes away (ctx is req); no output or admission callbacks. */
 void api_exec_ctx(struct http_req *req, struct exec_ctx *x);

@@ -1,12 +1,14 @@
 /* api_mcp.c - a Model Context Protocol server on POST /mcp, so agents can
  * run code as a tool. Transport: Streamable HTTP, stateless: every POST
  * carries one JSON-RPC 2.0 message (or a batch) and gets one
- * application/json answer; no session id is issued (one sent is ignored),
- * and GET /mcp (the server-to-client event stream) is 405 from the router.
+ * application/json answer; no MCP session id is issued (one sent is
+ * ignored), and GET /mcp (the server-to-client event stream) is 405 from
+ * the router.
  *
  *   initialize      protocol version negotiation, capabilities {tools}
  *   ping            {}
- *   tools/list      execute_code, list_runtimes
+ *   tools/list      execute_code, list_runtimes, and the state tools of
+ *                   api_mcp_state.c (sessions, their files, memory)
  *   tools/call      execute_code runs through exec_run like /execute, with
  *                   the same parser, limits and admission
  *   notifications   accepted (202, no body)
@@ -22,6 +24,7 @@
 #include <strings.h>
 
 #include "api.h"
+#include "api_mcp.h"
 #include "autoconf.h"
 #include "exec.h"
 #include "registry.h"
@@ -29,9 +32,6 @@
 
 #define MCP_LATEST    "2025-06-18"
 #define MCP_MAX_BATCH 32
-/* Runs one POST may start: a batch runs its calls one after another on one
- * worker thread, and the rate limit counts the POST once. */
-#define MCP_MAX_RUNS 4
 
 enum {
 	RPC_PARSE_ERROR = -32700,
@@ -45,13 +45,6 @@ enum {
  * one of these, else with the newest. */
 static const char *const mcp_versions[] = {"2025-06-18", "2025-03-26",
 					   "2024-11-05"};
-
-struct mcp {
-	struct service *svc;
-	struct http_req *req;
-	int gone; /* the client left during a tool call: answer nobody */
-	int runs; /* execute_code calls in this POST so far */
-};
 
 static int version_supported(const char *v)
 {
@@ -110,7 +103,7 @@ static void send_rpc_error(struct http_req *req, int status, const char *why,
 /* ------------------------------------------------------------------ */
 /* Tool descriptions. */
 
-static json_object *jparse(const char *s)
+json_object *mcp_json(const char *s)
 {
 	struct isobox_err err;
 	json_object *o = request_json_parse(s, strlen(s), &err);
@@ -148,7 +141,7 @@ static const char stage_schema[] =
 static json_object *tool_execute_code(const struct registry *reg)
 {
 	json_object *t = json_object_new_object();
-	json_object *in = jparse(
+	json_object *in = mcp_json(
 	    "{\"type\":\"object\",\"additionalProperties\":false,"
 	    "\"required\":[\"language\",\"code\"],\"properties\":{"
 	    "\"code\":{\"type\":\"string\",\"description\":\"The "
@@ -160,12 +153,12 @@ static json_object *tool_execute_code(const struct registry *reg)
 	    "\"args\":{\"type\":\"array\",\"items\":{\"type\":\"string\"},"
 	    "\"description\":\"Command-line arguments.\"}}}");
 	json_object *outs =
-	    jparse("{\"type\":\"object\",\"required\":[\"language\","
-		   "\"version\"],\"properties\":{"
-		   "\"language\":{\"type\":\"string\"},"
-		   "\"version\":{\"type\":\"string\"},"
-		   "\"backend\":{\"type\":\"string\"},"
-		   "\"limits\":{\"type\":\"object\"}}}");
+	    mcp_json("{\"type\":\"object\",\"required\":[\"language\","
+		     "\"version\"],\"properties\":{"
+		     "\"language\":{\"type\":\"string\"},"
+		     "\"version\":{\"type\":\"string\"},"
+		     "\"backend\":{\"type\":\"string\"},"
+		     "\"limits\":{\"type\":\"object\"}}}");
 	json_object *props;
 	json_object *lang = json_object_new_object();
 	json_object *ann = json_object_new_object();
@@ -187,19 +180,19 @@ static json_object *tool_execute_code(const struct registry *reg)
 	buf_free(&d);
 	json_object_object_get_ex(in, "properties", &props);
 	json_object_object_add(props, "language", lang);
-	json_object_object_add(props, "limits", jparse(limits_schema));
+	json_object_object_add(props, "limits", mcp_json(limits_schema));
 	json_object_object_get_ex(outs, "properties", &props);
 	{
 		/* run is null when compilation failed. */
 		json_object *any = json_object_new_array();
 		json_object *run = json_object_new_object();
 
-		json_object_array_add(any, jparse(stage_schema));
-		json_object_array_add(any, jparse("{\"type\":\"null\"}"));
+		json_object_array_add(any, mcp_json(stage_schema));
+		json_object_array_add(any, mcp_json("{\"type\":\"null\"}"));
 		json_object_object_add(run, "anyOf", any);
 		json_object_object_add(props, "run", run);
 	}
-	json_object_object_add(props, "compile", jparse(stage_schema));
+	json_object_object_add(props, "compile", mcp_json(stage_schema));
 	json_object_object_add(t, "name",
 			       json_object_new_string("execute_code"));
 	json_object_object_add(t, "title",
@@ -241,19 +234,20 @@ static json_object *tool_list_runtimes(void)
 	    json_object_new_string("List the languages execute_code can "
 				   "run, with their versions and "
 				   "aliases."));
-	json_object_object_add(t, "inputSchema",
-			       jparse("{\"type\":\"object\",\"properties\":{},"
-				      "\"additionalProperties\":false}"));
+	json_object_object_add(
+	    t, "inputSchema",
+	    mcp_json("{\"type\":\"object\",\"properties\":{},"
+		     "\"additionalProperties\":false}"));
 	json_object_object_add(
 	    t, "outputSchema",
-	    jparse("{\"type\":\"object\",\"required\":[\"runtimes\"],"
-		   "\"properties\":{\"runtimes\":{\"type\":\"array\","
-		   "\"items\":{\"type\":\"object\",\"properties\":{"
-		   "\"language\":{\"type\":\"string\"},"
-		   "\"version\":{\"type\":\"string\"},"
-		   "\"aliases\":{\"type\":\"array\",\"items\":"
-		   "{\"type\":\"string\"}},"
-		   "\"compiled\":{\"type\":\"boolean\"}}}}}}"));
+	    mcp_json("{\"type\":\"object\",\"required\":[\"runtimes\"],"
+		     "\"properties\":{\"runtimes\":{\"type\":\"array\","
+		     "\"items\":{\"type\":\"object\",\"properties\":{"
+		     "\"language\":{\"type\":\"string\"},"
+		     "\"version\":{\"type\":\"string\"},"
+		     "\"aliases\":{\"type\":\"array\",\"items\":"
+		     "{\"type\":\"string\"}},"
+		     "\"compiled\":{\"type\":\"boolean\"}}}}}}"));
 	json_object_object_add(ann, "title",
 			       json_object_new_string("List runtimes"));
 	json_object_object_add(ann, "readOnlyHint", json_object_new_boolean(1));
@@ -266,8 +260,8 @@ static json_object *tool_list_runtimes(void)
 /* ------------------------------------------------------------------ */
 /* Tool results. */
 
-static json_object *tool_result(const char *text, json_object *structured,
-				int is_error)
+json_object *mcp_tool_result(const char *text, json_object *structured,
+			     int is_error)
 {
 	json_object *r = json_object_new_object();
 	json_object *content = json_object_new_array();
@@ -284,14 +278,14 @@ static json_object *tool_result(const char *text, json_object *structured,
 	return r;
 }
 
-static json_object *tool_error(struct mcp *m, const struct isobox_err *e)
+json_object *mcp_tool_error(struct mcp *m, const struct isobox_err *e)
 {
 	char text[640];
 
 	snprintf(m->req->outcome, sizeof(m->req->outcome), "%s", e->code);
 
 	snprintf(text, sizeof(text), "Error (%s): %s", e->code, e->msg);
-	return tool_result(text, NULL, 1);
+	return mcp_tool_result(text, NULL, 1);
 }
 
 /* One line saying how a stage ended, the signals first. */
@@ -349,7 +343,7 @@ static void stage_streams(struct buf *b, const char *prefix,
 	}
 }
 
-static char *result_text(const struct lang *lang, const struct exec_run *run)
+char *mcp_result_text(const struct lang *lang, const struct exec_run *run)
 {
 	const struct sandbox_result *r = &run->res;
 	const struct limits *l = &run->lim;
@@ -423,8 +417,15 @@ static json_object *m_initialize(struct mcp *m, json_object *id,
 	    r, "instructions",
 	    json_object_new_string(
 		"Use execute_code to run a program in a fresh "
-		"sandbox; call list_runtimes to see the languages. "
-		"Each call starts from scratch: nothing persists."));
+		"sandbox (nothing persists); call list_runtimes to see "
+		"the languages. To work in steps, session_create opens "
+		"a session (a sandbox with a /workspace that lasts "
+		"between calls) and answers its sessionId and token: "
+		"pass both to session_exec, file_write, file_read, "
+		"session_files_list and session_close. Sessions expire "
+		"after ttlSec idle seconds. memory_put / memory_get / "
+		"memory_list / memory_delete keep small values across "
+		"sessions."));
 	return rpc_result(id, r);
 }
 
@@ -439,6 +440,7 @@ static json_object *m_tools_list(struct mcp *m, json_object *id,
 	(void)params;
 	json_object_array_add(tools, tool_execute_code(reg));
 	json_object_array_add(tools, tool_list_runtimes());
+	mcp_state_tools(tools);
 	registry_put(reg);
 	json_object_object_add(r, "tools", tools);
 	return rpc_result(id, r);
@@ -483,7 +485,7 @@ static json_object *call_list_runtimes(void)
 	}
 	registry_put(reg);
 	json_object_object_add(sc, "runtimes", list);
-	r = tool_result(b.p, sc, 0);
+	r = mcp_tool_result(b.p, sc, 0);
 	buf_free(&b);
 	return r;
 }
@@ -577,7 +579,7 @@ static json_object *call_execute_code(struct mcp *m, json_object *id,
 			"a batch may start at most %d runs; send the other "
 			"execute_code calls in another request",
 			MCP_MAX_RUNS);
-		return rpc_result(id, tool_error(m, &err));
+		return rpc_result(id, mcp_tool_error(m, &err));
 	}
 	memset(&er, 0, sizeof(er));
 	memset(&err, 0, sizeof(err));
@@ -585,7 +587,7 @@ static json_object *call_execute_code(struct mcp *m, json_object *id,
 	body = json_object_to_json_string_ext(args, JSON_C_TO_STRING_PLAIN);
 	if (request_parse(body, strlen(body), m->svc->cfg.max_files, &er,
 			  &err) < 0) {
-		res = tool_error(m, &err);
+		res = mcp_tool_error(m, &err);
 		goto out;
 	}
 	snprintf(m->req->language, sizeof(m->req->language), "%s", er.language);
@@ -593,12 +595,12 @@ static json_object *call_execute_code(struct mcp *m, json_object *id,
 	if (reg == NULL) {
 		err_set(&err, 503, "registry_unavailable",
 			"no language catalogue is loaded");
-		res = tool_error(m, &err);
+		res = mcp_tool_error(m, &err);
 		goto out;
 	}
 	lang = registry_find(reg, er.language, er.version, &err);
 	if (lang == NULL) {
-		res = tool_error(m, &err);
+		res = mcp_tool_error(m, &err);
 		goto out;
 	}
 	snprintf(m->req->language, sizeof(m->req->language), "%s", lang->name);
@@ -608,12 +610,12 @@ static json_object *call_execute_code(struct mcp *m, json_object *id,
 		if (err.status == 499) {
 			m->gone = 1;
 		} else {
-			res = tool_error(m, &err);
+			res = mcp_tool_error(m, &err);
 		}
 		goto out;
 	}
-	text = result_text(lang, run);
-	res = tool_result(text, api_result_json(lang, run), 0);
+	text = mcp_result_text(lang, run);
+	res = mcp_tool_result(text, api_result_json(lang, run), 0);
 	free(text);
 out:
 	api_exec_done(m->req, rc, &err, run);
@@ -655,6 +657,24 @@ static json_object *m_tools_call(struct mcp *m, json_object *id,
 	}
 	if (strcmp(n, "list_runtimes") == 0) {
 		return rpc_result(id, call_list_runtimes());
+	}
+	{
+		json_object *empty = NULL;
+		json_object *r = NULL;
+		const char *bad = NULL;
+		int known;
+
+		if (args == NULL || json_object_is_type(args, json_type_null)) {
+			args = empty = json_object_new_object();
+		}
+		known = mcp_state_call(m, n, args, &r, &bad);
+		json_object_put(empty);
+		if (known && bad) {
+			return rpc_error(id, RPC_INVALID_PARAMS, "%s", bad);
+		}
+		if (known) {
+			return r ? rpc_result(id, r) : NULL;
+		}
 	}
 	return rpc_error(id, RPC_INVALID_PARAMS, "Unknown tool: %.100s", n);
 }

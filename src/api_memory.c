@@ -90,41 +90,6 @@ static char *pct_decode(const char *s, size_t n, size_t *out_len)
 	return o;
 }
 
-static int ns_ok(const char *s)
-{
-	size_t n = strlen(s);
-
-	if (n == 0 || n > KV_NS_MAX) {
-		return 0;
-	}
-	for (; *s; s++) {
-		char c = *s;
-
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		      (c >= '0' && c <= '9') || c == '_' || c == '.' ||
-		      c == ':' || c == '-')) {
-			return 0;
-		}
-	}
-	return 1;
-}
-
-static int key_check(const struct mem_req *m, const char *key, size_t n,
-		     struct isobox_err *err)
-{
-	int64_t max = m->svc->cfg.memory_max_key_bytes;
-
-	if (n == 0 || (int64_t)n > max) {
-		return err_set(err, 400, "invalid_key",
-			       "a key is 1 to %lld bytes", (long long)max);
-	}
-	if (!utf8_valid(key, n)) {
-		return err_set(err, 400, "invalid_key",
-			       "a key must be UTF-8 without NUL");
-	}
-	return 0;
-}
-
 /* base64url without padding (padding accepted on input). */
 static const char b64[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
@@ -809,7 +774,7 @@ void api_memory(struct service *svc, struct http_req *req)
 		slash = memchr(rest, '/', plen);
 		nl = slash ? (size_t)(slash - rest) : plen;
 		ns = pct_decode(rest, nl, &dn);
-		if (ns == NULL || !ns_ok(ns)) {
+		if (ns == NULL || !api_memory_ns_ok(ns)) {
 			free(ns);
 			http_drain_body(req);
 			fail(&m, 400, "invalid_namespace",
@@ -832,7 +797,8 @@ void api_memory(struct service *svc, struct http_req *req)
 				     "percent-encoded where needed");
 				return;
 			}
-			if (key_check(&m, m.key, m.key_len, &e) < 0) {
+			if (api_memory_key_check(&svc->cfg, m.key, m.key_len,
+						 &e) < 0) {
 				http_drain_body(req);
 				send_error(&m, &e);
 				goto out;

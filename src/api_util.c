@@ -1,14 +1,17 @@
 /* api_util.c - what the front doors share (declared in api.h): UTF-8
  * cleaning and hold-back for program output, content-type and origin
  * checks, the exec_ctx of an HTTP request, the /execute result object,
- * and what happens to a run after its answer. */
+ * memory names, times and base64 for JSON, and what happens to a run
+ * after its answer. */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "api.h"
+#include "kv.h"
 
 const char *api_signal_name(int sig)
 {
@@ -171,6 +174,88 @@ int api_origin_ok(const struct http_req *req)
 	}
 	p += 3;
 	return strcasecmp(p, host) == 0;
+}
+
+int api_memory_ns_ok(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > KV_NS_MAX) {
+		return 0;
+	}
+	for (; *s; s++) {
+		char c = *s;
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		      (c >= '0' && c <= '9') || c == '_' || c == '.' ||
+		      c == ':' || c == '-')) {
+			return 0;
+		}
+	}
+	return 1;
+}
+
+int api_memory_key_check(const struct config *cfg, const char *key, size_t n,
+			 struct isobox_err *err)
+{
+	int64_t max = cfg->memory_max_key_bytes;
+
+	if (n == 0 || (int64_t)n > max) {
+		return err_set(err, 400, "invalid_key",
+			       "a key is 1 to %lld bytes", (long long)max);
+	}
+	if (!utf8_valid(key, n)) {
+		return err_set(err, 400, "invalid_key",
+			       "a key must be UTF-8 without NUL");
+	}
+	return 0;
+}
+
+json_object *api_time_json(int64_t ms)
+{
+	char b[40];
+	time_t s = (time_t)(ms / 1000);
+	struct tm tm;
+
+	gmtime_r(&s, &tm);
+	strftime(b, sizeof(b), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(b + strlen(b), sizeof(b) - strlen(b), ".%03dZ",
+		 (int)(ms % 1000));
+	return json_object_new_string(b);
+}
+
+char *api_base64(const void *p, size_t n)
+{
+	static const char a[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstu"
+	    "vwxyz0123456789+/";
+	const uint8_t *s = p;
+	char *o = xmalloc((n + 2) / 3 * 4 + 1);
+	size_t i;
+	size_t k = 0;
+
+	for (i = 0; i + 2 < n; i += 3) {
+		uint32_t v =
+		    (uint32_t)s[i] << 16 | (uint32_t)s[i + 1] << 8 | s[i + 2];
+
+		o[k++] = a[v >> 18];
+		o[k++] = a[(v >> 12) & 63];
+		o[k++] = a[(v >> 6) & 63];
+		o[k++] = a[v & 63];
+	}
+	if (i < n) {
+		uint32_t v = (uint32_t)s[i] << 16;
+
+		if (i + 1 < n) {
+			v |= (uint32_t)s[i + 1] << 8;
+		}
+		o[k++] = a[v >> 18];
+		o[k++] = a[(v >> 12) & 63];
+		o[k++] = i + 1 < n ? a[(v >> 6) & 63] : '=';
+		o[k++] = '=';
+	}
+	o[k] = '\0';
+	return o;
 }
 
 int api_req_gone(void *req)
