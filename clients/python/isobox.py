@@ -13,22 +13,42 @@
         elif ev.event == "done":
             print("exit", ev.data["run"]["exitCode"])
 
+Sessions (a sandbox whose /workspace lasts across steps) clean up after
+themselves in a with block:
+
+    with box.create_session("python", ttl_sec=600) as s:
+        s.upload("data.csv", "local/data.csv")      # streamed from disk
+        print(s.exec("print(open('data.csv').read()[:20])")["run"]["stdout"])
+        s.download("data.csv", "/tmp/copy.csv")     # streamed to disk
+
+Memory (durable key-value with ETags, compare-and-set and TTL):
+
+    etag = box.memory_put("agent", "count", b"1", ttl_sec=3600)
+    item = box.memory_get("agent", "count")           # .value, .etag ...
+    box.memory_update("agent", "count", lambda old: str(int(old or 0) + 1))
+
 Results are the API's JSON objects as dicts (see docs/API.md). Every failure
 raises an IsoboxError (or a subclass) carrying the server's error code, the
 HTTP status and the request id.
 """
 import json
+import os
 import socket
+import time
 import urllib.error
+import urllib.parse
 import urllib.request
 
 __all__ = [
-    "Client", "Event", "IsoboxError", "BadRequest", "Unauthorized",
-    "RateLimited", "Unavailable", "ConnectionFailed", "Timeout",
+    "Client", "Session", "Event", "MemoryItem", "IsoboxError",
+    "BadRequest", "NotFound", "Conflict", "PreconditionFailed",
+    "Unauthorized", "RateLimited", "Unavailable", "ConnectionFailed",
+    "Timeout",
 ]
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 DEFAULT_URL = "http://127.0.0.1:8090"
+_MISSING = object()
 
 
 class IsoboxError(Exception):
@@ -62,6 +82,19 @@ class BadRequest(IsoboxError):
     """400/413/415: the request itself must change."""
 
 
+class NotFound(BadRequest):
+    """404: no such session, file or memory key (or another tenant's)."""
+
+
+class Conflict(BadRequest):
+    """409: the session is busy with another step (session_busy) or has
+    none to interrupt (session_idle)."""
+
+
+class PreconditionFailed(BadRequest):
+    """412: a compare-and-set (if_match / if_none_match) did not hold."""
+
+
 class Unauthorized(IsoboxError):
     """401/403: a missing or wrong API key, or a refused feature."""
 
@@ -87,6 +120,12 @@ def _error_class(status):
         return Unauthorized
     if status == 429:
         return RateLimited
+    if status == 404:
+        return NotFound
+    if status == 409:
+        return Conflict
+    if status == 412:
+        return PreconditionFailed
     if status >= 500:
         return Unavailable
     if 400 <= status < 500:
@@ -110,6 +149,33 @@ class Event:
 
     def __repr__(self):
         return f"Event({self.event!r}, {self.data!r})"
+
+
+class MemoryItem:
+    """A value read from memory.
+
+    value         the bytes
+    etag          the SHA-256 of the value (hex, unquoted): pass it as
+                  if_match to change the value only if nobody else did
+    content_type  as stored
+    expires_at    RFC 3339 time, or None when it does not expire
+    """
+
+    __slots__ = ("value", "etag", "content_type", "expires_at")
+
+    def __init__(self, value, etag, content_type, expires_at):
+        self.value = value
+        self.etag = etag
+        self.content_type = content_type
+        self.expires_at = expires_at
+
+    @property
+    def text(self):
+        """The value decoded as UTF-8."""
+        return self.value.decode("utf-8")
+
+    def __repr__(self):
+        return f"MemoryItem({self.value!r}, etag={self.etag!r})"
 
 
 class Client:
@@ -157,8 +223,141 @@ class Client:
         early closes the connection, and the server then kills the run."""
         body = self._body(language, code, files, version, stdin, args,
                           limits, extra)
-        resp = self._open("POST", "/execute", body,
-                          accept="text/event-stream", timeout=timeout)
+        return self._stream("/execute", body, None, timeout)
+
+    # ----------------------------------------------------------- sessions
+
+    def create_session(self, runtime, *, ttl_sec=None, limits=None,
+                       version=None, timeout=None, **extra):
+        """POST /v1/sessions: a Session (use it in a with block to delete
+        it at the end). ttl_sec is the idle TTL; limits the sandbox's
+        shape ({"memoryBytes", "cpus", "pids", "tmpfsBytes", and the
+        default "wallTimeMs" / "outputBytes" of its steps})."""
+        body = {"runtime": runtime}
+        for k, v in (("ttlSec", ttl_sec), ("limits", limits),
+                     ("version", version)):
+            if v is not None:
+                body[k] = v
+        body.update(extra)
+        info = self._json("POST", "/v1/sessions", body, timeout=timeout)
+        return Session(self, info["id"], info.pop("token"), info)
+
+    def session(self, session_id, token):
+        """A Session for an existing id and token (no call is made)."""
+        return Session(self, session_id, token)
+
+    def list_sessions(self):
+        """GET /v1/sessions: this tenant's sessions (dicts, no tokens)."""
+        return self._json("GET", "/v1/sessions")["sessions"]
+
+    # ----------------------------------------------------------- memory
+
+    @staticmethod
+    def _mem_path(namespace, key=None):
+        p = "/v1/memory/" + urllib.parse.quote(namespace, safe="")
+        if key is not None:
+            p += "/" + urllib.parse.quote(key, safe="/")
+        return p
+
+    def memory_get(self, namespace, key, *, default=_MISSING):
+        """GET a value: a MemoryItem. A missing (or expired) key raises
+        NotFound, or returns default when one is given."""
+        try:
+            resp = self._request("GET", self._mem_path(namespace, key),
+                                 accept="*/*")
+        except NotFound:
+            if default is _MISSING:
+                raise
+            return default
+        with resp:
+            value = self._read_all(resp)
+            return MemoryItem(value, _etag(resp.headers.get("ETag")),
+                              resp.headers.get("Content-Type"),
+                              resp.headers.get("X-Expires-At"))
+
+    def memory_put(self, namespace, key, value, *, content_type=None,
+                   ttl_sec=None, if_match=None, if_none_match=None):
+        """PUT a value (bytes, or str stored as UTF-8) and return its new
+        ETag. ttl_sec: seconds until it expires (0/None: never). if_match
+        (an ETag, or "*") makes it a compare-and-set, if_none_match="*"
+        create-only; when the condition fails: PreconditionFailed."""
+        if isinstance(value, str):
+            value = value.encode("utf-8")
+            content_type = content_type or "text/plain; charset=utf-8"
+        headers = {"Content-Type": content_type or "application/octet-stream"}
+        if ttl_sec:
+            headers["X-TTL-Seconds"] = str(int(ttl_sec))
+        if if_match is not None:
+            headers["If-Match"] = _quote_etag(if_match)
+        if if_none_match is not None:
+            headers["If-None-Match"] = _quote_etag(if_none_match)
+        resp = self._request("PUT", self._mem_path(namespace, key),
+                             data=value, headers=headers)
+        with resp:
+            resp.read()
+            return _etag(resp.headers.get("ETag"))
+
+    def memory_delete(self, namespace, key, *, if_match=None):
+        """DELETE a key (no error when it does not exist)."""
+        headers = {}
+        if if_match is not None:
+            headers["If-Match"] = _quote_etag(if_match)
+        resp = self._request("DELETE", self._mem_path(namespace, key),
+                             headers=headers)
+        resp.close()
+
+    def memory_list(self, namespace, *, prefix=None, limit=None,
+                    cursor=None):
+        """One page of a namespace's keys: {"keys", "items", "nextCursor",
+        "listComplete"}."""
+        q = {k: v for k, v in (("prefix", prefix), ("limit", limit),
+                                ("cursor", cursor)) if v is not None}
+        path = self._mem_path(namespace)
+        if q:
+            path += "?" + urllib.parse.urlencode(q)
+        return self._json("GET", path)
+
+    def memory_keys(self, namespace, *, prefix=None):
+        """Every item of a namespace (dicts of memory_list's "items"),
+        page after page."""
+        cursor = None
+        while True:
+            page = self.memory_list(namespace, prefix=prefix, cursor=cursor)
+            yield from page["items"]
+            if page["listComplete"] or not page["nextCursor"]:
+                return
+            cursor = page["nextCursor"]
+
+    def memory_usage(self):
+        """GET /v1/memory: {"tenant", "namespaces", "usage", "quota"}."""
+        return self._json("GET", "/v1/memory")
+
+    def memory_update(self, namespace, key, fn, *, ttl_sec=None,
+                      content_type=None, retries=20):
+        """Compare-and-set in a loop: read the value (None when absent),
+        write fn(old_bytes_or_None), only if nobody changed it meanwhile;
+        on 412 read again and retry (at most retries times). Returns
+        (new_value, etag). fn may return str or bytes."""
+        for attempt in range(retries + 1):
+            item = self.memory_get(namespace, key, default=None)
+            new = fn(item.value if item else None)
+            try:
+                etag = self.memory_put(
+                    namespace, key, new, ttl_sec=ttl_sec,
+                    content_type=content_type,
+                    if_match=item.etag if item else None,
+                    if_none_match=None if item else "*")
+                return new, etag
+            except PreconditionFailed:
+                if attempt == retries:
+                    raise
+                time.sleep(min(0.005 * (2 ** attempt), 0.2))
+
+    # ----------------------------------------------------------- streams
+
+    def _stream(self, path, body, headers, timeout):
+        resp = self._open("POST", path, body, accept="text/event-stream",
+                          timeout=timeout, headers=headers)
         try:
             ctype = resp.headers.get("Content-Type", "")
             if not ctype.startswith("text/event-stream"):
@@ -210,17 +409,35 @@ class Client:
         return self.timeout if timeout is None else timeout
 
     def _open(self, method, path, body=None, accept="application/json",
-              timeout=None):
-        headers = {"Accept": accept, "User-Agent": self.user_agent,
-                   "Accept-Encoding": "identity"}
+              timeout=None, headers=None):
+        h = dict(headers or {})
         data = None
         if body is not None:
             data = json.dumps(body).encode("utf-8")
-            headers["Content-Type"] = "application/json"
+            h["Content-Type"] = "application/json"
+        return self._request(method, path, data=data, headers=h,
+                             accept=accept, timeout=timeout)
+
+    def _request(self, method, path, data=None, headers=None,
+                 accept="application/json", timeout=None):
+        """One HTTP request; data is bytes or a binary file object (sent
+        as it is read, with a Content-Length when its size is known).
+        Returns the open response; a 4xx/5xx raises."""
+        h = {"Accept": accept, "User-Agent": self.user_agent,
+             "Accept-Encoding": "identity"}
+        h.update(headers or {})
         if self.api_key:
-            headers["X-API-Key"] = self.api_key
+            h["X-API-Key"] = self.api_key
+        if data is not None and not isinstance(data, (bytes, bytearray)):
+            try:
+                size = os.fstat(data.fileno()).st_size - data.tell()
+                h.setdefault("Content-Length", str(size))
+            except (AttributeError, OSError, ValueError):
+                pass
+        if method in ("PUT", "POST", "PATCH") and data is None:
+            data = b""
         req = urllib.request.Request(self.base_url + path, data=data,
-                                     headers=headers, method=method)
+                                     headers=h, method=method)
         try:
             return urllib.request.urlopen(req, timeout=self._timeout(timeout))
         except urllib.error.HTTPError as e:
@@ -248,6 +465,14 @@ class Client:
                           resp.headers.get("X-Request-Id")) from None
         finally:
             resp.close()
+
+    def _read_all(self, resp, timeout=None):
+        try:
+            return resp.read()
+        except socket.timeout:
+            raise Timeout(f"no data for {self._timeout(timeout)} s",
+                          "timeout", 0,
+                          resp.headers.get("X-Request-Id")) from None
 
     @staticmethod
     def _read_json(resp):
@@ -278,6 +503,214 @@ class Client:
         return cls(doc.get("message") or f"HTTP {e.code} {e.reason}",
                    doc.get("error") or f"http_{e.code}", e.code,
                    doc.get("requestId") or rid, retry)
+
+
+class Session:
+    """A session: a sandbox whose /workspace lasts across steps. Made by
+    Client.create_session (or Client.session to attach to one). In a with
+    block it is deleted at the end; close() does the same.
+
+    id, token  its id and its token (sent as X-Session-Token)
+    info       the session object of the last answer that carried it
+    """
+
+    def __init__(self, client, session_id, token, info=None):
+        self.client = client
+        self.id = session_id
+        self.token = token
+        self.info = info or {}
+        self.closed = False
+
+    def __repr__(self):
+        return f"Session({self.id!r})"
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+    def _path(self, sub=""):
+        return "/v1/sessions/" + urllib.parse.quote(self.id, safe="") + sub
+
+    def _h(self, extra=None):
+        h = {"X-Session-Token": self.token}
+        h.update(extra or {})
+        return h
+
+    @staticmethod
+    def _fs(path):
+        return "/fs?path=" + urllib.parse.quote(path, safe="/")
+
+    def _call(self, method, sub="", body=None, timeout=None):
+        resp = self.client._open(method, self._path(sub), body,
+                                 timeout=timeout, headers=self._h())
+        with resp:
+            raw = self.client._read_all(resp, timeout)
+            return json.loads(raw.decode("utf-8")) if raw else None
+
+    # ---- the session
+
+    def get(self):
+        """GET the session object (state, expiresAt, steps, diskBytes...)."""
+        self.info = self._call("GET")
+        return self.info
+
+    def extend(self, ttl_sec):
+        """PATCH the idle TTL: it expires ttl_sec after now (and after
+        every later call). Returns the session object."""
+        self.info = self._call("PATCH", body={"ttlSec": ttl_sec})
+        return self.info
+
+    def interrupt(self):
+        """SIGINT to the running step; Conflict (session_idle) when none
+        runs."""
+        return self._call("POST", "/interrupt", body={})
+
+    def fork(self):
+        """A new Session whose workspace is a copy of this one's."""
+        info = self._call("POST", "/fork", body={})
+        return Session(self.client, info["id"], info.pop("token"), info)
+
+    def delete(self):
+        """DELETE the session: its sandbox and workspace are gone."""
+        resp = self.client._request("DELETE", self._path(),
+                                    headers=self._h())
+        resp.close()
+        self.closed = True
+
+    def close(self):
+        """Delete the session unless that already happened (a session
+        that expired or was deleted elsewhere is not an error)."""
+        if self.closed:
+            return
+        try:
+            self.delete()
+        except NotFound:
+            self.closed = True
+
+    # ---- steps
+
+    def exec(self, code=None, *, files=None, stdin=None, args=None,
+             limits=None, timeout=None, **extra):
+        """One step, in /workspace: the /execute answer plus
+        "sandboxRestarted". limits: wallTimeMs and outputBytes."""
+        body = Client._body("session", code, files, None, stdin, args,
+                            limits, extra)
+        return self._call("POST", "/exec", body, timeout=timeout)
+
+    def stream(self, code=None, *, files=None, stdin=None, args=None,
+               limits=None, timeout=None, **extra):
+        """One step as Server-Sent Events, like Client.stream."""
+        body = Client._body("session", code, files, None, stdin, args,
+                            limits, extra)
+        return self.client._stream(self._path("/exec"), body, self._h(),
+                                   timeout)
+
+    # ---- files (paths relative to /workspace)
+
+    def list(self, path=""):
+        """A directory: {"path", "dir", "entries": [{"name", "size",
+        "dir", "modTime", "type", "mode"}]}."""
+        return self._call("GET", self._fs(path))
+
+    def upload(self, path, src, *, timeout=None):
+        """Write a file from src: a path on disk (streamed from it), a
+        binary file object (streamed) or bytes/str. Parents are created.
+        Returns {"path", "bytes", "sha256"}."""
+        if isinstance(src, str) and not isinstance(src, bytes):
+            if os.path.exists(src):
+                with open(src, "rb") as f:
+                    return self.upload(path, f, timeout=timeout)
+            raise FileNotFoundError(src)
+        if isinstance(src, os.PathLike):
+            with open(src, "rb") as f:
+                return self.upload(path, f, timeout=timeout)
+        return self._put(path, src, timeout)
+
+    def write(self, path, data, *, timeout=None):
+        """Write bytes (or str, as UTF-8) to a file."""
+        if isinstance(data, str):
+            data = data.encode("utf-8")
+        return self._put(path, data, timeout)
+
+    def _put(self, path, data, timeout):
+        resp = self.client._request(
+            "PUT", self._path(self._fs(path)), data=data,
+            headers=self._h({"Content-Type": "application/octet-stream"}),
+            timeout=timeout)
+        with resp:
+            return json.loads(self.client._read_all(resp, timeout))
+
+    def read(self, path, *, timeout=None):
+        """A file's bytes."""
+        resp = self.client._request("GET", self._path(self._fs(path)),
+                                    headers=self._h(), accept="*/*",
+                                    timeout=timeout)
+        with resp:
+            return self.client._read_all(resp, timeout)
+
+    def download(self, path, dest, *, timeout=None, chunk=1 << 16):
+        """Stream a file to dest (a path on disk, written atomically via a
+        temporary name, or a binary file object). Returns the bytes
+        written."""
+        resp = self.client._request("GET", self._path(self._fs(path)),
+                                    headers=self._h(), accept="*/*",
+                                    timeout=timeout)
+        with resp:
+            if hasattr(dest, "write"):
+                return _copy(self.client, resp, dest, chunk, timeout)
+            tmp = f"{os.fspath(dest)}.part{os.getpid()}"
+            try:
+                with open(tmp, "wb") as f:
+                    n = _copy(self.client, resp, f, chunk, timeout)
+                os.replace(tmp, dest)
+                return n
+            except BaseException:
+                try:
+                    os.unlink(tmp)
+                except OSError:
+                    pass
+                raise
+
+    def remove(self, path):
+        """Delete a file or a directory with all it holds (no error when
+        it does not exist)."""
+        resp = self.client._request("DELETE", self._path(self._fs(path)),
+                                    headers=self._h())
+        resp.close()
+
+
+def _copy(client, resp, f, chunk, timeout):
+    n = 0
+    while True:
+        try:
+            b = resp.read(chunk)
+        except socket.timeout:
+            raise Timeout(f"no data for {client._timeout(timeout)} s",
+                          "timeout", 0,
+                          resp.headers.get("X-Request-Id")) from None
+        if not b:
+            return n
+        f.write(b)
+        n += len(b)
+
+
+def _etag(h):
+    """An ETag header without its quotes."""
+    if not h:
+        return None
+    h = h.strip()
+    if h.startswith("W/"):
+        h = h[2:]
+    return h.strip('"')
+
+
+def _quote_etag(tag):
+    if tag == "*" or tag.startswith('"'):
+        return tag
+    return f'"{tag}"'
 
 
 def _sse(resp):
