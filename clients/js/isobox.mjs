@@ -11,10 +11,21 @@
 //     if (ev.event === 'done') console.log('exit', ev.data.run.exitCode);
 //   }
 //
+//   const s = await box.createSession({ runtime: 'python', ttlSec: 600 });
+//   try {
+//     await s.write('data.txt', 'hello');
+//     const r = await s.exec({ code: 'print(open("data.txt").read())' });
+//   } finally {
+//     await s.close();             // or: await using s = ... (where supported)
+//   }
+//
+//   const etag = await box.memoryPut('agent', 'count', '1', { ttlSec: 3600 });
+//   await box.memoryUpdate('agent', 'count', (old) => String(Number(old ?? 0) + 1));
+//
 // Results are the API's JSON objects (docs/API.md). Every failure throws an
 // IsoboxError carrying the server's error code, HTTP status and request id.
 
-export const VERSION = '0.1.0';
+export const VERSION = '0.2.0';
 
 /** A failed call. code: the server's error code ("unknown_language",
  * "capacity", ...) or "network", "timeout", "aborted", "bad_response" for
@@ -109,24 +120,71 @@ export class Isobox {
     this._fetch = f || globalThis.fetch.bind(globalThis);
   }
 
-  _headers(accept, json) {
+  _headers(accept, json, extra) {
     const h = { Accept: accept };
     if (json) h['Content-Type'] = 'application/json';
     if (this.apiKey) h['X-API-Key'] = this.apiKey;
-    return h;
+    return Object.assign(h, extra);
   }
 
-  async _request(method, path, body, accept, dl) {
+  async _request(method, path, body, accept, dl, extra) {
     try {
       return await this._fetch(this.baseUrl + path, {
         method,
-        headers: this._headers(accept, body !== undefined),
+        headers: this._headers(accept, body !== undefined, extra),
         body: body === undefined ? undefined : JSON.stringify(body),
         signal: dl.signal,
         cache: 'no-store',
       });
     } catch (e) {
       throw this._wayError(e, dl);
+    }
+  }
+
+  /** One request with a raw body (string, bytes, Blob or a ReadableStream,
+   * which is sent as it is read) and headers; resolves to the Response of
+   * a 2xx/3xx (its body unread), throws IsoboxError otherwise. With
+   * opts.keepTimer the caller must call the returned done() once it has
+   * read the body (the timeout covers the reading too). */
+  async _raw(method, path, { body, headers, accept = 'application/json', signal, timeoutMs } = {}) {
+    const dl = deadline(signal, timeoutMs ?? this.timeoutMs);
+    let res;
+    try {
+      const init = {
+        method,
+        headers: Object.assign({ Accept: accept }, this.apiKey ? { 'X-API-Key': this.apiKey } : {}, headers),
+        body,
+        signal: dl.signal,
+        cache: 'no-store',
+      };
+      if (body && typeof body.getReader === 'function') init.duplex = 'half';
+      res = await this._fetch(this.baseUrl + path, init);
+    } catch (e) {
+      dl.done();
+      throw this._wayError(e, dl);
+    }
+    if (!res.ok) {
+      try {
+        throw await errorFrom(res);
+      } finally {
+        dl.done();
+      }
+    }
+    return { res, dl };
+  }
+
+  async _rawJson(method, path, opts) {
+    const { res, dl } = await this._raw(method, path, opts);
+    try {
+      const text = await res.text();
+      return text ? JSON.parse(text) : null;
+    } catch (e) {
+      if (dl.signal.aborted) throw this._wayError(e, dl);
+      throw new IsoboxError('the answer is not JSON', {
+        code: 'bad_response', status: res.status, requestId: res.headers.get('X-Request-Id'),
+      });
+    } finally {
+      dl.done();
     }
   }
 
@@ -144,10 +202,10 @@ export class Isobox {
     });
   }
 
-  async _json(method, path, body, { signal, timeoutMs } = {}) {
+  async _json(method, path, body, { signal, timeoutMs, headers } = {}) {
     const dl = deadline(signal, timeoutMs ?? this.timeoutMs);
     try {
-      const res = await this._request(method, path, body, 'application/json', dl);
+      const res = await this._request(method, path, body, 'application/json', dl, headers);
       if (!res.ok) throw await errorFrom(res);
       try {
         return await res.json();
@@ -181,11 +239,143 @@ export class Isobox {
    * arrive: "stdout"/"stderr" ({chunk, stage}) and finally "done" (the full
    * result). An "error" event throws. Leaving the loop early (break, or
    * opts.signal) closes the connection, and the server kills the run. */
-  async *stream(request, { signal, timeoutMs } = {}) {
+  stream(request, opts) {
+    return this._sse('/execute?stream=1', request, opts);
+  }
+
+  // ------------------------------------------------------------ sessions
+
+  /** POST /v1/sessions: a Session ({runtime, ttlSec, limits, version}).
+   * Close it when done (close(), or `await using` where the runtime has
+   * it). */
+  async createSession(request, opts) {
+    const info = await this._json('POST', '/v1/sessions', request, opts);
+    const { token, ...rest } = info;
+    return new Session(this, info.id, token, rest);
+  }
+
+  /** A Session for an existing id and token (no call is made). */
+  session(id, token) {
+    return new Session(this, id, token, {});
+  }
+
+  /** GET /v1/sessions: this tenant's sessions (no tokens). */
+  async listSessions(opts) {
+    return (await this._json('GET', '/v1/sessions', undefined, opts)).sessions;
+  }
+
+  // ------------------------------------------------------------ memory
+
+  static _memPath(ns, key) {
+    let p = `/v1/memory/${encodeURIComponent(ns)}`;
+    if (key !== undefined) p += '/' + String(key).split('/').map(encodeURIComponent).join('/');
+    return p;
+  }
+
+  /** GET a value: {value (Uint8Array), text(), etag, contentType,
+   * expiresAt}. A missing key throws IsoboxError 404 not_found, or
+   * resolves to null with {missingOk: true}. */
+  async memoryGet(ns, key, { missingOk = false, ...opts } = {}) {
+    let r;
+    try {
+      r = await this._raw('GET', Isobox._memPath(ns, key), { ...opts, accept: '*/*' });
+    } catch (e) {
+      if (missingOk && e instanceof IsoboxError && e.status === 404) return null;
+      throw e;
+    }
+    try {
+      const value = new Uint8Array(await r.res.arrayBuffer());
+      return {
+        value,
+        text: () => new TextDecoder().decode(value),
+        etag: unquote(r.res.headers.get('ETag')),
+        contentType: r.res.headers.get('Content-Type'),
+        expiresAt: r.res.headers.get('X-Expires-At'),
+      };
+    } catch (e) {
+      throw this._wayError(e, r.dl);
+    } finally {
+      r.dl.done();
+    }
+  }
+
+  /** PUT a value (string: stored as UTF-8 text; or bytes/Blob); resolves
+   * to its new ETag. {contentType, ttlSec, ifMatch (an ETag or '*'),
+   * ifNoneMatch ('*': create only)}; a failed condition throws 412
+   * precondition_failed. */
+  async memoryPut(ns, key, value, { contentType, ttlSec, ifMatch, ifNoneMatch, ...opts } = {}) {
+    const headers = {
+      'Content-Type': contentType || (typeof value === 'string' ? 'text/plain; charset=utf-8' : 'application/octet-stream'),
+    };
+    if (ttlSec) headers['X-TTL-Seconds'] = String(Math.trunc(ttlSec));
+    if (ifMatch != null) headers['If-Match'] = quote(ifMatch);
+    if (ifNoneMatch != null) headers['If-None-Match'] = quote(ifNoneMatch);
+    const r = await this._raw('PUT', Isobox._memPath(ns, key), { ...opts, body: value, headers });
+    r.dl.done();
+    return unquote(r.res.headers.get('ETag'));
+  }
+
+  /** DELETE a key (fine when it does not exist); {ifMatch}. */
+  async memoryDelete(ns, key, { ifMatch, ...opts } = {}) {
+    const headers = ifMatch != null ? { 'If-Match': quote(ifMatch) } : {};
+    const r = await this._raw('DELETE', Isobox._memPath(ns, key), { ...opts, headers });
+    r.dl.done();
+  }
+
+  /** One page of a namespace: {keys, items, nextCursor, listComplete}. */
+  memoryList(ns, { prefix, limit, cursor, ...opts } = {}) {
+    const q = new URLSearchParams();
+    if (prefix != null) q.set('prefix', prefix);
+    if (limit != null) q.set('limit', String(limit));
+    if (cursor) q.set('cursor', cursor);
+    const qs = q.toString();
+    return this._json('GET', Isobox._memPath(ns) + (qs ? `?${qs}` : ''), undefined, opts);
+  }
+
+  /** Every item of a namespace, page after page. */
+  async *memoryKeys(ns, { prefix, ...opts } = {}) {
+    let cursor;
+    for (;;) {
+      const page = await this.memoryList(ns, { prefix, cursor, ...opts });
+      yield* page.items;
+      if (page.listComplete || !page.nextCursor) return;
+      cursor = page.nextCursor;
+    }
+  }
+
+  /** GET /v1/memory: {tenant, namespaces, usage, quota}. */
+  memoryUsage(opts) {
+    return this._json('GET', '/v1/memory', undefined, opts);
+  }
+
+  /** Compare-and-set in a loop: fn(old text or null) gives the new value;
+   * it is written only if nobody changed the key meanwhile, else read
+   * again and retried on 412 (at most `retries` times). Resolves to
+   * {value, etag}. */
+  async memoryUpdate(ns, key, fn, { retries = 20, ttlSec, contentType, ...opts } = {}) {
+    for (let attempt = 0; ; attempt++) {
+      const cur = await this.memoryGet(ns, key, { missingOk: true, ...opts });
+      const value = await fn(cur ? cur.text() : null, cur);
+      try {
+        const etag = await this.memoryPut(ns, key, value, {
+          ttlSec, contentType, ...opts,
+          ...(cur ? { ifMatch: cur.etag } : { ifNoneMatch: '*' }),
+        });
+        return { value, etag };
+      } catch (e) {
+        if (!(e instanceof IsoboxError) || e.status !== 412 || attempt >= retries) throw e;
+        await new Promise((r) => setTimeout(r, Math.min(5 * 2 ** attempt, 200)));
+      }
+    }
+  }
+
+  // ------------------------------------------------------------ streams
+
+  async *_sse(path, request, { signal, timeoutMs, headers } = {}) {
     const dl = deadline(signal, timeoutMs ?? this.timeoutMs);
     let reader = null;
     try {
-      const res = await this._request('POST', '/execute?stream=1', request, 'text/event-stream', dl);
+      const res = await this._request('POST', path, request, 'text/event-stream', dl, headers);
       if (!res.ok) throw await errorFrom(res);
       const rid = res.headers.get('X-Request-Id');
       const ctype = res.headers.get('Content-Type') || '';
@@ -256,6 +446,178 @@ export class Isobox {
       }
     }
   }
+}
+
+function quote(tag) {
+  return tag === '*' || String(tag).startsWith('"') ? tag : `"${tag}"`;
+}
+
+function unquote(h) {
+  if (!h) return null;
+  return h.trim().replace(/^W\//, '').replace(/^"|"$/g, '');
+}
+
+const enc = (p) => `/fs?path=${String(p).split('/').map(encodeURIComponent).join('/')}`;
+
+/** A session: a sandbox whose /workspace lasts across steps. Made by
+ * Isobox#createSession (or Isobox#session to attach). close() deletes it
+ * (also `await using`, where the runtime supports it). */
+export class Session {
+  constructor(box, id, token, info) {
+    this.box = box;
+    this.id = id;
+    this.token = token;
+    this.info = info || {};
+    this.closed = false;
+  }
+
+  _p(sub = '') {
+    return `/v1/sessions/${encodeURIComponent(this.id)}${sub}`;
+  }
+
+  _h(extra) {
+    return Object.assign({ 'X-Session-Token': this.token }, extra);
+  }
+
+  async _call(method, sub, body, opts = {}) {
+    return this.box._json(method, this._p(sub), body, { ...opts, headers: this._h() });
+  }
+
+  /** GET the session object. */
+  async get(opts) {
+    this.info = await this._call('GET', '', undefined, opts);
+    return this.info;
+  }
+
+  /** Set the idle TTL, counted from now. */
+  async extend(ttlSec, opts) {
+    this.info = await this._call('PATCH', '', { ttlSec }, opts);
+    return this.info;
+  }
+
+  /** SIGINT to the running step (409 session_idle when none runs). */
+  interrupt(opts) {
+    return this._call('POST', '/interrupt', {}, opts);
+  }
+
+  /** A new Session whose workspace is a copy of this one's. */
+  async fork(opts) {
+    const { token, ...info } = await this._call('POST', '/fork', {}, opts);
+    return new Session(this.box, info.id, token, info);
+  }
+
+  /** DELETE the session (sandbox and workspace). */
+  async delete(opts) {
+    const r = await this.box._raw('DELETE', this._p(), { ...opts, headers: this._h() });
+    r.dl.done();
+    this.closed = true;
+  }
+
+  /** Delete unless already done; a session already gone is fine. */
+  async close(opts) {
+    if (this.closed) return;
+    try {
+      await this.delete(opts);
+    } catch (e) {
+      if (!(e instanceof IsoboxError) || e.status !== 404) throw e;
+      this.closed = true;
+    }
+  }
+
+  /** One step ({code | files, stdin, args, limits}), in /workspace: the
+   * /execute answer plus sandboxRestarted. */
+  exec(request, opts) {
+    return this._call('POST', '/exec', { language: 'session', ...request }, opts);
+  }
+
+  /** One step as Server-Sent Events, like Isobox#stream. */
+  stream(request, opts = {}) {
+    return this.box._sse(this._p('/exec?stream=1'), { language: 'session', ...request }, { ...opts, headers: this._h() });
+  }
+
+  /** A directory of /workspace: {path, dir, entries: [{name, size, dir,
+   * modTime, type, mode}]}. */
+  list(path = '', opts) {
+    return this._call('GET', enc(path), undefined, opts);
+  }
+
+  /** Write a file from a string, bytes, a Blob or a ReadableStream (sent
+   * as it is read). Resolves to {path, bytes, sha256}. */
+  write(path, data, opts = {}) {
+    return this.box._rawJson('PUT', this._p(enc(path)), {
+      ...opts,
+      body: data,
+      headers: this._h({ 'Content-Type': 'application/octet-stream' }),
+    });
+  }
+
+  /** A file's bytes (Uint8Array). */
+  async read(path, opts = {}) {
+    const r = await this.download(path, opts);
+    try {
+      return new Uint8Array(await r.res.arrayBuffer());
+    } catch (e) {
+      throw this.box._wayError(e, r.dl);
+    } finally {
+      r.dl.done();
+    }
+  }
+
+  /** A file as UTF-8 text. */
+  async readText(path, opts) {
+    return new TextDecoder().decode(await this.read(path, opts));
+  }
+
+  /** GET a file: {res, dl}; read res.body (a ReadableStream) and call
+   * dl.done() when finished. */
+  download(path, opts = {}) {
+    return this.box._raw('GET', this._p(enc(path)), { ...opts, accept: '*/*', headers: this._h() });
+  }
+
+  /** Node: stream a file on disk into the workspace. */
+  async uploadFile(path, localPath, opts) {
+    const fs = await import('node:fs');
+    const { Readable } = await import('node:stream');
+    return this.write(path, Readable.toWeb(fs.createReadStream(localPath)), opts);
+  }
+
+  /** Node: stream a workspace file to disk (written under a temporary
+   * name, renamed when complete). Resolves to the bytes written. */
+  async downloadFile(path, localPath, opts) {
+    const fs = await import('node:fs');
+    const { Readable } = await import('node:stream');
+    const { pipeline } = await import('node:stream/promises');
+    const r = await this.download(path, opts);
+    const tmp = `${localPath}.part${process.pid}`;
+    let n = 0;
+    try {
+      const src = Readable.fromWeb(r.res.body);
+      src.on('data', (c) => {
+        n += c.length;
+        r.dl.rearm();
+      });
+      await pipeline(src, fs.createWriteStream(tmp));
+      await fs.promises.rename(tmp, localPath);
+      return n;
+    } catch (e) {
+      await fs.promises.unlink(tmp).catch(() => {});
+      throw this.box._wayError(e, r.dl);
+    } finally {
+      r.dl.done();
+    }
+  }
+
+  /** Delete a file or a directory with all it holds (fine when absent). */
+  async remove(path, opts = {}) {
+    const r = await this.box._raw('DELETE', this._p(enc(path)), { ...opts, headers: this._h() });
+    r.dl.done();
+  }
+}
+
+if (typeof Symbol.asyncDispose === 'symbol') {
+  Session.prototype[Symbol.asyncDispose] = function dispose() {
+    return this.close();
+  };
 }
 
 export default Isobox;
