@@ -1,7 +1,9 @@
 """The MCP server on POST /mcp (Streamable HTTP, JSON-RPC 2.0): the
-lifecycle, the tools, results with their signals, tool errors, JSON-RPC
-errors for malformed messages, batches, transport details, and the official
-TypeScript SDK (@modelcontextprotocol/sdk) connecting to it."""
+lifecycle, the tools (execute_code, list_runtimes, and the session, file and
+memory tools), results with their signals, tool errors, JSON-RPC errors for
+malformed messages, batches, transport details, and the official TypeScript
+SDK (@modelcontextprotocol/sdk) connecting to it."""
+import hashlib
 import json
 import os
 import sys
@@ -89,9 +91,15 @@ def test_ping():
     assert result("ping") == {}
 
 
-def test_tools_list_describes_both_tools():
+STATE_TOOLS = {"session_create", "session_exec", "session_list", "session_files_list",
+               "file_read", "file_write", "session_close", "memory_get", "memory_put",
+               "memory_list", "memory_delete"}
+ALL_TOOLS = {"execute_code", "list_runtimes"} | STATE_TOOLS
+
+
+def test_tools_list_describes_every_tool():
     tools = {t["name"]: t for t in result("tools/list")["tools"]}
-    assert set(tools) == {"execute_code", "list_runtimes"}
+    assert set(tools) == ALL_TOOLS
     ex = tools["execute_code"]
     assert ex["description"]
     schema = ex["inputSchema"]
@@ -185,6 +193,174 @@ def test_bad_calls_are_tool_errors(args, code):
     assert res["isError"] is True
     assert code in text_of(res)
     assert "structuredContent" not in res
+
+
+# --------------------------------------------------------------- state tools
+
+
+def sc_of(res):
+    assert res["isError"] is False, res
+    return res["structuredContent"]
+
+
+@pytest.fixture
+def mcp_session():
+    created = sc_of(call("session_create", {"runtime": "python", "ttlSec": 300}))
+    yield created
+    call("session_close", {"sessionId": created["sessionId"], "token": created["token"]})
+
+
+def test_state_tools_have_schemas():
+    tools = {t["name"]: t for t in result("tools/list")["tools"]}
+    for name in STATE_TOOLS:
+        s = tools[name]["inputSchema"]
+        assert s["type"] == "object" and s["additionalProperties"] is False, name
+        assert set(s["required"]) <= set(s["properties"]), name
+        assert tools[name]["description"], name
+    assert set(tools["session_exec"]["inputSchema"]["required"]) == {"sessionId", "token"}
+    assert set(tools["memory_put"]["inputSchema"]["required"]) == {"namespace", "key", "value"}
+    assert tools["file_read"]["annotations"]["readOnlyHint"] is True
+    assert tools["session_close"]["annotations"]["destructiveHint"] is True
+
+
+def test_mcp_session_is_an_ordinary_session(mcp_session):
+    sid, tok = mcp_session["sessionId"], mcp_session["token"]
+    assert mcp_session["runtime"] == "python" and mcp_session["ttlSec"] == 300
+    # The HTTP API sees it, with the same token, for the same tenant.
+    r = requests.get(full_url(f"/v1/sessions/{sid}"), headers={"X-Session-Token": tok}, timeout=30)
+    assert r.status_code == 200, r.text
+    assert r.json()["expiresAt"] == mcp_session["expiresAt"]
+    r = requests.put(full_url(f"/v1/sessions/{sid}/fs?path=via_http.txt"), data=b"from http",
+                     headers={"X-Session-Token": tok}, timeout=30)
+    assert r.status_code == 200, r.text
+    res = call("session_exec", {"sessionId": sid, "token": tok,
+                                "code": "print(open('via_http.txt').read())"})
+    assert sc_of(res)["run"]["stdout"] == "from http\n"
+    assert "sandboxRestarted" in res["structuredContent"]
+    assert "exited with code 0" in text_of(res)
+
+
+def test_mcp_files(mcp_session):
+    ids = {"sessionId": mcp_session["sessionId"], "token": mcp_session["token"]}
+    w = sc_of(call("file_write", dict(ids, path="a/b/c.txt", content="héllo")))
+    assert w["bytes"] == 6 and len(w["sha256"]) == 64
+    r = call("file_read", dict(ids, path="a/b/c.txt"))
+    assert text_of(r) == "héllo" and sc_of(r)["content"] == "héllo"
+    ls = sc_of(call("session_files_list", dict(ids, path="a/b")))
+    assert [(e["name"], e["type"], e["size"]) for e in ls["entries"]] == [("c.txt", "file", 6)]
+    assert "c.txt" in text_of(call("session_files_list", dict(ids, path="a/b")))
+    for args, code in [
+        (dict(ids, path="../x"), "invalid_path"),
+        (dict(ids, path="nope.txt"), "not_found"),
+        (dict(ids, path="a"), "is_a_directory"),
+    ]:
+        res = call("file_read", args)
+        assert res["isError"] is True and code in text_of(res), (args, res)
+    res = call("session_files_list", dict(ids, path="a/b/c.txt"))
+    assert res["isError"] is True and "not_a_directory" in text_of(res)
+    res = call("file_write", dict(ids, path="x.bin", content="!!", encoding="base64"))
+    assert res["isError"] is True and "invalid_encoding" in text_of(res)
+    res = call("file_write", dict(ids, path="x.bin", content="a", encoding="rot13"))
+    assert res["isError"] is True and "invalid_encoding" in text_of(res)
+
+
+def test_mcp_file_read_is_capped(mcp_session):
+    ids = {"sessionId": mcp_session["sessionId"], "token": mcp_session["token"]}
+    sc_of(call("session_exec", dict(ids, code="open('big','wb').write(b'x' * (1024 * 1024 + 1))")))
+    res = call("file_read", dict(ids, path="big"))
+    assert res["isError"] is True and "too_large" in text_of(res)
+
+
+def test_mcp_session_errors():
+    res = call("session_create", {"runtime": "intercal"})
+    assert res["isError"] is True and "unknown_language" in text_of(res)
+    res = call("session_create", {"runtime": "python", "limits": {"bogus": 1}})
+    assert res["isError"] is True and "invalid_field" in text_of(res)
+    ghost = {"sessionId": "sess_" + "0" * 32, "token": "tok_" + "0" * 64}
+    for name, extra in [("session_exec", {"code": "print(1)"}), ("file_read", {"path": "x"}),
+                        ("session_close", {})]:
+        res = call(name, dict(ghost, **extra))
+        assert res["isError"] is True and "session_not_found" in text_of(res), name
+    res = call("session_exec", dict(ghost))
+    assert res["isError"] is True and "code_required" in text_of(res)
+
+
+def test_mcp_session_list_has_no_tokens(mcp_session):
+    res = call("session_list", {})
+    mine = [s for s in sc_of(res)["sessions"] if s["sessionId"] == mcp_session["sessionId"]]
+    assert len(mine) == 1 and "token" not in mine[0]
+    assert mcp_session["token"] not in json.dumps(res)
+    assert mcp_session["sessionId"] in text_of(res)
+
+
+def test_mcp_memory():
+    ns = f"mcp-{os.getpid()}"
+    put = sc_of(call("memory_put", {"namespace": ns, "key": "k/1", "value": "v1", "ttlSec": 60}))
+    assert put["etag"] == hashlib.sha256(b"v1").hexdigest() and put["expiresAt"]
+    # The HTTP API sees the same value (same tenant, same store).
+    r = requests.get(full_url(f"/v1/memory/{ns}/k/1"), timeout=30)
+    assert r.status_code == 200 and r.content == b"v1"
+    assert r.headers["ETag"] == '"%s"' % put["etag"]
+    got = sc_of(call("memory_get", {"namespace": ns, "key": "k/1"}))
+    assert got["value"] == "v1" and got["encoding"] == "utf8"
+    assert got["contentType"].startswith("text/plain")
+    res = call("memory_put", {"namespace": ns, "key": "k/1", "value": "v2", "ifMatch": "0" * 64})
+    assert res["isError"] is True and "precondition_failed" in text_of(res)
+    res = call("memory_put", {"namespace": ns, "key": "k/1", "value": "v2", "ifNoneMatch": "*"})
+    assert res["isError"] is True and "precondition_failed" in text_of(res)
+    sc_of(call("memory_put", {"namespace": ns, "key": "k/1", "value": "v2",
+                              "ifMatch": '"%s"' % put["etag"]}))
+    sc_of(call("memory_put", {"namespace": ns, "key": "bin", "value": "AP8=",
+                              "encoding": "base64"}))
+    got = sc_of(call("memory_get", {"namespace": ns, "key": "bin"}))
+    assert got["value"] == "AP8=" and got["encoding"] == "base64"
+    assert got["contentType"] == "application/octet-stream"
+    page = sc_of(call("memory_list", {"namespace": ns, "limit": 1}))
+    assert [i["key"] for i in page["items"]] == ["bin"] and page["listComplete"] is False
+    page = sc_of(call("memory_list", {"namespace": ns, "cursor": page["nextCursor"]}))
+    assert [i["key"] for i in page["items"]] == ["k/1"] and page["listComplete"] is True
+    nss = sc_of(call("memory_list", {}))["namespaces"]
+    assert {"namespace": ns, "keys": 2, "bytes": len("k/1v2bin") + 2} in nss
+    res = call("memory_delete", {"namespace": ns, "key": "k/1", "ifMatch": put["etag"]})
+    assert res["isError"] is True and "precondition_failed" in text_of(res)
+    for k in ("k/1", "bin"):
+        sc_of(call("memory_delete", {"namespace": ns, "key": k}))
+    res = call("memory_get", {"namespace": ns, "key": "k/1"})
+    assert res["isError"] is True and "not_found" in text_of(res)
+    for args, code in [({"namespace": "bad ns", "key": "k"}, "invalid_namespace"),
+                       ({"namespace": ns, "key": ""}, "invalid_key")]:
+        res = call("memory_get", args)
+        assert res["isError"] is True and code in text_of(res), args
+    res = call("memory_put", {"namespace": ns, "key": "t", "value": "x", "ttlSec": -1})
+    assert res["isError"] is True and "invalid_ttl" in text_of(res)
+
+
+@pytest.mark.parametrize("name,args", [
+    ("session_create", {}),
+    ("session_create", {"runtime": 3}),
+    ("session_exec", {"sessionId": "s", "code": "x"}),
+    ("session_exec", {"sessionId": "s", "token": "t", "args": "a"}),
+    ("file_write", {"sessionId": "s", "token": "t", "path": "p"}),
+    ("file_read", {"sessionId": "s", "token": "t", "path": "p", "extra": 1}),
+    ("memory_put", {"namespace": "n", "key": "k"}),
+    ("memory_put", {"namespace": "n", "key": "k", "value": "v", "ttlSec": "soon"}),
+    ("memory_list", {"limit": "10"}),
+])
+def test_state_tools_invalid_params(name, args):
+    rpc_error(rpc("tools/call", {"name": name, "arguments": args}), -32602)
+
+
+def test_batch_runs_cap_counts_session_steps(mcp_session):
+    ids = {"sessionId": mcp_session["sessionId"], "token": mcp_session["token"]}
+    calls = [{"jsonrpc": "2.0", "id": i, "method": "tools/call",
+              "params": {"name": "session_exec", "arguments": dict(ids, code=f"print({i})")}}
+             for i in range(5)]
+    r = post(calls)
+    assert r.status_code == 200, r.text
+    by_id = {d["id"]: d["result"] for d in strict_json(r)}
+    for i in range(4):
+        assert by_id[i]["structuredContent"]["run"]["stdout"] == f"{i}\n"
+    assert by_id[4]["isError"] is True and "too_many_runs" in text_of(by_id[4])
 
 
 # --------------------------------------------------------------- JSON-RPC errors
@@ -344,7 +520,7 @@ def test_official_typescript_sdk_client(node):
     assert "tools" in doc["capabilities"]
     assert doc["protocolVersion"]  # negotiated
     names = {t["name"] for t in doc["tools"]}
-    assert names == {"execute_code", "list_runtimes"}
+    assert names == ALL_TOOLS
     hello = doc["hello"]
     assert hello["isError"] is False
     assert hello["structuredContent"]["run"]["stdout"] == "hello from mcp ['a'] in\n"
@@ -354,3 +530,41 @@ def test_official_typescript_sdk_client(node):
     assert "unknown_language" in doc["badLanguage"]["content"][0]["text"]
     assert doc["runtimes"]["structuredContent"]["runtimes"]
     assert doc["unknownTool"]["code"] == -32602
+
+
+@pytest.mark.slow
+def test_official_sdk_works_in_steps(node):
+    """Through the SDK: a session, a file round trip (text and base64), a
+    step between, memory with compare-and-set, closing."""
+    doc = nodeenv.run_json(node, os.path.join(NODE_DIR, "mcp_client.mjs"), MCP_URL)
+    cr = doc["sessionCreate"]
+    assert cr["isError"] is False
+    sid, tok = cr["structuredContent"]["sessionId"], cr["structuredContent"]["token"]
+    assert sid.startswith("sess_") and tok.startswith("tok_") and sid in cr["content"][0]["text"]
+    assert doc["fileWrite"]["structuredContent"]["bytes"] == len("written by the sdk\n")
+    assert doc["binWrite"]["structuredContent"]["bytes"] == 4
+    ex = doc["sessionExec"]
+    assert ex["isError"] is False, ex
+    assert ex["structuredContent"]["run"]["stdout"] == "WRITTEN BY THE SDK\n[0, 1, 254, 255]\n"
+    assert "WRITTEN BY THE SDK" in ex["content"][0]["text"]
+    rd = doc["fileRead"]
+    assert rd["content"][0]["text"] == "19" and rd["structuredContent"]["encoding"] == "utf8"
+    assert doc["binRead"]["structuredContent"] == {
+        "path": "bin.dat", "bytes": 4, "content": "AAH+/w==", "encoding": "base64"}
+    names = {e["name"] for e in doc["filesList"]["structuredContent"]["entries"]}
+    assert {"src", "bin.dat", "result.txt"} <= names
+    assert sid in {s["sessionId"] for s in doc["sessionList"]["structuredContent"]["sessions"]}
+    assert doc["wrongToken"]["isError"] is True
+    assert "invalid_session_token" in doc["wrongToken"]["content"][0]["text"]
+    assert doc["sessionClose"]["isError"] is False
+    assert doc["afterClose"]["isError"] is True
+    assert "session_not_found" in doc["afterClose"]["content"][0]["text"]
+    assert doc["memoryPut"]["isError"] is False
+    got = doc["memoryGet"]["structuredContent"]
+    assert got["value"] == "42" and got["expiresAt"] and doc["memoryGet"]["content"][0]["text"] == "42"
+    assert "precondition_failed" in doc["memoryCasStale"]["content"][0]["text"]
+    assert doc["memoryCasStale"]["isError"] is True and doc["memoryCas"]["isError"] is False
+    assert [i["key"] for i in doc["memoryList"]["structuredContent"]["items"]] == ["answer"]
+    assert doc["memoryDelete"]["isError"] is False
+    assert "not_found" in doc["memoryGone"]["content"][0]["text"]
+    assert doc["missingToken"]["code"] == -32602

@@ -61,5 +61,43 @@ try {
 } catch (e) {
   out.unknownTool = { code: e.code ?? null, message: String(e.message) };
 }
+
+// Work in steps: a session, a file round trip, a step that reads and
+// writes files, memory, and closing the session.
+const call = (name, args) => retry(() => client.callTool({ name, arguments: args }));
+const created = await call('session_create', { runtime: 'python', ttlSec: 300 });
+out.sessionCreate = created;
+const { sessionId, token } = created.structuredContent;
+try {
+  out.fileWrite = await call('file_write', { sessionId, token, path: 'src/data.txt', content: 'written by the sdk\n' });
+  out.binWrite = await call('file_write', { sessionId, token, path: 'bin.dat', content: Buffer.from([0, 1, 254, 255]).toString('base64'), encoding: 'base64' });
+  out.sessionExec = await call('session_exec', {
+    sessionId, token,
+    code: 'data = open("src/data.txt").read()\nprint(data.upper(), end="")\nopen("result.txt", "w").write(str(len(data)))\nprint(list(open("bin.dat", "rb").read()))',
+  });
+  out.fileRead = await call('file_read', { sessionId, token, path: 'result.txt' });
+  out.binRead = await call('file_read', { sessionId, token, path: 'bin.dat' });
+  out.filesList = await call('session_files_list', { sessionId, token });
+  out.sessionList = await call('session_list', {});
+  out.wrongToken = await call('file_read', { sessionId, token: 'tok_' + '0'.repeat(64), path: 'result.txt' });
+} finally {
+  out.sessionClose = await call('session_close', { sessionId, token });
+}
+out.afterClose = await call('session_exec', { sessionId, token, code: 'print(1)' });
+const ns = `mcp-sdk-${process.pid}`;
+out.memoryPut = await call('memory_put', { namespace: ns, key: 'answer', value: '42', ttlSec: 600 });
+out.memoryGet = await call('memory_get', { namespace: ns, key: 'answer' });
+out.memoryCasStale = await call('memory_put', { namespace: ns, key: 'answer', value: '43', ifMatch: '0'.repeat(64) });
+out.memoryCas = await call('memory_put', { namespace: ns, key: 'answer', value: '43', ifMatch: out.memoryGet.structuredContent.etag });
+out.memoryList = await call('memory_list', { namespace: ns });
+out.memoryDelete = await call('memory_delete', { namespace: ns, key: 'answer' });
+out.memoryGone = await call('memory_get', { namespace: ns, key: 'answer' });
+try {
+  await call('session_exec', { sessionId, code: 'print(1)' });
+  out.missingToken = null;
+} catch (e) {
+  out.missingToken = { code: e.code ?? null, message: String(e.message) };
+}
+
 await client.close();
 process.stdout.write(JSON.stringify(out) + '\n');
