@@ -781,9 +781,13 @@ static int mem_target(struct mcp *m, json_object *args, int with_key,
 		    "a namespace is 1 to 128 of A-Z a-z 0-9 _ . : -");
 	}
 	if (with_key) {
-		const char *k = sarg(args, "key");
+		json_object *k = json_object_object_get(args, "key");
 
-		if (api_memory_key_check(&m->svc->cfg, k, strlen(k), err) < 0) {
+		/* The JSON string's own length: a \u0000 in it is refused,
+		 * not a place where the key silently ends. */
+		if (api_memory_key_check(
+			&m->svc->cfg, json_object_get_string(k),
+			(size_t)json_object_get_string_len(k), err) < 0) {
 			return -1;
 		}
 	}

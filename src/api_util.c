@@ -204,7 +204,7 @@ int api_memory_key_check(const struct config *cfg, const char *key, size_t n,
 		return err_set(err, 400, "invalid_key",
 			       "a key is 1 to %lld bytes", (long long)max);
 	}
-	if (!utf8_valid(key, n)) {
+	if (!utf8_valid(key, n) || memchr(key, '\0', n) != NULL) {
 		return err_set(err, 400, "invalid_key",
 			       "a key must be UTF-8 without NUL");
 	}

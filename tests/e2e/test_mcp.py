@@ -328,7 +328,8 @@ def test_mcp_memory():
     res = call("memory_get", {"namespace": ns, "key": "k/1"})
     assert res["isError"] is True and "not_found" in text_of(res)
     for args, code in [({"namespace": "bad ns", "key": "k"}, "invalid_namespace"),
-                       ({"namespace": ns, "key": ""}, "invalid_key")]:
+                       ({"namespace": ns, "key": ""}, "invalid_key"),
+                       ({"namespace": ns, "key": "a\u0000b"}, "invalid_key")]:
         res = call("memory_get", args)
         assert res["isError"] is True and code in text_of(res), args
     res = call("memory_put", {"namespace": ns, "key": "t", "value": "x", "ttlSec": -1})

@@ -1,6 +1,7 @@
 /* test_api.c - the front doors' shared helpers (api_util.c): program
- * output made JSON-safe, and multi-byte characters held back across
- * chunks so that no stream event or interleaving splits one. */
+ * output made JSON-safe, multi-byte characters held back across chunks so
+ * that no stream event or interleaving splits one, base64, times, and the
+ * memory name checks /v1/memory and the MCP memory tools share. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -95,10 +96,84 @@ static void test_is_json(void **state)
 	assert_false(api_is_json(""));
 }
 
+static void test_base64(void **state)
+{
+	static const struct {
+		const char *in;
+		size_t n;
+		const char *out;
+	} v[] = {
+	    {"", 0, ""},
+	    {"f", 1, "Zg=="},
+	    {"fo", 2, "Zm8="},
+	    {"foo", 3, "Zm9v"},
+	    {"foob", 4, "Zm9vYg=="},
+	    {"\x00\x01\xfe\xff", 4, "AAH+/w=="},
+	};
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		char *b = api_base64(v[i].in, v[i].n);
+
+		assert_string_equal(b, v[i].out);
+		free(b);
+	}
+}
+
+static void test_time_json(void **state)
+{
+	json_object *t;
+
+	(void)state;
+	t = api_time_json(INT64_C(1796291573031));
+	assert_string_equal(json_object_get_string(t),
+			    "2026-12-03T09:52:53.031Z");
+	json_object_put(t);
+	t = api_time_json(0);
+	assert_string_equal(json_object_get_string(t),
+			    "1970-01-01T00:00:00.000Z");
+	json_object_put(t);
+}
+
+static void test_memory_names(void **state)
+{
+	struct config cfg;
+	struct isobox_err err;
+	char ns[130];
+
+	(void)state;
+	assert_true(api_memory_ns_ok("agent"));
+	assert_true(api_memory_ns_ok("A-z_0.9:x"));
+	assert_false(api_memory_ns_ok(""));
+	assert_false(api_memory_ns_ok("a b"));
+	assert_false(api_memory_ns_ok("a/b"));
+	memset(ns, 'n', sizeof(ns));
+	ns[128] = '\0';
+	assert_true(api_memory_ns_ok(ns));
+	ns[128] = 'n';
+	ns[129] = '\0';
+	assert_false(api_memory_ns_ok(ns));
+
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.memory_max_key_bytes = 4;
+	assert_int_equal(api_memory_key_check(&cfg, "a/b", 3, &err), 0);
+	assert_int_equal(api_memory_key_check(&cfg, "abcd", 4, &err), 0);
+	assert_int_equal(api_memory_key_check(&cfg, "abcde", 5, &err), -1);
+	assert_string_equal(err.code, "invalid_key");
+	assert_int_equal(err.status, 400);
+	assert_int_equal(api_memory_key_check(&cfg, "", 0, &err), -1);
+	assert_int_equal(api_memory_key_check(&cfg, "\xff", 1, &err), -1);
+	assert_int_equal(api_memory_key_check(&cfg, "a\0b", 3, &err), -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_utf8_clean),
+	    cmocka_unit_test(test_base64),
+	    cmocka_unit_test(test_time_json),
+	    cmocka_unit_test(test_memory_names),
 	    cmocka_unit_test(test_utf8_tail),
 	    cmocka_unit_test(test_hold_back),
 	    cmocka_unit_test(test_json_bytes),
