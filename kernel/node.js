@@ -90,7 +90,7 @@ function report(e) {
   const err = e instanceof Error ? e : new Error(String(e));
   const name = e instanceof Error ? err.name : 'Uncaught';
   const stack = (err.stack || String(err)).split('\n')
-    .filter((l) => !l.includes(__filename) && !l.includes('node:internal') && !l.includes('node:vm'));
+    .filter((l) => !l.includes(__filename) && !l.includes('(node:'));
   try { process.stderr.write(stack.join('\n') + '\n'); } catch (x) { /* gone */ }
   send('e', {ename: name, evalue: err.message, traceback: stack});
 }
