@@ -18,8 +18,9 @@
  * by scanning for a SYNC header, and exits on BYE or EOF. Every stage ends,
  * in every mode, with SIGKILL to every process of the sandbox but the
  * guest (kill(-1)) until none is left, so nothing a job started can write
- * into a later job's answer; later kernel sessions, whose interpreter must
- * outlive a step, will narrow this to the stage's process group.
+ * into a later job's answer. The one exception is kernel mode (--kernel,
+ * "Kernel mode" below), whose interpreter outlives a step: there a step
+ * ends with SIGKILL to every process but the guest and the interpreter.
  *
  * A warm (pooled) sandbox, or a session's, may be started with --prestart
  * (a session's gets a fresh one after every job): the guest then
@@ -50,6 +51,7 @@
 #include <string.h>
 #include <linux/openat2.h>
 #include <sys/prctl.h>
+#include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -107,6 +109,8 @@ struct job {
 	struct wire_buf run;
 	struct wire_buf stdin_bytes;
 	struct wire_buf handoff; /* argv for a prestarted interpreter */
+	struct wire_buf code;	 /* a kernel step's code (CODE records) */
+	int has_code;
 	int has_compile;
 	int has_run;
 	int has_handoff;
@@ -156,9 +160,23 @@ struct guest {
 	char **pre_argv;	 /* NULL when none was asked for */
 	struct wire_buf pre_env; /* "KEY=VALUE\0"... it was started with */
 	long long pre_lim[GUEST_LIM_COUNT];
-	pid_t pre_pid;	/* 0 when none is waiting */
-	int pre_fds[3]; /* our ends of its stdin, stdout and stderr */
-	int pre_go;	/* our end of its fd 3 */
+	pid_t pre_pid;	   /* 0 when none is waiting */
+	int pre_fds[3];	   /* our ends of its stdin, stdout and stderr */
+	int pre_go;	   /* our end of its fd 3 */
+	long long intr_ms; /* when an INTERRUPT reached the running stage */
+	/* --kernel: the live interpreter of a kernel session (see the
+	 * "Kernel mode" section). */
+	char **k_argv;	       /* the runner's argv, NULL outside kernel mode */
+	struct wire_buf k_env; /* "KEY=VALUE\0"... it runs with */
+	long long k_lim[GUEST_LIM_COUNT];
+	pid_t k_pid;	   /* 0 when none runs */
+	int k_started;	   /* one was started before: a new one is a restart */
+	long long k_count; /* steps run by this interpreter */
+	int k_ctl;	   /* our end of its control pipe (its fd 3) */
+	int k_res;	   /* our end of its result pipe (its fd 4) */
+	int k_out;	   /* our ends of its stdout and stderr */
+	int k_err;
+	struct wire_buf k_scan; /* result bytes not yet framed */
 };
 
 /* One stage being run, and its outcome. */
@@ -1439,7 +1457,21 @@ static int guest_job_record(struct guest *g, struct job *j,
 		}
 		j->has_handoff = 1;
 		return r;
+	case WIRE_CODE:
+		if (rec->len > WIRE_MAX_PAYLOAD - j->code.len ||
+		    guest_buf_add(&j->code, rec->payload, rec->len) < 0) {
+			snprintf(g->err, sizeof(g->err),
+				 "CODE is larger than %u bytes",
+				 WIRE_MAX_PAYLOAD);
+			return -1;
+		}
+		j->has_code = 1;
+		return 0;
 	case WIRE_GO:
+		if (g->k_argv != NULL && j->has_code && !j->has_run &&
+		    !j->has_compile) {
+			return 1;
+		}
 		if (!j->has_run) {
 			snprintf(g->err, sizeof(g->err),
 				 "the job has no RUN record");
@@ -1690,7 +1722,9 @@ static void guest_pump_out(struct guest *g, struct stage *s, int *fd,
 		guest_write_all(g->out.p, g->out.len);
 		s->out_total += (long long)keep;
 	}
-	if (s->truncated) {
+	/* A kernel step is interrupted instead (its interpreter lives on):
+	 * guest_kernel_step sees truncated. */
+	if (s->truncated && g->k_argv == NULL) {
 		kill(-1, SIGKILL);
 	}
 }
@@ -1717,6 +1751,9 @@ static void guest_interrupt(struct guest *g, const struct wire_rec *rec)
 	if (g->stage_pid > 0 && id == g->run_id) {
 		guest_log("job %u: interrupted", (unsigned)id);
 		kill(-g->stage_pid, SIGINT);
+		if (g->intr_ms == 0) {
+			g->intr_ms = guest_now_ms();
+		}
 	}
 }
 
@@ -2075,6 +2112,9 @@ static void guest_job_error(struct guest *g, const char *msg)
 	guest_refuse(g, msg);
 }
 
+static void guest_kernel_step(struct guest *g, struct job *j);
+static void guest_kernel_start(struct guest *g);
+
 /* Run the stages of a job that was read completely, then send DONE. */
 static void guest_run_job(struct guest *g, struct job *j)
 {
@@ -2085,6 +2125,10 @@ static void guest_run_job(struct guest *g, struct job *j)
 	int go_on = 1;
 
 	g->job_id = j->id;
+	if (g->k_argv != NULL && j->has_code) {
+		guest_kernel_step(g, j);
+		goto out;
+	}
 	if (j->has_compile) {
 		cargv = wire_list_split(j->compile.p, j->compile.len, NULL);
 	}
@@ -2139,7 +2183,580 @@ static void guest_job_free(struct job *j)
 	wire_buf_free(&j->run);
 	wire_buf_free(&j->stdin_bytes);
 	wire_buf_free(&j->handoff);
+	wire_buf_free(&j->code);
 	memset(j, 0, sizeof(*j));
+}
+
+/* ------------------------------------------------------------------ */
+/* Kernel mode (--kernel ARGV, with --session).
+ *
+ * The guest keeps one interpreter (the runner: kernel/python.py or
+ * kernel/node.js, bound read-only next to the guest) alive across steps as uid
+ * 65534, in its own session and process group, with the rlimits and env given
+ * by --kernel-limit/--kernel-env. Its fd 0 is /dev/null, fds 1 and 2 are pipes
+ * to the guest, fd 3 is the control pipe (guest -> runner) and fd 4 the result
+ * pipe (runner -> guest); the runner moves 3 and 4 out of the way,
+ * close-on-exec.
+ *
+ * A step (a job of CODE records) is one control frame:
+ *     u32 length (BE) | nonce (16) | u32 code length | code | stdin
+ * with a fresh random nonce, and comes back as result frames:
+ *     nonce (16) | u8 kind | u32 length (BE) | payload
+ * kinds 'd' display data, 'm' the main result, 'e' the error (JSON MIME
+ * bundles, passed on as DISPLAY records) and 'D' done (payload "0" or "1":
+ * the cell raised). The guest looks for the nonce in the byte stream and
+ * drops everything else: user code in the interpreter can write anything
+ * to any fd, but without the nonce nothing it writes is a frame, and a
+ * malformed frame only makes the guest look for the next nonce. The
+ * verdict (timed out, truncated, crashed, restarted) is the guest's: a
+ * timeout, an INTERRUPT or the output cap send SIGINT to the runner's
+ * group, and when no done frame follows within GUEST_KERNEL_GRACE_MS the
+ * runner is killed and started again (kernel_restarted). At the end of a
+ * step every process but the guest and the runner is killed, so what the
+ * step forked cannot write into a later step; output the runner's pipes
+ * still hold when the next step starts is dropped. */
+
+#define GUEST_KERNEL_GRACE_MS  2000
+#define GUEST_KERNEL_FRAME_MAX (WIRE_MAX_PAYLOAD - 16)
+#define GUEST_KERNEL_HDR       (WIRE_NONCE_LEN + 5)
+
+/* In the forked child: fds 3 and 4 become the control and result pipes,
+ * then the ordinary child set-up (guest_child) with /dev/null as stdin. */
+__attribute__((noreturn)) static void guest_kernel_child(const struct stage *s,
+							 int ctl, int res,
+							 int nul, int out,
+							 int err)
+{
+	int fds[5] = {ctl, res, nul, out, err};
+	int i;
+
+	/* Out of the way of 0..4 first (dup2 below must not clobber). */
+	for (i = 0; i < 5; i++) {
+		fds[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, 10);
+		if (fds[i] < 0) {
+			guest_child_abort("F_DUPFD");
+		}
+	}
+	if (dup2(fds[0], 3) < 0 || dup2(fds[1], 4) < 0) {
+		guest_child_abort("dup2");
+	}
+	guest_child(s, fds[2], fds[3], fds[4], -1);
+}
+
+/* Stop the runner (SIGKILL to its group) and close our ends. */
+static void guest_kernel_stop(struct guest *g)
+{
+	if (g->k_pid > 0) {
+		kill(-g->k_pid, SIGKILL);
+		kill(g->k_pid, SIGKILL);
+		while (waitpid(g->k_pid, NULL, __WALL) < 0 && errno == EINTR) {
+		}
+		g->k_pid = 0;
+	}
+	guest_close(&g->k_ctl);
+	guest_close(&g->k_res);
+	guest_close(&g->k_out);
+	guest_close(&g->k_err);
+	g->k_scan.len = 0;
+}
+
+/* Start the runner. On failure there is none (the next step says so). */
+static void guest_kernel_start(struct guest *g)
+{
+	int p[8] = {-1, -1, -1, -1, -1, -1, -1, -1}; /* ctl res out err */
+	struct stage s;
+	char **envp;
+	sigset_t all;
+	sigset_t old;
+	pid_t pid;
+	int nul;
+	int i;
+
+	guest_kernel_stop(g);
+	envp = wire_list_split(g->k_env.p, g->k_env.len, NULL);
+	if (envp == NULL && g->k_env.len == 0) {
+		envp = calloc(1, sizeof(*envp));
+	}
+	nul = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	for (i = 0; i < 8; i += 2) {
+		if (envp == NULL || nul < 0 || pipe2(p + i, O_CLOEXEC) < 0) {
+			guest_log("cannot start the kernel: %s",
+				  strerror(errno));
+			goto out;
+		}
+	}
+	memset(&s, 0, sizeof(s));
+	s.id = WIRE_STAGE_RUN;
+	s.argv = g->k_argv;
+	s.envp = envp;
+	s.lim = g->k_lim;
+	sigfillset(&all);
+	sigprocmask(SIG_BLOCK, &all, &old);
+	pid = fork();
+	if (pid == 0) {
+		guest_kernel_child(&s, p[0], p[3], nul, p[5], p[7]);
+	}
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	if (pid < 0) {
+		guest_log("cannot start the kernel: %s", strerror(errno));
+		goto out;
+	}
+	g->k_pid = pid;
+	g->k_count = 0;
+	g->k_started = 1;
+	g->k_ctl = p[1];
+	g->k_res = p[2];
+	g->k_out = p[4];
+	g->k_err = p[6];
+	p[1] = p[2] = p[4] = p[6] = -1;
+	fcntl(g->k_ctl, F_SETFL, O_NONBLOCK);
+	fcntl(g->k_res, F_SETFL, O_NONBLOCK);
+	fcntl(g->k_out, F_SETFL, O_NONBLOCK);
+	fcntl(g->k_err, F_SETFL, O_NONBLOCK);
+out:
+	for (i = 0; i < 8; i++) {
+		guest_close(&p[i]);
+	}
+	guest_close(&nul);
+	free(envp);
+}
+
+/* Drop what the runner's pipes hold from before this step. */
+static void guest_kernel_discard(struct guest *g)
+{
+	int *fds[3] = {&g->k_out, &g->k_err, &g->k_res};
+	int i;
+
+	for (i = 0; i < 3; i++) {
+		while (*fds[i] >= 0) {
+			ssize_t n = read(*fds[i], g->chunk, sizeof(g->chunk));
+
+			if (n > 0) {
+				continue;
+			}
+			if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
+				guest_close(fds[i]);
+			}
+			if (n < 0 && errno == EINTR) {
+				continue;
+			}
+			break;
+		}
+	}
+	g->k_scan.len = 0;
+}
+
+/* SIGKILL every process but the guest and the runner (a step's forked
+ * children, whatever they became). Returns how many were still alive. */
+static int guest_kernel_kill_others(struct guest *g)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+	int left = 0;
+
+	if (d == NULL) {
+		return 0;
+	}
+	while ((e = readdir(d)) != NULL) {
+		char path[64];
+		char st[512];
+		char *end;
+		char *t;
+		long pid = strtol(e->d_name, &end, 10);
+		ssize_t n;
+		int fd;
+
+		if (end == e->d_name || *end != '\0' || pid <= 1 ||
+		    pid == g->k_pid) {
+			continue;
+		}
+		snprintf(path, sizeof(path), "/proc/%ld/status", pid);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0) {
+			continue;
+		}
+		n = read(fd, st, sizeof(st) - 1);
+		close(fd);
+		if (n <= 0) {
+			continue;
+		}
+		st[n] = '\0';
+		/* A thread of the runner (listed by some kernels) is not a
+		 * process to kill; a zombie is dead already. */
+		t = strstr(st, "\nTgid:");
+		if (t != NULL && strtol(t + 6, NULL, 10) != pid) {
+			continue;
+		}
+		t = strstr(st, "\nState:");
+		if (t != NULL && strchr(t + 7, 'Z') != NULL &&
+		    strchr(t + 7, 'Z') < strchr(t + 7, '\n')) {
+			continue;
+		}
+		kill((pid_t)pid, SIGKILL);
+		left++;
+	}
+	closedir(d);
+	return left;
+}
+
+/* One step's state while it runs. */
+struct kstep {
+	uint8_t nonce[WIRE_NONCE_LEN];
+	struct wire_buf ctl; /* the control frame */
+	size_t ctl_off;
+	int done;	 /* the done frame arrived */
+	int raised;	 /* it said the cell raised */
+	int crashed;	 /* the runner exited */
+	int killed;	 /* we killed it after the grace */
+	int interrupted; /* SIGINT was sent */
+	int status;	 /* waitpid status when crashed */
+	long long grace; /* kill at, once interrupted */
+};
+
+/* Take the complete frames of the step out of g->k_scan. */
+static void guest_kernel_frames(struct guest *g, struct stage *s,
+				struct kstep *k)
+{
+	struct wire_buf *b = &g->k_scan;
+
+	while (!k->done && b->len > 0) {
+		uint8_t *hit = memmem(b->p, b->len, k->nonce, WIRE_NONCE_LEN);
+		size_t at;
+		uint32_t len;
+		uint8_t kind;
+
+		if (hit == NULL) {
+			/* Keep a tail that may begin the nonce. */
+			size_t keep = b->len < WIRE_NONCE_LEN - 1
+					  ? b->len
+					  : WIRE_NONCE_LEN - 1;
+
+			memmove(b->p, b->p + b->len - keep, keep);
+			b->len = keep;
+			return;
+		}
+		at = (size_t)(hit - b->p);
+		memmove(b->p, hit, b->len - at);
+		b->len -= at;
+		if (b->len < GUEST_KERNEL_HDR) {
+			return;
+		}
+		kind = b->p[WIRE_NONCE_LEN];
+		len = wire_get32(b->p + WIRE_NONCE_LEN + 1);
+		if ((kind != 'd' && kind != 'm' && kind != 'e' &&
+		     kind != 'D') ||
+		    len > GUEST_KERNEL_FRAME_MAX) {
+			/* Not a frame after all: look past this nonce. */
+			memmove(b->p, b->p + 1, b->len - 1);
+			b->len--;
+			continue;
+		}
+		if (b->len < GUEST_KERNEL_HDR + (size_t)len) {
+			return;
+		}
+		if (kind == 'D') {
+			k->done = 1;
+			k->raised = len >= 1 && b->p[GUEST_KERNEL_HDR] == '1';
+		} else if (s->truncated || s->out_total + (long long)len + 1 >
+					       s->lim[GUEST_LIM_OUTPUT]) {
+			s->truncated = 1;
+		} else {
+			uint8_t kd = kind == 'd'   ? WIRE_DISPLAY_DATA
+				     : kind == 'm' ? WIRE_DISPLAY_RESULT
+						   : WIRE_DISPLAY_ERROR;
+
+			guest_send_id(g, WIRE_DISPLAY, g->job_id, &kd, 1,
+				      b->p + GUEST_KERNEL_HDR, len);
+			s->out_total += (long long)len + 1;
+		}
+		memmove(b->p, b->p + GUEST_KERNEL_HDR + len,
+			b->len - GUEST_KERNEL_HDR - len);
+		b->len -= GUEST_KERNEL_HDR + len;
+	}
+}
+
+/* Read what the result pipe holds. */
+static void guest_kernel_read_res(struct guest *g, struct stage *s,
+				  struct kstep *k)
+{
+	for (;;) {
+		ssize_t n = read(g->k_res, g->chunk, sizeof(g->chunk));
+
+		if (n < 0 && errno == EINTR) {
+			continue;
+		}
+		if (n <= 0) {
+			if (n == 0 || errno != EAGAIN) {
+				/* Every write end is closed: no done frame
+				 * can come; the step ends by its deadline. */
+				guest_close(&g->k_res);
+			}
+			return;
+		}
+		if (guest_buf_add(&g->k_scan, g->chunk, (size_t)n) < 0) {
+			guest_log("out of memory reading the kernel");
+			guest_host_gone();
+		}
+		guest_kernel_frames(g, s, k);
+		if (g->k_scan.len > GUEST_KERNEL_FRAME_MAX + GUEST_KERNEL_HDR) {
+			g->k_scan.len = 0;
+		}
+	}
+}
+
+/* Build the control frame of step j into k. 0, or -1 (out of memory). */
+static int guest_kernel_frame(struct kstep *k, const struct job *j)
+{
+	uint8_t h[4];
+	size_t total = WIRE_NONCE_LEN + 4 + j->code.len + j->stdin_bytes.len;
+
+	if (total > UINT32_MAX) {
+		return -1;
+	}
+	wire_be32(h, (uint32_t)total);
+	if (guest_buf_add(&k->ctl, h, 4) < 0 ||
+	    guest_buf_add(&k->ctl, k->nonce, WIRE_NONCE_LEN) < 0) {
+		return -1;
+	}
+	wire_be32(h, (uint32_t)j->code.len);
+	if (guest_buf_add(&k->ctl, h, 4) < 0 ||
+	    guest_buf_add(&k->ctl, j->code.p, j->code.len) < 0 ||
+	    guest_buf_add(&k->ctl, j->stdin_bytes.p, j->stdin_bytes.len) < 0) {
+		return -1;
+	}
+	return 0;
+}
+
+/* Send the RESULT of a kernel step. */
+static void guest_kernel_result(struct guest *g, const struct stage *s,
+				const struct kstep *k, int restarted)
+{
+	struct wire_buf b = {0};
+	long long code = k->raised ? 1 : 0;
+	long long sig = 0;
+
+	if (k->killed) {
+		code = 128 + SIGKILL;
+		sig = SIGKILL;
+	} else if (k->crashed && WIFSIGNALED(k->status)) {
+		sig = WTERMSIG(k->status);
+		code = 128 + sig;
+	} else if (k->crashed && WIFEXITED(k->status)) {
+		code = WEXITSTATUS(k->status) ? WEXITSTATUS(k->status) : 1;
+	} else if (!k->done) {
+		code = -1;
+	}
+	if (guest_buf_add(&b, &s->id, 1) < 0 ||
+	    wire_kv_add(&b, WIRE_RES_EXIT, code) < 0 ||
+	    wire_kv_add(&b, WIRE_RES_SIGNAL, sig) < 0 ||
+	    wire_kv_add(&b, WIRE_RES_TIMED_OUT, s->timed_out) < 0 ||
+	    wire_kv_add(&b, WIRE_RES_TRUNCATED, s->truncated) < 0 ||
+	    wire_kv_add(&b, WIRE_RES_DURATION, s->dur_ms) < 0 ||
+	    wire_kv_add(&b, WIRE_RES_KERNEL_COUNT, g->k_count) < 0 ||
+	    wire_kv_add(&b, WIRE_RES_KERNEL_INTERRUPTED, k->interrupted) < 0 ||
+	    wire_kv_add(&b, WIRE_RES_KERNEL_RESTARTED, restarted) < 0) {
+		guest_log("out of memory building a record");
+		guest_host_gone();
+	}
+	guest_send_id(g, WIRE_RESULT, g->job_id, b.p, b.len, NULL, 0);
+	wire_buf_free(&b);
+}
+
+/* SIGINT to the runner's group (once), with the grace to answer. */
+static void guest_kernel_interrupt(struct guest *g, struct kstep *k,
+				   long long now)
+{
+	if (k->interrupted || g->k_pid <= 0) {
+		return;
+	}
+	k->interrupted = 1;
+	k->grace = now + GUEST_KERNEL_GRACE_MS;
+	kill(-g->k_pid, SIGINT);
+}
+
+/* Run one step of the live interpreter, then send RESULT and DONE. */
+static void guest_kernel_step(struct guest *g, struct job *j)
+{
+	enum { RUNNING, DRAIN, FINAL } phase = RUNNING;
+	struct stage s;
+	struct kstep k;
+	long long t0 = guest_now_ms();
+	long long deadline;
+	long long until = 0;
+	int restarted = 0;
+	int st;
+
+	memset(&s, 0, sizeof(s));
+	memset(&k, 0, sizeof(k));
+	s.id = WIRE_STAGE_RUN;
+	s.lim = j->lim;
+	deadline = t0 + j->lim[GUEST_LIM_RUN_WALL];
+	/* It may have died between steps (OOM, a signal from user code). */
+	if (g->k_pid > 0 &&
+	    waitpid(g->k_pid, &st, WNOHANG | __WALL) == g->k_pid) {
+		g->k_pid = 0;
+	}
+	if (g->k_pid <= 0) {
+		restarted = g->k_started;
+		guest_kernel_start(g);
+	}
+	if (g->k_pid <= 0) {
+		guest_refuse(g, "the kernel's interpreter cannot be started");
+		return;
+	}
+	guest_kernel_discard(g);
+	guest_kernel_kill_others(g);
+	if (getrandom(k.nonce, sizeof(k.nonce), 0) != sizeof(k.nonce) ||
+	    guest_kernel_frame(&k, j) < 0) {
+		wire_buf_free(&k.ctl);
+		guest_refuse(g, "cannot build the kernel's step");
+		return;
+	}
+	g->k_count++;
+	g->stage_pid = g->k_pid;
+	g->run_id = g->job_id;
+	g->intr_ms = 0;
+	for (;;) {
+		struct pollfd pfd[6];
+		long long now;
+		long long tmo;
+		int host_in;
+
+		for (;;) {
+			pid_t p = waitpid(-1, &st, WNOHANG | __WALL);
+
+			if (p > 0 && p == g->k_pid) {
+				k.crashed = !k.killed;
+				k.status = st;
+				g->k_pid = 0;
+			} else if (p <= 0 && !(p < 0 && errno == EINTR)) {
+				break;
+			}
+		}
+		guest_stage_input(g);
+		host_in = !g->has_pend && !g->in_eof;
+		now = guest_now_ms();
+		if (phase == RUNNING) {
+			if (g->intr_ms != 0 || s.truncated) {
+				guest_kernel_interrupt(g, &k, now);
+			}
+			if (!s.timed_out && now >= deadline) {
+				s.timed_out = 1;
+				guest_kernel_interrupt(g, &k, now);
+			}
+			if (k.interrupted && !k.done && g->k_pid > 0 &&
+			    now >= k.grace) {
+				guest_log("job %u: the kernel ignored SIGINT; "
+					  "restarting it",
+					  (unsigned)g->job_id);
+				k.killed = 1;
+				guest_kernel_stop(g);
+			}
+			if (k.done || g->k_pid <= 0) {
+				phase = DRAIN;
+				until = now + GUEST_DRAIN_MS;
+			}
+		}
+		if (phase == DRAIN) {
+			/* Everything written before done is in the pipes:
+			 * read until they are empty (or the drain time is
+			 * up when the runner died with writers left). */
+			struct pollfd dp[2] = {
+			    {.fd = g->k_out, .events = POLLIN},
+			    {.fd = g->k_err, .events = POLLIN}};
+
+			while (poll(dp, 2, 0) > 0 &&
+			       (dp[0].revents || dp[1].revents)) {
+				if (dp[0].revents) {
+					guest_pump_out(g, &s, &g->k_out, 1);
+				}
+				if (dp[1].revents) {
+					guest_pump_out(g, &s, &g->k_err, 2);
+				}
+				dp[0].fd = g->k_out;
+				dp[1].fd = g->k_err;
+				if (guest_now_ms() >= until + GUEST_DRAIN_MS) {
+					break;
+				}
+			}
+			phase = FINAL;
+			until = now + GUEST_FINAL_MS;
+		}
+		if (phase == FINAL) {
+			int left = g->k_pid > 0 ? guest_kernel_kill_others(g)
+						: (kill(-1, SIGKILL), 0);
+
+			if (left == 0 && (g->k_pid > 0 || guest_reap(&s, 0))) {
+				break;
+			}
+			if (now >= until) {
+				guest_log("kernel step: processes outlived "
+					  "SIGKILL");
+				break;
+			}
+		}
+		tmo = phase == FINAL ? GUEST_TICK_MS : deadline - now;
+		if (k.interrupted && k.grace - now < tmo) {
+			tmo = k.grace - now;
+		}
+		if (tmo > 1000) {
+			tmo = 1000;
+		}
+		pfd[0] = (struct pollfd){.fd = g->sig_r, .events = POLLIN};
+		pfd[1] =
+		    (struct pollfd){.fd = k.ctl_off < k.ctl.len ? g->k_ctl : -1,
+				    .events = POLLOUT};
+		pfd[2] = (struct pollfd){.fd = g->k_res, .events = POLLIN};
+		pfd[3] = (struct pollfd){.fd = g->k_out, .events = POLLIN};
+		pfd[4] = (struct pollfd){.fd = g->k_err, .events = POLLIN};
+		pfd[5] =
+		    (struct pollfd){.fd = host_in ? 0 : -1, .events = POLLIN};
+		if (phase == FINAL) {
+			pfd[1].fd = pfd[2].fd = pfd[3].fd = pfd[4].fd = -1;
+		}
+		if (poll(pfd, 6, tmo > 0 ? (int)tmo : 0) < 0) {
+			continue; /* EINTR */
+		}
+		if (pfd[5].revents) {
+			guest_read_some(g);
+		}
+		if (pfd[0].revents) {
+			char drain[64];
+
+			while (read(g->sig_r, drain, sizeof(drain)) > 0) {
+			}
+		}
+		if (pfd[1].revents && g->k_ctl >= 0) {
+			ssize_t w = write(g->k_ctl, k.ctl.p + k.ctl_off,
+					  k.ctl.len - k.ctl_off);
+
+			if (w > 0) {
+				k.ctl_off += (size_t)w;
+			} else if (w < 0 && errno != EAGAIN && errno != EINTR) {
+				guest_close(&g->k_ctl);
+			}
+		}
+		if (pfd[2].revents && g->k_res >= 0) {
+			guest_kernel_read_res(g, &s, &k);
+		}
+		if (pfd[3].revents && g->k_out >= 0) {
+			guest_pump_out(g, &s, &g->k_out, 1);
+		}
+		if (pfd[4].revents && g->k_err >= 0) {
+			guest_pump_out(g, &s, &g->k_err, 2);
+		}
+	}
+	g->stage_pid = 0;
+	g->intr_ms = 0;
+	s.dur_ms = guest_now_ms() - t0;
+	if (k.killed || k.crashed) {
+		/* Its state is gone: the next step gets a new one. */
+		guest_kernel_stop(g);
+		restarted = 1;
+	}
+	wire_buf_free(&k.ctl);
+	guest_kernel_result(g, &s, &k, restarted);
+	guest_send_id(g, WIRE_DONE, g->job_id, NULL, 0, NULL, 0);
 }
 
 /* A record of a session between jobs. */
@@ -2206,6 +2823,11 @@ static void guest_session(struct guest *g)
 		if (g->pre_argv != NULL && g->pre_pid <= 0 && !g->has_pend) {
 			guest_prestart(g);
 		}
+		/* A kernel whose interpreter was restarted gets the new one
+		 * between steps. */
+		if (g->k_argv != NULL && g->k_pid <= 0 && !g->has_pend) {
+			guest_kernel_start(g);
+		}
 		if (g->has_pend) {
 			/* Read while a job ran; g->pend stays untouched
 			 * until the next stage. */
@@ -2230,8 +2852,10 @@ int main(int argc, char **argv)
 
 	for (i = 0; i < GUEST_LIM_COUNT; i++) {
 		g.pre_lim[i] = guest_limits[i].def;
+		g.k_lim[i] = guest_limits[i].def;
 	}
 	g.pre_go = -1;
+	g.k_ctl = g.k_res = g.k_out = g.k_err = -1;
 	g.up.fd = -1;
 	g.up.dfd = -1;
 	g.openat2_ok = -1;
@@ -2263,6 +2887,30 @@ int main(int argc, char **argv)
 			}
 			memcpy(g.pre_lim, lj.lim, sizeof(g.pre_lim));
 			i++;
+		} else if (strcmp(argv[i], "--kernel-env") == 0 &&
+			   i + 1 < argc && strchr(argv[i + 1], '=') != NULL &&
+			   argv[i + 1][0] != '=') {
+			if (guest_buf_add(&g.k_env, argv[i + 1],
+					  strlen(argv[i + 1]) + 1) < 0) {
+				return GUEST_EXIT_FAIL;
+			}
+			i++;
+		} else if (strcmp(argv[i], "--kernel-limit") == 0 &&
+			   i + 1 < argc) {
+			struct job lj;
+
+			memcpy(lj.lim, g.k_lim, sizeof(lj.lim));
+			if (guest_parse_limits(&g, &lj, (uint8_t *)argv[i + 1],
+					       strlen(argv[i + 1]) + 1) < 0) {
+				guest_log("%s", g.err);
+				return GUEST_EXIT_FAIL;
+			}
+			memcpy(g.k_lim, lj.lim, sizeof(g.k_lim));
+			i++;
+		} else if (strcmp(argv[i], "--kernel") == 0 && i + 1 < argc &&
+			   g.session) {
+			g.k_argv = argv + i + 1;
+			break;
 		} else if (strcmp(argv[i], "--prestart") == 0 && i + 1 < argc) {
 			g.pre_argv = argv + i + 1;
 			break;
@@ -2271,7 +2919,9 @@ int main(int argc, char **argv)
 				  "[--workdir /DIR] "
 				  "[--prestart-env K=V]... "
 				  "[--prestart-limit key=value]... "
-				  "[--prestart ARGV...]");
+				  "[--prestart ARGV... | "
+				  "--kernel-env K=V... --kernel-limit "
+				  "key=value... --kernel ARGV...]");
 			return GUEST_EXIT_FAIL;
 		}
 	}
@@ -2288,6 +2938,9 @@ int main(int argc, char **argv)
 	guest_box_open(&g);
 	if (g.pre_argv != NULL) {
 		guest_prestart(&g);
+	}
+	if (g.k_argv != NULL) {
+		guest_kernel_start(&g);
 	}
 	guest_send(&g, WIRE_READY, GUEST_VERSION, strlen(GUEST_VERSION));
 	if (g.session) {

@@ -21,7 +21,7 @@ struct sreq {
 	struct service *svc;
 	struct http_req *req;
 	char id[64];	 /* "" for the collection */
-	const char *sub; /* "", "exec", "interrupt", "fork", "fs" */
+	const char *sub; /* "", "exec", "interrupt", "fork", "restart", "fs" */
 	const char *tok; /* X-Session-Token or NULL */
 	int bad;	 /* the path names nothing */
 };
@@ -56,7 +56,7 @@ static void parse(struct service *svc, struct http_req *req, struct sreq *r)
 	r->sub = slash ? slash + 1 : "";
 	if (strcmp(r->sub, "") != 0 && strcmp(r->sub, "exec") != 0 &&
 	    strcmp(r->sub, "interrupt") != 0 && strcmp(r->sub, "fork") != 0 &&
-	    strcmp(r->sub, "fs") != 0) {
+	    strcmp(r->sub, "restart") != 0 && strcmp(r->sub, "fs") != 0) {
 		r->bad = 1;
 	}
 }
@@ -275,6 +275,7 @@ static void create(struct sreq *r)
 		goto fail;
 	}
 	nr.tenant = &r->req->tenant;
+	nr.reg = reg;
 	snprintf(r->req->language, sizeof(r->req->language), "%s",
 		 nr.lang->name);
 	if (session_create(r->svc, &nr, &s, tok, &err) < 0) {
@@ -297,6 +298,92 @@ fail:
 
 /* ------------------------------------------------------------------ */
 /* Steps (the output renderers are api_util.c's, shared with /execute) */
+
+/* A kernel step's "kernel" object: the guest's verdict (count,
+ * interrupted, restarted) and the interpreter's MIME bundles, in order.
+ * A bundle that is not a JSON object (user code in the interpreter may
+ * garble its own step's frames) is left out. With sse, each bundle also
+ * goes out as a display / result / exception event. */
+static json_object *kernel_json(struct http_req *req,
+				const struct exec_run *run, int restarted)
+{
+	const struct sandbox_result *res = &run->res;
+	json_object *k = json_object_new_object();
+	json_object *results = json_object_new_array();
+	json_object *error = NULL;
+	const uint8_t *p;
+	size_t off = 0;
+	size_t n;
+	int kind;
+
+	while (relay_display_next(res, &off, &kind, &p, &n)) {
+		struct isobox_err perr;
+		json_object *b = request_json_parse((const char *)p, n, &perr);
+		const char *ev = kind == WIRE_DISPLAY_RESULT  ? "result"
+				 : kind == WIRE_DISPLAY_ERROR ? "exception"
+							      : "display";
+		json_object *o;
+		json_object *v;
+
+		if (b == NULL || !json_object_is_type(b, json_type_object)) {
+			json_object_put(b);
+			continue;
+		}
+		if (kind == WIRE_DISPLAY_ERROR) {
+			json_object_put(error);
+			error = json_object_new_object();
+			json_object_object_add(
+			    error, "name",
+			    json_object_get(
+				json_object_object_get(b, "ename")));
+			json_object_object_add(
+			    error, "value",
+			    json_object_get(
+				json_object_object_get(b, "evalue")));
+			json_object_object_add(
+			    error, "traceback",
+			    json_object_get(
+				json_object_object_get(b, "traceback")));
+			o = error;
+		} else {
+			o = json_object_new_object();
+			v = json_object_object_get(b, "data");
+			json_object_object_add(
+			    o, "data",
+			    json_object_is_type(v, json_type_object)
+				? json_object_get(v)
+				: json_object_new_object());
+			v = json_object_object_get(b, "metadata");
+			json_object_object_add(
+			    o, "metadata",
+			    json_object_is_type(v, json_type_object)
+				? json_object_get(v)
+				: json_object_new_object());
+			json_object_object_add(
+			    o, "isMainResult",
+			    json_object_new_boolean(kind ==
+						    WIRE_DISPLAY_RESULT));
+			json_object_array_add(results, o);
+		}
+		if (req->sse) {
+			http_sse_event(req, ev,
+				       json_object_to_json_string_ext(
+					   o, JSON_C_TO_STRING_PLAIN));
+		}
+		json_object_put(b);
+	}
+	json_object_object_add(k, "executionCount",
+			       json_object_new_int64(res->run.kernel_count));
+	json_object_object_add(k, "results", results);
+	json_object_object_add(k, "error", error);
+	json_object_object_add(
+	    k, "interrupted",
+	    json_object_new_boolean(res->run.kernel_interrupted));
+	json_object_object_add(
+	    k, "restarted",
+	    json_object_new_boolean(res->run.kernel_restarted || restarted));
+	return k;
+}
 
 static void exec_step(struct sreq *r)
 {
@@ -362,6 +449,10 @@ static void exec_step(struct sreq *r)
 		out = api_result_json(lang, run);
 		json_object_object_add(out, "sandboxRestarted",
 				       json_object_new_boolean(restarted));
+		if (run->res.kernel) {
+			json_object_object_add(
+			    out, "kernel", kernel_json(r->req, run, restarted));
+		}
 		if (r->req->sse) {
 			http_sse_event(r->req, "done",
 				       json_object_to_json_string_ext(
@@ -798,6 +889,22 @@ void api_session_post(struct service *svc, struct http_req *req)
 		create(&r);
 	} else if (strcmp(r.sub, "exec") == 0) {
 		exec_step(&r);
+	} else if (strcmp(r.sub, "restart") == 0) {
+		struct registry *reg = registry_get();
+
+		http_drain_body(req);
+		if (session_kernel_restart(svc, &req->tenant, reg, r.id, r.tok,
+					   &err) < 0) {
+			send_error(req, &err);
+		} else {
+			json_object *o = json_object_new_object();
+
+			json_object_object_add(o, "restarted",
+					       json_object_new_boolean(1));
+			http_send_json(req, 200, o, NULL);
+			json_object_put(o);
+		}
+		registry_put(reg);
 	} else if (strcmp(r.sub, "interrupt") == 0) {
 		http_drain_body(req);
 		if (session_interrupt(svc, &req->tenant, r.id, r.tok, &err) <

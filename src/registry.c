@@ -190,8 +190,8 @@ struct load_ctx {
 };
 
 static const char *const lang_allowed[] = {
-    "name", "version", "aliases",    "image",  "source",   "compile",
-    "run",  "env",     "tmpfs_exec", "limits", "prestart", NULL,
+    "name", "version",	  "aliases", "image",	 "source", "compile", "run",
+    "env",  "tmpfs_exec", "limits",  "prestart", "kernel", NULL,
 };
 
 static const char *const lang_required[] = {"name",   "version", "image",
@@ -260,6 +260,7 @@ static void lang_free(struct lang *l)
 	strv_free(l->compile);
 	strv_free(l->run);
 	strv_free(l->prestart);
+	strv_free(l->kernel);
 	strv_free(l->env);
 	memset(l, 0, sizeof(*l));
 }
@@ -454,6 +455,18 @@ static int parse_lang(struct yamlutil_doc *d, yaml_node_t *n, size_t idx,
 				       "%s:%d: prestart: only an interpreted "
 				       "language (no compile) can be "
 				       "prestarted",
+				       d->file, yamlutil_line(v));
+		}
+	}
+
+	v = yamlutil_map_get(d, n, "kernel");
+	if (v != NULL) {
+		if (yamlutil_to_strv(d, v, "kernel", &l->kernel, err) < 0) {
+			return -1;
+		}
+		if (l->kernel[0] == NULL) {
+			return err_set(err, REG_STATUS, REG_CODE,
+				       "%s:%d: kernel: must not be empty",
 				       d->file, yamlutil_line(v));
 		}
 	}

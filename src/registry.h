@@ -30,6 +30,12 @@
  * A job whose env or rlimits differ from the prestarted ones is run the
  * ordinary way (the waiting bootstrap is killed first).
  *
+ * Optional, "kernel" is the argv of the language's kernel runner (kernel
+ * sessions, issue 15): e.g. [python3, /.isobox/kernel/python.py]. The
+ * runners are installed next to the guest (pkglibexecdir/kernel) and bound
+ * read-only at /.isobox/kernel into a kernel session's sandbox, so no image
+ * carries them. Languages without it offer no kernel sessions.
+ *
  * The images lock file (written by scripts/build-images) maps local image
  * names to image IDs, one per line: "isobox/python sha256:<64 hex>".
  *
@@ -59,6 +65,8 @@ struct lang {
 	char **compile;	 /* NULL-terminated, or NULL when interpreted */
 	char **run;	 /* NULL-terminated */
 	char **prestart; /* NULL-terminated, or NULL: see below */
+	char **kernel;	 /* the kernel runner's argv (NULL-terminated), or
+			  * NULL: no kernel sessions; see below */
 	char **env;	 /* NULL-terminated "KEY=VALUE" */
 	int tmpfs_exec;
 	struct limits_partial limits;

@@ -138,6 +138,19 @@ void relay_on_record(struct relay *r, const struct wire_rec *rec)
 		    v) {
 			st->prestarted = 1;
 		}
+		if (wire_kv_get(pl + 1, len - 1, WIRE_RES_KERNEL_COUNT, &v)) {
+			st->kernel_count = v;
+		}
+		if (wire_kv_get(pl + 1, len - 1, WIRE_RES_KERNEL_INTERRUPTED,
+				&v) &&
+		    v) {
+			st->kernel_interrupted = 1;
+		}
+		if (wire_kv_get(pl + 1, len - 1, WIRE_RES_KERNEL_RESTARTED,
+				&v) &&
+		    v) {
+			st->kernel_restarted = 1;
+		}
 		break;
 	case WIRE_DISPLAY:
 		if (len < 1 || (pl[0] != WIRE_DISPLAY_DATA &&

@@ -25,6 +25,10 @@ struct stage_result {
 	int truncated;
 	int prestarted; /* the guest handed it to a prestarted interpreter */
 	int64_t duration_ms;
+	/* A kernel step's (WIRE_RES_KERNEL_*): the guest's verdict. */
+	int64_t kernel_count;
+	int kernel_interrupted;
+	int kernel_restarted;
 };
 
 struct sandbox_result {
@@ -34,6 +38,7 @@ struct sandbox_result {
 	char *container_id; /* still to be removed: see sandbox_release */
 	int pooled;	    /* it came warm from the pool */
 	int guest_done;	    /* the guest sent DONE: it exits on its own */
+	int kernel;	    /* a kernel session's step (run.kernel_*) */
 	/* The job's DISPLAY records in arrival order, each stored as
 	 * u8 kind | u32 length (BE) | the bundle's bytes (see
 	 * relay_display_next); their bytes count against the run stage's

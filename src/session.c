@@ -601,13 +601,65 @@ static int container_running(struct service *svc, const char *id, int *known)
 	return running;
 }
 
+/* A kernel session's guest arguments: session mode in /workspace, the
+ * runner's env and rlimits, then --kernel and the catalogue's runner argv;
+ * *kdir gets the runners' directory beside the guest (caller frees both;
+ * the vector with strv_free). */
+static char **kernel_args(struct service *svc, const struct session *s,
+			  const struct lang *lang, char **kdir)
+{
+	const char *g = svc->cfg.guest_path;
+	const char *slash = strrchr(g, '/');
+	size_t n = 0;
+	size_t cap = 16;
+	char **a = xcalloc(cap, sizeof(*a));
+	size_t i;
+
+#define KARG(x)                                                                \
+	do {                                                                   \
+		if (n + 2 > cap) {                                             \
+			cap *= 2;                                              \
+			a = xrealloc(a, cap * sizeof(*a));                     \
+		}                                                              \
+		a[n++] = (x);                                                  \
+		a[n] = NULL;                                                   \
+	} while (0)
+	*kdir = slash ? xasprintf("%.*s/kernel", (int)(slash - g), g)
+		      : xstrdup("kernel");
+	KARG(xstrdup("--session"));
+	KARG(xstrdup("--workdir"));
+	KARG(xstrdup("/workspace"));
+	for (i = 0; lang->env && lang->env[i]; i++) {
+		KARG(xstrdup("--kernel-env"));
+		KARG(xstrdup(lang->env[i]));
+	}
+	KARG(xstrdup("--kernel-env"));
+	KARG(xstrdup("ISOBOX_KERNEL=1"));
+	KARG(xstrdup("--kernel-limit"));
+	KARG(xasprintf("%s=%lld", WIRE_LIMIT_PIDS, (long long)s->lim.pids));
+	KARG(xstrdup("--kernel-limit"));
+	KARG(xasprintf("%s=%lld", WIRE_LIMIT_NOFILE,
+		       (long long)LIMITS_USER_NOFILE));
+	KARG(xstrdup("--kernel-limit"));
+	KARG(xasprintf("%s=%lld", WIRE_LIMIT_FSIZE,
+		       (long long)SESSION_JOB_FSIZE));
+	KARG(xstrdup("--kernel"));
+	for (i = 0; lang->kernel[i]; i++) {
+		KARG(xstrdup(lang->kernel[i]));
+	}
+#undef KARG
+	return a;
+}
+
 int session_sandbox_ensure(struct service *svc, struct session *s,
 			   const struct lang *lang, int *restarted,
 			   struct isobox_err *err)
 {
 	static const char *const gargs[] = {"--session", "--workdir",
 					    "/workspace", NULL};
-	struct spec_mount m;
+	struct spec_mount m[2];
+	char **kargs = NULL;
+	char *kdir = NULL;
 	struct spec_desc d;
 	struct record_ctx rc_ctx;
 	json_object *spec;
@@ -647,24 +699,32 @@ int session_sandbox_ensure(struct service *svc, struct session *s,
 		admit_release(svc, aid);
 		return err_set(err, 500, "internal", "bad workspace id");
 	}
-	m.host = path;
-	m.target = "/workspace";
-	m.read_only = 0;
+	m[0].host = path;
+	m[0].target = "/workspace";
+	m[0].read_only = 0;
+	if (s->type == SESSION_KERNEL) {
+		kargs = kernel_args(svc, s, lang, &kdir);
+		m[1].host = kdir;
+		m[1].target = "/.isobox/kernel";
+		m[1].read_only = 1;
+	}
 	memset(&d, 0, sizeof(d));
 	d.lang = lang;
 	d.lim = &s->lim;
 	d.request_id = s->id;
 	d.deadline_wall_ms = 0;
 	d.kind = "session";
-	d.mounts = &m;
-	d.nmounts = 1;
-	d.guest_args = gargs;
+	d.mounts = m;
+	d.nmounts = kargs ? 2 : 1;
+	d.guest_args = kargs ? (const char *const *)kargs : gargs;
 	d.session_id = s->id;
 	d.fsize_bytes = SESSION_JOB_FSIZE;
 	spec = spec_container(svc, &d);
 	rc = docker_container_create(&svc->docker, spec, &cid, err);
 	json_object_put(spec);
 	free(path);
+	free(kdir);
+	strv_free(kargs);
 	if (rc < 0) {
 		admit_release(svc, aid);
 		return -1;
@@ -839,10 +899,23 @@ int session_create(struct service *svc, const struct session_new *req,
 	struct exec_request er;
 	int rc;
 
-	if (req->type == SESSION_KERNEL) {
-		return err_set(err, 400, "kernel_disabled",
-			       "kernel sessions are not available yet; use "
-			       "type \"filesystem\"");
+	if (req->type == SESSION_KERNEL && req->lang->kernel == NULL) {
+		char list[256] = "";
+		size_t i;
+
+		for (i = 0; req->reg && i < req->reg->n; i++) {
+			size_t l = strlen(list);
+
+			if (req->reg->langs[i].kernel != NULL) {
+				snprintf(list + l, sizeof(list) - l, "%s%s",
+					 l ? ", " : "",
+					 req->reg->langs[i].name);
+			}
+		}
+		return err_set(err, 400, "kernel_unavailable",
+			       "%s has no kernel; kernel sessions are offered "
+			       "for: %s",
+			       req->lang->name, list[0] ? list : "none");
 	}
 	if (req->volume_id && req->volume_id[0]) {
 		return err_set(err, 400, "volumes_disabled",

@@ -28,10 +28,11 @@
  *
  * Errors: -1 with err (util.h) carrying the HTTP status and the seed's
  * codes: 401 invalid_session_token, 404 session_not_found, 409
- * session_busy, 429 too_many_sessions, 400 kernel_disabled /
- * volumes_disabled / invalid_ttl, 503 storage_unavailable, 507
- * storage_full, 500 internal, plus the run's errors (exec.h) and the file
- * errors of fsapi.h (both file paths give the same codes). */
+ * session_busy, 429 too_many_sessions, 400 kernel_unavailable (the runtime
+ * has no "kernel" in the catalogue) / volumes_disabled / invalid_ttl, 503
+ * storage_unavailable, 507 storage_full, 500 internal, plus the run's errors
+ * (exec.h) and the file errors of fsapi.h (both file paths give the same
+ * codes). */
 #ifndef ISOBOX_SESSION_H
 #define ISOBOX_SESSION_H
 
@@ -142,7 +143,8 @@ struct session_new {
 	int64_t ttl_sec; /* <= 0: the default */
 	const struct limits_partial *limits;
 	int network;
-	const char *volume_id; /* NULL or "": none */
+	const char *volume_id;	    /* NULL or "": none */
+	const struct registry *reg; /* kernel_unavailable lists its kernels */
 };
 
 /* Create a session: checks (type, volumes, network, counts, free space),
@@ -197,6 +199,14 @@ int session_exec(struct service *svc, const struct exec_ctx *x,
 		 const struct registry *reg, const char *id, const char *tok,
 		 const struct exec_request *er, const struct lang **lang_out,
 		 struct exec_run **out, int *restarted, struct isobox_err *err);
+
+/* Restart a kernel session's interpreter on request: its sandbox is
+ * replaced by a new one (variables, threads and children are gone) and
+ * started at once. 400 not_a_kernel for a filesystem session; else the
+ * errors of session_hold and of starting a sandbox. */
+int session_kernel_restart(struct service *svc, const struct tenant *t,
+			   const struct registry *reg, const char *id,
+			   const char *tok, struct isobox_err *err);
 
 /* One file operation's target. */
 struct session_fs {

@@ -82,6 +82,51 @@ static void remap_err(struct isobox_err *err)
 /* ------------------------------------------------------------------ */
 /* Steps */
 
+/* A kernel step's job: JOB, LIMITS, the cell's code and stdin in pieces
+ * (a session guest takes records of at most WIRE_SESSION_MAX), GO. */
+static int kernel_job_encode(const struct exec_request *er,
+			     const struct limits *lim, uint32_t id,
+			     struct wire_buf *out)
+{
+	struct wire_buf t = {0};
+	const uint8_t *code = er->nfiles ? er->files[0].data : NULL;
+	size_t clen = er->nfiles ? er->files[0].len : 0;
+	size_t off;
+	int rc = -1;
+
+	if (wire_put_id(out, WIRE_JOB, id, NULL, 0, NULL, 0) < 0) {
+		goto out;
+	}
+	wire_kv_add(&t, WIRE_LIMIT_RUN_WALL_MS, lim->wall_time_ms);
+	wire_kv_add(&t, WIRE_LIMIT_OUTPUT, lim->output_bytes);
+	if (wire_put(out, WIRE_LIMITS, t.p, t.len) < 0) {
+		goto out;
+	}
+	off = 0;
+	do {
+		size_t n =
+		    clen - off > WIRE_CHUNK_MAX ? WIRE_CHUNK_MAX : clen - off;
+
+		if (wire_put(out, WIRE_CODE, code ? code + off : NULL, n) < 0) {
+			goto out;
+		}
+		off += n;
+	} while (off < clen);
+	for (off = 0; off < er->stdin_len; off += WIRE_CHUNK_MAX) {
+		size_t n = er->stdin_len - off > WIRE_CHUNK_MAX
+			       ? WIRE_CHUNK_MAX
+			       : er->stdin_len - off;
+
+		if (wire_put(out, WIRE_STDIN, er->stdin_data + off, n) < 0) {
+			goto out;
+		}
+	}
+	rc = wire_put(out, WIRE_GO, NULL, 0);
+out:
+	wire_buf_free(&t);
+	return rc;
+}
+
 /* A step's limits: the sandbox's shape is the session's; the request may
  * change what is per job (wall time, output) within the same clamps. */
 static void step_limits(struct service *svc, const struct exec_ctx *x,
@@ -104,6 +149,33 @@ static void step_limits(struct service *svc, const struct exec_ctx *x,
 	out->pids = s->lim.pids;
 	out->tmpfs_bytes = s->lim.tmpfs_bytes;
 	out->compile_memory_bytes = s->lim.compile_memory_bytes;
+}
+
+/* The host's part of a kernel step's verdict. A sandbox that died in the
+ * step (gVisor's OOM may take the whole sandbox: it is the cgroup) is an
+ * answer, not an error: oomKilled when the engine or the cgroup says so,
+ * and the kernel restarted (the next step starts a new sandbox). A SIGKILL
+ * of the interpreter the guest did not send (no interrupt) is checked the
+ * same way. */
+static void kernel_verdict(struct service *svc, const struct session *s,
+			   struct sandbox_result *res, int *rc, int broken,
+			   const struct isobox_err *err)
+{
+	struct stage_result *st = &res->run;
+
+	if (*rc < 0 && broken && err->status == 503 && s->container[0]) {
+		st->ran = 1;
+		st->oom_killed = relay_oom_killed(svc, s->container);
+		st->exit_code = 128 + 9;
+		st->signal = 9;
+		st->kernel_restarted = 1;
+		*rc = 0;
+		return;
+	}
+	if (*rc == 0 && st->signal == 9 && !st->kernel_interrupted &&
+	    relay_oom_killed(svc, s->container)) {
+		st->oom_killed = 1;
+	}
 }
 
 int session_exec(struct service *svc, const struct exec_ctx *x,
@@ -164,8 +236,10 @@ int session_exec(struct service *svc, const struct exec_ctx *x,
 	jlim.tmpfs_bytes = SESSION_JOB_FSIZE;
 	/* HANDOFF first: the interpreter the guest prestarted takes the run
 	 * (the guest ignores it when none waits or the job does not fit). */
-	if (job_handoff_encode(lang, er, &job) < 0 ||
-	    job_encode(lang, er, &jlim, jid, &job) < 0) {
+	if (s.type == SESSION_KERNEL
+		? kernel_job_encode(er, &jlim, jid, &job) < 0
+		: (job_handoff_encode(lang, er, &job) < 0 ||
+		   job_encode(lang, er, &jlim, jid, &job) < 0)) {
 		err_set(err, 413, "body_too_large",
 			"the program and its input do not fit in one job");
 		goto out;
@@ -192,6 +266,11 @@ int session_exec(struct service *svc, const struct exec_ctx *x,
 		      &run->res, err);
 	run->res.has_compile = lang->compile != NULL;
 	broken = chan_broken(&c) || (rc < 0 && err->status != 499);
+	if (s.type == SESSION_KERNEL) {
+		run->res.has_compile = 0;
+		run->res.kernel = 1;
+		kernel_verdict(svc, &s, &run->res, &rc, broken, err);
+	}
 out:
 	if (chan_ok) {
 		chan_close(&c);
@@ -734,5 +813,42 @@ int session_fs_delete(const struct session_fs *f, struct isobox_err *err)
 		rc = 0; /* the seed: a missing path is deleted */
 	}
 	fs_end(&op);
+	return rc < 0 ? -1 : 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Kernel restart */
+
+int session_kernel_restart(struct service *svc, const struct tenant *t,
+			   const struct registry *reg, const char *id,
+			   const char *tok, struct isobox_err *err)
+{
+	const struct lang *lang;
+	struct session s;
+	int restarted = 0;
+	int rc = -1;
+
+	if (session_hold(svc, t, id, tok, job_id_new(), &s, err) < 0) {
+		return -1;
+	}
+	if (s.type != SESSION_KERNEL) {
+		err_set(err, 400, "not_a_kernel",
+			"only a kernel session can be restarted");
+		session_unhold(svc, &s, 0, s.dirty, NULL);
+		return -1;
+	}
+	lang = session_lang(reg, &s, err);
+	if (lang == NULL) {
+		session_unhold(svc, &s, 0, s.dirty, NULL);
+		return -1;
+	}
+	/* A new sandbox: nothing of the old interpreter (its threads, its
+	 * children, its memory) can survive into the new one. */
+	if (s.container[0]) {
+		session_sandbox_forget(svc, s.id, s.container);
+		s.container[0] = '\0';
+	}
+	rc = session_sandbox_ensure(svc, &s, lang, &restarted, err);
+	session_unhold(svc, &s, 0, 0, rc == 0 ? NULL : "");
 	return rc < 0 ? -1 : 0;
 }

@@ -292,6 +292,7 @@ int wire_host_type(uint8_t type)
 	case WIRE_LIMITS:
 	case WIRE_HANDOFF:
 	case WIRE_GO:
+	case WIRE_CODE:
 	case WIRE_JOB:
 	case WIRE_SYNC:
 	case WIRE_INTR:

@@ -23,6 +23,9 @@
  *   WIRE_HANDOFF the run argv after its first element, NUL-terminated each:
  *                what a prestarted interpreter is handed (registry.h,
  *                "prestart"); ignored by a guest that has none waiting
+ *   WIRE_CODE    a kernel step's code (may repeat, concatenated, like
+ *                STDIN); a guest in kernel mode (--kernel) runs a job of
+ *                CODE (no RUN) as one step of its live interpreter
  *   WIRE_GO      empty; the job is complete, start it
  * Session mode only (isobox-guest --session), between or during jobs:
  *   WIRE_SYNC    16-byte nonce: drop any half-read job or upload and answer
@@ -114,6 +117,7 @@ enum wire_type {
 	WIRE_LIMITS = 'L',
 	WIRE_HANDOFF = 'H',
 	WIRE_GO = 'G',
+	WIRE_CODE = 'Z',
 	WIRE_JOB = 'J',
 	WIRE_SYNC = 'S',
 	WIRE_INTR = 'K',
@@ -183,6 +187,12 @@ enum wire_type {
 #define WIRE_RES_DURATION  "duration_ms" /* stage wall time used */
 #define WIRE_RES_PRESTARTED                                                    \
 	"prestarted" /* 1 if a prestarted interpreter ran it */
+/* Kernel steps only: the execution count of the live interpreter, 1 when
+ * SIGINT stopped the step, 1 when the interpreter had to be started again
+ * (its state is lost). Decided by the guest, never by the interpreter. */
+#define WIRE_RES_KERNEL_COUNT	    "kernel_count"
+#define WIRE_RES_KERNEL_INTERRUPTED "kernel_interrupted"
+#define WIRE_RES_KERNEL_RESTARTED   "kernel_restarted"
 
 /* A growable byte buffer for encoding. Zero-initialise before use. */
 struct wire_buf {

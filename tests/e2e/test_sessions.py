@@ -86,7 +86,7 @@ def test_create_get_list_delete():
     (b"[1]", 400, "invalid_json"),
     ({}, 400, "runtime_required"),
     ({"runtime": ""}, 400, "runtime_required"),
-    ({"runtime": "python", "type": "kernel"}, 400, "kernel_disabled"),
+    ({"runtime": "lua", "type": "kernel"}, 400, "kernel_unavailable"),
     ({"runtime": "python", "type": "vm"}, 400, "invalid_field"),
     ({"runtime": "python", "volumeId": "vol_1"}, 400, "volumes_disabled"),
     ({"runtime": "python", "ttlSec": "soon"}, 400, "invalid_ttl"),

@@ -1,0 +1,357 @@
+"""test_kernels.py - kernel sessions end to end through lighttpd, real Docker
+and gVisor (issue 15): a live interpreter per session whose variables
+persist, Jupyter MIME bundles (the main result, display(), a real PNG from
+matplotlib, a DataFrame's HTML), input() from the step's stdin then EOF,
+tracebacks on stderr and in kernel.error, interrupt of time.sleep(100) by
+timeout and by POST .../interrupt with the variables kept, an ignored
+SIGINT ending in a reported restart, POST .../restart, OOM, SSE events in
+order, JavaScript let/const/class and top-level await; and, on a private
+deployment with a btrfs store of its own ($ISOBOX_FCGI_BIN, root), a kill
+of every isobox.fcgi process with the variables still there afterwards.
+"""
+import base64
+import os
+import signal
+import struct
+import sys
+import threading
+import time
+
+import pytest
+import requests
+
+from conftest import BASE_URL, assert_error, sse_collect
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "helpers"))
+import isobox_deploy as dep  # noqa: E402
+import session_client as sc  # noqa: E402
+
+needs_btrfs = pytest.mark.skipif(not sc.have_btrfs(), reason="needs root and btrfs-progs")
+
+
+@pytest.fixture
+def py():
+    with sc.sessions(BASE_URL, runtime="python", type="kernel") as s:
+        yield s
+
+
+@pytest.fixture
+def js():
+    with sc.sessions(BASE_URL, runtime="javascript", type="kernel") as s:
+        yield s
+
+
+def main_result(out):
+    mains = [r for r in out["kernel"]["results"] if r["isMainResult"]]
+    assert len(mains) <= 1, out
+    return mains[0]["data"] if mains else None
+
+
+def check_kernel(out, count=None):
+    k = out["kernel"]
+    assert set(k) == {"executionCount", "results", "error", "interrupted", "restarted"}, k
+    for r in k["results"]:
+        assert set(r) == {"data", "metadata", "isMainResult"}, r
+        assert "text/plain" in r["data"], r
+    if count is not None:
+        assert k["executionCount"] == count, k
+    return k
+
+
+# --------------------------------------------------------------------------
+# catalogue and create
+
+
+def test_create_kernel_session_and_unavailable_runtime():
+    r = sc.create(BASE_URL, {"runtime": "python", "type": "kernel"})
+    assert r.status_code == 201, r.text
+    s = sc.Session(BASE_URL, r.json())
+    try:
+        assert r.json()["type"] == "kernel"
+        assert s.info().json()["type"] == "kernel"
+    finally:
+        s.delete()
+    e = assert_error(sc.create(BASE_URL, {"runtime": "lua", "type": "kernel"}), 400,
+                     "kernel_unavailable")
+    assert "python" in e["message"] and "javascript" in e["message"], e
+
+
+# --------------------------------------------------------------------------
+# Python: values, rich outputs, stdin, errors
+
+
+def test_values_persist_and_main_result(py):
+    out = py.run("x = 41\nx + 1")
+    k = check_kernel(out, 1)
+    assert main_result(out) == {"text/plain": "42"}
+    assert k["error"] is None and not k["interrupted"] and not k["restarted"]
+    assert out["run"]["exitCode"] == 0 and out["run"]["stdout"] == ""
+    out = py.run("print('hi', x)\n_ + 1")
+    check_kernel(out, 2)
+    assert out["run"]["stdout"] == "hi 41\n"
+    assert main_result(out) == {"text/plain": "43"}, "_ is the last main result"
+    out = py.run("y = 1")
+    assert main_result(out) is None, "an assignment has no value"
+    out = py.run("None")
+    assert main_result(out) is None
+
+
+def test_matplotlib_png_and_dataframe_html(py):
+    out = py.run("import matplotlib.pyplot as plt\n"
+                 "fig, ax = plt.subplots()\nax.plot([1, 3, 2])\nplt.show()\n"
+                 "plt.figure(); plt.plot([2, 1])\nNone", limits={"wallTimeMs": 20000})
+    imgs = [r for r in out["kernel"]["results"] if "image/png" in r["data"]]
+    assert len(imgs) == 2, out["kernel"]
+    for r in imgs:
+        png = base64.b64decode(r["data"]["image/png"])
+        assert png[:8] == b"\x89PNG\r\n\x1a\n"
+        w, h = struct.unpack(">II", png[16:24])
+        assert w > 100 and h > 100 and len(png) > 2000, (w, h, len(png))
+        assert not r["isMainResult"]
+    assert "non-GUI" not in out["run"]["stderr"], out["run"]["stderr"]
+    out = py.run("import matplotlib.pyplot as plt\nlen(plt.get_fignums())")
+    assert main_result(out)["text/plain"] == "0", "figures are closed at step end"
+    out = py.run("import pandas as pd\npd.DataFrame({'a': [1, 2], 'b': ['x', 'y']})",
+                 limits={"wallTimeMs": 20000})
+    d = main_result(out)
+    assert "<table" in d["text/html"] and "text/plain" in d
+
+
+def test_display_and_rich_reprs(py):
+    code = (
+        "class R:\n"
+        "    def _repr_html_(self): return '<b>r</b>'\n"
+        "    def _repr_markdown_(self): return '**r**'\n"
+        "    def _repr_svg_(self): return '<svg/>'\n"
+        "    def _repr_json_(self): return {'k': 1}\n"
+        "    def _repr_latex_(self): return '$r$'\n"
+        "    def _repr_png_(self): return b'\\x89PNG'\n"
+        "    def __repr__(self): return 'R()'\n"
+        "class M:\n"
+        "    def _repr_mimebundle_(self, **kw): return {'text/x-custom': 'c', 'text/plain': 'M!'}\n"
+        "display(1, 'two')\n"
+        "display(M())\n"
+        "R()\n")
+    out = py.run(code)
+    res = out["kernel"]["results"]
+    assert [r["isMainResult"] for r in res] == [False, False, False, True], res
+    assert res[0]["data"] == {"text/plain": "1"}
+    assert res[1]["data"] == {"text/plain": "'two'"}
+    assert res[2]["data"] == {"text/x-custom": "c", "text/plain": "M!"}
+    d = res[3]["data"]
+    assert d["text/html"] == "<b>r</b>" and d["text/markdown"] == "**r**"
+    assert d["image/svg+xml"] == "<svg/>" and d["application/json"] == {"k": 1}
+    assert d["text/latex"] == "$r$" and d["text/plain"] == "R()"
+    assert base64.b64decode(d["image/png"]) == b"\x89PNG"
+
+
+def test_input_reads_stdin_then_eof(py):
+    out = py.run("a = input()\nb = input()\ntry:\n    input()\nexcept EOFError:\n"
+                 "    c = 'EOF'\n(a, b, c)", stdin="first\nsecond\n")
+    assert main_result(out)["text/plain"] == "('first', 'second', 'EOF')"
+    out = py.run("import sys\nsys.stdin.read()")
+    assert main_result(out)["text/plain"] == "''", "no stdin: EOF at once"
+
+
+def test_traceback_on_stderr_and_in_error(py):
+    out = py.run("def f():\n    return 1 / 0\nf()")
+    k = check_kernel(out)
+    assert out["run"]["exitCode"] == 1
+    assert k["error"]["name"] == "ZeroDivisionError"
+    assert k["error"]["value"] == "division by zero"
+    tb = "\n".join(k["error"]["traceback"])
+    assert "<cell-1>" in tb and "return 1 / 0" in tb and "python.py" not in tb, tb
+    assert "ZeroDivisionError: division by zero" in out["run"]["stderr"]
+    assert "Traceback" in out["run"]["stderr"]
+    out = py.run("f.__name__")
+    assert main_result(out)["text/plain"] == "'f'", "the kernel lives on after an error"
+    out = py.run("syntax error here")
+    assert out["kernel"]["error"]["name"] == "SyntaxError"
+
+
+# --------------------------------------------------------------------------
+# interrupt, restart, OOM
+
+
+def test_timeout_interrupts_sleep_and_keeps_variables(py):
+    py.run("keep = [1, 2, 3]")
+    t0 = time.monotonic()
+    out = py.run("import time\ntime.sleep(100)", limits={"wallTimeMs": 1500})
+    took = time.monotonic() - t0
+    k = check_kernel(out)
+    assert out["run"]["timedOut"] is True and k["interrupted"] is True
+    assert k["restarted"] is False
+    assert k["error"]["name"] == "KeyboardInterrupt"
+    assert took < 1.5 + 1.5, "answered %.2f s after the wall time" % took
+    out = py.run("keep")
+    assert main_result(out)["text/plain"] == "[1, 2, 3]"
+    assert out["kernel"]["restarted"] is False
+
+
+def test_interrupt_route(py):
+    py.run("v = 'kept'")
+    res = {}
+
+    def step():
+        res["out"] = py.run("import time\ntime.sleep(100)", limits={"wallTimeMs": 20000})
+
+    t = threading.Thread(target=step)
+    t.start()
+    assert sc.wait_state(py, "busy", 10) == "busy"
+    time.sleep(0.5)
+    t0 = time.monotonic()
+    r = requests.post(py.url("/interrupt"), headers=py.h(), timeout=30)
+    assert r.status_code == 202, r.text
+    t.join(30)
+    took = time.monotonic() - t0
+    out = res["out"]
+    assert out["kernel"]["interrupted"] is True and out["run"]["timedOut"] is False
+    assert out["kernel"]["error"]["name"] == "KeyboardInterrupt"
+    assert took < 1.5, "interrupt answered after %.2f s" % took
+    assert main_result(py.run("v"))["text/plain"] == "'kept'"
+
+
+def test_ignored_sigint_restarts_the_kernel(py):
+    py.run("gone = 1")
+    out = py.run("import signal, time\nsignal.signal(signal.SIGINT, lambda *a: None)\n"
+                 "while True:\n    time.sleep(0.05)", limits={"wallTimeMs": 1000})
+    k = check_kernel(out)
+    assert out["run"]["timedOut"] is True
+    assert k["interrupted"] is True and k["restarted"] is True
+    assert out["run"]["exitCode"] == 137
+    out = py.run("'gone' in dir()")
+    assert main_result(out)["text/plain"] == "False", "state is lost on a restart"
+    assert out["kernel"]["executionCount"] == 1
+    assert main_result(py.run("1 + 1"))["text/plain"] == "2"
+
+
+def test_restart_route(py):
+    py.run("z = 5")
+    r = requests.post(py.url("/restart"), headers=py.h(), timeout=60)
+    assert r.status_code == 200 and r.json() == {"restarted": True}, r.text
+    out = py.run("'z' in dir()")
+    assert main_result(out)["text/plain"] == "False"
+    assert out["kernel"]["executionCount"] == 1
+
+
+def test_restart_route_refuses_filesystem_session():
+    with sc.sessions(BASE_URL) as s:
+        r = requests.post(s.url("/restart"), headers=s.h(), timeout=60)
+        assert_error(r, 400, "not_a_kernel")
+
+
+def test_oom_restarts_and_session_lives(py):
+    py.run("before = 1")
+    out = py.run("b = b'x' * (900 << 20)\nlen(b)", limits={"wallTimeMs": 15000})
+    assert out["run"]["oomKilled"] is True, out["run"]
+    assert out["kernel"]["restarted"] is True
+    out = py.run("'before' in dir()")
+    assert main_result(out)["text/plain"] == "False"
+    assert main_result(py.run("2 * 21"))["text/plain"] == "42"
+
+
+# --------------------------------------------------------------------------
+# SSE
+
+
+def test_sse_events_in_order(py):
+    r = py.exec("print('out')\ndisplay('d')\nimport sys\nprint('err', file=sys.stderr)\n"
+                "41 + 1", stream=True)
+    assert r.status_code == 200
+    evs = sse_collect(r)
+    names = [e for e, _, _ in evs]
+    assert names[-1] == "done", names
+    assert "stdout" in names and "stderr" in names
+    assert names.index("display") > names.index("stdout")
+    assert names.index("result") > names.index("display")
+    assert names.index("result") < names.index("done")
+    done = evs[-1][1]
+    assert main_result(done)["text/plain"] == "42"
+    res = [d for e, d, _ in evs if e == "result"][0]
+    assert res["data"]["text/plain"] == "42" and res["isMainResult"] is True
+    r = py.exec("1/0", stream=True)
+    evs = sse_collect(r)
+    names = [e for e, _, _ in evs]
+    assert names[-2:] == ["exception", "done"], names
+    assert evs[-2][1]["name"] == "ZeroDivisionError"
+
+
+# --------------------------------------------------------------------------
+# JavaScript
+
+
+def test_js_let_const_class_persist(js):
+    out = js.run("let a = 1; const b = 2; class C { f() { return 3 } }")
+    assert out["run"]["exitCode"] == 0, out
+    out = js.run("console.log('hi'); a + b + new C().f()")
+    assert out["run"]["stdout"] == "hi\n"
+    assert main_result(out) == {"text/plain": "6"}
+    out = js.run("a = 10; a")
+    assert main_result(out) == {"text/plain": "10"}
+    out = js.run("({k: [1, 'x']})")
+    assert main_result(out)["text/plain"] == "{ k: [ 1, 'x' ] }"
+
+
+def test_js_top_level_await(js):
+    out = js.run("const v = await new Promise(r => setTimeout(() => r(40), 10))\nv + 2")
+    assert main_result(out) == {"text/plain": "42"}, out
+    out = js.run("v")
+    assert main_result(out) == {"text/plain": "40"}
+
+
+def test_js_errors_and_interrupts(js):
+    out = js.run("throw new TypeError('bad')")
+    assert out["run"]["exitCode"] == 1
+    assert out["kernel"]["error"]["name"] == "TypeError"
+    assert out["kernel"]["error"]["value"] == "bad"
+    assert "TypeError: bad" in out["run"]["stderr"]
+    js.run("let kept = 'yes'")
+    out = js.run("while (true) {}", limits={"wallTimeMs": 1000})
+    assert out["run"]["timedOut"] and out["kernel"]["interrupted"]
+    assert not out["kernel"]["restarted"]
+    out = js.run("await new Promise(r => setTimeout(r, 100000))", limits={"wallTimeMs": 1000})
+    assert out["run"]["timedOut"] and out["kernel"]["interrupted"]
+    assert main_result(js.run("kept")) == {"text/plain": "'yes'"}
+
+
+# --------------------------------------------------------------------------
+# the files API on a kernel session: the workspace is the cwd
+
+
+def test_files_api_and_cwd(py):
+    assert py.put("data.txt", b"from the host").status_code in (200, 201)
+    out = py.run("open('data.txt').read()")
+    assert main_result(out)["text/plain"] == "'from the host'"
+    py.run("open('out.txt', 'w').write('from the kernel')")
+    assert py.get("out.txt").content == b"from the kernel"
+
+
+# --------------------------------------------------------------------------
+# a restart of the service (private deployment)
+
+
+@needs_btrfs
+def test_service_restart_keeps_variables(tmp_path):
+    tmp = str(tmp_path)
+    with sc.btrfs_store(tmp, "2G") as store:
+        d = sc.deployment(tmp, store, name="kern").start()
+        try:
+            s = sc.new_session(d.url, type="kernel")
+            out = s.run("secret = 'still here'\nsecret")
+            assert main_result(out)["text/plain"] == "'still here'"
+            for pid in d.procs():
+                os.kill(pid, signal.SIGKILL)
+            assert dep.wait_for(lambda: len(d.procs()) >= 1, 20), "no respawn"
+            deadline = time.monotonic() + 30
+            while True:
+                r = s.exec("secret")
+                if r.status_code not in (409, 502, 503) or time.monotonic() > deadline:
+                    break
+                time.sleep(0.5)
+            assert r.status_code == 200, r.text
+            out = r.json()
+            assert main_result(out)["text/plain"] == "'still here'"
+            assert out["kernel"]["restarted"] is False
+            assert s.delete().status_code == 204
+        finally:
+            d.stop()
