@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "api.h"
 
@@ -349,4 +350,17 @@ void api_exec_done(struct http_req *req, int rc, const struct isobox_err *err,
 	}
 	req->after = release_after;
 	req->after_ctx = run;
+}
+
+json_object *api_time_json(int64_t ms)
+{
+	char b[40];
+	time_t s = (time_t)(ms / 1000);
+	struct tm tm;
+
+	gmtime_r(&s, &tm);
+	strftime(b, sizeof(b), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(b + strlen(b), sizeof(b) - strlen(b), ".%03dZ",
+		 (int)(ms % 1000));
+	return json_object_new_string(b);
 }

@@ -291,6 +291,8 @@ static int row_remove(struct store_txn *t, const struct session *s)
 	if (store_expiry_key(k, s->expires_ms, s->id) == 0) {
 		store_del(t, STORE_SESSIONS_EXPIRY, k);
 	}
+	/* the holds end with the row */
+	volume_release_txn(t, s->id, s->volumes, s->nvolumes);
 	return store_del(t, STORE_SESSIONS, s->id);
 }
 
@@ -601,13 +603,36 @@ static int container_running(struct service *svc, const char *id, int *known)
 	return running;
 }
 
+/* The bind mounts of s's volumes (read-only ones "ro"); paths[] get the
+ * host paths to free. Returns how many. */
+static int volumes_mounts(struct service *svc, const struct session *s,
+			  struct spec_mount *m, char *paths[])
+{
+	int n = 0;
+	int i;
+
+	for (i = 0; i < s->nvolumes && i < SESSION_VOLUMES_MAX; i++) {
+		paths[n] = volume_host_path(svc, s->volumes[i].id);
+		if (paths[n] == NULL) {
+			continue;
+		}
+		m[n].host = paths[n];
+		m[n].target = s->volumes[i].target;
+		m[n].read_only = s->volumes[i].read_only;
+		n++;
+	}
+	return n;
+}
+
 int session_sandbox_ensure(struct service *svc, struct session *s,
 			   const struct lang *lang, int *restarted,
 			   struct isobox_err *err)
 {
 	static const char *const gargs[] = {"--session", "--workdir",
 					    "/workspace", NULL};
-	struct spec_mount m;
+	struct spec_mount m[1 + SESSION_VOLUMES_MAX];
+	char *vpath[SESSION_VOLUMES_MAX] = {NULL};
+	int nv;
 	struct spec_desc d;
 	struct record_ctx rc_ctx;
 	json_object *spec;
@@ -647,17 +672,18 @@ int session_sandbox_ensure(struct service *svc, struct session *s,
 		admit_release(svc, aid);
 		return err_set(err, 500, "internal", "bad workspace id");
 	}
-	m.host = path;
-	m.target = "/workspace";
-	m.read_only = 0;
+	m[0].host = path;
+	m[0].target = "/workspace";
+	m[0].read_only = 0;
+	nv = volumes_mounts(svc, s, m + 1, vpath);
 	memset(&d, 0, sizeof(d));
 	d.lang = lang;
 	d.lim = &s->lim;
 	d.request_id = s->id;
 	d.deadline_wall_ms = 0;
 	d.kind = "session";
-	d.mounts = &m;
-	d.nmounts = 1;
+	d.mounts = m;
+	d.nmounts = 1 + (size_t)nv;
 	d.guest_args = gargs;
 	d.session_id = s->id;
 	d.fsize_bytes = SESSION_JOB_FSIZE;
@@ -665,6 +691,9 @@ int session_sandbox_ensure(struct service *svc, struct session *s,
 	rc = docker_container_create(&svc->docker, spec, &cid, err);
 	json_object_put(spec);
 	free(path);
+	for (nv = 0; nv < SESSION_VOLUMES_MAX; nv++) {
+		free(vpath[nv]);
+	}
 	if (rc < 0) {
 		admit_release(svc, aid);
 		return -1;
@@ -767,6 +796,11 @@ static int insert_fn(struct store_txn *t, void *p)
 			       "may have); delete one first",
 			       mine);
 	}
+	if (c->s->nvolumes > 0 &&
+	    volume_attach_txn(t, c->s->tenant_kind, c->s->tenant, c->s->id,
+			      c->s->volumes, c->s->nvolumes, c->err) < 0) {
+		return -1;
+	}
 	rc = row_store(t, c->s, 0);
 	return rc < 0 ? store_fail(c->err, rc) : 0;
 }
@@ -831,6 +865,39 @@ static int store_ready_check(struct service *svc, struct isobox_err *err)
 				  err);
 }
 
+/* Volumes: the request's list into the row (checked here; the holds are
+ * taken in insert_fn's transaction). */
+static int volumes_take(const struct session_new *req, struct session *out,
+			struct isobox_err *err)
+{
+	int i;
+	int j;
+
+	if (req->nvolumes > SESSION_VOLUMES_MAX) {
+		return err_set(err, 400, "invalid_request",
+			       "a session attaches at most %d volumes",
+			       SESSION_VOLUMES_MAX);
+	}
+	for (i = 0; i < req->nvolumes; i++) {
+		const struct volume_mount *v = &req->volumes[i];
+
+		if (volume_mount_path_check(v->target, err) < 0) {
+			return -1;
+		}
+		for (j = 0; j < i; j++) {
+			if (strcmp(req->volumes[j].id, v->id) == 0 ||
+			    strcmp(req->volumes[j].target, v->target) == 0) {
+				return err_set(err, 400, "invalid_request",
+					       "each volume and each mountPath "
+					       "may appear once");
+			}
+		}
+		out->volumes[i] = *v;
+	}
+	out->nvolumes = req->nvolumes;
+	return 0;
+}
+
 int session_create(struct service *svc, const struct session_new *req,
 		   struct session *out, char tok[SESSION_TOKEN_SIZE],
 		   struct isobox_err *err)
@@ -843,10 +910,6 @@ int session_create(struct service *svc, const struct session_new *req,
 		return err_set(err, 400, "kernel_disabled",
 			       "kernel sessions are not available yet; use "
 			       "type \"filesystem\"");
-	}
-	if (req->volume_id && req->volume_id[0]) {
-		return err_set(err, 400, "volumes_disabled",
-			       "volumes are not available yet");
 	}
 	if (req->network) {
 		return err_set(err, 403, "network_unavailable",
@@ -882,6 +945,9 @@ int session_create(struct service *svc, const struct session_new *req,
 	}
 	out->ttl_sec = session_ttl_clamp(req->ttl_sec, svc->cfg.session_ttl_sec,
 					 svc->cfg.session_max_ttl_sec);
+	if (volumes_take(req, out, err) < 0) {
+		return -1;
+	}
 	if (row_new(svc, out, tok, err) < 0) {
 		return -1;
 	}
@@ -1395,6 +1461,7 @@ static void reconcile(struct service *svc)
 	struct store_cursor c;
 	struct store_val k;
 	struct store_val v;
+	int ours;
 
 	/* Rows that name a container, read before the engine's list: a
 	 * container recorded before this read was created before the list
@@ -1498,9 +1565,11 @@ static void reconcile(struct service *svc)
 	json_object_put(list);
 	free(ids);
 	free(cids);
-	if (store_is_ours(svc)) {
+	ours = store_is_ours(svc);
+	if (ours) {
 		bstore_list(&svc->bstore, BSTORE_SESSIONS, orphan_subvol, svc);
 	}
+	volume_housekeep(svc, ours);
 	bstore_qgroup_sweep(&svc->bstore);
 }
 

@@ -46,6 +46,7 @@
 #include "request.h"
 #include "service.h"
 #include "store.h"
+#include "volume.h"
 
 #define SESSION_ID_PREFIX    "sess_"
 #define SESSION_ID_SIZE	     38 /* "sess_" + 32 hex + NUL */
@@ -64,12 +65,6 @@ enum session_state { SESSION_STOPPED = 0, SESSION_RUNNING, SESSION_BUSY };
 #define SESSION_F_STARTED                                                      \
 	1 /* a sandbox existed before: the next start is                       \
 	   * a restart (the answer says so) */
-
-struct session_volume {
-	char id[BSTORE_ID_MAX + 1];
-	char target[64];
-	int read_only;
-};
 
 /* One row, decoded. */
 struct session {
@@ -97,7 +92,7 @@ struct session {
 	int dirty;
 	int flags;
 	int nvolumes;
-	struct session_volume volumes[SESSION_VOLUMES_MAX];
+	struct volume_mount volumes[SESSION_VOLUMES_MAX];
 };
 
 /* ---- pure parts (unit-tested) ---------------------------------------- */
@@ -142,7 +137,10 @@ struct session_new {
 	int64_t ttl_sec; /* <= 0: the default */
 	const struct limits_partial *limits;
 	int network;
-	const char *volume_id; /* NULL or "": none */
+	/* Volumes to attach (volume.h): id, mount path ("target") and
+	 * read_only, at most SESSION_VOLUMES_MAX. */
+	const struct volume_mount *volumes;
+	int nvolumes;
 };
 
 /* Create a session: checks (type, volumes, network, counts, free space),
@@ -238,6 +236,10 @@ struct session_get_cb {
 };
 int session_fs_get(const struct session_fs *f, struct session_get_cb *cb,
 		   struct isobox_err *err);
+/* The GET of a stopped sandbox's workspace, beneath any root fd (a
+ * volume's too): stat, then a listing or the file's range. */
+int session_fs_get_beneath(int root, const char *path, size_t path_len,
+			   struct session_get_cb *cb, struct isobox_err *err);
 /* Write path from src (as fsapi_write's src); at most max_bytes. */
 int session_fs_put(const struct session_fs *f, int64_t max_bytes,
 		   ssize_t (*src)(void *ctx, char *buf, size_t cap), void *ctx,
