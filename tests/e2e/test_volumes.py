@@ -549,3 +549,37 @@ def qgroups(store):
                          text=True).stdout
     return [ln.split()[0] for ln in out.splitlines()
             if ln.startswith("0/") and not ln.startswith("0/5 ")]
+
+
+@needs_btrfs
+@pytest.mark.disruptive
+def test_dockerd_restart(tmp_root):
+    """Stops the host's dockerd and starts it again (as test_sessions'
+    test_dockerd_restart): the volume, its data and the session's hold are
+    kept; the next step mounts the volume again."""
+    import signal
+    import time
+    with sc.btrfs_store(tmp_root, "2G") as store:
+        with sc.deployment(tmp_root, store, name="vdockerd") as d:
+            v = new_volume(d.url, sizeBytes=16 * MiB)
+            try:
+                with sc.sessions(d.url, volumeId=v.id) as s:
+                    s.run("open('/memory/a.txt','w').write('survives')")
+                    pid = dep.dockerd_pid()
+                    assert pid, "no dockerd process"
+                    os.kill(pid, signal.SIGTERM)
+                    assert dep.wait_for(lambda: not dep.alive(pid), 60, 0.25)
+                    assert dep.start_dockerd(120), "dockerd did not come back"
+                    deadline = time.monotonic() + 60
+                    while True:
+                        r = s.exec("print(open('/memory/a.txt').read())")
+                        if r.status_code == 200 or time.monotonic() > deadline:
+                            break
+                        time.sleep(1)
+                    assert r.status_code == 200, r.text
+                    assert r.json()["run"]["stdout"] == "survives\n"
+                    assert v.info().json()["attachedTo"]["readWrite"] == s.id
+                assert v.info().json()["attachedRw"] is False
+                assert v.get("a.txt").content == b"survives"
+            finally:
+                v.delete()
