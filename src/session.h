@@ -15,7 +15,9 @@
  *   the epoch; expires = last activity + ttl), ttl (s), steps, busy-by
  *   (owner "host:pid:start", the step's job id, since), dirty (a driver
  *   died mid-step: the next channel pads), flags (a sandbox existed
- *   before), and a list of volumes (empty until volumes land).
+ *   before), and the list of its volumes (volume.h: id, mount path,
+ *   read-only), whose holds are taken and dropped in the same transactions
+ *   as the row.
  * Table "sessions_expiry": store_expiry_key(expires, id) -> empty record,
  * kept in the same transaction as the row, so the reaper reads the due
  * sessions first.
@@ -29,9 +31,11 @@
  * Errors: -1 with err (util.h) carrying the HTTP status and the seed's
  * codes: 401 invalid_session_token, 404 session_not_found, 409
  * session_busy, 429 too_many_sessions, 400 kernel_disabled /
- * volumes_disabled / invalid_ttl, 503 storage_unavailable, 507
- * storage_full, 500 internal, plus the run's errors (exec.h) and the file
- * errors of fsapi.h (both file paths give the same codes). */
+ * invalid_ttl, the attach errors of volume.h (400 invalid_request /
+ * invalid_mount_path, 404 volume_not_found, 409 volume_locked), 503
+ * storage_unavailable, 507 storage_full, 500 internal, plus the run's errors
+ * (exec.h) and the file errors of fsapi.h (both file paths give the same
+ * codes). */
 #ifndef ISOBOX_SESSION_H
 #define ISOBOX_SESSION_H
 
