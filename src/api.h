@@ -43,6 +43,34 @@ void api_session_put(struct service *svc, struct http_req *req);
 void api_session_patch(struct service *svc, struct http_req *req);
 void api_session_delete(struct service *svc, struct http_req *req);
 
+/* Volumes (api_volume.c): POST|GET /v1/volumes, GET|DELETE
+ * /v1/volumes/{id}, GET|HEAD|PUT|DELETE /v1/volumes/{id}/fs. */
+void api_volume_get(struct service *svc, struct http_req *req);
+void api_volume_post(struct service *svc, struct http_req *req);
+void api_volume_put(struct service *svc, struct http_req *req);
+void api_volume_delete(struct service *svc, struct http_req *req);
+
+/* The file API's HTTP side (api_fs.c), which sessions and volumes share:
+ * ?path= / ?pathHex=, GET|HEAD (listing or file, Range), PUT (streamed,
+ * at most session_max_upload_bytes, sha256), DELETE (204). The target
+ * does the storage side with the semantics of session.h's session_fs_*;
+ * root_name names the root in messages ("/workspace"). */
+struct session_get_cb;
+struct api_fs_target {
+	void *ctx;
+	const char *root_name;
+	int (*get)(void *ctx, const char *path, size_t n,
+		   struct session_get_cb *cb, struct isobox_err *err);
+	int (*put)(void *ctx, const char *path, size_t n, int64_t max,
+		   ssize_t (*src)(void *ctx, char *buf, size_t cap),
+		   void *src_ctx, int64_t *bytes, char sha256[65],
+		   struct isobox_err *err);
+	int (*del)(void *ctx, const char *path, size_t n,
+		   struct isobox_err *err);
+};
+void api_fs_serve(struct service *svc, struct http_req *req,
+		  const struct api_fs_target *t);
+
 /* ------------------------------------------------------------------ */
 /* Shared helpers (api_util.c). The one JSON parser for bodies is
  * request_json_parse (request.h). */

@@ -14,7 +14,6 @@
 #define PREFIX		"/v1/sessions"
 #define CREATE_BODY_MAX (256 * 1024)
 #define PATCH_BODY_MAX	(16 * 1024)
-#define READ_CHUNK	65536
 
 /* One parsed /v1/sessions request. */
 struct sreq {
@@ -83,17 +82,26 @@ static void no_route(struct http_req *req)
 /* ------------------------------------------------------------------ */
 /* Rendering */
 
-static json_object *time_json(int64_t ms)
+static json_object *volumes_json(const struct session *s)
 {
-	char b[40];
-	time_t s = (time_t)(ms / 1000);
-	struct tm tm;
+	json_object *a = json_object_new_array();
+	int i;
 
-	gmtime_r(&s, &tm);
-	strftime(b, sizeof(b), "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(b + strlen(b), sizeof(b) - strlen(b), ".%03dZ",
-		 (int)(ms % 1000));
-	return json_object_new_string(b);
+	for (i = 0; i < s->nvolumes; i++) {
+		json_object *o = json_object_new_object();
+
+		json_object_object_add(
+		    o, "id", json_object_new_string(s->volumes[i].id));
+		json_object_object_add(
+		    o, "mountPath",
+		    json_object_new_string(s->volumes[i].target));
+		json_object_object_add(
+		    o, "mode",
+		    json_object_new_string(s->volumes[i].read_only ? "ro"
+								   : "rw"));
+		json_object_array_add(a, o);
+	}
+	return a;
 }
 
 static json_object *session_json(struct service *svc, const struct session *s)
@@ -112,9 +120,9 @@ static json_object *session_json(struct service *svc, const struct session *s)
 	json_object_object_add(
 	    o, "state",
 	    json_object_new_string(session_state_name(session_state_of(s))));
-	json_object_object_add(o, "createdAt", time_json(s->created_ms));
-	json_object_object_add(o, "lastActivityAt", time_json(s->last_ms));
-	json_object_object_add(o, "expiresAt", time_json(s->expires_ms));
+	json_object_object_add(o, "createdAt", api_time_json(s->created_ms));
+	json_object_object_add(o, "lastActivityAt", api_time_json(s->last_ms));
+	json_object_object_add(o, "expiresAt", api_time_json(s->expires_ms));
 	json_object_object_add(o, "ttlSec", json_object_new_int64(s->ttl_sec));
 	json_object_object_add(o, "diskBytes",
 			       disk < 0 ? NULL : json_object_new_int64(disk));
@@ -132,6 +140,9 @@ static json_object *session_json(struct service *svc, const struct session *s)
 	json_object_object_add(l, "tmpfsBytes",
 			       json_object_new_int64(s->lim.tmpfs_bytes));
 	json_object_object_add(o, "limits", l);
+	if (s->nvolumes > 0) {
+		json_object_object_add(o, "volumes", volumes_json(s));
+	}
 	return o;
 }
 
@@ -216,11 +227,72 @@ static const char *get_str(json_object *o, const char *k)
 	return json_object_get_string(v);
 }
 
+/* The seed's "volumeId" (read-write at /memory) and "volumes": [{id,
+ * mountPath, mode: "rw"|"ro"}] into vols (the paths are checked by
+ * session_create). */
+static int parse_volumes(json_object *body, struct volume_mount *vols,
+			 struct session_new *nr, struct isobox_err *err)
+{
+	const char *vid = get_str(body, "volumeId");
+	json_object *a;
+	size_t i;
+	int n = 0;
+
+	if (vid && vid[0]) {
+		memset(&vols[0], 0, sizeof(vols[0]));
+		snprintf(vols[0].id, sizeof(vols[0].id), "%s", vid);
+		snprintf(vols[0].target, sizeof(vols[0].target), "/memory");
+		n = 1;
+	}
+	if (json_object_object_get_ex(body, "volumes", &a) && a != NULL) {
+		if (!json_object_is_type(a, json_type_array)) {
+			return err_set(err, 400, "invalid_request",
+				       "'volumes' must be an array of {id, "
+				       "mountPath, mode}");
+		}
+		for (i = 0; i < json_object_array_length(a); i++) {
+			json_object *o = json_object_array_get_idx(a, i);
+			const char *id = get_str(o, "id");
+			const char *mp = get_str(o, "mountPath");
+			const char *mode = get_str(o, "mode");
+
+			if (n >= SESSION_VOLUMES_MAX) {
+				return err_set(err, 400, "invalid_request",
+					       "a session attaches at most %d "
+					       "volumes",
+					       SESSION_VOLUMES_MAX);
+			}
+			if (!json_object_is_type(o, json_type_object) ||
+			    id == NULL || mp == NULL ||
+			    strlen(id) >= sizeof(vols[0].id) ||
+			    strlen(mp) >= sizeof(vols[0].target) ||
+			    (mode && strcmp(mode, "rw") != 0 &&
+			     strcmp(mode, "ro") != 0)) {
+				return err_set(err, 400, "invalid_request",
+					       "volumes[%zu] needs \"id\", "
+					       "\"mountPath\" and \"mode\" "
+					       "\"rw\" or \"ro\"",
+					       i);
+			}
+			memset(&vols[n], 0, sizeof(vols[n]));
+			snprintf(vols[n].id, sizeof(vols[n].id), "%s", id);
+			snprintf(vols[n].target, sizeof(vols[n].target), "%s",
+				 mp);
+			vols[n].read_only = mode && strcmp(mode, "ro") == 0;
+			n++;
+		}
+	}
+	nr->volumes = vols;
+	nr->nvolumes = n;
+	return 0;
+}
+
 static void create(struct sreq *r)
 {
 	struct isobox_err err;
 	struct registry *reg = NULL;
 	struct session_new nr;
+	struct volume_mount vols[SESSION_VOLUMES_MAX];
 	struct limits_partial lp;
 	struct session s;
 	char tok[SESSION_TOKEN_SIZE];
@@ -251,9 +323,8 @@ static void create(struct sreq *r)
 			"'type' is \"filesystem\" or \"kernel\"");
 		goto fail;
 	}
-	nr.volume_id = get_str(body, "volumeId");
-	if (json_object_object_get_ex(body, "volumes", &v) && v != NULL) {
-		nr.volume_id = "volumes";
+	if (parse_volumes(body, vols, &nr, &err) < 0) {
+		goto fail;
 	}
 	if (get_i64(body, "ttlSec", &nr.ttl_sec, &err) < 0 ||
 	    parse_limits(body, &lp, &err) < 0) {
@@ -468,358 +539,56 @@ static void exec_step(struct sreq *r)
 }
 
 /* ------------------------------------------------------------------ */
-/* Files */
+/* Files: the HTTP side is api_fs.c's, shared with volumes. */
 
-/* The "path" query parameter, percent-decoded into bytes (a %00 stays a
- * NUL, which the path check refuses), or "pathHex" (the path's bytes in
- * hex: names that are not UTF-8, which web servers may refuse in a URL,
- * as listings give them in nameHex). NULL when absent or malformed hex
- * (then *n is 1). */
-static char *query_path(const struct http_req *req, size_t *n)
+static int sfs_get(void *ctx, const char *path, size_t n,
+		   struct session_get_cb *cb, struct isobox_err *err)
 {
-	const char *p = req->query;
-	char hx[2 * FSAPI_PATH_MAX + 8];
+	struct session_fs f = *(const struct session_fs *)ctx;
 
-	*n = 0;
-	if (http_query_get(req, "pathHex", hx, sizeof(hx))) {
-		size_t len = strlen(hx);
-		char *o;
-
-		if (len % 2 != 0 || len > 2 * FSAPI_PATH_MAX) {
-			*n = 1;
-			return NULL;
-		}
-		o = xmalloc(len / 2 + 1);
-		if (hex_decode(hx, len, (uint8_t *)o) < 0) {
-			free(o);
-			*n = 1;
-			return NULL;
-		}
-		o[len / 2] = '\0';
-		*n = len / 2;
-		return o;
-	}
-
-	while (p && *p) {
-		const char *amp = strchr(p, '&');
-		size_t len = amp ? (size_t)(amp - p) : strlen(p);
-
-		if (len >= 4 && strncmp(p, "path", 4) == 0 &&
-		    (len == 4 || p[4] == '=')) {
-			const char *v = len == 4 ? p + 4 : p + 5;
-			const char *e = p + len;
-			char *o = xmalloc((size_t)(e - v) + 1);
-			size_t k = 0;
-
-			while (v < e) {
-				if (*v == '%' && e - v >= 3 &&
-				    hex_digit(v[1]) >= 0 &&
-				    hex_digit(v[2]) >= 0) {
-					o[k++] = (char)(hex_digit(v[1]) << 4 |
-							hex_digit(v[2]));
-					v += 3;
-				} else {
-					o[k++] = *v == '+' ? ' ' : *v;
-					v++;
-				}
-			}
-			o[k] = '\0';
-			*n = k;
-			return o;
-		}
-		p = amp ? amp + 1 : NULL;
-	}
-	return NULL;
+	f.path = path;
+	f.path_len = n;
+	return session_fs_get(&f, cb, err);
 }
 
-struct dl {
-	struct http_req *req;
-	json_object *entries;
-	const char *path;
-	size_t path_len;
-	int head;
-	int ranged;
-	size_t since_check;
-};
-
-static int dl_entry(void *ctx, const struct session_fent *e)
+static int sfs_put(void *ctx, const char *path, size_t n, int64_t max,
+		   ssize_t (*src)(void *ctx, char *buf, size_t cap),
+		   void *src_ctx, int64_t *bytes, char sha256[65],
+		   struct isobox_err *err)
 {
-	struct dl *d = ctx;
-	json_object *o = json_object_new_object();
-	size_t cl;
-	char *clean =
-	    api_utf8_clean((const uint8_t *)e->name, e->name_len, &cl);
+	struct session_fs f = *(const struct session_fs *)ctx;
 
-	json_object_object_add(o, "name",
-			       json_object_new_string_len(clean, (int)cl));
-	if (cl != e->name_len || memcmp(clean, e->name, cl) != 0) {
-		/* Not UTF-8: the exact bytes, for addressing it. */
-		char *hex = xmalloc(2 * e->name_len + 1);
-		size_t i;
-
-		for (i = 0; i < e->name_len; i++) {
-			snprintf(hex + 2 * i, 3, "%02x",
-				 (unsigned char)e->name[i]);
-		}
-		hex[2 * e->name_len] = '\0';
-		json_object_object_add(o, "nameHex",
-				       json_object_new_string(hex));
-		free(hex);
-	}
-	free(clean);
-	json_object_object_add(o, "size", json_object_new_int64(e->size));
-	json_object_object_add(o, "dir",
-			       json_object_new_boolean(e->type == FSAPI_DIR));
-	json_object_object_add(o, "modTime", time_json(e->mtime_ms));
-	json_object_object_add(
-	    o, "type",
-	    json_object_new_string(fsapi_type_name((enum fsapi_type)e->type)));
-	json_object_object_add(o, "mode", json_object_new_int((int)e->mode));
-	json_object_array_add(d->entries, o);
-	return 0;
+	f.path = path;
+	f.path_len = n;
+	return session_fs_put(&f, max, src, src_ctx, bytes, sha256, err);
 }
 
-static int dl_file(void *ctx, const struct session_fent *st, int64_t off,
-		   int64_t len)
+static int sfs_del(void *ctx, const char *path, size_t n,
+		   struct isobox_err *err)
 {
-	struct dl *d = ctx;
-	char hdr[256];
+	struct session_fs f = *(const struct session_fs *)ctx;
 
-	if (d->ranged && (off >= st->size && !(st->size == 0 && off == 0))) {
-		snprintf(hdr, sizeof(hdr), "Content-Range: bytes */%lld\r\n",
-			 (long long)st->size);
-		http_send_err(d->req, 416, "range_not_satisfiable",
-			      "the file has %lld bytes", (long long)st->size);
-		return 1;
-	}
-	if (d->ranged) {
-		snprintf(hdr, sizeof(hdr),
-			 "Content-Length: %lld\r\nAccept-Ranges: bytes\r\n"
-			 "Content-Range: bytes %lld-%lld/%lld\r\n",
-			 (long long)len, (long long)off,
-			 (long long)(off + len - 1), (long long)st->size);
-		http_send_head(d->req, 206, "application/octet-stream", hdr);
-	} else {
-		snprintf(hdr, sizeof(hdr),
-			 "Content-Length: %lld\r\nAccept-Ranges: bytes\r\n",
-			 (long long)len);
-		http_send_head(d->req, 200, "application/octet-stream", hdr);
-	}
-	return 0;
-}
-
-static int dl_data(void *ctx, const char *p, size_t n)
-{
-	struct dl *d = ctx;
-
-	if (d->head) {
-		return 1; /* the head is all a HEAD gets */
-	}
-	/* A client that left stops the transfer (checked every 4 MiB). */
-	d->since_check += n;
-	if (d->since_check >= 4 * 1024 * 1024) {
-		d->since_check = 0;
-		if (http_client_gone(d->req)) {
-			return 1;
-		}
-	}
-	return FCGX_PutStr(p, (int)n, d->req->fr->out) < 0 ? 1 : 0;
-}
-
-/* Range: bytes=A-B, bytes=A-, bytes=-N (one range; anything else is
- * served whole). */
-static void parse_range(const char *h, struct session_get_cb *cb, int *ranged)
-{
-	long long a = -1;
-	long long b = -1;
-	const char *dash;
-	char tmp[32];
-
-	*ranged = 0;
-	if (h == NULL || strncmp(h, "bytes=", 6) != 0 || strchr(h, ',')) {
-		return;
-	}
-	h += 6;
-	dash = strchr(h, '-');
-	if (dash == NULL || (size_t)(dash - h) >= sizeof(tmp)) {
-		return;
-	}
-	memcpy(tmp, h, (size_t)(dash - h));
-	tmp[dash - h] = '\0';
-	if (tmp[0] && parse_ll(tmp, &a) < 0) {
-		return;
-	}
-	if (dash[1] && parse_ll(dash + 1, &b) < 0) {
-		return;
-	}
-	if (a < 0 && b > 0) {
-		cb->suffix = 1;
-		cb->offset = 0;
-		cb->length = b;
-	} else if (a >= 0 && (b < 0 || b >= a)) {
-		cb->offset = a;
-		cb->length = b < 0 ? -1 : b - a + 1;
-	} else {
-		return;
-	}
-	*ranged = 1;
-}
-
-static void fs_get(struct sreq *r, struct session_fs *f)
-{
-	struct isobox_err err;
-	struct session_get_cb cb;
-	struct dl d;
-
-	memset(&err, 0, sizeof(err));
-	memset(&cb, 0, sizeof(cb));
-	memset(&d, 0, sizeof(d));
-	d.req = r->req;
-	d.entries = json_object_new_array();
-	d.head = strcmp(r->req->method, "HEAD") == 0;
-	cb.ctx = &d;
-	cb.length = -1;
-	cb.on_entry = dl_entry;
-	cb.on_file = dl_file;
-	cb.on_data = dl_data;
-	parse_range(FCGX_GetParam("HTTP_RANGE", r->req->fr->envp), &cb,
-		    &d.ranged);
-	if (session_fs_get(f, &cb, &err) < 0) {
-		if (!r->req->status) {
-			send_error(r->req, &err);
-		}
-	} else if (cb.is_dir) {
-		json_object *o = json_object_new_object();
-
-		json_object_object_add(o, "path",
-				       api_json_bytes(f->path, f->path_len));
-		json_object_object_add(o, "dir", json_object_new_boolean(1));
-		json_object_object_add(o, "entries",
-				       json_object_get(d.entries));
-		if (cb.truncated) {
-			json_object_object_add(o, "truncated",
-					       json_object_new_boolean(1));
-		}
-		http_send_json(r->req, 200, o, NULL);
-		json_object_put(o);
-	}
-	json_object_put(d.entries);
-}
-
-struct ul {
-	struct http_req *req;
-	int64_t got;
-	int64_t want; /* Content-Length, or -1 */
-};
-
-static ssize_t ul_read(void *ctx, char *buf, size_t cap)
-{
-	struct ul *u = ctx;
-	int n;
-
-	if (cap > READ_CHUNK) {
-		cap = READ_CHUNK;
-	}
-	n = FCGX_GetStr(buf, (int)cap, u->req->fr->in);
-	if (n < 0) {
-		return -1;
-	}
-	if (n == 0 && u->want >= 0 && u->got < u->want) {
-		return -1; /* cut short */
-	}
-	u->got += n;
-	return n;
-}
-
-static void fs_put(struct sreq *r, struct session_fs *f)
-{
-	struct isobox_err err;
-	struct ul u = {r->req, 0, r->req->body_len_hint};
-	int64_t max = r->svc->cfg.session_max_upload_bytes;
-	int64_t bytes = 0;
-	char sha[65];
-	json_object *o;
-
-	memset(&err, 0, sizeof(err));
-	if (u.want > max) {
-		err_set(&err, 413, "too_large",
-			"a file upload is at most %lld bytes", (long long)max);
-		send_error(r->req, &err);
-		return;
-	}
-	if (bstore_ready(&r->svc->bstore) &&
-	    bstore_space_check(&r->svc->bstore, u.want > 0 ? u.want : 0, &err) <
-		0) {
-		send_error(r->req, &err);
-		return;
-	}
-	r->req->body_read = 1; /* streamed here, never held whole */
-	if (session_fs_put(f, max, ul_read, &u, &bytes, sha, &err) < 0) {
-		send_error(r->req, &err);
-		return;
-	}
-	o = json_object_new_object();
-	json_object_object_add(o, "path", api_json_bytes(f->path, f->path_len));
-	json_object_object_add(o, "bytes", json_object_new_int64(bytes));
-	json_object_object_add(o, "sha256", json_object_new_string(sha));
-	http_send_json(r->req, 200, o, NULL);
-	json_object_put(o);
+	f.path = path;
+	f.path_len = n;
+	return session_fs_delete(&f, err);
 }
 
 static void files(struct sreq *r)
 {
-	struct isobox_err err;
 	struct session_fs f;
-	size_t n = 0;
-	char *path = query_path(r->req, &n);
-	const char *m = r->req->method;
+	struct api_fs_target t;
 
-	memset(&err, 0, sizeof(err));
-	if (path == NULL && n == 1) {
-		err_set(&err, 400, "invalid_path",
-			"pathHex must be an even number of hex digits");
-		send_error(r->req, &err);
-		return;
-	}
-	if (path == NULL && strcmp(m, "GET") != 0 && strcmp(m, "HEAD") != 0) {
-		err_set(&err, 400, "path_required",
-			"the file is named by ?path= (relative to "
-			"/workspace)");
-		send_error(r->req, &err);
-		return;
-	}
-	if (path == NULL) {
-		path = xstrdup("");
-	}
-	if (n > FSAPI_PATH_MAX || fsapi_path_check(path, n, 1, &err) < 0) {
-		if (n > FSAPI_PATH_MAX) {
-			err_set(&err, 400, "invalid_path",
-				"the path is "
-				"too long");
-		}
-		send_error(r->req, &err);
-		free(path);
-		return;
-	}
+	memset(&f, 0, sizeof(f));
 	f.svc = r->svc;
 	f.tenant = &r->req->tenant;
 	f.id = r->id;
 	f.tok = r->tok;
-	f.path = path;
-	f.path_len = n;
-	if (strcmp(m, "PUT") == 0) {
-		fs_put(r, &f);
-	} else if (strcmp(m, "DELETE") == 0) {
-		if (session_fs_delete(&f, &err) < 0) {
-			send_error(r->req, &err);
-		} else {
-			http_send_text(r->req, 204, "application/json", "", 0,
-				       NULL);
-		}
-	} else {
-		fs_get(r, &f);
-	}
-	free(path);
+	t.ctx = &f;
+	t.root_name = "/workspace";
+	t.get = sfs_get;
+	t.put = sfs_put;
+	t.del = sfs_del;
+	api_fs_serve(r->svc, r->req, &t);
 }
 
 /* ------------------------------------------------------------------ */

@@ -128,6 +128,15 @@ static const struct config_key keys[] = {
      OFF(session_max_upload_bytes), 1024, 64 * GIB},
     {"session_files_via_guest", "ISOBOX_SESSION_FILES_VIA_GUEST", CT_BOOL,
      OFF(session_files_via_guest), 0, 1},
+    {"volume_default_bytes", "ISOBOX_VOLUME_DEFAULT_BYTES", CT_SIZE,
+     OFF(volume_default_bytes), MIB, 1024 * GIB},
+    {"volume_max_bytes", "ISOBOX_VOLUME_MAX_BYTES", CT_SIZE,
+     OFF(volume_max_bytes), MIB, 1024 * GIB},
+    {"volume_max_per_tenant", "ISOBOX_VOLUME_MAX_PER_TENANT", CT_INT,
+     OFF(volume_max_per_tenant), 0, 1000000},
+    {"volume_max_total_bytes_per_tenant",
+     "ISOBOX_VOLUME_MAX_TOTAL_BYTES_PER_TENANT", CT_SIZE,
+     OFF(volume_max_total_bytes_per_tenant), MIB, 64 * 1024 * GIB},
     {"docker.host", "DOCKER_HOST", CT_STR, OFF(docker_host), 0, 0},
     /* DOCKER_TLS_VERIFY has docker CLI semantics; see apply_env(). */
     {"docker.tls_verify", NULL, CT_BOOL, OFF(docker_tls_verify), 0, 1},
@@ -180,6 +189,10 @@ static const char *const top_allowed[] = {
     "session_idle_stop_ms",
     "session_max_upload_bytes",
     "session_files_via_guest",
+    "volume_default_bytes",
+    "volume_max_bytes",
+    "volume_max_per_tenant",
+    "volume_max_total_bytes_per_tenant",
     "docker",
     "limits",
     "memory_require_key",
@@ -284,6 +297,10 @@ void config_defaults(struct config *c)
 	c->session_idle_stop_ms = 300000;
 	c->session_max_upload_bytes = 64 * MIB;
 	c->session_files_via_guest = 0;
+	c->volume_default_bytes = 512 * MIB;
+	c->volume_max_bytes = 8 * GIB;
+	c->volume_max_per_tenant = 100;
+	c->volume_max_total_bytes_per_tenant = 16 * GIB;
 
 	c->docker_host = xstrdup("unix:///var/run/docker.sock");
 	c->docker_tls_verify = 0;

@@ -58,6 +58,11 @@
  *   session_files_via_guest: false  # file calls to a running sandbox go
  *                                   # through its guest (for runtimes whose
  *                                   # bind mounts cache: session_run.c)
+ *   volume_default_bytes: 512MiB    # a volume's cap when a create sends
+ *                                   # no sizeBytes
+ *   volume_max_bytes: 8GiB          # the largest sizeBytes
+ *   volume_max_per_tenant: 100      # volumes per tenant (429 above)
+ *   volume_max_total_bytes_per_tenant: 16GiB  # sum of a tenant's caps
  *   docker:
  *     host: unix:///var/run/docker.sock  # or tcp://HOST:PORT
  *     tls_verify: false
@@ -146,6 +151,11 @@ struct config {
 	int64_t session_max_upload_bytes; /* one file upload */
 	int session_files_via_guest;	  /* file calls of a running sandbox go
 					   * through its guest */
+	/* Volumes (volume.h). */
+	int64_t volume_default_bytes; /* cap when none is asked for */
+	int64_t volume_max_bytes;     /* the largest cap */
+	int volume_max_per_tenant;    /* volumes per tenant */
+	int64_t volume_max_total_bytes_per_tenant; /* sum of caps */
 
 	char *docker_host; /* "unix:///path" or "tcp://host:port" */
 	int docker_tls_verify;

@@ -27,6 +27,10 @@ static const struct route routes[] = {
     {"PUT", "/v1/sessions*", api_session_put, "session_file_write"},
     {"PATCH", "/v1/sessions*", api_session_patch, "session_update"},
     {"DELETE", "/v1/sessions*", api_session_delete, "session_delete"},
+    {"GET", "/v1/volumes*", api_volume_get, "volume_read"},
+    {"POST", "/v1/volumes*", api_volume_post, "volume_create"},
+    {"PUT", "/v1/volumes*", api_volume_put, "volume_file_write"},
+    {"DELETE", "/v1/volumes*", api_volume_delete, "volume_delete"},
 };
 
 /* Routes anyone may call: probes, descriptions and the catalogue. Every

@@ -291,6 +291,8 @@ static int row_remove(struct store_txn *t, const struct session *s)
 	if (store_expiry_key(k, s->expires_ms, s->id) == 0) {
 		store_del(t, STORE_SESSIONS_EXPIRY, k);
 	}
+	/* the holds end with the row */
+	volume_release_txn(t, s->id, s->volumes, s->nvolumes);
 	return store_del(t, STORE_SESSIONS, s->id);
 }
 
@@ -651,15 +653,39 @@ static char **kernel_args(struct service *svc, const struct session *s,
 	return a;
 }
 
+/* The bind mounts of s's volumes (read-only ones "ro"); paths[] get the
+ * host paths to free. Returns how many. */
+static int volumes_mounts(struct service *svc, const struct session *s,
+			  struct spec_mount *m, char *paths[])
+{
+	int n = 0;
+	int i;
+
+	for (i = 0; i < s->nvolumes && i < SESSION_VOLUMES_MAX; i++) {
+		paths[n] = volume_host_path(svc, s->volumes[i].id);
+		if (paths[n] == NULL) {
+			continue;
+		}
+		m[n].host = paths[n];
+		m[n].target = s->volumes[i].target;
+		m[n].read_only = s->volumes[i].read_only;
+		n++;
+	}
+	return n;
+}
+
 int session_sandbox_ensure(struct service *svc, struct session *s,
 			   const struct lang *lang, int *restarted,
 			   struct isobox_err *err)
 {
 	static const char *const gargs[] = {"--session", "--workdir",
 					    "/workspace", NULL};
-	struct spec_mount m[2];
+	struct spec_mount m[2 + SESSION_VOLUMES_MAX];
 	char **kargs = NULL;
 	char *kdir = NULL;
+	char *vpath[SESSION_VOLUMES_MAX] = {NULL};
+	size_t nm = 1;
+	int nv;
 	struct spec_desc d;
 	struct record_ctx rc_ctx;
 	json_object *spec;
@@ -704,10 +730,13 @@ int session_sandbox_ensure(struct service *svc, struct session *s,
 	m[0].read_only = 0;
 	if (s->type == SESSION_KERNEL) {
 		kargs = kernel_args(svc, s, lang, &kdir);
-		m[1].host = kdir;
-		m[1].target = "/.isobox/kernel";
-		m[1].read_only = 1;
+		m[nm].host = kdir;
+		m[nm].target = "/.isobox/kernel";
+		m[nm].read_only = 1;
+		nm++;
 	}
+	nv = volumes_mounts(svc, s, m + nm, vpath);
+	nm += (size_t)nv;
 	memset(&d, 0, sizeof(d));
 	d.lang = lang;
 	d.lim = &s->lim;
@@ -715,7 +744,7 @@ int session_sandbox_ensure(struct service *svc, struct session *s,
 	d.deadline_wall_ms = 0;
 	d.kind = "session";
 	d.mounts = m;
-	d.nmounts = kargs ? 2 : 1;
+	d.nmounts = nm;
 	d.guest_args = kargs ? (const char *const *)kargs : gargs;
 	d.session_id = s->id;
 	d.fsize_bytes = SESSION_JOB_FSIZE;
@@ -725,6 +754,9 @@ int session_sandbox_ensure(struct service *svc, struct session *s,
 	free(path);
 	free(kdir);
 	strv_free(kargs);
+	for (nv = 0; nv < SESSION_VOLUMES_MAX; nv++) {
+		free(vpath[nv]);
+	}
 	if (rc < 0) {
 		admit_release(svc, aid);
 		return -1;
@@ -827,6 +859,11 @@ static int insert_fn(struct store_txn *t, void *p)
 			       "may have); delete one first",
 			       mine);
 	}
+	if (c->s->nvolumes > 0 &&
+	    volume_attach_txn(t, c->s->tenant_kind, c->s->tenant, c->s->id,
+			      c->s->volumes, c->s->nvolumes, c->err) < 0) {
+		return -1;
+	}
 	rc = row_store(t, c->s, 0);
 	return rc < 0 ? store_fail(c->err, rc) : 0;
 }
@@ -891,6 +928,39 @@ static int store_ready_check(struct service *svc, struct isobox_err *err)
 				  err);
 }
 
+/* Volumes: the request's list into the row (checked here; the holds are
+ * taken in insert_fn's transaction). */
+static int volumes_take(const struct session_new *req, struct session *out,
+			struct isobox_err *err)
+{
+	int i;
+	int j;
+
+	if (req->nvolumes > SESSION_VOLUMES_MAX) {
+		return err_set(err, 400, "invalid_request",
+			       "a session attaches at most %d volumes",
+			       SESSION_VOLUMES_MAX);
+	}
+	for (i = 0; i < req->nvolumes; i++) {
+		const struct volume_mount *v = &req->volumes[i];
+
+		if (volume_mount_path_check(v->target, err) < 0) {
+			return -1;
+		}
+		for (j = 0; j < i; j++) {
+			if (strcmp(req->volumes[j].id, v->id) == 0 ||
+			    strcmp(req->volumes[j].target, v->target) == 0) {
+				return err_set(err, 400, "invalid_request",
+					       "each volume and each mountPath "
+					       "may appear once");
+			}
+		}
+		out->volumes[i] = *v;
+	}
+	out->nvolumes = req->nvolumes;
+	return 0;
+}
+
 int session_create(struct service *svc, const struct session_new *req,
 		   struct session *out, char tok[SESSION_TOKEN_SIZE],
 		   struct isobox_err *err)
@@ -916,10 +986,6 @@ int session_create(struct service *svc, const struct session_new *req,
 			       "%s has no kernel; kernel sessions are offered "
 			       "for: %s",
 			       req->lang->name, list[0] ? list : "none");
-	}
-	if (req->volume_id && req->volume_id[0]) {
-		return err_set(err, 400, "volumes_disabled",
-			       "volumes are not available yet");
 	}
 	if (req->network) {
 		return err_set(err, 403, "network_unavailable",
@@ -955,6 +1021,9 @@ int session_create(struct service *svc, const struct session_new *req,
 	}
 	out->ttl_sec = session_ttl_clamp(req->ttl_sec, svc->cfg.session_ttl_sec,
 					 svc->cfg.session_max_ttl_sec);
+	if (volumes_take(req, out, err) < 0) {
+		return -1;
+	}
 	if (row_new(svc, out, tok, err) < 0) {
 		return -1;
 	}
@@ -1468,6 +1537,7 @@ static void reconcile(struct service *svc)
 	struct store_cursor c;
 	struct store_val k;
 	struct store_val v;
+	int ours;
 
 	/* Rows that name a container, read before the engine's list: a
 	 * container recorded before this read was created before the list
@@ -1571,9 +1641,11 @@ static void reconcile(struct service *svc)
 	json_object_put(list);
 	free(ids);
 	free(cids);
-	if (store_is_ours(svc)) {
+	ours = store_is_ours(svc);
+	if (ours) {
 		bstore_list(&svc->bstore, BSTORE_SESSIONS, orphan_subvol, svc);
 	}
+	volume_housekeep(svc, ours);
 	bstore_qgroup_sweep(&svc->bstore);
 }
 

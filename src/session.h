@@ -15,7 +15,9 @@
  *   the epoch; expires = last activity + ttl), ttl (s), steps, busy-by
  *   (owner "host:pid:start", the step's job id, since), dirty (a driver
  *   died mid-step: the next channel pads), flags (a sandbox existed
- *   before), and a list of volumes (empty until volumes land).
+ *   before), and the list of its volumes (volume.h: id, mount path,
+ *   read-only), whose holds are taken and dropped in the same transactions
+ *   as the row.
  * Table "sessions_expiry": store_expiry_key(expires, id) -> empty record,
  * kept in the same transaction as the row, so the reaper reads the due
  * sessions first.
@@ -29,7 +31,9 @@
  * Errors: -1 with err (util.h) carrying the HTTP status and the seed's
  * codes: 401 invalid_session_token, 404 session_not_found, 409
  * session_busy, 429 too_many_sessions, 400 kernel_unavailable (the runtime
- * has no "kernel" in the catalogue) / volumes_disabled / invalid_ttl, 503
+ * has no "kernel" in the catalogue) / invalid_ttl, the attach errors of
+ * volume.h (400 invalid_request / invalid_mount_path, 404
+ * volume_not_found, 409 volume_locked), 503
  * storage_unavailable, 507 storage_full, 500 internal, plus the run's errors
  * (exec.h) and the file errors of fsapi.h (both file paths give the same
  * codes). */
@@ -47,6 +51,7 @@
 #include "request.h"
 #include "service.h"
 #include "store.h"
+#include "volume.h"
 
 #define SESSION_ID_PREFIX    "sess_"
 #define SESSION_ID_SIZE	     38 /* "sess_" + 32 hex + NUL */
@@ -65,12 +70,6 @@ enum session_state { SESSION_STOPPED = 0, SESSION_RUNNING, SESSION_BUSY };
 #define SESSION_F_STARTED                                                      \
 	1 /* a sandbox existed before: the next start is                       \
 	   * a restart (the answer says so) */
-
-struct session_volume {
-	char id[BSTORE_ID_MAX + 1];
-	char target[64];
-	int read_only;
-};
 
 /* One row, decoded. */
 struct session {
@@ -98,7 +97,7 @@ struct session {
 	int dirty;
 	int flags;
 	int nvolumes;
-	struct session_volume volumes[SESSION_VOLUMES_MAX];
+	struct volume_mount volumes[SESSION_VOLUMES_MAX];
 };
 
 /* ---- pure parts (unit-tested) ---------------------------------------- */
@@ -143,8 +142,11 @@ struct session_new {
 	int64_t ttl_sec; /* <= 0: the default */
 	const struct limits_partial *limits;
 	int network;
-	const char *volume_id;	    /* NULL or "": none */
 	const struct registry *reg; /* kernel_unavailable lists its kernels */
+	/* Volumes to attach (volume.h): id, mount path ("target") and
+	 * read_only, at most SESSION_VOLUMES_MAX. */
+	const struct volume_mount *volumes;
+	int nvolumes;
 };
 
 /* Create a session: checks (type, volumes, network, counts, free space),
@@ -248,6 +250,10 @@ struct session_get_cb {
 };
 int session_fs_get(const struct session_fs *f, struct session_get_cb *cb,
 		   struct isobox_err *err);
+/* The GET of a stopped sandbox's workspace, beneath any root fd (a
+ * volume's too): stat, then a listing or the file's range. */
+int session_fs_get_beneath(int root, const char *path, size_t path_len,
+			   struct session_get_cb *cb, struct isobox_err *err);
 /* Write path from src (as fsapi_write's src); at most max_bytes. */
 int session_fs_put(const struct session_fs *f, int64_t max_bytes,
 		   ssize_t (*src)(void *ctx, char *buf, size_t cap), void *ctx,

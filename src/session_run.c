@@ -624,6 +624,12 @@ static int hsink(void *ctx, const char *p, size_t n)
 static int get_host(struct fs_op *op, const struct session_fs *f,
 		    struct session_get_cb *cb, struct isobox_err *err)
 {
+	return session_fs_get_beneath(op->root, f->path, f->path_len, cb, err);
+}
+
+int session_fs_get_beneath(int root, const char *path, size_t path_len,
+			   struct session_get_cb *cb, struct isobox_err *err)
+{
 	struct fsapi_stat st;
 	struct session_fent e;
 	int64_t off;
@@ -631,19 +637,19 @@ static int get_host(struct fs_op *op, const struct session_fs *f,
 	int fd;
 	int rc;
 
-	if (fsapi_stat(op->root, f->path, f->path_len, &st, err) < 0) {
+	if (fsapi_stat(root, path, path_len, &st, err) < 0) {
 		return -1;
 	}
 	if (st.type == FSAPI_DIR) {
 		int trunc = 0;
 
 		cb->is_dir = 1;
-		rc = fsapi_list(op->root, f->path, f->path_len, 0, hl_entry, cb,
-				&trunc, err);
+		rc = fsapi_list(root, path, path_len, 0, hl_entry, cb, &trunc,
+				err);
 		cb->truncated = trunc;
 		return rc < 0 ? -1 : 0;
 	}
-	fd = fsapi_open_read(op->root, f->path, f->path_len, &st, err);
+	fd = fsapi_open_read(root, path, path_len, &st, err);
 	if (fd < 0) {
 		return -1;
 	}
@@ -659,8 +665,8 @@ static int get_host(struct fs_op *op, const struct session_fs *f,
 	if (len < 0) {
 		len = 0;
 	}
-	e.name = f->path;
-	e.name_len = f->path_len;
+	e.name = path;
+	e.name_len = path_len;
 	e.type = st.type;
 	e.mode = st.mode;
 	e.size = st.size;

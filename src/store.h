@@ -66,7 +66,9 @@ enum store_env { STORE_RUN = 0, STORE_STATE = 1, STORE_NENVS };
 	X(KV_USAGE, "kv_usage", STORE_STATE, 8)	  /* tenant[+ns] -> kv.c */    \
 	X(KV_EXPIRY, "kv_expiry", STORE_STATE, 9) /* expiry index, kv.c */     \
 	X(SESSIONS, "sessions", STORE_STATE, 10)  /* id -> session.c */        \
-	X(SESSIONS_EXPIRY, "sessions_expiry", STORE_STATE, 11) /* index */
+	X(SESSIONS_EXPIRY, "sessions_expiry", STORE_STATE, 11) /* index */     \
+	X(VOLUMES, "volumes", STORE_STATE, 12)		 /* id -> volume.c */  \
+	X(VOLUME_NAMES, "volume_names", STORE_STATE, 13) /* name -> id */
 
 enum store_table {
 #define STORE_TABLE_ENUM(id, name, env, tag) STORE_##id,

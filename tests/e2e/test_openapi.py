@@ -79,6 +79,12 @@ PREFIX_PATHS = {
         "PATCH": ["/v1/sessions/{id}"],
         "DELETE": ["/v1/sessions/{id}", "/v1/sessions/{id}/fs"],
     },
+    "/v1/volumes*": {
+        "GET": ["/v1/volumes", "/v1/volumes/{id}", "/v1/volumes/{id}/fs"],
+        "POST": ["/v1/volumes"],
+        "PUT": ["/v1/volumes/{id}/fs"],
+        "DELETE": ["/v1/volumes/{id}", "/v1/volumes/{id}/fs"],
+    },
 }
 
 

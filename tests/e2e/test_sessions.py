@@ -88,7 +88,7 @@ def test_create_get_list_delete():
     ({"runtime": ""}, 400, "runtime_required"),
     ({"runtime": "lua", "type": "kernel"}, 400, "kernel_unavailable"),
     ({"runtime": "python", "type": "vm"}, 400, "invalid_field"),
-    ({"runtime": "python", "volumeId": "vol_1"}, 400, "volumes_disabled"),
+    ({"runtime": "python", "volumeId": "vol_1"}, 404, "volume_not_found"),
     ({"runtime": "python", "ttlSec": "soon"}, 400, "invalid_ttl"),
     ({"runtime": "python", "limits": {"memoryBytes": -1}}, 400, "invalid_field"),
     ({"runtime": "no-such-language-xyz"}, 400, None),
