@@ -74,7 +74,8 @@ PREFIX_PATHS = {
     "/v1/sessions*": {
         "GET": ["/v1/sessions", "/v1/sessions/{id}", "/v1/sessions/{id}/fs"],
         "POST": ["/v1/sessions", "/v1/sessions/{id}/exec",
-                 "/v1/sessions/{id}/interrupt", "/v1/sessions/{id}/fork"],
+                 "/v1/sessions/{id}/interrupt", "/v1/sessions/{id}/fork",
+                 "/v1/sessions/{id}/restart"],
         "PUT": ["/v1/sessions/{id}/fs"],
         "PATCH": ["/v1/sessions/{id}"],
         "DELETE": ["/v1/sessions/{id}", "/v1/sessions/{id}/fs"],
