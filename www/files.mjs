@@ -7,16 +7,20 @@ import { h, errorSentence, fmtSize, fmtUntil, fmtDuration, fmtTime, saveBlob, se
 
 const $ = (id) => document.getElementById(id);
 
-// How the session's language runs a workspace file from a step.
+// How the session's language runs a workspace file from a step, and which
+// file names it runs.
 const RUN_FILE = {
-  python: (p) => `import runpy\nrunpy.run_path(${JSON.stringify(p)}, run_name="__main__")\n`,
-  javascript: (p) => `require(${JSON.stringify('./' + p)});\n`,
-  bash: (p) => `bash ${shellQuote(p)}\n`,
-  ruby: (p) => `load ${JSON.stringify('./' + p)}\n`,
-  lua: (p) => `dofile(${JSON.stringify(p)})\n`,
+  python: [/\.py$/, (p) => `import runpy\nrunpy.run_path(${JSON.stringify(p)}, run_name="__main__")\n`],
+  javascript: [/\.[cm]?js$/, (p) => `require(${JSON.stringify('./' + p)});\n`],
+  bash: [/\.(sh|bash)$/, (p) => `bash ${shellQuote(p)}\n`],
+  ruby: [/\.rb$/, (p) => `load ${JSON.stringify('./' + p)}\n`],
+  lua: [/\.lua$/, (p) => `dofile(${JSON.stringify(p)})\n`],
 };
 const shellQuote = (s) => `'${s.replace(/'/g, `'\\''`)}'`;
-const runnerFor = (lang) => RUN_FILE[lang] || RUN_FILE[(lang || '').split('-')[0]];
+function runnerFor(lang, path) {
+  const r = RUN_FILE[lang] || RUN_FILE[(lang || '').split('-')[0]];
+  return r && r[0].test(path) ? r[1] : null;
+}
 
 export function mountFiles(ctx) {
   const el = {
@@ -52,6 +56,7 @@ export function mountFiles(ctx) {
     el.disk.max = s.diskQuotaBytes || 1;
     el.disk.value = Math.min(s.diskBytes || 0, el.disk.max);
     el.diskText.textContent = `${fmtSize(s.diskBytes || 0)} of ${fmtSize(s.diskQuotaBytes || 0)} used`;
+    el.diskText.title = 'As of the file system\'s last commit (about every 30 s)';
   }
 
   async function refreshInfo() {
@@ -189,7 +194,7 @@ export function mountFiles(ctx) {
       h('span', { class: 'size', title: `${ent.size} bytes` }, fmtSize(ent.size)),
       h('span', { class: 'ops' },
         h('button', { type: 'button', class: 'small', 'aria-label': `Download ${path}`, onclick: () => download(path, ent.name) }, 'Download'),
-        runnerFor(session.info.runtime)
+        runnerFor(session.info.runtime, path)
           ? h('button', { type: 'button', class: 'small', 'aria-label': `Run ${path}`, onclick: () => runFile(path) }, 'Run')
           : null,
         deleteButton(path, false))));
@@ -341,7 +346,7 @@ export function mountFiles(ctx) {
   /* ---------------------------------------------------------- steps */
 
   function runFile(path) {
-    const make = runnerFor(session.info.runtime);
+    const make = runnerFor(session.info.runtime, path);
     el.cmd.value = make(path);
     runStep();
   }

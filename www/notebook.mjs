@@ -317,8 +317,8 @@ function htmlFrame(html) {
   const frame = h('iframe', { class: 'html-result', sandbox: 'allow-same-origin', title: 'HTML output', srcdoc: doc });
   frame.addEventListener('load', () => {
     try {
-      const b = frame.contentDocument.documentElement;
-      frame.style.height = `${Math.min(600, b.scrollHeight + 4)}px`;
+      const b = frame.contentDocument.body;
+      frame.style.height = `${Math.max(32, Math.min(600, b.scrollHeight + 16))}px`;
     } catch {
       /* keep the default height */
     }
