@@ -394,7 +394,8 @@ export function mountFiles(ctx) {
         status(ok ? `Finished with exit code 0 in ${r.durationMs} ms.`
           : r.timedOut ? 'Timed out: the step ran past its wall-time limit and was killed.'
             : r.oomKilled ? 'Out of memory: the step went over the session’s memory limit.'
-              : `Exited with code ${r.exitCode}.`, ok ? 'ok' : 'error', ok ? 'ok' : 'error');
+              : `Exited with code ${r.exitCode}.`, ok ? 'ok' : 'error',
+        ok ? 'ok' : r.timedOut ? 'timeout' : r.oomKilled ? 'oom' : 'exit');
       }
     } catch (err) {
       status(errorSentence(err), err.code === 'aborted' ? 'warn' : 'error', 'failed');

@@ -33,7 +33,7 @@ const outcome = (page, id) => page.locator(id).getAttribute('data-outcome');
 async function waitOutcome(page, id, want, timeout = 60000) {
   await page.waitForFunction(([sel, w]) => {
     const o = document.querySelector(sel).dataset.outcome;
-    return w.includes(o) || o === 'failed' || o === 'error';
+    return w.includes(o) || o === 'failed';
   }, [id, want], { timeout });
   return { outcome: await outcome(page, id), text: await page.locator(id).textContent() };
 }
@@ -157,6 +157,18 @@ try {
   await page.locator('#fs-tree li[data-path="made-by-step.txt"]').waitFor({ timeout: 10000 });
   check('a file the step wrote appears in the tree',
     (await page.locator('#fs-tree li[data-path="made-by-step.txt"] .size').textContent()) === '1000 bytes');
+
+  // Interrupt a long step from the page (SIGINT to the step).
+  await page.fill('#fs-cmd', 'import time\nprint("sleeping", flush=True)\ntime.sleep(60)\n');
+  const t0 = Date.now();
+  await page.click('#fs-run');
+  await page.waitForFunction(() => document.querySelector('#fs-output').textContent.includes('sleeping'), null,
+    { timeout: 30000 });
+  await page.click('#fs-stop');
+  const intr = await waitOutcome(page, '#fs-status', ['ok', 'exit'], 60000);
+  check('Interrupt stops a running step', intr.outcome === 'exit' && Date.now() - t0 < 30000 &&
+    (await page.locator('#fs-output').textContent()).includes('KeyboardInterrupt'),
+  { intr, ms: Date.now() - t0, out: await page.locator('#fs-output').textContent() });
 
   // Delete (asks once more on the same button): the row goes, and stays
   // gone after a refresh from the server.
