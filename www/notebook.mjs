@@ -262,6 +262,17 @@ export function mountNotebook(ctx) {
       ? err.traceback.join('\n').replace(ANSI, '')
       : `${err.name || 'Error'}: ${err.value || err.message || ''}`;
     tb.textContent = lines.endsWith('\n') ? lines : lines + '\n';
+    // The kernel also writes the traceback to stderr (for plain clients):
+    // show it once, in the traceback box.
+    const stream = out.querySelector('.stream');
+    const want = tb.textContent.trim();
+    for (const span of stream.querySelectorAll('.err')) {
+      const t = span.textContent;
+      const at = want ? t.lastIndexOf(want) : -1;
+      if (at >= 0) span.textContent = (t.slice(0, at) + t.slice(at + want.length)).replace(/^\n+$/, '');
+      if (!span.textContent) span.remove();
+    }
+    if (!stream.textContent.trim()) stream.hidden = true;
   }
 
   el.add.addEventListener('click', () => {

@@ -292,6 +292,34 @@ try {
     await cell3.locator('textarea').press('Shift+Enter');
     await cell3.locator('.traceback').waitFor({ timeout: 60000 });
     check('a traceback is shown', /ZeroDivisionError/.test(await cell3.locator('.traceback').textContent()));
+    check('the traceback is shown once', !(await cell3.locator('.stream').isVisible()) ||
+      !(await cell3.locator('.stream').textContent()).includes('ZeroDivisionError'));
+    // Interrupt: a sleeping cell stops, variables stay.
+    const cell4 = page.locator('#nb-cells .cell').nth(3);
+    await cell4.locator('textarea').fill('import time\nprint("zzz", flush=True)\ntime.sleep(100)');
+    await cell4.locator('textarea').press('Shift+Enter');
+    await cell4.locator('.stream', { hasText: 'zzz' }).waitFor({ timeout: 30000 });
+    const ti = Date.now();
+    await page.click('#nb-interrupt');
+    await page.waitForFunction(() => document.querySelectorAll('#nb-cells .cell')[3].dataset.state !== 'running',
+      null, { timeout: 30000 });
+    check('Interrupt stops a cell', Date.now() - ti < 10000 &&
+      /interrupted/i.test(await cell4.locator('.cell-status').textContent()),
+    await cell4.locator('.cell-status').textContent());
+    const cell5 = page.locator('#nb-cells .cell').nth(4);
+    await cell5.locator('textarea').fill('x');
+    await cell5.locator('textarea').press('Shift+Enter');
+    await page.waitForFunction(() => document.querySelectorAll('#nb-cells .cell')[4].dataset.state === 'done',
+      null, { timeout: 30000 });
+    check('variables kept after an interrupt', (await cell5.locator('.result.main').textContent()).trim() === '21');
+    // Restart: the variables are gone.
+    await page.click('#nb-restart');
+    await waitOutcome(page, '#nb-status', ['restarted'], 60000);
+    const cell6 = page.locator('#nb-cells .cell').nth(5);
+    await cell6.locator('textarea').fill('x');
+    await cell6.locator('textarea').press('Shift+Enter');
+    await cell6.locator('.traceback').waitFor({ timeout: 60000 });
+    check('Restart clears the variables', /NameError/.test(await cell6.locator('.traceback').textContent()));
     await shot(page, 'playground-notebook-kernel.png');
     await page.click('#nb-close');
     await waitOutcome(page, '#nb-status', ['closed']);

@@ -6,7 +6,9 @@ session with streamed output, deleted; the TTL and the quota are shown.
 Memory: a put shows the value, an edit of a changed value is refused
 (If-Match) until overwriting is chosen, a binary value downloads, delete.
 Notebook: with kernels disabled the server's kernel_disabled is shown; with
-kernels, a matplotlib plot appears as an <img> under its cell; result
+kernels, a matplotlib plot appears as an <img> under its cell, a traceback
+once, Interrupt stops a sleeping cell keeping variables, Restart drops them;
+result
 rendering (image/png, sanitized HTML in a script-less frame) is also checked
 with answers the test gives. Every view fits a 390 px screen and nothing is
 fetched from outside the service. Screenshots go to build/.
@@ -43,7 +45,11 @@ def test_state_views_in_chromium():
         assert must in names, must
     # Kernels: the real plot when the server has them, else its error.
     if report["kernels"] == "available":
-        assert "a matplotlib plot appears as a picture under its cell" in names
+        for must in ("a matplotlib plot appears as a picture under its cell",
+                     "a traceback is shown", "Interrupt stops a cell",
+                     "variables kept after an interrupt",
+                     "Restart clears the variables"):
+            assert must in names, must
     else:
         assert report["kernels"] in ("kernel_disabled", "kernel_unavailable")
         assert "no kernel: the server's error is shown" in names
