@@ -409,6 +409,26 @@ try {
   await waitOutcome(pp, '#fs-status', ['closed']);
   await phone.close();
 
+  // A session whose page goes away is closed (its token died with the
+  // page): navigating away sends the DELETE.
+  const p3 = await context.newPage();
+  watch(p3);
+  await p3.goto(url);
+  await p3.waitForFunction(() => document.querySelector('#status').dataset.outcome === 'ready');
+  await p3.click('#tab-files');
+  await p3.click('#fs-create');
+  await waitOutcome(p3, '#fs-status', ['ready']);
+  const orphan = await p3.locator('#fs-id').textContent();
+  await p3.goto('about:blank');
+  let listed = true;
+  for (let i = 0; i < 50 && listed; i++) {
+    await new Promise((res) => setTimeout(res, 200));
+    const all = await (await fetch(`${base}/v1/sessions`)).json();
+    listed = all.sessions.some((x) => x.id === orphan);
+  }
+  check('leaving the page closes its sessions', !listed, orphan);
+  await p3.close();
+
   await page.click('#tab-files');
   await page.click('#fs-close');
   const closed = await waitOutcome(page, '#fs-status', ['closed']);
