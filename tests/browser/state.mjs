@@ -48,7 +48,9 @@ const consoleErrors = [];
 const outside = [];
 let context;
 
+const pages = [];
 function watch(page) {
+  pages.push(page);
   page.on('pageerror', (e) => consoleErrors.push(String(e)));
   page.on('console', (m) => {
     if (m.type() === 'error' && !/status of [45]\d\d/.test(m.text())) consoleErrors.push(m.text());
@@ -438,6 +440,8 @@ try {
 } catch (e) {
   report.error = String(e && e.stack ? e.stack : e);
 } finally {
+  // Leaving each page closes the sessions it still holds (after a failure).
+  for (const p of pages) await p.goto('about:blank', { timeout: 5000 }).catch(() => {});
   await browser.close();
 }
 process.stdout.write(JSON.stringify(report) + '\n');
