@@ -411,12 +411,14 @@ export function mountFiles(ctx) {
 
   el.run.addEventListener('click', runStep);
   el.stop.addEventListener('click', async () => {
-    if (!session || !running) return;
+    const step = running;
+    if (!session || !step) return;
     try {
       await session.interrupt();
-      status('Interrupt sent (SIGINT).', 'warn', 'running');
+      // The step may have ended meanwhile: its verdict stays.
+      if (running === step) status('Interrupt sent (SIGINT).', 'warn', 'running');
     } catch (err) {
-      status(errorSentence(err), 'error', 'running');
+      if (running === step && err.code !== 'session_idle') status(errorSentence(err), 'error', 'running');
     }
   });
   el.cmd.addEventListener('keydown', (e) => {

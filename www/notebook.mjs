@@ -23,7 +23,7 @@ export function mountNotebook(ctx) {
     form: $('nb-new'), runtime: $('nb-runtime'), ttl: $('nb-ttl'), start: $('nb-start'),
     info: $('nb-session'), id: $('nb-id'), lang: $('nb-lang'), expires: $('nb-expires'),
     interrupt: $('nb-interrupt'), restart: $('nb-restart'), close: $('nb-close'),
-    status: $('nb-status'), cells: $('nb-cells'), add: $('nb-add'),
+    status: $('nb-status'), cells: $('nb-cells'), add: $('nb-add'), wall: $('nb-wall'),
   };
   let session = null;
   let starting = null;
@@ -87,7 +87,7 @@ export function mountNotebook(ctx) {
     if (!session) return;
     try {
       await session.interrupt();
-      status('Interrupt sent: the running cell stops, variables are kept.', 'warn', 'interrupting');
+      status('Interrupt sent: the running cell stops, its variables are kept.', 'warn', 'interrupting');
     } catch (e) {
       status(e.code === 'session_idle' ? 'Nothing is running.' : errorSentence(e), 'warn', 'failed');
     }
@@ -176,19 +176,38 @@ export function mountNotebook(ctx) {
     out.querySelector('.cell-status').textContent = '';
   }
 
-  async function runCell(cell, advance = false) {
-    const ta = cell.querySelector('textarea');
+  // Cells run one at a time, in the order they were asked for; a cell that
+  // fails or is interrupted cancels the ones queued behind it (as Jupyter).
+  let queue = Promise.resolve();
+  let generation = 0;
+
+  function runCell(cell, advance = false) {
     if (advance) {
       const next = cell.nextElementSibling || addCell(cell);
       next.querySelector('textarea').focus();
     }
-    if (runningCell) {
-      status('Another cell is running: wait for it or interrupt it.', 'warn', 'busy');
+    if (cell.dataset.state === 'queued' || cell.dataset.state === 'running') return;
+    const gen = generation;
+    cell.dataset.state = 'queued';
+    cell.querySelector('.prompt').textContent = '[*]:';
+    cell.querySelector('.cell-status').textContent = runningCell ? 'Waiting for the cells before it…' : '';
+    queue = queue.then(() => execCell(cell, gen)).catch(() => {});
+  }
+
+  async function execCell(cell, gen) {
+    const ta = cell.querySelector('textarea');
+    if (gen !== generation) {
+      cell.dataset.state = 'cancelled';
+      cell.querySelector('.prompt').textContent = '[ ]:';
+      cell.querySelector('.cell-status').textContent = 'Not run: a cell before it failed or was interrupted.';
       return;
     }
     const s = await start();
     if (!s) {
+      cell.dataset.state = 'error';
+      cell.querySelector('.prompt').textContent = '[ ]:';
       cell.querySelector('.cell-status').textContent = 'Not run: no kernel (see above).';
+      generation++;
       return;
     }
     runningCell = cell;
@@ -204,7 +223,10 @@ export function mountNotebook(ctx) {
     let excShown = false;
     let done = null;
     try {
-      for await (const ev of s.exec({ code: ta.value })) {
+      const body = { code: ta.value };
+      // The server clamps it to its ceiling; the answer's limits say what ran.
+      if (Number(el.wall.value) > 0) body.limits = { wallTimeMs: Math.round(Number(el.wall.value) * 1000) };
+      for await (const ev of s.exec(body)) {
         if (ev.event === 'stdout' || ev.event === 'stderr') {
           stream.hidden = false;
           appendOutput(stream, ev.data.chunk, ev.event === 'stderr');
@@ -239,8 +261,10 @@ export function mountNotebook(ctx) {
       notes.push(`${run.durationMs ?? '?'} ms`);
       cstat.textContent = sentence(notes.join(', '));
       cell.dataset.state = k.error || run.exitCode ? 'error' : 'done';
+      if (k.error || k.interrupted || k.restarted || run.timedOut || run.oomKilled) generation++;
       s.refresh().then(showSession, () => {});
     } catch (e) {
+      generation++;
       cell.dataset.state = 'error';
       cell.querySelector('.prompt').textContent = '[!]:';
       cstat.textContent = e.status ? errorSentence(e) : `Failed: ${e.message}`;

@@ -38,6 +38,12 @@ async function waitOutcome(page, id, want, timeout = 60000) {
   return { outcome: await outcome(page, id), text: await page.locator(id).textContent() };
 }
 
+// A notebook cell has finished (done, error or cancelled).
+async function cellDone(page, i, timeout = 60000) {
+  await page.waitForFunction((n) => ['done', 'error', 'cancelled'].includes(
+    document.querySelectorAll('#nb-cells .cell')[n]?.dataset.state), i, { timeout });
+}
+
 const browser = await chromium.launch({
   executablePath,
   headless: true,
@@ -259,6 +265,8 @@ try {
 
   await page.click('#tab-notebook');
   await page.selectOption('#nb-runtime', 'python');
+  // A cold matplotlib import may take a few seconds under gVisor.
+  await page.fill('#nb-wall', '20');
   const cell1 = page.locator('#nb-cells .cell').first();
   await cell1.locator('textarea').fill('x = 21\nx * 2');
   await cell1.locator('textarea').focus();
@@ -276,8 +284,7 @@ try {
     // Kernels are there: the real thing.
     report.kernels = 'available';
     check('a kernel starts', nb.outcome === 'ready', nb);
-    await page.waitForFunction(() => document.querySelector('#nb-cells .cell').dataset.state !== 'running' &&
-      document.querySelector('#nb-cells .cell .prompt').textContent !== '[*]:', null, { timeout: 60000 });
+    await cellDone(page, 0);
     check('the last expression\'s value shown', (await cell1.locator('.result').first().textContent()).trim() === '42',
       await cell1.locator('.cell-out').textContent());
     check('the TTL of the kernel is visible', /^in /.test(await page.locator('#nb-expires').textContent()));
@@ -285,8 +292,9 @@ try {
     await cell2.locator('textarea').fill('import matplotlib.pyplot as plt\nplt.plot([1, 3, 2])\nplt.title("w")\n' +
       'print("plotted", x)\n');
     await cell2.locator('textarea').press('Shift+Enter');
-    await cell2.locator('.result img').waitFor({ timeout: 90000 });
-    const img = await cell2.locator('.result img').evaluate((i) => ({ w: i.naturalWidth, h: i.naturalHeight, src: i.src.slice(0, 22) }));
+    await cellDone(page, 1, 90000);
+    const img = await cell2.locator('.result img').count() ? await cell2.locator('.result img').evaluate((i) =>
+      ({ w: i.naturalWidth, h: i.naturalHeight, src: i.src.slice(0, 22) })) : await cell2.locator('.cell-out').textContent();
     check('a matplotlib plot appears as a picture under its cell', img.w > 100 && img.h > 100 && img.src === 'data:image/png;base64,', img);
     check('its stdout streamed above it', (await cell2.locator('.stream').textContent()).includes('plotted 21'));
     const cell3 = page.locator('#nb-cells .cell').nth(2);
@@ -303,16 +311,14 @@ try {
     await cell4.locator('.stream', { hasText: 'zzz' }).waitFor({ timeout: 30000 });
     const ti = Date.now();
     await page.click('#nb-interrupt');
-    await page.waitForFunction(() => document.querySelectorAll('#nb-cells .cell')[3].dataset.state !== 'running',
-      null, { timeout: 30000 });
+    await cellDone(page, 3, 30000);
     check('Interrupt stops a cell', Date.now() - ti < 10000 &&
       /interrupted/i.test(await cell4.locator('.cell-status').textContent()),
     await cell4.locator('.cell-status').textContent());
     const cell5 = page.locator('#nb-cells .cell').nth(4);
     await cell5.locator('textarea').fill('x');
     await cell5.locator('textarea').press('Shift+Enter');
-    await page.waitForFunction(() => document.querySelectorAll('#nb-cells .cell')[4].dataset.state === 'done',
-      null, { timeout: 30000 });
+    await cellDone(page, 4, 30000);
     check('variables kept after an interrupt', (await cell5.locator('.result.main').textContent()).trim() === '21');
     // Restart: the variables are gone.
     await page.click('#nb-restart');
@@ -322,9 +328,34 @@ try {
     await cell6.locator('textarea').press('Shift+Enter');
     await cell6.locator('.traceback').waitFor({ timeout: 60000 });
     check('Restart clears the variables', /NameError/.test(await cell6.locator('.traceback').textContent()));
+    // A DataFrame is HTML: rendered in the sandboxed frame.
+    const cell7 = page.locator('#nb-cells .cell').nth(6);
+    await cell7.locator('textarea').fill('import pandas as pd\npd.DataFrame({"a": [1, 2], "b": ["x", "y"]})');
+    await cell7.locator('textarea').press('Shift+Enter');
+    await cell7.locator('iframe.html-result').waitFor({ timeout: 60000 });
+    const cells = await page.frameLocator('#nb-cells .cell >> nth=6 >> iframe.html-result').locator('td').allTextContents();
+    check('a DataFrame shows as a table', cells.join(',').includes('x') && cells.length >= 4, cells);
     await shot(page, 'playground-notebook-kernel.png');
     await page.click('#nb-close');
     await waitOutcome(page, '#nb-status', ['closed']);
+    // JavaScript: declarations persist from cell to cell.
+    if ((await page.locator('#nb-runtime option').allTextContents()).includes('javascript')) {
+      await page.selectOption('#nb-runtime', 'javascript');
+      await page.click('#nb-start');
+      const js = await waitOutcome(page, '#nb-status', ['ready'], 60000);
+      check('a javascript kernel starts', js.outcome === 'ready', js);
+      const j1 = page.locator('#nb-cells .cell').nth(7);
+      await j1.locator('textarea').fill('const a = 20\nlet b = await Promise.resolve(22)');
+      await j1.locator('textarea').press('Shift+Enter');
+      const j2 = page.locator('#nb-cells .cell').nth(8);
+      await j2.locator('textarea').fill('a + b');
+      await j2.locator('textarea').press('Shift+Enter');
+      await j2.locator('.result.main').waitFor({ timeout: 60000 });
+      check('javascript: const/let/await persist', (await j2.locator('.result.main').textContent()).trim() === '42',
+        await j2.locator('.cell-out').textContent());
+      await page.click('#nb-close');
+      await waitOutcome(page, '#nb-status', ['closed']);
+    }
   }
 
   // How results render, with the kernel's answers given by the test (not
