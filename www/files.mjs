@@ -103,8 +103,7 @@ export function mountFiles(ctx) {
 
   el.extend.addEventListener('click', async () => {
     try {
-      const minutes = Number(el.ttl.value) || 60;
-      await session.setTtl(Math.round(minutes * 60));
+      await session.setTtl(session.info.ttlSec);
       showSession();
       status(`The session now expires ${fmtUntil(session.info.expiresAt)} without use.`, 'ok', 'extended');
     } catch (err) {
