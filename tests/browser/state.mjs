@@ -145,6 +145,8 @@ try {
   check('TTL visible', /^in \d+ (h|min)/.test(expires) && /without use/.test(expires), expires);
   const disk = await page.locator('#fs-disk-text').textContent();
   check('quota visible', / of 512 MiB used$/.test(disk), disk);
+  const ext = await act(page, '#fs-status', () => page.click('#fs-extend'), ['extended']);
+  check('Extend counts the TTL from now', ext.outcome === 'extended' && /expires in 60 min/.test(ext.text), ext);
   check('the token is in no URL and no storage', await page.evaluate(() =>
     !location.href.includes('tok_') && !JSON.stringify({ ...localStorage }).includes('tok_') &&
     !JSON.stringify({ ...sessionStorage }).includes('tok_')));
