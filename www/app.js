@@ -1,8 +1,13 @@
 // app.js - the isobox playground: a small editor (line numbers, light syntax
 // highlighting), runs streamed over Server-Sent Events through the same
 // client library users get (isobox.mjs), and the program kept in the URL
-// hash so a link reproduces it.
+// hash so a link reproduces it. The Files, Notebook and Memory views
+// (files.mjs, notebook.mjs, memory.mjs) open from the tabs.
 import { Isobox, IsoboxError } from './isobox.mjs';
+import { setApiKey } from './api.mjs';
+import { mountFiles } from './files.mjs';
+import { mountNotebook } from './notebook.mjs';
+import { mountMemory } from './memory.mjs';
 
 const $ = (id) => document.getElementById(id);
 const el = {
@@ -686,6 +691,67 @@ async function run() {
   }
 }
 
+/* ------------------------------------------------------------ views */
+
+// Sessions opened by this page. Their tokens live only here: when the page
+// goes away nobody can use them again, so they are closed (fetch with
+// keepalive outlives the page).
+const openSessions = new Set();
+const viewCtx = {
+  languages: () => [...languages().keys()],
+  track: (s) => openSessions.add(s),
+  untrack: (s) => openSessions.delete(s),
+};
+window.addEventListener('pagehide', () => {
+  for (const s of openSessions) {
+    s.close({ keepalive: true }).catch(() => {});
+  }
+  openSessions.clear();
+});
+
+const VIEWS = { run: null, files: mountFiles, notebook: mountNotebook, memory: mountMemory };
+const mounted = new Set(['run']);
+const tabs = () => [...document.querySelectorAll('[role="tab"]')];
+
+function showView(name, focus = false) {
+  if (!(name in VIEWS)) name = 'run';
+  for (const t of tabs()) {
+    const on = t.id === `tab-${name}`;
+    t.setAttribute('aria-selected', String(on));
+    t.tabIndex = on ? 0 : -1;
+    if (on && focus) t.focus();
+  }
+  for (const v of Object.keys(VIEWS)) $(`view-${v}`).hidden = v !== name;
+  document.body.dataset.view = name;
+  if (!mounted.has(name) && (runtimes.length || name === 'memory')) {
+    mounted.add(name);
+    VIEWS[name](viewCtx);
+  }
+  try {
+    sessionStorage.setItem('isobox.view', name);
+  } catch {
+    /* storage may be off */
+  }
+}
+
+function initTabs() {
+  for (const t of tabs()) {
+    t.addEventListener('click', () => showView(t.id.slice(4)));
+    t.addEventListener('keydown', (e) => {
+      const list = tabs();
+      const i = list.indexOf(t);
+      let j = null;
+      if (e.key === 'ArrowRight') j = (i + 1) % list.length;
+      else if (e.key === 'ArrowLeft') j = (i - 1 + list.length) % list.length;
+      else if (e.key === 'Home') j = 0;
+      else if (e.key === 'End') j = list.length - 1;
+      if (j === null) return;
+      e.preventDefault();
+      showView(list[j].id.slice(4), true);
+    });
+  }
+}
+
 /* ------------------------------------------------------------ wiring */
 
 async function loadRuntimes() {
@@ -697,6 +763,8 @@ async function loadRuntimes() {
     return;
   }
   fillLanguages();
+  // A view opened while the languages were loading gets them now.
+  showView(document.body.dataset.view);
   if (!el.language.options.length) {
     setStatus('This server offers no languages yet.', 'error', 'failed');
     return;
@@ -709,17 +777,27 @@ async function loadRuntimes() {
     loadExample('hello');
   }
   if (!el.status.classList.contains('warn')) setStatus('Ready. Press Run or Ctrl+Enter.', '', 'ready');
+  let view = 'run';
+  try {
+    view = sessionStorage.getItem('isobox.view') || 'run';
+  } catch {
+    view = 'run';
+  }
+  if (document.body.dataset.view === 'run') showView(view);
 }
 
 function init() {
   el.apiKey.value = localStorage.getItem(KEY_STORE) || '';
+  setApiKey(el.apiKey.value);
   el.apiKey.addEventListener('change', () => {
     const v = el.apiKey.value.trim();
+    setApiKey(v);
     if (v) localStorage.setItem(KEY_STORE, v);
     else localStorage.removeItem(KEY_STORE);
   });
   el.forgetKey.addEventListener('click', () => {
     el.apiKey.value = '';
+    setApiKey('');
     localStorage.removeItem(KEY_STORE);
     setStatus('The API key was removed from this browser.', '', 'ready');
   });
@@ -755,7 +833,7 @@ function init() {
     }
   });
   document.addEventListener('keydown', (e) => {
-    if ((e.ctrlKey || e.metaKey) && e.key === 'Enter') {
+    if ((e.ctrlKey || e.metaKey) && e.key === 'Enter' && document.body.dataset.view === 'run') {
       e.preventDefault();
       run();
     }
@@ -764,6 +842,8 @@ function init() {
     const want = '#' + stateParams().toString();
     if (location.hash !== want) applyHash();
   });
+  document.body.dataset.view = 'run';
+  initTabs();
   paint();
   loadRuntimes();
 }
