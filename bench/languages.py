@@ -292,7 +292,8 @@ def stats(samples, key="t", scale=1000.0):
     if not v:
         return None
     return {"n": len(v), "p50": isobench.percentile(v, 50),
-            "p90": isobench.percentile(v, 90), "min": min(v), "max": max(v)}
+            "p90": isobench.percentile(v, 90), "p95": isobench.percentile(v, 95),
+            "p99": isobench.percentile(v, 99), "min": min(v), "max": max(v)}
 
 
 def fmt_ms(st, key="p50"):
