@@ -9,7 +9,8 @@ ready and it has sat idle --settle seconds, the memory its container's
 cgroup is charged (cgroup v2 memory.current, v1 memory.usage_in_bytes,
 under the service's cgroup_parent) is read, next to the cap it holds in
 admission (isobox_pool_memory_bytes grows by it). Prints a markdown table,
-writes bench/results/pool-memory-<UTC timestamp>.json.
+writes bench/results/pool_memory-<UTC timestamp>.json (bench/report's
+generic schema).
 
   bench/pool_memory.py --url http://127.0.0.1:PORT python javascript ruby
 
@@ -109,10 +110,33 @@ def main():
           "%.0f MiB budget." % (real / 2**20, len(rows), (total or 0) / 2**20,
                                 (budget or 0) / 2**20))
     os.makedirs(a.out, exist_ok=True)
-    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    with open(os.path.join(a.out, "pool-memory-%s.json" % stamp), "w") as f:
-        json.dump({"rows": rows, "pool_memory_bytes": total, "budget_bytes": budget,
-                   "measured_total_bytes": real}, f, indent=1)
+    now = datetime.datetime.now(datetime.timezone.utc)
+    stamp = now.strftime("%Y%m%dT%H%M%SZ")
+    mib = 2 ** 20
+    # bench/report's generic schema (a section and Key-numbers rows).
+    doc = {"kind": "pool_memory", "title": "Warm pool memory (issue 19)",
+           "started": now.isoformat(), "host": {"cpus": os.cpu_count()},
+           "command": "bench/pool_memory.py " + " ".join(todo),
+           "rows": [{"metric": "warm sandboxes' real memory, %d languages" % len(rows),
+                     "isobox": round(real / mib, 1),
+                     "baseline_name": "their caps held in admission",
+                     "baseline": round((total or 0) / mib, 1), "unit": "MiB",
+                     "goal": None, "better": "lower", "issue": 19, "headline": True},
+                    {"metric": "warm sandboxes' caps held",
+                     "isobox": round((total or 0) / mib, 1),
+                     "baseline_name": "pool_memory_budget_bytes",
+                     "baseline": round((budget or 0) / mib, 1), "unit": "MiB",
+                     "goal": 1.0, "better": "lower", "issue": 19, "headline": True}],
+           "tables": [{"caption": "one idle warm sandbox per language: its container "
+                       "cgroup's memory (guest, gVisor sentry and gofer, and the "
+                       "prestarted process where there is one)",
+                       "header": ["language", "version", "MiB"],
+                       "rows": [[r["language"], r["version"],
+                                 "%.1f" % (r["memory_bytes"] / mib) if r["memory_bytes"]
+                                 else "?"] for r in rows]}],
+           "raw": {"rows": rows, "pool_memory_bytes": total, "budget_bytes": budget}}
+    with open(os.path.join(a.out, "pool_memory-%s.json" % stamp), "w") as f:
+        json.dump(doc, f, indent=1)
 
 
 if __name__ == "__main__":

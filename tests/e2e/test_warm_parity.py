@@ -42,7 +42,7 @@ import isobox_deploy as dep  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 COLD = {"cpus": 0.99}  # no warm sandbox has this shape
-IDLE_MS = 8000
+IDLE_MS = 30000  # longer than the slowest compile (scala, crystal: ~15 s)
 
 
 def _catalogue():
