@@ -184,21 +184,28 @@ static void demand_decode(const struct store_val *v, struct demand *dm)
 	}
 }
 
-/* One request of l, in the caller's write transaction. */
+/* One request of l, in the caller's write transaction. Returns 1 when l
+ * was idle before it (a score under one request: the maintainer should
+ * start filling for it now), 0, or -errno. */
 static int demand_bump(struct store_txn *t, const struct lang *l, int64_t now,
 		       int hit)
 {
+	int woke;
+
 	struct demand dm;
 	struct store_val v;
 	struct store_rec r;
 	char key[200];
+	int rc;
 
 	memset(&dm, 0, sizeof(dm));
 	demand_key(l, key, sizeof(key));
 	if (store_get(t, STORE_POOL, key, &v) == 0) {
 		demand_decode(&v, &dm);
 	}
-	dm.score = pool_demand_decay(dm.score, now - dm.last_ms) + 1.0;
+	dm.score = pool_demand_decay(dm.score, now - dm.last_ms);
+	woke = dm.score < 1.0;
+	dm.score += 1.0;
 	dm.last_ms = now;
 	if (hit) {
 		dm.hits++;
@@ -210,7 +217,8 @@ static int demand_bump(struct store_txn *t, const struct lang *l, int64_t now,
 	store_rec_i64(&r, dm.last_ms);
 	store_rec_i64(&r, dm.hits);
 	store_rec_i64(&r, dm.misses);
-	return store_put(t, STORE_POOL, key, &r);
+	rc = store_put(t, STORE_POOL, key, &r);
+	return rc < 0 ? rc : woke;
 }
 
 /* The admission row holding a warm sandbox's memory. */
@@ -336,6 +344,7 @@ char *pool_claim(struct service *svc, const struct lang *lang,
 	struct store_val v;
 	char *id = NULL;
 	int64_t now = wall_ms();
+	int woke = 0;
 
 	if (!store_ready(&svc->store, STORE_RUN) || lang->image_ref == NULL) {
 		return NULL;
@@ -373,16 +382,23 @@ char *pool_claim(struct service *svc, const struct lang *lang,
 	}
 	/* Every request counts towards its language's demand, hit or miss:
 	 * a cold one is what makes the next one warm. */
-	demand_bump(&t, lang, now, id != NULL);
+	woke = demand_bump(&t, lang, now, id != NULL) == 1;
 	if (store_txn_commit(&t) < 0) {
 		free(id);
 		id = NULL;
+		woke = 0;
 	}
 out:
 	store_txn_abort(&t);
 	metrics_add(1, "isobox_pool_claims_total{result=\"%s\"}",
 		    id ? "hit" : "miss");
-	service_kick(svc); /* refill, or start filling, soon */
+	/* Refill after a claim, and start filling at once for a language
+	 * that was idle; otherwise housekeeping's next pass (2 s) follows
+	 * demand (a kick per miss would list the engine's containers once
+	 * per request under load). */
+	if (id || woke) {
+		service_kick(svc);
+	}
 	return id;
 }
 
