@@ -69,26 +69,55 @@ def label(key, order):
     return name if sum(1 for n, _ in order if n == name) == 1 else "%s %s" % (name, version)
 
 
+# Issue 19's goals for warm /execute p50 ÷ the same run's `docker run` p50.
+GOAL_TS = 0.3
+GOAL_JVM = ("java", "kotlin", "scala")
+GOAL_NATIVE = ("c", "cpp", "go", "rust")
+
+
+def warm_goal(name, compiled):
+    """The goal ratio of a language (issue 19)."""
+    if name in GOAL_JVM:
+        return 0.5
+    if name in GOAL_NATIVE:
+        return 0.6
+    if name == "typescript":
+        return GOAL_TS
+    return None if compiled else 0.1
+
+
 def latency_table(best, order):
-    lines = ["| language | /execute p50 (p90) | compile stage p50 | "
-             "run stage p50 | `docker run` p50 (p90) | /execute ÷ docker run "
-             "| warm /execute p50 (warm/n) | n | load | run |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+    lines = ["| language | /execute cold p50 (p90) | compile stage p50 | "
+             "run stage p50 | `docker run` p50 (p90) | cold ÷ docker run "
+             "| warm /execute p50 / p95 / p99 (warm/n) | warm ÷ docker run "
+             "| goal | n | load | run |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---|"]
     for key in order:
         if key not in best:
-            lines.append("| %s | not measured yet | | | | | | | | |" % label(key, order))
+            lines.append("| %s | not measured yet | | | | | | | | | | |" % label(key, order))
             continue
         fname, doc, res, s = best[key]
         ex, dk = s["execute"], s["docker_run"]
         ratio = "%.2f" % (ex["p50"] / dk["p50"]) if ex and dk else "–"
         load = res.get("load1_before")
         warm = "–"
+        wratio = "–"
+        goal = warm_goal(key[0], res.get("compiled"))
+        wst = s.get("warm")
         if s.get("warm_samples"):
-            warm = "%s (%d/%d)" % (ms(s.get("warm")), s.get("warm_hits", 0),
-                                   s["warm_samples"])
-        lines.append("| %s | %s (%s) | %s | %s | %s (%s) | %s | %s | %d | %s | %s |" % (
+            warm = "%s / %s / %s (%d/%d)" % (
+                ms(wst), ms(wst, "p95") if wst and "p95" in wst else "–",
+                ms(wst, "p99") if wst and "p99" in wst else "–",
+                s.get("warm_hits", 0), s["warm_samples"])
+        if wst and dk:
+            r = wst["p50"] / dk["p50"]
+            wratio = "%.2f" % r
+            if goal is not None:
+                wratio += " (%s)" % ("met" if r <= goal else "NOT met")
+        lines.append("| %s | %s (%s) | %s | %s | %s (%s) | %s | %s | %s | %s | %d | %s | %s |" % (
             label(key, order), ms(ex), ms(ex, "p90"), ms(s.get("compile_stage")),
-            ms(s.get("run_stage")), ms(dk), ms(dk, "p90"), ratio, warm,
+            ms(s.get("run_stage")), ms(dk), ms(dk, "p90"), ratio, warm, wratio,
+            "≤ %.1f×" % goal if goal is not None else "–",
             ex["n"], "%.1f" % load if load is not None else "–",
             "[%s](../bench/results/%s)" % (fname[len("languages-"):-5], fname)))
     return "\n".join(lines)

@@ -18,6 +18,14 @@
 #define RECOUNT_EVERY_MS 1000
 #define POLL_MS		 25
 
+/* What may free unowned memory for a run that does not fit (pool_shed). */
+static int64_t (*reclaim)(struct service *svc, int64_t bytes);
+
+void admit_set_reclaim(int64_t (*fn)(struct service *svc, int64_t bytes))
+{
+	reclaim = fn;
+}
+
 struct admission {
 	int64_t bytes;
 	int64_t since_ms;
@@ -311,6 +319,9 @@ int admit_acquire(struct service *svc, const char *id, int64_t bytes,
 
 		if (rc == 0 && stale && recount(svc, RECOUNT_EVERY_MS) > 0) {
 			continue; /* dead owners' memory came free */
+		}
+		if (rc == 0 && reclaim && reclaim(svc, bytes) > 0) {
+			continue; /* warm sandboxes gave theirs up */
 		}
 		if (rc == -ENOSPC) {
 			return -ENOSPC;

@@ -35,6 +35,11 @@ int64_t admit_budget(struct service *svc);
  * process until admit_release. */
 int admit_acquire(struct service *svc, const char *id, int64_t bytes,
 		  int64_t deadline_ms, int (*cancelled)(void *), void *ctx);
+/* Set the function admit_acquire calls when bytes do not fit: it may free
+ * memory held without an owner (the warm pool's: pool_shed) and returns
+ * the bytes it freed. Admission only calls it; it never reads what the
+ * holder keeps. NULL: none. Set once at start-up, before any request. */
+void admit_set_reclaim(int64_t (*fn)(struct service *svc, int64_t bytes));
 /* One attempt without waiting: 1 admitted, 0 no room now, -errno. */
 int admit_try(struct service *svc, const char *id, int64_t bytes);
 /* Drop id's row (no-op when there is none). */

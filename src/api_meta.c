@@ -37,7 +37,8 @@ void api_metrics(struct service *svc, struct http_req *req)
 	      "Sandboxes running jobs right now (slots held).",
 	      slots_busy(&svc->slots));
 	gauge(&b, "isobox_pool_size",
-	      "Warm sandboxes kept ready per pooled language (pool_size).",
+	      "Warm sandboxes kept ready at least per pool_languages entry "
+	      "(pool_size).",
 	      svc->cfg.pool_languages && *svc->cfg.pool_languages
 		  ? svc->cfg.pool_size
 		  : 0);
@@ -53,6 +54,7 @@ void api_metrics(struct service *svc, struct http_req *req)
 	gauge(&b, "isobox_admitted_memory_bytes",
 	      "Sum of the memory caps of admitted and warm sandboxes.",
 	      (long long)admit_in_use(svc));
+	pool_metrics(svc, &b);
 	http_send_text(req, 200, "text/plain; version=0.0.4; charset=utf-8",
 		       b.p ? b.p : "", b.len, "Cache-Control: no-store\r\n");
 	buf_free(&b);

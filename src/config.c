@@ -91,6 +91,11 @@ static const struct config_key keys[] = {
      0},
     {"pool_ttl_ms", "ISOBOX_POOL_TTL_MS", CT_I64, OFF(pool_ttl_ms), 10000,
      86400000},
+    {"pool_max", "ISOBOX_POOL_MAX", CT_INT, OFF(pool_max), 0, 64},
+    {"pool_idle_ms", "ISOBOX_POOL_IDLE_MS", CT_I64, OFF(pool_idle_ms), 1000,
+     86400000},
+    {"pool_memory_budget_bytes", "ISOBOX_POOL_MEMORY_BUDGET_BYTES", CT_SIZE,
+     OFF(pool_memory_budget_bytes), 0, 1024 * GIB},
     {"db_map_bytes", NULL, CT_SIZE, OFF(db_map_bytes), 1024 * 1024, 64 * GIB},
     {"state_map_bytes", NULL, CT_SIZE, OFF(state_map_bytes), 1024 * 1024,
      1024 * GIB},
@@ -174,6 +179,9 @@ static const char *const top_allowed[] = {
     "pool_size",
     "pool_languages",
     "pool_ttl_ms",
+    "pool_max",
+    "pool_idle_ms",
+    "pool_memory_budget_bytes",
     "db_map_bytes",
     "state_map_bytes",
     "ratelimit_max_buckets",
@@ -275,6 +283,9 @@ void config_defaults(struct config *c)
 	c->pool_size = 2;
 	c->pool_languages = xstrdup("python");
 	c->pool_ttl_ms = 600000;
+	c->pool_max = 4;
+	c->pool_idle_ms = 300000;
+	c->pool_memory_budget_bytes = 0;
 	c->db_map_bytes = 256 * MIB;
 	c->state_map_bytes = 1 * GIB;
 	c->ratelimit_max_buckets = 100000;

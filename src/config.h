@@ -28,6 +28,12 @@
  *   pool_size: 2                    # warm sandboxes per pooled language
  *   pool_languages: python          # comma-separated; "" turns the pool off
  *   pool_ttl_ms: 600000             # recycle warm sandboxes older than this
+ *   pool_max: 4                     # warm sandboxes per language at most,
+ *                                   # by demand (catalogue pool.max wins)
+ *   pool_idle_ms: 300000            # no request this long: none kept warm
+ *                                   # (catalogue pool.idle_ms wins)
+ *   pool_memory_budget_bytes: 0     # the memory warm sandboxes may hold in
+ *                                   # all; 0: half the admission budget
  *   db_map_bytes: 256MiB            # LMDB map size of run_dir/db
  *   state_map_bytes: 1GiB           # LMDB map size of state_dir/db
  *   ratelimit_max_buckets: 100000   # rate-limit buckets kept at most
@@ -125,9 +131,12 @@ struct config {
 	int pool_size;	       /* warm sandboxes kept per pooled language */
 	char *pool_languages;  /* comma-separated names, "" for no pool */
 	int64_t pool_ttl_ms;   /* a warm sandbox older than this is recycled */
-	int64_t db_map_bytes;  /* LMDB map size of run_dir/db */
-	int64_t state_map_bytes;   /* LMDB map size of state_dir/db */
-	int ratelimit_max_buckets; /* bound of the rate-limit table */
+	int pool_max;	       /* warm sandboxes per language, by demand */
+	int64_t pool_idle_ms;  /* unused this long: no warm sandbox */
+	int64_t pool_memory_budget_bytes; /* 0: half the admission budget */
+	int64_t db_map_bytes;		  /* LMDB map size of run_dir/db */
+	int64_t state_map_bytes;	  /* LMDB map size of state_dir/db */
+	int ratelimit_max_buckets;	  /* bound of the rate-limit table */
 	/* /v1/memory (kv.h): its tables are in state_dir/db. */
 	int memory_require_key; /* keyless (public) calls get 403 */
 	int64_t memory_max_value_bytes;

@@ -258,6 +258,8 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	pthread_create(&sig_tid, NULL, signal_thread, &set);
 	pthread_detach(sig_tid);
+	/* A run short of memory takes it back from waiting warm sandboxes. */
+	admit_set_reclaim(pool_shed);
 	pthread_create(&hk_tid, NULL, housekeeping, NULL);
 
 	log_info("isobox.fcgi %s ready: pid %d, %d threads, concurrency %d",

@@ -191,7 +191,7 @@ struct load_ctx {
 
 static const char *const lang_allowed[] = {
     "name", "version",	  "aliases", "image",	 "source", "compile", "run",
-    "env",  "tmpfs_exec", "limits",  "prestart", "kernel", NULL,
+    "env",  "tmpfs_exec", "limits",  "prestart", "kernel", "pool",    NULL,
 };
 
 static const char *const lang_required[] = {"name",   "version", "image",
@@ -296,6 +296,51 @@ static int parse_image(struct yamlutil_doc *d, yaml_node_t *n, struct lang *l,
 	ref = lock_find(lock, l->image);
 	if (ref != NULL) {
 		l->image_ref = xstrdup(ref);
+	}
+	return 0;
+}
+
+/* "pool: {max: N, idle_ms: M}": the warm pool's bounds for this language
+ * (pool.h); absent fields stay -1 (the config's defaults). */
+static int parse_pool(struct yamlutil_doc *d, yaml_node_t *n, struct lang *l,
+		      struct isobox_err *err)
+{
+	static const char *const allowed[] = {"max", "idle_ms", NULL};
+	yaml_node_t *v;
+	long long x;
+
+	l->pool_max = -1;
+	l->pool_idle_ms = -1;
+	if (n == NULL) {
+		return 0;
+	}
+	if (yamlutil_map_check(d, n, allowed, "pool", err) < 0) {
+		return -1;
+	}
+	v = yamlutil_map_get(d, n, "max");
+	if (v != NULL) {
+		if (yamlutil_to_ll(d, v, "pool.max", &x, err) < 0) {
+			return -1;
+		}
+		if (x < 0 || x > 64) {
+			return err_set(err, REG_STATUS, REG_CODE,
+				       "%s:%d: pool.max: must be 0..64",
+				       d->file, yamlutil_line(v));
+		}
+		l->pool_max = (int)x;
+	}
+	v = yamlutil_map_get(d, n, "idle_ms");
+	if (v != NULL) {
+		if (yamlutil_to_ll(d, v, "pool.idle_ms", &x, err) < 0) {
+			return -1;
+		}
+		if (x < 1000 || x > 86400000) {
+			return err_set(err, REG_STATUS, REG_CODE,
+				       "%s:%d: pool.idle_ms: must be "
+				       "1000..86400000",
+				       d->file, yamlutil_line(v));
+		}
+		l->pool_idle_ms = x;
 	}
 	return 0;
 }
@@ -489,7 +534,7 @@ static int parse_lang(struct yamlutil_doc *d, yaml_node_t *n, size_t idx,
 	    yamlutil_to_limits(d, v, "limits", &l->limits, err) < 0) {
 		return -1;
 	}
-	return 0;
+	return parse_pool(d, yamlutil_map_get(d, n, "pool"), l, err);
 }
 
 static int load_file(struct load_ctx *ctx, const char *file,

@@ -35,6 +35,10 @@
  * runners are installed next to the guest (pkglibexecdir/kernel) and bound
  * read-only at /.isobox/kernel into a kernel session's sandbox, so no image
  * carries them. Languages without it offer no kernel sessions.
+ * Optional "pool: {max: N, idle_ms: M}" bounds the warm pool for the
+ * language (pool.h): at most N warm sandboxes however high its demand, and
+ * none once it has had no request for M ms (defaults: the config's
+ * pool_max and pool_idle_ms).
  *
  * The images lock file (written by scripts/build-images) maps local image
  * names to image IDs, one per line: "isobox/python sha256:<64 hex>".
@@ -70,6 +74,9 @@ struct lang {
 	char **env;	 /* NULL-terminated "KEY=VALUE" */
 	int tmpfs_exec;
 	struct limits_partial limits;
+	int pool_max;	      /* "pool: {max}": most warm sandboxes, -1 unset */
+	int64_t pool_idle_ms; /* "pool: {idle_ms}": unused this long, none
+			       * are kept warm; -1 unset */
 };
 
 struct registry {

@@ -1,8 +1,9 @@
 /* test_admit.c - memory admission: runs are admitted while they fit the
  * budget, one larger than the whole budget is refused at once (E2BIG), a
  * waiter is admitted when another run releases, memory held for warm
- * sandboxes counts until dropped, and the row of a process that was killed
- * stops counting (a crash never leaks admitted memory). */
+ * sandboxes counts until dropped (unless the reclaimer gives it up for a
+ * run that needs it), and the row of a process that was killed stops
+ * counting (a crash never leaks admitted memory). */
 #include <errno.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -184,6 +185,54 @@ static void test_held_rows(void **state)
 	free(dir);
 }
 
+/* The reclaimer the pool registers: gives the held row up (pool_shed
+ * removes a warm sandbox and its hold). */
+static struct service *reclaim_svc;
+static int reclaim_calls;
+
+static int64_t reclaim_warm(struct service *svc, int64_t bytes)
+{
+	(void)bytes;
+	reclaim_calls++;
+	assert_ptr_equal(svc, reclaim_svc);
+	if (store_update(&svc->store, STORE_RUN, unhold, NULL) < 0) {
+		return 0;
+	}
+	return 300 * MIB;
+}
+
+/* Memory held without an owner does not keep a run waiting when a
+ * reclaimer can give it up: the run is admitted at once, and the
+ * reclaimer is not asked while the run fits. */
+static void test_reclaim_for_a_run(void **state)
+{
+	struct service svc;
+	char *dir = fresh_dir();
+	int64_t t0;
+
+	(void)state;
+	svc_open(&svc, dir, 1000 * MIB);
+	reclaim_svc = &svc;
+	reclaim_calls = 0;
+	admit_set_reclaim(reclaim_warm);
+	assert_int_equal(
+	    admit_acquire(&svc, "small", 100 * MIB, now_ms() + 100, NULL, NULL),
+	    0);
+	assert_int_equal(reclaim_calls, 0);
+	admit_release(&svc, "small");
+	assert_int_equal(store_update(&svc.store, STORE_RUN, hold, NULL), 0);
+	t0 = now_ms();
+	assert_int_equal(
+	    admit_acquire(&svc, "a", 800 * MIB, now_ms() + 5000, NULL, NULL),
+	    0);
+	assert_true(now_ms() - t0 < 1000);
+	assert_int_equal(reclaim_calls, 1);
+	assert_int_equal(admit_in_use(&svc), 800 * MIB);
+	admit_set_reclaim(NULL);
+	svc_close(&svc);
+	free(dir);
+}
+
 /* A child process acquires most of the budget and is killed without
  * releasing. Its row counts while it lives and stops counting once it is
  * dead: a waiter gets the memory without anyone releasing it. */
@@ -259,6 +308,7 @@ int main(void)
 	    cmocka_unit_test(test_budget_and_e2big),
 	    cmocka_unit_test(test_waiter_admitted_after_release),
 	    cmocka_unit_test(test_held_rows),
+	    cmocka_unit_test(test_reclaim_for_a_run),
 	    cmocka_unit_test(test_dead_owner_ignored),
 	};
 

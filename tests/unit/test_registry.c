@@ -70,6 +70,9 @@ static void test_load_good(void **state)
 	assert_string_equal(py->source, "main.py");
 	assert_null(py->compile);
 	assert_null(py->prestart);
+	/* No "pool:": the config's pool defaults apply. */
+	assert_int_equal(py->pool_max, -1);
+	assert_int_equal(py->pool_idle_ms, -1);
 	/* Placeholders are the sandbox's to expand. */
 	assert_string_equal(py->run[0], "python3");
 	assert_string_equal(py->run[1], "{source}");
@@ -321,6 +324,15 @@ static void test_inline_errors(void **state)
 	     "    source: m\n    compile: [cc, m]\n    run: [./a]\n"
 	     "    prestart: [b]\n",
 	     ":8: prestart: only an interpreted language"},
+	    {"languages:\n  - name: a\n    version: 1\n    image: x\n"
+	     "    source: m\n    run: [a]\n    pool: {max: 65}\n",
+	     ":7: pool.max: must be 0..64"},
+	    {"languages:\n  - name: a\n    version: 1\n    image: x\n"
+	     "    source: m\n    run: [a]\n    pool: {idle_ms: 5}\n",
+	     ":7: pool.idle_ms: must be"},
+	    {"languages:\n  - name: a\n    version: 1\n    image: x\n"
+	     "    source: m\n    run: [a]\n    pool: {size: 1}\n",
+	     "unknown key 'size'"},
 	    {"languages:\n  - name: a\n    version: 1\n    image: x y\n"
 	     "    source: m\n    run: [a]\n",
 	     ":4: image:"},

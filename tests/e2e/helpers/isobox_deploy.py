@@ -819,21 +819,22 @@ POOL_STATES = {1: "ready", 2: "claimed"}
 
 
 def _pool_entry(raw):
-    """Decode a pool row (src/pool.c, a store record): tag 1, version 1,
+    """Decode a pool row (src/pool.c, a store record): tag 1, version 2,
     state, created_ms, claimed_ms, memory_bytes, tmpfs_bytes, pids (i64),
-    cpus (f64), lang, image, owner (u16 length + bytes). None when it is
-    not one."""
+    cpus (f64), compile_memory_bytes, hold_bytes (i64), lang, version,
+    image, owner (u16 length + bytes). None when it is not one."""
     import struct
     if len(raw) < 2 or raw[0] != 1:
         return None
-    row = {"version": raw[1]}
-    if raw[1] != 1:
+    row = {"row_version": raw[1]}
+    if raw[1] != 2:
         return row
     try:
-        st, cr, cl, mem, tmpfs, pids, cpus = struct.unpack_from("<6qd", raw, 2)
-        off = 2 + struct.calcsize("<6qd")
+        st, cr, cl, mem, tmpfs, pids, cpus, cmem, hold = struct.unpack_from(
+            "<6qd2q", raw, 2)
+        off = 2 + struct.calcsize("<6qd2q")
         strs = []
-        for _ in range(3):
+        for _ in range(4):
             (n,) = struct.unpack_from("<H", raw, off)
             strs.append(raw[off + 2:off + 2 + n].decode(errors="replace"))
             off += 2 + n
@@ -841,7 +842,8 @@ def _pool_entry(raw):
         return row
     row.update(state=POOL_STATES.get(st, st), created_ms=cr, claimed_ms=cl,
                memory_bytes=mem, tmpfs_bytes=tmpfs, pids=pids, cpus=cpus,
-               lang=strs[0], image=strs[1], owner=strs[2])
+               compile_memory_bytes=cmem, hold_bytes=hold,
+               lang=strs[0], version=strs[1], image=strs[2], owner=strs[3])
     return row
 
 
@@ -857,7 +859,10 @@ def pool_rows(db_dir):
     vals = [ln.strip() for ln in body.splitlines() if ln.startswith(" ")]
     out = []
     for k, v in zip(vals[0::2], vals[1::2]):
-        row = {"id": bytes.fromhex(k).decode()}
+        key = bytes.fromhex(k).decode()
+        if key.startswith("demand:") or key == "pressure":
+            continue  # the pool's demand rows, not sandboxes
+        row = {"id": key}
         row.update(_pool_entry(bytes.fromhex(v)) or {})
         out.append(row)
     return out

@@ -1,0 +1,309 @@
+"""test_warm_parity.py - a warm run and a cold run of the same request are
+the same run, for every language of the catalogue; and the pool follows
+demand.
+
+On one private deployment (tests/e2e/helpers/isobox_deploy.py,
+PoolDeployment, like test_pool.py; nothing is configured warm in advance:
+pool_languages "", pool_max 1):
+
+  test_same_result[LANG@VERSION]  the conformance program of
+      test_languages.py (arguments, stdin, Unicode, exit 3) is run cold (a
+      limits shape no warm sandbox has: cpus 0.99), which counts as demand
+      for the language; once /metrics shows a warm sandbox of it the same
+      request is run warm (the access line says "warm": true). Stdout,
+      stderr, exit status, signal, verdicts and the compile stage must be
+      identical.
+  test_prestart_facts[LANG]  for each language with a "prestart"
+      bootstrap, a program prints what a process can see of how it was
+      started: its argv (/proc/self/cmdline), environment
+      (/proc/self/environ), rlimits (`ulimit -a` of a child: gVisor has no
+      /proc/self/limits), ids, signal masks,
+      capabilities and parent (/proc/self/status), cwd, open fds, the
+      contents of /box and /tmp, and stdin. Warm (prestarted) and cold must
+      print the same. Not compared: its start time and CPU time so far.
+  test_demand_then_idle  a language nobody asked for has no warm sandbox;
+      after a cold request it gets one (target 1 in /metrics) and the next
+      request is warm; after pool_idle_ms without requests it has none.
+
+Not timed: numbers are bench/run's.
+"""
+import os
+import re
+import sys
+import tempfile
+import shutil
+import time
+
+import pytest
+import yaml
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "helpers"))
+import isobox_deploy as dep  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+COLD = {"cpus": 0.99}  # no warm sandbox has this shape
+IDLE_MS = 30000  # longer than the slowest compile (scala, crystal: ~15 s)
+
+
+def _catalogue():
+    with open(dep.base_catalogue()) as f:
+        return yaml.safe_load(f)["languages"]
+
+
+CATALOGUE = _catalogue()
+
+
+def _snippets():
+    """test_languages.py's SNIPPETS (its import asks GET /runtimes of
+    ISOBOX_URL; a failure there only affects its own tests)."""
+    sys.path.insert(0, HERE)
+    import test_languages as tl
+    return tl
+
+
+TL = _snippets()
+
+
+@pytest.fixture(scope="module")
+def d():
+    if not os.access(dep.FCGI_BIN, os.X_OK):
+        pytest.fail("%s is missing: run scripts/quickstart (make install)" % dep.FCGI_BIN)
+    tmp = tempfile.mkdtemp(prefix="isobox-parity-")
+    os.chmod(tmp, 0o755)
+    cat = os.path.join(tmp, "catalogue")
+    os.makedirs(cat)
+    shutil.copy(dep.base_catalogue(), os.path.join(cat, "languages.yaml"))
+    cfg = {"rate_per_min": 100000, "rate_burst": 100000, "queue_timeout_ms": 60000,
+           "pool_languages": "", "pool_size": 0, "pool_max": 1,
+           "pool_idle_ms": IDLE_MS, "concurrency": 3}
+    dd = dep.PoolDeployment(tmp, cat, mode="bin-path", max_procs=1, config=cfg)
+    with dd:
+        yield dd
+    left = dep.wait_containers_gone(dd.fcgi_pids, 15)
+    for cid, _, _ in left:
+        dep.docker("rm", "-f", cid, timeout=30)
+    shutil.rmtree(tmp, ignore_errors=True)
+    assert not left, left
+
+
+def run(d, body):
+    r = d.execute(body, timeout=120)
+    assert r.status_code == 200, "HTTP %d: %s" % (r.status_code, r.text[:2000])
+    acc = d.access_entry(r.headers["X-Request-Id"])
+    assert acc is not None
+    return r.json(), acc
+
+
+def series(lang, version):
+    return 'language="%s",version="%s"' % (lang, version)
+
+
+def gauge(d, name, lang, version):
+    return d.metrics().get("%s{%s}" % (name, series(lang, version)), 0)
+
+
+def wait_warm(d, lang, version, timeout=90):
+    ok = dep.wait_for(lambda: gauge(d, "isobox_pool_language_ready", lang, version) >= 1,
+                      timeout, 0.3)
+    assert ok, "no warm %s@%s after %ds\n%s" % (lang, version, timeout,
+                                                dep.tail(d.fcgi_log, 20))
+
+
+def warm_then_cold(d, body, lang, version):
+    """(cold doc, warm doc, warm access line): cold first, which is the
+    demand that makes a warm sandbox."""
+    cold_body = dict(body, limits=COLD)
+    cold, cacc = run(d, cold_body)
+    assert cacc.get("warm") is False, cacc
+    wait_warm(d, lang, version)
+    warm, wacc = run(d, body)
+    return cold, warm, wacc
+
+
+def comparable(doc):
+    out = {}
+    for st in ("compile", "run"):
+        s = doc.get(st)
+        out[st] = None if s is None else {
+            k: s.get(k) for k in ("stdout", "stderr", "exitCode", "signal",
+                                  "timedOut", "oomKilled", "truncated")}
+    return out
+
+
+PARAMS = [pytest.param(l, id="%s@%s" % (l["name"], l["version"])) for l in CATALOGUE]
+
+
+@pytest.mark.parametrize("lang", PARAMS)
+def test_same_result(d, lang):
+    row = TL.SNIPPETS.get(lang["name"])
+    assert row is not None, "no SNIPPETS row in test_languages.py for %s" % lang["name"]
+    body = {"language": lang["name"], "version": lang["version"], "code": row["main"],
+            "args": TL.ARGS, "stdin": TL.STDIN}
+    cold, warm, wacc = warm_then_cold(d, body, lang["name"], lang["version"])
+    assert wacc.get("warm") is True, wacc
+    if lang.get("prestart"):
+        assert wacc.get("prestarted") is True, wacc
+    assert comparable(warm) == comparable(cold), (cold, warm)
+
+
+# What a process can see of its start, one program per prestarted language.
+# Each prints: cmdline, environ, limits, the stable lines of status, cwd,
+# fds, /box, /tmp (sorted names), then stdin.
+STATUS_KEYS = ("Name", "Umask", "State", "Tgid", "Pid", "PPid", "TracerPid", "Uid",
+               "Gid", "Groups", "NStgid", "NSpid", "NSpgid", "NSsid", "SigQ",
+               "SigPnd", "ShdPnd", "SigBlk", "SigIgn", "CapInh", "CapPrm", "CapEff",
+               "CapBnd", "CapAmb", "NoNewPrivs", "Seccomp", "Threads")
+FACTS = {
+    "javascript": r"""
+const fs = require('fs');
+const K = %s;
+const r = (p) => fs.readFileSync(p, 'latin1');
+console.log(JSON.stringify([r('/proc/self/cmdline'), r('/proc/self/environ'), require('child_process').execSync('ulimit -a', {shell: '/bin/sh'}).toString()]));
+console.log(r('/proc/self/status').split('\n').filter(l => K.includes(l.split(':')[0])).join('\n'));
+console.log(process.cwd(), fs.readdirSync('/proc/self/fd').length);
+console.log(fs.readdirSync('/box').sort().join(','), '|', fs.readdirSync('/tmp').sort().join(','));
+console.log(JSON.stringify([process.argv.slice(1), process.execArgv, __filename, require.main === module]));
+process.stdout.write(fs.readFileSync(0, 'utf8'));
+""",
+    "ruby": r"""
+K = %s
+r = ->(p) { File.binread(p) }
+p [r['/proc/self/cmdline'], r['/proc/self/environ'], `sh -c 'ulimit -a'`, Process.getrlimit(:NPROC), Process.getrlimit(:FSIZE), Process.getrlimit(:NOFILE), Process.getrlimit(:CORE)]
+puts r['/proc/self/status'].lines.select { |l| K.include?(l.split(':')[0]) }.join
+puts Dir.pwd, Dir.children('/proc/self/fd').size
+puts Dir.children('/box').sort.join(',') + ' | ' + Dir.children('/tmp').sort.join(',')
+p [$0, __FILE__, ARGV, $PROGRAM_NAME]
+print STDIN.read
+""",
+    "php": r"""<?php
+$K = %s;
+$r = function ($p) { return file_get_contents($p); };
+echo json_encode([bin2hex($r('/proc/self/cmdline')), bin2hex($r('/proc/self/environ')), shell_exec('ulimit -a')]), "\n";
+foreach (explode("\n", $r('/proc/self/status')) as $l) { if (in_array(explode(':', $l)[0], $K)) echo $l, "\n"; }
+echo getcwd(), " ", count(scandir('/proc/self/fd')), "\n";
+echo implode(',', scandir('/box')), ' | ', implode(',', scandir('/tmp')), "\n";
+echo json_encode([$argv, $_SERVER['argv'], __FILE__, $_SERVER['SCRIPT_FILENAME'], $_SERVER['PHP_SELF'], get_included_files()]), "\n";
+echo stream_get_contents(STDIN);
+""",
+    "perl": r"""
+my @K = %s;
+sub r { local $/; open(my $f, '<', $_[0]) or die; my $s = <$f>; $s }
+my $s = join('|', map { unpack('H*', r($_)) } ('/proc/self/cmdline', '/proc/self/environ')); $s .= `ulimit -a`;
+print "$s\n";
+for my $l (split /\n/, r('/proc/self/status')) { my ($k) = split /:/, $l; print "$l\n" if grep { $_ eq $k } @K; }
+use Cwd; opendir(my $d, '/proc/self/fd'); my @fd = readdir($d); print getcwd(), " ", scalar(@fd), "\n";
+opendir(my $b, '/box'); opendir(my $t, '/tmp'); print join(',', sort readdir($b)), ' | ', join(',', sort readdir($t)), "\n";
+print join(',', $0, __FILE__, @ARGV), "\n";
+print while <STDIN>;
+""",
+    "lua": r"""
+local K = {}
+for _, k in ipairs(%s) do K[k] = true end
+local function r(p) local f = assert(io.open(p, 'rb')); local s = f:read('*a'); f:close(); return s end
+local u = io.popen('ulimit -a'); io.write(r('/proc/self/cmdline'), '\n', r('/proc/self/environ'), '\n', u:read('*a')); u:close()
+for l in r('/proc/self/status'):gmatch('[^\n]+') do if K[l:match('^[^:]+')] then print(l) end end
+print(arg[0], table.concat(arg, ',', 1), arg[-1])
+io.write(io.read('*a'))
+""",
+    "bash": r"""
+K='%s'
+tr '\0' '\n' </proc/self/cmdline; echo; tr '\0' '\n' </proc/$$/environ; echo
+ulimit -a
+while IFS= read -r l; do case " $K " in *" ${l%%%%:*} "*) echo "$l";; esac; done </proc/$$/status
+echo "$PWD $0 $# $* $- ${BASH_EXECUTION_STRING-unset} $PPID $SHLVL"
+ls -A /box /tmp /proc/$$/fd | tr '\n' ' '; echo
+env | sort
+cat
+""",
+    "r": r"""
+K <- %s
+r <- function(p) { con <- file(p, 'rb'); on.exit(close(con)); rawToChar(gsub00(readBin(con, 'raw', 1e6))) }
+gsub00 <- function(x) { x[x == as.raw(0)] <- as.raw(10); x }
+cat(r('/proc/self/cmdline'), '\n', r('/proc/self/environ'), '\n', system('ulimit -a', intern = TRUE), '\n')
+st <- strsplit(r('/proc/self/status'), '\n')[[1]]
+cat(st[sub(':.*', '', st) %%in%% K], sep = '\n')
+cat(getwd(), length(list.files('/proc/self/fd')), '\n')
+cat(paste(sort(list.files('/box', all.files = TRUE, no.. = TRUE)), collapse = ','), '|',
+    paste(sort(list.files('/tmp', all.files = TRUE, no.. = TRUE)), collapse = ','), '\n')
+cat(commandArgs(), sep = '\n')
+cat(readLines(file('stdin')), sep = '\n')
+""",
+}
+FACTS["dash"] = FACTS["bash"].replace(" ${BASH_EXECUTION_STRING-unset} $PPID $SHLVL", " $PPID")
+FACTS["coffeescript"] = None  # the javascript program is not coffee: same
+# runtime (node) and bootstrap as javascript, covered by test_same_result
+
+
+def _facts_code(name):
+    src = FACTS[name]
+    if name in ("bash", "dash"):
+        return src % " ".join(STATUS_KEYS)
+    if name == "r":
+        return src % ("c(%s)" % ", ".join("'%s'" % k for k in STATUS_KEYS))
+    if name == "perl":
+        return src % ("(%s)" % ", ".join("'%s'" % k for k in STATUS_KEYS))
+    if name == "lua":
+        return src % ("{%s}" % ", ".join("'%s'" % k for k in STATUS_KEYS))
+    if name == "php":
+        return src % ("[%s]" % ", ".join("'%s'" % k for k in STATUS_KEYS))
+    return src % ("[%s]" % ", ".join("'%s'" % k for k in STATUS_KEYS))
+
+
+PRESTARTED = [pytest.param(l, id="%s@%s" % (l["name"], l["version"]))
+              for l in CATALOGUE if l.get("prestart") and FACTS.get(l["name"], 0) is not None]
+
+
+def test_every_prestarted_language_has_a_facts_program():
+    for l in CATALOGUE:
+        if l.get("prestart"):
+            assert l["name"] in FACTS or l["name"].startswith("python"), (
+                "%s has a prestart bootstrap but no program in FACTS" % l["name"])
+
+
+@pytest.mark.parametrize("lang", PRESTARTED)
+def test_prestart_facts(d, lang):
+    if lang["name"] not in FACTS:
+        pytest.skip("python's in-process prestart is tested by test_pool.py")
+    body = {"language": lang["name"], "version": lang["version"],
+            "code": _facts_code(lang["name"]), "args": ["a b", "-x", "ü"],
+            "stdin": "in ✓\nlast"}
+    cold, warm, wacc = warm_then_cold(d, body, lang["name"], lang["version"])
+    assert wacc.get("warm") is True and wacc.get("prestarted") is True, wacc
+    assert cold["run"]["exitCode"] == 0, cold
+    # R names its session directory in /tmp at random (RtmpXXXXXX), cold
+    # or warm alike.
+    for doc in (cold, warm):
+        doc["run"]["stdout"] = re.sub(r"Rtmp\w{6}", "RtmpXXXXXX", doc["run"]["stdout"])
+    assert comparable(warm) == comparable(cold), (
+        "\n--- cold\n%s\n--- warm\n%s" % (cold["run"]["stdout"] + cold["run"]["stderr"],
+                                           warm["run"]["stdout"] + warm["run"]["stderr"]))
+
+
+def test_demand_then_idle(d):
+    lang, version = "perl", next(l["version"] for l in CATALOGUE if l["name"] == "perl")
+    # Idle from earlier tests first: let any perl sandbox go.
+    assert dep.wait_for(lambda: gauge(d, "isobox_pool_target", lang, version) == 0,
+                        IDLE_MS / 1000 + 30, 0.5)
+    assert dep.wait_for(lambda: gauge(d, "isobox_pool_language_ready", lang, version) == 0,
+                        30, 0.5), d.metrics()
+    body = {"language": lang, "code": "print 6*7, qq(\\n);"}
+    doc, acc = run(d, body)
+    assert doc["run"]["stdout"] == "42\n" and acc.get("warm") is False, (doc, acc)
+    assert gauge(d, "isobox_pool_target", lang, version) == 1, d.metrics()
+    wait_warm(d, lang, version)
+    m = d.metrics()
+    assert m.get("isobox_pool_memory_bytes", 0) > 0, m
+    assert m["isobox_pool_memory_bytes"] <= m["isobox_pool_memory_budget_bytes"], m
+    doc, acc = run(d, body)
+    assert doc["run"]["stdout"] == "42\n" and acc.get("warm") is True, (doc, acc)
+    misses = gauge(d, "isobox_pool_misses", lang, version)
+    hits = gauge(d, "isobox_pool_hits", lang, version)
+    assert misses >= 1 and hits >= 1, (misses, hits)
+    # No request for pool_idle_ms: the target drops to 0 and the warm
+    # sandbox made after the last request is removed.
+    assert dep.wait_for(lambda: gauge(d, "isobox_pool_target", lang, version) == 0,
+                        IDLE_MS / 1000 + 10, 0.5), d.metrics()
+    assert dep.wait_for(lambda: gauge(d, "isobox_pool_language_ready", lang, version) == 0,
+                        20, 0.5), d.metrics()
+    msgs = [o.get("msg", "") for o in d.log_entries()]
+    assert any(re.match(r"pool: removed \w+ \(demand fell\)", m) for m in msgs), msgs[-20:]
