@@ -124,6 +124,8 @@ static const struct config_key keys[] = {
      OFF(session_max_ttl_sec), 10, 366LL * 86400},
     {"session_idle_stop_ms", "ISOBOX_SESSION_IDLE_STOP_MS", CT_I64,
      OFF(session_idle_stop_ms), 1000, 7LL * 86400000},
+    {"kernel_idle_stop_ms", "ISOBOX_KERNEL_IDLE_STOP_MS", CT_I64,
+     OFF(kernel_idle_stop_ms), 1000, 7LL * 86400000},
     {"session_max_upload_bytes", "ISOBOX_SESSION_MAX_UPLOAD_BYTES", CT_SIZE,
      OFF(session_max_upload_bytes), 1024, 64 * GIB},
     {"session_files_via_guest", "ISOBOX_SESSION_FILES_VIA_GUEST", CT_BOOL,
@@ -187,6 +189,7 @@ static const char *const top_allowed[] = {
     "session_ttl_sec",
     "session_max_ttl_sec",
     "session_idle_stop_ms",
+    "kernel_idle_stop_ms",
     "session_max_upload_bytes",
     "session_files_via_guest",
     "volume_default_bytes",
@@ -295,6 +298,7 @@ void config_defaults(struct config *c)
 	c->session_ttl_sec = 86400;
 	c->session_max_ttl_sec = 7 * 86400;
 	c->session_idle_stop_ms = 300000;
+	c->kernel_idle_stop_ms = 1800000;
 	c->session_max_upload_bytes = 64 * MIB;
 	c->session_files_via_guest = 0;
 	c->volume_default_bytes = 512 * MIB;

@@ -53,6 +53,8 @@
  *   session_max_ttl_sec: 604800     # ttlSec is clamped to this
  *   session_idle_stop_ms: 300000    # an idle session's sandbox is stopped
  *                                   # (the workspace stays)
+ *   kernel_idle_stop_ms: 1800000    # the same for a kernel session (its
+ *                                   # variables are lost with the sandbox)
  *   session_max_upload_bytes: 64MiB # one PUT .../fs (the web server's
  *                                   # body cap must allow it)
  *   session_files_via_guest: false  # file calls to a running sandbox go
@@ -148,6 +150,7 @@ struct config {
 	int64_t session_ttl_sec;	  /* default idle TTL */
 	int64_t session_max_ttl_sec;	  /* ttlSec is clamped to this */
 	int64_t session_idle_stop_ms;	  /* idle sandbox stopped after */
+	int64_t kernel_idle_stop_ms;	  /* the same for kernel sessions */
 	int64_t session_max_upload_bytes; /* one file upload */
 	int session_files_via_guest;	  /* file calls of a running sandbox go
 					   * through its guest */

@@ -1323,8 +1323,9 @@ struct stop_ctx {
 	struct service *svc;
 	const char *id;
 	char container[72];
-	int64_t idle_before; /* last activity older than this */
-	int expire;	     /* 1: delete the row when expired */
+	int64_t idle_before;  /* last activity older than this (filesystem) */
+	int64_t kidle_before; /* the same for a kernel session */
+	int expire;	      /* 1: delete the row when expired */
 	struct session s;
 };
 
@@ -1348,7 +1349,9 @@ static int stop_fn(struct store_txn *t, void *p)
 		rc = row_remove(t, &c->s);
 		return rc < 0 ? rc : 2;
 	}
-	if (!c->s.container[0] || c->s.last_ms > c->idle_before) {
+	if (!c->s.container[0] ||
+	    c->s.last_ms > (c->s.type == SESSION_KERNEL ? c->kidle_before
+							: c->idle_before)) {
 		return 0;
 	}
 	snprintf(c->container, sizeof(c->container), "%s", c->s.container);
@@ -1361,6 +1364,8 @@ static void idle_stop(struct service *svc)
 {
 	char ids[HK_BATCH][SESSION_ID_SIZE];
 	int64_t before = wall_ms() - svc->cfg.session_idle_stop_ms;
+	/* A kernel's interpreter holds its variables: it lives longer. */
+	int64_t kbefore = wall_ms() - svc->cfg.kernel_idle_stop_ms;
 	struct store_txn tx;
 	struct store_cursor c;
 	struct store_val k;
@@ -1381,7 +1386,9 @@ static void idle_stop(struct service *svc)
 			memcpy(s.id, k.p, k.n);
 			s.id[k.n] = '\0';
 			if (session_rec_decode(&v, &s) == 0 && s.container[0] &&
-			    !s.busy_owner[0] && s.last_ms <= before) {
+			    !s.busy_owner[0] &&
+			    s.last_ms <=
+				(s.type == SESSION_KERNEL ? kbefore : before)) {
 				memcpy(ids[n++], s.id, sizeof(s.id));
 			}
 		}
@@ -1395,6 +1402,7 @@ static void idle_stop(struct service *svc)
 		sc.svc = svc;
 		sc.id = ids[i];
 		sc.idle_before = before;
+		sc.kidle_before = kbefore;
 		if (store_update(&svc->store, STORE_STATE, stop_fn, &sc) == 3) {
 			log_info("session %s: idle, sandbox %.12s stopped",
 				 ids[i], sc.container);

@@ -226,12 +226,20 @@ def test_ignored_sigint_restarts_the_kernel(py):
 
 
 def test_restart_route(py):
-    py.run("z = 5")
+    py.run("z = 5\nimport subprocess\n"
+           "child = subprocess.Popen(['sleep', '1000'], start_new_session=True)")
+    before = sc.session_containers(py.id)
     r = requests.post(py.url("/restart"), headers=py.h(), timeout=60)
     assert r.status_code == 200 and r.json() == {"restarted": True}, r.text
     out = py.run("'z' in dir()")
     assert main_result(out)["text/plain"] == "False"
     assert out["kernel"]["executionCount"] == 1
+    # Only the interpreter was restarted: the same sandbox, and nothing of
+    # the old interpreter (its child in a session of its own) is left.
+    assert sc.session_containers(py.id) == before and len(before) == 1
+    out = py.run("import os\nsorted(int(p) for p in os.listdir('/proc') if p.isdigit()"
+                 " and 'sleep' in open('/proc/%s/cmdline' % p).read())")
+    assert main_result(out)["text/plain"] == "[]", out
 
 
 def test_restart_route_refuses_filesystem_session():
@@ -353,5 +361,34 @@ def test_service_restart_keeps_variables(tmp_path):
             assert main_result(out)["text/plain"] == "'still here'"
             assert out["kernel"]["restarted"] is False
             assert s.delete().status_code == 204
+        finally:
+            d.stop()
+
+
+# --------------------------------------------------------------------------
+# idle stop: kernels keep their sandbox longer (kernel_idle_stop_ms)
+
+
+@needs_btrfs
+def test_kernel_idle_stop_is_its_own(tmp_path):
+    tmp = str(tmp_path)
+    with sc.btrfs_store(tmp, "2G") as store:
+        cfg = {"session_idle_stop_ms": 1000, "kernel_idle_stop_ms": 20000}
+        d = sc.deployment(tmp, store, cfg, name="kidle").start()
+        try:
+            with sc.sessions(d.url) as f, sc.sessions(d.url, type="kernel") as k:
+                k.run("v = 7")
+                t0 = time.monotonic()
+                f.run("print(1)")
+                assert sc.wait_state(f, "stopped", 15) == "stopped"
+                assert time.monotonic() - t0 < 15, "too slow to tell"
+                # the filesystem session's sandbox is stopped, the kernel's
+                # (and its variables) not
+                assert k.state() == "running"
+                assert sc.wait_state(k, "stopped", 45) == "stopped"
+                assert time.monotonic() - t0 >= 19
+                out = k.run("'v' in dir()")
+                assert out["kernel"]["restarted"] is True, out["kernel"]
+                assert main_result(out)["text/plain"] == "False"
         finally:
             d.stop()
