@@ -674,8 +674,8 @@ static int volumes_mounts(struct service *svc, const struct session *s,
 	return n;
 }
 
-int session_sandbox_ensure(struct service *svc, struct session *s,
-			   const struct lang *lang, int *restarted,
+int session_sandbox_create(struct service *svc, const struct session *s,
+			   const struct lang *lang, char **cid,
 			   struct isobox_err *err)
 {
 	static const char *const gargs[] = {"--session", "--workdir",
@@ -687,9 +687,66 @@ int session_sandbox_ensure(struct service *svc, struct session *s,
 	size_t nm = 1;
 	int nv;
 	struct spec_desc d;
-	struct record_ctx rc_ctx;
 	json_object *spec;
-	char *path = NULL;
+	char *path;
+	int rc;
+
+	*cid = NULL;
+	path = bstore_path(&svc->bstore, BSTORE_SESSIONS, s->subvol);
+	if (path == NULL) {
+		return err_set(err, 500, "internal", "bad workspace id");
+	}
+	m[0].host = path;
+	m[0].target = "/workspace";
+	m[0].read_only = 0;
+	if (s->type == SESSION_KERNEL) {
+		kargs = kernel_args(svc, s, lang, &kdir);
+		m[nm].host = kdir;
+		m[nm].target = "/.isobox/kernel";
+		m[nm].read_only = 1;
+		nm++;
+	}
+	nv = volumes_mounts(svc, s, m + nm, vpath);
+	nm += (size_t)nv;
+	memset(&d, 0, sizeof(d));
+	d.lang = lang;
+	d.lim = &s->lim;
+	d.request_id = s->id;
+	d.deadline_wall_ms = 0;
+	d.kind = s->flags & SESSION_F_POOLED ? "kernelpool" : "session";
+	d.mounts = m;
+	d.nmounts = nm;
+	d.guest_args = kargs ? (const char *const *)kargs : gargs;
+	d.session_id = s->id;
+	d.fsize_bytes = SESSION_JOB_FSIZE;
+	spec = spec_container(svc, &d);
+	rc = docker_container_create(&svc->docker, spec, cid, err);
+	json_object_put(spec);
+	free(path);
+	free(kdir);
+	strv_free(kargs);
+	for (nv = 0; nv < SESSION_VOLUMES_MAX; nv++) {
+		free(vpath[nv]);
+	}
+	if (rc < 0) {
+		return -1;
+	}
+	if (docker_container_start(&svc->docker, *cid, err) < 0) {
+		struct isobox_err e;
+
+		docker_container_remove(&svc->docker, *cid, &e);
+		free(*cid);
+		*cid = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+int session_sandbox_ensure(struct service *svc, struct session *s,
+			   const struct lang *lang, int *restarted,
+			   struct isobox_err *err)
+{
+	struct record_ctx rc_ctx;
 	char *cid = NULL;
 	char aid[64];
 	const void *keep[2];
@@ -720,50 +777,8 @@ int session_sandbox_ensure(struct service *svc, struct session *s,
 			       "not enough sandbox memory is free to start "
 			       "the session's sandbox; retry shortly");
 	}
-	path = bstore_path(&svc->bstore, BSTORE_SESSIONS, s->subvol);
-	if (path == NULL) {
+	if (session_sandbox_create(svc, s, lang, &cid, err) < 0) {
 		admit_release(svc, aid);
-		return err_set(err, 500, "internal", "bad workspace id");
-	}
-	m[0].host = path;
-	m[0].target = "/workspace";
-	m[0].read_only = 0;
-	if (s->type == SESSION_KERNEL) {
-		kargs = kernel_args(svc, s, lang, &kdir);
-		m[nm].host = kdir;
-		m[nm].target = "/.isobox/kernel";
-		m[nm].read_only = 1;
-		nm++;
-	}
-	nv = volumes_mounts(svc, s, m + nm, vpath);
-	nm += (size_t)nv;
-	memset(&d, 0, sizeof(d));
-	d.lang = lang;
-	d.lim = &s->lim;
-	d.request_id = s->id;
-	d.deadline_wall_ms = 0;
-	d.kind = "session";
-	d.mounts = m;
-	d.nmounts = nm;
-	d.guest_args = kargs ? (const char *const *)kargs : gargs;
-	d.session_id = s->id;
-	d.fsize_bytes = SESSION_JOB_FSIZE;
-	spec = spec_container(svc, &d);
-	rc = docker_container_create(&svc->docker, spec, &cid, err);
-	json_object_put(spec);
-	free(path);
-	free(kdir);
-	strv_free(kargs);
-	for (nv = 0; nv < SESSION_VOLUMES_MAX; nv++) {
-		free(vpath[nv]);
-	}
-	if (rc < 0) {
-		admit_release(svc, aid);
-		return -1;
-	}
-	if (docker_container_start(&svc->docker, cid, err) < 0) {
-		session_sandbox_forget(svc, s->id, cid);
-		free(cid);
 		return -1;
 	}
 	keep[0] = aid;
@@ -884,15 +899,22 @@ static int row_new(struct service *svc, struct session *s,
 	struct insert_ctx c = {svc, s, err};
 	int rc;
 
-	session_id_new(s->id);
+	char container[sizeof(s->container)];
+
+	/* An adopted pool entry brings its id and container. */
+	snprintf(container, sizeof(container), "%s", s->container);
+	if (!s->id[0]) {
+		session_id_new(s->id);
+		container[0] = '\0';
+	}
 	snprintf(s->subvol, sizeof(s->subvol), "%s", s->id);
 	session_token_new(tok, s->token_hash);
 	snprintf(s->engine, sizeof(s->engine), "%s", svc->cfg.docker_host);
-	s->container[0] = '\0';
+	snprintf(s->container, sizeof(s->container), "%s", container);
 	s->busy_owner[0] = '\0';
 	s->busy_job = s->busy_since = 0;
 	s->dirty = 0;
-	s->flags = 0;
+	s->flags = container[0] ? SESSION_F_STARTED : 0;
 	s->steps = 0;
 	s->created_ms = s->last_ms = wall_ms();
 	s->expires_ms = s->last_ms + s->ttl_sec * 1000;
@@ -1024,6 +1046,28 @@ int session_create(struct service *svc, const struct session_new *req,
 	if (volumes_take(req, out, err) < 0) {
 		return -1;
 	}
+	/* A warm sandbox: the default shape, no volumes. */
+	if (req->type == SESSION_KERNEL && req->nvolumes == 0 && req->reg &&
+	    session_pool_wants(svc, req->reg, req->lang) &&
+	    session_pool_fits(svc, req->lang, &lim) &&
+	    session_pool_claim(svc, req->lang, out->id, out->container) == 0) {
+		if (row_new(svc, out, tok, err) < 0) {
+			session_pool_unclaim(svc, out->id, out->container);
+			return -1;
+		}
+		session_pool_adopted(svc, out->id);
+		if (out->disk_quota != svc->cfg.session_disk_bytes) {
+			rc = bstore_limit_set(&svc->bstore, BSTORE_SESSIONS,
+					      out->subvol, out->disk_quota);
+			if (rc < 0) {
+				log_warn("session %s: setting its quota: %s",
+					 out->id, strerror(-rc));
+			}
+		}
+		return 0;
+	}
+	out->id[0] = '\0';
+	out->container[0] = '\0';
 	if (row_new(svc, out, tok, err) < 0) {
 		return -1;
 	}
@@ -1500,7 +1544,8 @@ static int orphan_subvol(const char *id, void *p)
 	struct service *svc = p;
 	struct session s;
 
-	if (session_id_ok(id) && row_exists(svc, id, &s) == 0) {
+	if (session_id_ok(id) && row_exists(svc, id, &s) == 0 &&
+	    !session_pool_holds(svc, id)) {
 		log_info("session store: removing workspace %s (no session)",
 			 id);
 		bstore_delete(&svc->bstore, BSTORE_SESSIONS, id);
@@ -1583,6 +1628,25 @@ static void reconcile(struct service *svc)
 		free(cids);
 		return;
 	}
+	/* Warm kernel sandboxes, adopted or not, are labelled apart. */
+	{
+		json_object *kp = docker_container_list(
+		    &svc->docker, "isobox.kind=kernelpool", &e);
+		size_t j;
+
+		if (kp == NULL) {
+			json_object_put(list);
+			free(ids);
+			free(cids);
+			return;
+		}
+		for (j = 0; j < json_object_array_length(kp); j++) {
+			json_object_array_add(
+			    list,
+			    json_object_get(json_object_array_get_idx(kp, j)));
+		}
+		json_object_put(kp);
+	}
 	/* Containers whose session is gone or names another container. */
 	for (i = 0; i < json_object_array_length(list); i++) {
 		json_object *o = json_object_array_get_idx(list, i);
@@ -1612,6 +1676,9 @@ static void reconcile(struct service *svc)
 				  (s.busy_owner[0] &&
 				   service_owner_alive(svc, s.busy_owner)))) {
 			continue;
+		}
+		if (have == 0 && session_pool_holds(svc, sid)) {
+			continue; /* a warm kernel sandbox */
 		}
 		log_info("session %s: removing stray sandbox %.12s", sid, cid);
 		docker_container_remove(&svc->docker, cid, &e);
@@ -1706,4 +1773,5 @@ void session_housekeep(struct service *svc, int do_reconcile)
 	if (do_reconcile && bstore_ready(&svc->bstore)) {
 		reconcile(svc);
 	}
+	session_pool_maintain(svc);
 }
