@@ -892,20 +892,20 @@ static int del_fn(struct store_txn *t, void *p)
 }
 
 /* A new row for tenant t like tmpl (runtime, type, shape, quota, ttl):
- * checks the counts and inserts it. */
-static int row_new(struct service *svc, struct session *s,
+ * checks the counts and inserts it. adopt: s->id and s->container are a
+ * claimed warm sandbox's (session_pool.c), kept; else a fresh id. */
+static int row_new(struct service *svc, struct session *s, int adopt,
 		   char tok[SESSION_TOKEN_SIZE], struct isobox_err *err)
 {
 	struct insert_ctx c = {svc, s, err};
+	char container[sizeof(s->container)];
 	int rc;
 
-	char container[sizeof(s->container)];
-
-	/* An adopted pool entry brings its id and container. */
-	snprintf(container, sizeof(container), "%s", s->container);
-	if (!s->id[0]) {
+	container[0] = '\0';
+	if (adopt) {
+		snprintf(container, sizeof(container), "%s", s->container);
+	} else {
 		session_id_new(s->id);
-		container[0] = '\0';
 	}
 	snprintf(s->subvol, sizeof(s->subvol), "%s", s->id);
 	session_token_new(tok, s->token_hash);
@@ -1051,7 +1051,7 @@ int session_create(struct service *svc, const struct session_new *req,
 	    session_pool_wants(svc, req->reg, req->lang) &&
 	    session_pool_fits(svc, req->lang, &lim) &&
 	    session_pool_claim(svc, req->lang, out->id, out->container) == 0) {
-		if (row_new(svc, out, tok, err) < 0) {
+		if (row_new(svc, out, 1, tok, err) < 0) {
 			session_pool_unclaim(svc, out->id, out->container);
 			return -1;
 		}
@@ -1066,9 +1066,7 @@ int session_create(struct service *svc, const struct session_new *req,
 		}
 		return 0;
 	}
-	out->id[0] = '\0';
-	out->container[0] = '\0';
-	if (row_new(svc, out, tok, err) < 0) {
+	if (row_new(svc, out, 0, tok, err) < 0) {
 		return -1;
 	}
 	rc = bstore_create(&svc->bstore, BSTORE_SESSIONS, out->subvol, 0755,
@@ -1263,7 +1261,7 @@ int session_fork(struct service *svc, const struct tenant *t, const char *id,
 	 * out yet. So no flush job is needed (it cost a job round trip). */
 	*out = src;
 	out->nvolumes = 0;
-	if (row_new(svc, out, newtok, err) < 0) {
+	if (row_new(svc, out, 0, newtok, err) < 0) {
 		session_unhold(svc, &src, 0, src.dirty, NULL);
 		return -1;
 	}
