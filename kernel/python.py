@@ -349,4 +349,15 @@ def main():
         _send(b"D", b"1" if raised else b"0")
 
 
+def _preload():
+    """matplotlib.pyplot (and numpy) imported ahead of the first plot, in
+    a thread: the first step does not wait for it (a step importing it
+    meanwhile waits on the import lock for the same work)."""
+    try:
+        import matplotlib.pyplot  # noqa: F401
+    except BaseException:
+        pass
+
+
+threading.Thread(target=_preload, name="isobox-preload", daemon=True).start()
 main()

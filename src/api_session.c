@@ -357,7 +357,9 @@ static void create(struct sreq *r)
 	http_send_json(r->req, 201, out, NULL);
 	json_object_put(out);
 	explicit_bzero(tok, sizeof(tok));
-	session_prestart(r->svc, s.id);
+	if (!s.container[0]) { /* else a warm sandbox was adopted */
+		session_prestart(r->svc, s.id);
+	}
 	json_object_put(body);
 	registry_put(reg);
 	return;

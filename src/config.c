@@ -129,6 +129,12 @@ static const struct config_key keys[] = {
      OFF(session_max_ttl_sec), 10, 366LL * 86400},
     {"session_idle_stop_ms", "ISOBOX_SESSION_IDLE_STOP_MS", CT_I64,
      OFF(session_idle_stop_ms), 1000, 7LL * 86400000},
+    {"kernel_pool_size", "ISOBOX_KERNEL_POOL_SIZE", CT_INT,
+     OFF(kernel_pool_size), 0, 64},
+    {"kernel_pool_languages", "ISOBOX_KERNEL_POOL_LANGUAGES", CT_STR0,
+     OFF(kernel_pool_languages), 0, 0},
+    {"kernel_idle_stop_ms", "ISOBOX_KERNEL_IDLE_STOP_MS", CT_I64,
+     OFF(kernel_idle_stop_ms), 1000, 7LL * 86400000},
     {"session_max_upload_bytes", "ISOBOX_SESSION_MAX_UPLOAD_BYTES", CT_SIZE,
      OFF(session_max_upload_bytes), 1024, 64 * GIB},
     {"session_files_via_guest", "ISOBOX_SESSION_FILES_VIA_GUEST", CT_BOOL,
@@ -195,6 +201,9 @@ static const char *const top_allowed[] = {
     "session_ttl_sec",
     "session_max_ttl_sec",
     "session_idle_stop_ms",
+    "kernel_idle_stop_ms",
+    "kernel_pool_size",
+    "kernel_pool_languages",
     "session_max_upload_bytes",
     "session_files_via_guest",
     "volume_default_bytes",
@@ -306,6 +315,9 @@ void config_defaults(struct config *c)
 	c->session_ttl_sec = 86400;
 	c->session_max_ttl_sec = 7 * 86400;
 	c->session_idle_stop_ms = 300000;
+	c->kernel_idle_stop_ms = 1800000;
+	c->kernel_pool_size = 1;
+	c->kernel_pool_languages = xstrdup("python");
 	c->session_max_upload_bytes = 64 * MIB;
 	c->session_files_via_guest = 0;
 	c->volume_default_bytes = 512 * MIB;

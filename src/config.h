@@ -59,6 +59,10 @@
  *   session_max_ttl_sec: 604800     # ttlSec is clamped to this
  *   session_idle_stop_ms: 300000    # an idle session's sandbox is stopped
  *                                   # (the workspace stays)
+ *   kernel_idle_stop_ms: 1800000    # the same for a kernel session (its
+ *                                   # variables are lost with the sandbox)
+ *   kernel_pool_size: 1             # warm kernel sandboxes per runtime in
+ *   kernel_pool_languages: python   # this list (0 or "": none)
  *   session_max_upload_bytes: 64MiB # one PUT .../fs (the web server's
  *                                   # body cap must allow it)
  *   session_files_via_guest: false  # file calls to a running sandbox go
@@ -151,12 +155,15 @@ struct config {
 	int64_t store_size; /* size of that image (setup-host) */
 	int64_t store_reserve_bytes; /* free bytes kept: 507 below */
 	/* Sessions (session.h). */
-	int64_t session_disk_bytes;	  /* workspace qgroup limit */
-	int session_max;		  /* sessions in all */
-	int session_max_per_tenant;	  /* sessions per tenant */
-	int64_t session_ttl_sec;	  /* default idle TTL */
-	int64_t session_max_ttl_sec;	  /* ttlSec is clamped to this */
-	int64_t session_idle_stop_ms;	  /* idle sandbox stopped after */
+	int64_t session_disk_bytes;   /* workspace qgroup limit */
+	int session_max;	      /* sessions in all */
+	int session_max_per_tenant;   /* sessions per tenant */
+	int64_t session_ttl_sec;      /* default idle TTL */
+	int64_t session_max_ttl_sec;  /* ttlSec is clamped to this */
+	int64_t session_idle_stop_ms; /* idle sandbox stopped after */
+	int64_t kernel_idle_stop_ms;  /* the same for kernel sessions */
+	int kernel_pool_size;	      /* warm kernel sandboxes per runtime */
+	char *kernel_pool_languages;  /* comma-separated runtimes */
 	int64_t session_max_upload_bytes; /* one file upload */
 	int session_files_via_guest;	  /* file calls of a running sandbox go
 					   * through its guest */

@@ -275,6 +275,7 @@ int main(int argc, char **argv)
 	service_kick(&svc);
 	pthread_join(hk_tid, NULL);
 	pool_drain_own(&svc);
+	session_pool_drain_own(&svc);
 	free(tids);
 	log_info("isobox.fcgi %d stopped", (int)getpid());
 	service_free(&svc);

@@ -294,8 +294,9 @@ int service_reap(struct service *s)
 		 * reconciles them), never to the process that started
 		 * them. */
 		if (json_object_object_get_ex(labels, "isobox.kind", &v) &&
-		    strcmp(json_object_get_string(v), "session") == 0) {
-			continue;
+		    (strcmp(json_object_get_string(v), "session") == 0 ||
+		     strcmp(json_object_get_string(v), "kernelpool") == 0)) {
+			continue; /* kernelpool: warm kernel sandboxes, too */
 		}
 		if (json_object_object_get_ex(labels, "isobox.kind", &v) &&
 		    strcmp(json_object_get_string(v), "pool") == 0) {

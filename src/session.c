@@ -674,8 +674,8 @@ static int volumes_mounts(struct service *svc, const struct session *s,
 	return n;
 }
 
-int session_sandbox_ensure(struct service *svc, struct session *s,
-			   const struct lang *lang, int *restarted,
+int session_sandbox_create(struct service *svc, const struct session *s,
+			   const struct lang *lang, char **cid,
 			   struct isobox_err *err)
 {
 	static const char *const gargs[] = {"--session", "--workdir",
@@ -687,9 +687,66 @@ int session_sandbox_ensure(struct service *svc, struct session *s,
 	size_t nm = 1;
 	int nv;
 	struct spec_desc d;
-	struct record_ctx rc_ctx;
 	json_object *spec;
-	char *path = NULL;
+	char *path;
+	int rc;
+
+	*cid = NULL;
+	path = bstore_path(&svc->bstore, BSTORE_SESSIONS, s->subvol);
+	if (path == NULL) {
+		return err_set(err, 500, "internal", "bad workspace id");
+	}
+	m[0].host = path;
+	m[0].target = "/workspace";
+	m[0].read_only = 0;
+	if (s->type == SESSION_KERNEL) {
+		kargs = kernel_args(svc, s, lang, &kdir);
+		m[nm].host = kdir;
+		m[nm].target = "/.isobox/kernel";
+		m[nm].read_only = 1;
+		nm++;
+	}
+	nv = volumes_mounts(svc, s, m + nm, vpath);
+	nm += (size_t)nv;
+	memset(&d, 0, sizeof(d));
+	d.lang = lang;
+	d.lim = &s->lim;
+	d.request_id = s->id;
+	d.deadline_wall_ms = 0;
+	d.kind = s->flags & SESSION_F_POOLED ? "kernelpool" : "session";
+	d.mounts = m;
+	d.nmounts = nm;
+	d.guest_args = kargs ? (const char *const *)kargs : gargs;
+	d.session_id = s->id;
+	d.fsize_bytes = SESSION_JOB_FSIZE;
+	spec = spec_container(svc, &d);
+	rc = docker_container_create(&svc->docker, spec, cid, err);
+	json_object_put(spec);
+	free(path);
+	free(kdir);
+	strv_free(kargs);
+	for (nv = 0; nv < SESSION_VOLUMES_MAX; nv++) {
+		free(vpath[nv]);
+	}
+	if (rc < 0) {
+		return -1;
+	}
+	if (docker_container_start(&svc->docker, *cid, err) < 0) {
+		struct isobox_err e;
+
+		docker_container_remove(&svc->docker, *cid, &e);
+		free(*cid);
+		*cid = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+int session_sandbox_ensure(struct service *svc, struct session *s,
+			   const struct lang *lang, int *restarted,
+			   struct isobox_err *err)
+{
+	struct record_ctx rc_ctx;
 	char *cid = NULL;
 	char aid[64];
 	const void *keep[2];
@@ -720,50 +777,8 @@ int session_sandbox_ensure(struct service *svc, struct session *s,
 			       "not enough sandbox memory is free to start "
 			       "the session's sandbox; retry shortly");
 	}
-	path = bstore_path(&svc->bstore, BSTORE_SESSIONS, s->subvol);
-	if (path == NULL) {
+	if (session_sandbox_create(svc, s, lang, &cid, err) < 0) {
 		admit_release(svc, aid);
-		return err_set(err, 500, "internal", "bad workspace id");
-	}
-	m[0].host = path;
-	m[0].target = "/workspace";
-	m[0].read_only = 0;
-	if (s->type == SESSION_KERNEL) {
-		kargs = kernel_args(svc, s, lang, &kdir);
-		m[nm].host = kdir;
-		m[nm].target = "/.isobox/kernel";
-		m[nm].read_only = 1;
-		nm++;
-	}
-	nv = volumes_mounts(svc, s, m + nm, vpath);
-	nm += (size_t)nv;
-	memset(&d, 0, sizeof(d));
-	d.lang = lang;
-	d.lim = &s->lim;
-	d.request_id = s->id;
-	d.deadline_wall_ms = 0;
-	d.kind = "session";
-	d.mounts = m;
-	d.nmounts = nm;
-	d.guest_args = kargs ? (const char *const *)kargs : gargs;
-	d.session_id = s->id;
-	d.fsize_bytes = SESSION_JOB_FSIZE;
-	spec = spec_container(svc, &d);
-	rc = docker_container_create(&svc->docker, spec, &cid, err);
-	json_object_put(spec);
-	free(path);
-	free(kdir);
-	strv_free(kargs);
-	for (nv = 0; nv < SESSION_VOLUMES_MAX; nv++) {
-		free(vpath[nv]);
-	}
-	if (rc < 0) {
-		admit_release(svc, aid);
-		return -1;
-	}
-	if (docker_container_start(&svc->docker, cid, err) < 0) {
-		session_sandbox_forget(svc, s->id, cid);
-		free(cid);
 		return -1;
 	}
 	keep[0] = aid;
@@ -877,22 +892,29 @@ static int del_fn(struct store_txn *t, void *p)
 }
 
 /* A new row for tenant t like tmpl (runtime, type, shape, quota, ttl):
- * checks the counts and inserts it. */
-static int row_new(struct service *svc, struct session *s,
+ * checks the counts and inserts it. adopt: s->id and s->container are a
+ * claimed warm sandbox's (session_pool.c), kept; else a fresh id. */
+static int row_new(struct service *svc, struct session *s, int adopt,
 		   char tok[SESSION_TOKEN_SIZE], struct isobox_err *err)
 {
 	struct insert_ctx c = {svc, s, err};
+	char container[sizeof(s->container)];
 	int rc;
 
-	session_id_new(s->id);
+	container[0] = '\0';
+	if (adopt) {
+		snprintf(container, sizeof(container), "%s", s->container);
+	} else {
+		session_id_new(s->id);
+	}
 	snprintf(s->subvol, sizeof(s->subvol), "%s", s->id);
 	session_token_new(tok, s->token_hash);
 	snprintf(s->engine, sizeof(s->engine), "%s", svc->cfg.docker_host);
-	s->container[0] = '\0';
+	snprintf(s->container, sizeof(s->container), "%s", container);
 	s->busy_owner[0] = '\0';
 	s->busy_job = s->busy_since = 0;
 	s->dirty = 0;
-	s->flags = 0;
+	s->flags = container[0] ? SESSION_F_STARTED : 0;
 	s->steps = 0;
 	s->created_ms = s->last_ms = wall_ms();
 	s->expires_ms = s->last_ms + s->ttl_sec * 1000;
@@ -1024,7 +1046,27 @@ int session_create(struct service *svc, const struct session_new *req,
 	if (volumes_take(req, out, err) < 0) {
 		return -1;
 	}
-	if (row_new(svc, out, tok, err) < 0) {
+	/* A warm sandbox: the default shape, no volumes. */
+	if (req->type == SESSION_KERNEL && req->nvolumes == 0 && req->reg &&
+	    session_pool_wants(svc, req->reg, req->lang) &&
+	    session_pool_fits(svc, req->lang, &lim) &&
+	    session_pool_claim(svc, req->lang, out->id, out->container) == 0) {
+		if (row_new(svc, out, 1, tok, err) < 0) {
+			session_pool_unclaim(svc, out->id, out->container);
+			return -1;
+		}
+		session_pool_adopted(svc, out->id);
+		if (out->disk_quota != svc->cfg.session_disk_bytes) {
+			rc = bstore_limit_set(&svc->bstore, BSTORE_SESSIONS,
+					      out->subvol, out->disk_quota);
+			if (rc < 0) {
+				log_warn("session %s: setting its quota: %s",
+					 out->id, strerror(-rc));
+			}
+		}
+		return 0;
+	}
+	if (row_new(svc, out, 0, tok, err) < 0) {
 		return -1;
 	}
 	rc = bstore_create(&svc->bstore, BSTORE_SESSIONS, out->subvol, 0755,
@@ -1219,7 +1261,7 @@ int session_fork(struct service *svc, const struct tenant *t, const char *id,
 	 * out yet. So no flush job is needed (it cost a job round trip). */
 	*out = src;
 	out->nvolumes = 0;
-	if (row_new(svc, out, newtok, err) < 0) {
+	if (row_new(svc, out, 0, newtok, err) < 0) {
 		session_unhold(svc, &src, 0, src.dirty, NULL);
 		return -1;
 	}
@@ -1323,8 +1365,9 @@ struct stop_ctx {
 	struct service *svc;
 	const char *id;
 	char container[72];
-	int64_t idle_before; /* last activity older than this */
-	int expire;	     /* 1: delete the row when expired */
+	int64_t idle_before;  /* last activity older than this (filesystem) */
+	int64_t kidle_before; /* the same for a kernel session */
+	int expire;	      /* 1: delete the row when expired */
 	struct session s;
 };
 
@@ -1348,7 +1391,9 @@ static int stop_fn(struct store_txn *t, void *p)
 		rc = row_remove(t, &c->s);
 		return rc < 0 ? rc : 2;
 	}
-	if (!c->s.container[0] || c->s.last_ms > c->idle_before) {
+	if (!c->s.container[0] ||
+	    c->s.last_ms > (c->s.type == SESSION_KERNEL ? c->kidle_before
+							: c->idle_before)) {
 		return 0;
 	}
 	snprintf(c->container, sizeof(c->container), "%s", c->s.container);
@@ -1361,6 +1406,8 @@ static void idle_stop(struct service *svc)
 {
 	char ids[HK_BATCH][SESSION_ID_SIZE];
 	int64_t before = wall_ms() - svc->cfg.session_idle_stop_ms;
+	/* A kernel's interpreter holds its variables: it lives longer. */
+	int64_t kbefore = wall_ms() - svc->cfg.kernel_idle_stop_ms;
 	struct store_txn tx;
 	struct store_cursor c;
 	struct store_val k;
@@ -1381,7 +1428,9 @@ static void idle_stop(struct service *svc)
 			memcpy(s.id, k.p, k.n);
 			s.id[k.n] = '\0';
 			if (session_rec_decode(&v, &s) == 0 && s.container[0] &&
-			    !s.busy_owner[0] && s.last_ms <= before) {
+			    !s.busy_owner[0] &&
+			    s.last_ms <=
+				(s.type == SESSION_KERNEL ? kbefore : before)) {
 				memcpy(ids[n++], s.id, sizeof(s.id));
 			}
 		}
@@ -1395,6 +1444,7 @@ static void idle_stop(struct service *svc)
 		sc.svc = svc;
 		sc.id = ids[i];
 		sc.idle_before = before;
+		sc.kidle_before = kbefore;
 		if (store_update(&svc->store, STORE_STATE, stop_fn, &sc) == 3) {
 			log_info("session %s: idle, sandbox %.12s stopped",
 				 ids[i], sc.container);
@@ -1492,7 +1542,8 @@ static int orphan_subvol(const char *id, void *p)
 	struct service *svc = p;
 	struct session s;
 
-	if (session_id_ok(id) && row_exists(svc, id, &s) == 0) {
+	if (session_id_ok(id) && row_exists(svc, id, &s) == 0 &&
+	    !session_pool_holds(svc, id)) {
 		log_info("session store: removing workspace %s (no session)",
 			 id);
 		bstore_delete(&svc->bstore, BSTORE_SESSIONS, id);
@@ -1575,6 +1626,25 @@ static void reconcile(struct service *svc)
 		free(cids);
 		return;
 	}
+	/* Warm kernel sandboxes, adopted or not, are labelled apart. */
+	{
+		json_object *kp = docker_container_list(
+		    &svc->docker, "isobox.kind=kernelpool", &e);
+		size_t j;
+
+		if (kp == NULL) {
+			json_object_put(list);
+			free(ids);
+			free(cids);
+			return;
+		}
+		for (j = 0; j < json_object_array_length(kp); j++) {
+			json_object_array_add(
+			    list,
+			    json_object_get(json_object_array_get_idx(kp, j)));
+		}
+		json_object_put(kp);
+	}
 	/* Containers whose session is gone or names another container. */
 	for (i = 0; i < json_object_array_length(list); i++) {
 		json_object *o = json_object_array_get_idx(list, i);
@@ -1604,6 +1674,9 @@ static void reconcile(struct service *svc)
 				  (s.busy_owner[0] &&
 				   service_owner_alive(svc, s.busy_owner)))) {
 			continue;
+		}
+		if (have == 0 && session_pool_holds(svc, sid)) {
+			continue; /* a warm kernel sandbox */
 		}
 		log_info("session %s: removing stray sandbox %.12s", sid, cid);
 		docker_container_remove(&svc->docker, cid, &e);
@@ -1698,4 +1771,5 @@ void session_housekeep(struct service *svc, int do_reconcile)
 	if (do_reconcile && bstore_ready(&svc->bstore)) {
 		reconcile(svc);
 	}
+	session_pool_maintain(svc);
 }

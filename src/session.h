@@ -71,6 +71,10 @@ enum session_state { SESSION_STOPPED = 0, SESSION_RUNNING, SESSION_BUSY };
 	1 /* a sandbox existed before: the next start is                       \
 	   * a restart (the answer says so) */
 
+/* Not a row flag: a template of session_pool.c (container label
+ * isobox.kind=kernelpool). */
+#define SESSION_F_POOLED 0x100
+
 /* One row, decoded. */
 struct session {
 	char id[SESSION_ID_SIZE];
@@ -282,5 +286,38 @@ void session_sandbox_forget(struct service *svc, const char *id,
 const struct lang *session_lang(const struct registry *reg,
 				const struct session *s,
 				struct isobox_err *err);
+/* Create and start s's container (no admission, no row change): *cid is
+ * its id (caller frees). */
+int session_sandbox_create(struct service *svc, const struct session *s,
+			   const struct lang *lang, char **cid,
+			   struct isobox_err *err);
+
+/* ---- warm kernel sandboxes (session_pool.c) -------------------------- */
+
+/* 1 when lang's kernel sessions are kept warm (kernel_pool_size > 0, in
+ * kernel_pool_languages, the default version of its name). */
+int session_pool_wants(const struct service *svc, const struct registry *reg,
+		       const struct lang *lang);
+/* 1 when a session of shape lim can take a pooled sandbox of lang. */
+int session_pool_fits(struct service *svc, const struct lang *lang,
+		      const struct limits *lim);
+/* Claim a ready entry of lang (exactly once across processes): its
+ * session id (= its subvolume) and container; its memory is then held as
+ * the session's admission. -1 when there is none. */
+int session_pool_claim(struct service *svc, const struct lang *lang,
+		       char id[SESSION_ID_SIZE], char container[72]);
+/* The session row of claimed entry id exists: forget the entry. */
+void session_pool_adopted(struct service *svc, const char *id);
+/* Remove a claimed entry that could not become a session. */
+void session_pool_unclaim(struct service *svc, const char *id,
+			  const char *container);
+/* 1 when id is an unclaimed entry of a live process (reconciliation
+ * spares its container and subvolume). */
+int session_pool_holds(struct service *svc, const char *id);
+/* Remove the entries of dead processes; add one entry per pooled runtime
+ * below kernel_pool_size (housekeeping). */
+void session_pool_maintain(struct service *svc);
+/* Remove this process's entries (at exit). */
+void session_pool_drain_own(struct service *svc);
 
 #endif

@@ -33,6 +33,7 @@
 /* Time for the channel and the guest's bookkeeping around a job. */
 #define STEP_GRACE_MS 5000
 #define CHAN_OPEN_MS  15000
+#define CHAN_TRY_MS   3000 /* the recorded sandbox, before asking the engine */
 #define FS_OP_MS      600000 /* a file transfer's own deadline */
 
 static uint32_t job_id_new(void)
@@ -85,12 +86,12 @@ static void remap_err(struct isobox_err *err)
 /* A kernel step's job: JOB, LIMITS, the cell's code and stdin in pieces
  * (a session guest takes records of at most WIRE_SESSION_MAX), GO. */
 static int kernel_job_encode(const struct exec_request *er,
-			     const struct limits *lim, uint32_t id,
+			     const struct limits *lim, int restart, uint32_t id,
 			     struct wire_buf *out)
 {
 	struct wire_buf t = {0};
-	const uint8_t *code = er->nfiles ? er->files[0].data : NULL;
-	size_t clen = er->nfiles ? er->files[0].len : 0;
+	const uint8_t *code = er && er->nfiles ? er->files[0].data : NULL;
+	size_t clen = er && er->nfiles ? er->files[0].len : 0;
 	size_t off;
 	int rc = -1;
 
@@ -99,6 +100,9 @@ static int kernel_job_encode(const struct exec_request *er,
 	}
 	wire_kv_add(&t, WIRE_LIMIT_RUN_WALL_MS, lim->wall_time_ms);
 	wire_kv_add(&t, WIRE_LIMIT_OUTPUT, lim->output_bytes);
+	if (restart) {
+		wire_kv_add(&t, WIRE_LIMIT_KERNEL_RESTART, 1);
+	}
 	if (wire_put(out, WIRE_LIMITS, t.p, t.len) < 0) {
 		goto out;
 	}
@@ -112,7 +116,7 @@ static int kernel_job_encode(const struct exec_request *er,
 		}
 		off += n;
 	} while (off < clen);
-	for (off = 0; off < er->stdin_len; off += WIRE_CHUNK_MAX) {
+	for (off = 0; er && off < er->stdin_len; off += WIRE_CHUNK_MAX) {
 		size_t n = er->stdin_len - off > WIRE_CHUNK_MAX
 			       ? WIRE_CHUNK_MAX
 			       : er->stdin_len - off;
@@ -191,6 +195,7 @@ int session_exec(struct service *svc, const struct exec_ctx *x,
 	struct limits lim;
 	struct limits jlim;
 	struct chan c;
+	struct isobox_err e;
 	uint32_t jid = job_id_new();
 	int chan_ok = 0;
 	int broken = 0;
@@ -226,7 +231,14 @@ int session_exec(struct service *svc, const struct exec_ctx *x,
 		}
 		goto out;
 	}
-	if (session_sandbox_ensure(svc, &s, lang, restarted, err) < 0) {
+	/* The recorded sandbox is tried first (no engine round trip to ask
+	 * whether it runs); when it does not answer, ensure finds out why
+	 * and starts a new one if it is gone. */
+	if (s.container[0] &&
+	    chan_open(&c, &svc->docker, s.container,
+		      s.dirty ? CHAN_OPEN_PAD : 0, CHAN_TRY_MS, &e) == 0) {
+		chan_ok = 1;
+	} else if (session_sandbox_ensure(svc, &s, lang, restarted, err) < 0) {
 		goto out;
 	}
 	/* RLIMIT_FSIZE is the tmpfs size for one-shot runs; here the
@@ -237,14 +249,15 @@ int session_exec(struct service *svc, const struct exec_ctx *x,
 	/* HANDOFF first: the interpreter the guest prestarted takes the run
 	 * (the guest ignores it when none waits or the job does not fit). */
 	if (s.type == SESSION_KERNEL
-		? kernel_job_encode(er, &jlim, jid, &job) < 0
+		? kernel_job_encode(er, &jlim, 0, jid, &job) < 0
 		: (job_handoff_encode(lang, er, &job) < 0 ||
 		   job_encode(lang, er, &jlim, jid, &job) < 0)) {
 		err_set(err, 413, "body_too_large",
 			"the program and its input do not fit in one job");
 		goto out;
 	}
-	if (chan_open(&c, &svc->docker, s.container,
+	if (!chan_ok &&
+	    chan_open(&c, &svc->docker, s.container,
 		      s.dirty ? CHAN_OPEN_PAD : 0, CHAN_OPEN_MS, err) < 0) {
 		broken = 1;
 		goto out;
@@ -825,6 +838,55 @@ int session_fs_delete(const struct session_fs *f, struct isobox_err *err)
 /* ------------------------------------------------------------------ */
 /* Kernel restart */
 
+/* Restart the interpreter inside the running sandbox: a kernel job with
+ * WIRE_LIMIT_KERNEL_RESTART, which the guest answers after killing the
+ * runner (its group, then every other process of the sandbox) and starting
+ * a new one. 0 when the guest says it restarted; -1 otherwise (no sandbox,
+ * a channel error, an older guest that ignored the flag): the caller then
+ * replaces the sandbox. *broken: the channel broke (do not reuse it). */
+static int kernel_restart_in_place(struct service *svc, struct session *s,
+				   int *broken)
+{
+	struct sandbox_result res;
+	struct wire_buf job = {0};
+	struct isobox_err e = {0};
+	struct limits lim = s->lim;
+	uint32_t jid = (uint32_t)s->busy_job;
+	struct chan c;
+	int rc = -1;
+
+	*broken = 0;
+	memset(&res, 0, sizeof(res));
+	if (!s->container[0]) {
+		return -1;
+	}
+	lim.wall_time_ms = 1000;
+	if (kernel_job_encode(NULL, &lim, 1, jid, &job) < 0) {
+		goto out;
+	}
+	if (chan_open(&c, &svc->docker, s->container,
+		      s->dirty ? CHAN_OPEN_PAD : 0, 5000, &e) < 0) {
+		*broken = 1;
+		goto out;
+	}
+	rc = chan_run(&c, jid, &job, &lim, NULL, now_ms() + STEP_GRACE_MS, &res,
+		      &e);
+	*broken = chan_broken(&c) || rc < 0;
+	chan_close(&c);
+	if (rc == 0 && !res.run.kernel_restarted) {
+		rc = -1; /* a guest that does not know the flag */
+	}
+	chan_result_free(&res);
+out:
+	wire_buf_free(&job);
+	if (rc < 0) {
+		log_info("session %s: interpreter restart in place failed "
+			 "(%s); replacing the sandbox",
+			 s->id, *broken ? e.msg : "not supported");
+	}
+	return rc;
+}
+
 int session_kernel_restart(struct service *svc, const struct tenant *t,
 			   const struct registry *reg, const char *id,
 			   const char *tok, struct isobox_err *err)
@@ -832,6 +894,7 @@ int session_kernel_restart(struct service *svc, const struct tenant *t,
 	const struct lang *lang;
 	struct session s;
 	int restarted = 0;
+	int broken = 0;
 	int rc = -1;
 
 	if (session_hold(svc, t, id, tok, job_id_new(), &s, err) < 0) {
@@ -848,8 +911,15 @@ int session_kernel_restart(struct service *svc, const struct tenant *t,
 		session_unhold(svc, &s, 0, s.dirty, NULL);
 		return -1;
 	}
-	/* A new sandbox: nothing of the old interpreter (its threads, its
-	 * children, its memory) can survive into the new one. */
+	/* A new interpreter in the same sandbox: the guest kills the old
+	 * one's process group and then every process but itself, so none
+	 * of its threads, children or memory survive (the sandbox's /tmp
+	 * does, as the workspace does). */
+	if (kernel_restart_in_place(svc, &s, &broken) == 0) {
+		session_unhold(svc, &s, 0, 0, NULL);
+		return 0;
+	}
+	/* Else a new sandbox. */
 	if (s.container[0]) {
 		session_sandbox_forget(svc, s.id, s.container);
 		s.container[0] = '\0';

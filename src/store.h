@@ -68,7 +68,8 @@ enum store_env { STORE_RUN = 0, STORE_STATE = 1, STORE_NENVS };
 	X(SESSIONS, "sessions", STORE_STATE, 10)  /* id -> session.c */        \
 	X(SESSIONS_EXPIRY, "sessions_expiry", STORE_STATE, 11) /* index */     \
 	X(VOLUMES, "volumes", STORE_STATE, 12)		 /* id -> volume.c */  \
-	X(VOLUME_NAMES, "volume_names", STORE_STATE, 13) /* name -> id */
+	X(VOLUME_NAMES, "volume_names", STORE_STATE, 13) /* name -> id */      \
+	X(KPOOL, "kpool", STORE_RUN, 14) /* id -> session_pool.c */
 
 enum store_table {
 #define STORE_TABLE_ENUM(id, name, env, tag) STORE_##id,

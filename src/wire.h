@@ -178,6 +178,9 @@ enum wire_type {
 #define WIRE_LIMIT_OUTPUT	   "output_bytes" /* stdout+stderr cap per stage */
 #define WIRE_LIMIT_FSIZE	   "fsize_bytes" /* RLIMIT_FSIZE for user code */
 #define WIRE_LIMIT_NOFILE	   "nofile" /* RLIMIT_NOFILE for user code */
+/* A kernel job with this set to 1 restarts the interpreter and runs no
+ * code (an older guest ignores it: its RESULT then says not restarted). */
+#define WIRE_LIMIT_KERNEL_RESTART "kernel_restart"
 
 /* Keys of WIRE_RESULT (decimal values). */
 #define WIRE_RES_EXIT	   "exit"	 /* exit status, or 128 + signal */

@@ -26,7 +26,7 @@ HTTP_TIMEOUT = float(os.environ.get("ISOBOX_TEST_HTTP_TIMEOUT", "90"))
 # How long execute() keeps retrying answers of 429 (rate limit, capacity).
 RETRY_429_SECONDS = float(os.environ.get("ISOBOX_TEST_RETRY_429", "120"))
 # Container kinds that legitimately outlive a request (a warm pool, if any).
-POOL_KINDS = {"pool", "warm"}
+POOL_KINDS = {"pool", "warm", "kernelpool"}
 # Leak checks: "all" (default) counts every isobox container and every child
 # cgroup of the slice, as on a machine where this suite runs alone (CI);
 # "own" counts only containers labelled with the X-Request-Id of a request

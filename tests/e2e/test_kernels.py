@@ -226,12 +226,20 @@ def test_ignored_sigint_restarts_the_kernel(py):
 
 
 def test_restart_route(py):
-    py.run("z = 5")
+    py.run("z = 5\nimport subprocess\n"
+           "child = subprocess.Popen(['sleep', '1000'], start_new_session=True)")
+    before = sc.session_containers(py.id)
     r = requests.post(py.url("/restart"), headers=py.h(), timeout=60)
     assert r.status_code == 200 and r.json() == {"restarted": True}, r.text
     out = py.run("'z' in dir()")
     assert main_result(out)["text/plain"] == "False"
     assert out["kernel"]["executionCount"] == 1
+    # Only the interpreter was restarted: the same sandbox, and nothing of
+    # the old interpreter (its child in a session of its own) is left.
+    assert sc.session_containers(py.id) == before and len(before) == 1
+    out = py.run("import os\nsorted(int(p) for p in os.listdir('/proc') if p.isdigit()"
+                 " and 'sleep' in open('/proc/%s/cmdline' % p).read())")
+    assert main_result(out)["text/plain"] == "[]", out
 
 
 def test_restart_route_refuses_filesystem_session():
@@ -355,3 +363,75 @@ def test_service_restart_keeps_variables(tmp_path):
             assert s.delete().status_code == 204
         finally:
             d.stop()
+
+
+# --------------------------------------------------------------------------
+# idle stop: kernels keep their sandbox longer (kernel_idle_stop_ms)
+
+
+@needs_btrfs
+def test_kernel_idle_stop_is_its_own(tmp_path):
+    tmp = str(tmp_path)
+    with sc.btrfs_store(tmp, "2G") as store:
+        cfg = {"session_idle_stop_ms": 1000, "kernel_idle_stop_ms": 20000}
+        d = sc.deployment(tmp, store, cfg, name="kidle").start()
+        try:
+            with sc.sessions(d.url) as f, sc.sessions(d.url, type="kernel") as k:
+                k.run("v = 7")
+                t0 = time.monotonic()
+                f.run("print(1)")
+                assert sc.wait_state(f, "stopped", 15) == "stopped"
+                assert time.monotonic() - t0 < 15, "too slow to tell"
+                # the filesystem session's sandbox is stopped, the kernel's
+                # (and its variables) not
+                assert k.state() == "running"
+                assert sc.wait_state(k, "stopped", 45) == "stopped"
+                assert time.monotonic() - t0 >= 19
+                out = k.run("'v' in dir()")
+                assert out["kernel"]["restarted"] is True, out["kernel"]
+                assert main_result(out)["text/plain"] == "False"
+        finally:
+            d.stop()
+
+
+# --------------------------------------------------------------------------
+# warm kernel sandboxes (kernel_pool_size)
+
+
+def _pool_entries():
+    r = dep.docker("ps", "--no-trunc", "--filter", "label=isobox.kind=kernelpool",
+                   "--format", '{{.ID}} {{.Label "isobox.session"}}', timeout=30, check=True)
+    return dict(reversed(l.split()) for l in r.stdout.splitlines() if l.strip())
+
+
+@needs_btrfs
+def test_kernel_pool_adopt_refill_and_drain(tmp_path):
+    tmp = str(tmp_path)
+    with sc.btrfs_store(tmp, "2G") as store:
+        before = set(_pool_entries())
+        d = sc.deployment(tmp, store, {"kernel_pool_size": 1}, name="kpool").start()
+        try:
+            assert dep.wait_for(lambda: set(_pool_entries()) - before, 60), "no warm sandbox"
+            warm = set(_pool_entries()) - before
+            s = sc.new_session(d.url, type="kernel")
+            # the session is the warm sandbox: its id, running at once
+            assert s.id in warm, (s.id, warm)
+            assert s.state() == "running"
+            out = s.run("x = 41\nx + 1")
+            assert main_result(out)["text/plain"] == "42"
+            assert out["kernel"]["restarted"] is False and out["kernel"]["executionCount"] == 1
+            # refilled with another one
+            assert dep.wait_for(lambda: set(_pool_entries()) - before - {s.id}, 60)
+            # a shape of its own starts cold
+            c = sc.new_session(d.url, type="kernel", limits={"memoryBytes": 300 << 20})
+            assert c.id not in set(_pool_entries())
+            assert main_result(c.run("1 + 1"))["text/plain"] == "2"
+            assert c.delete().status_code == 204
+            assert s.delete().status_code == 204
+            assert dep.wait_for(lambda: s.id not in _pool_entries(), 20)
+        finally:
+            d.stop()
+        # a stopped service leaves no warm sandbox nor its workspace
+        assert dep.wait_for(lambda: not (set(_pool_entries()) - before), 30), _pool_entries()
+        assert dep.wait_for(lambda: not os.listdir(os.path.join(store, "sessions")), 30), \
+            os.listdir(os.path.join(store, "sessions"))

@@ -130,10 +130,13 @@ def wait_state(s, want, timeout):
 
 
 def session_containers(session_id=None):
-    """Ids of containers labelled isobox.kind=session (of one session)."""
-    args = ["ps", "-aq", "--no-trunc", "--filter", "label=isobox.kind=session"]
+    """Ids of containers labelled isobox.kind=session, or of one session (a
+    kernel session's may be a warm one: isobox.kind=kernelpool)."""
+    args = ["ps", "-aq", "--no-trunc"]
     if session_id:
         args += ["--filter", "label=isobox.session=%s" % session_id]
+    else:
+        args += ["--filter", "label=isobox.kind=session"]
     r = dep.docker(*args, timeout=30, check=True)
     return r.stdout.split()
 
@@ -177,7 +180,8 @@ def deployment(tmp, store, config=None, procs=2, name="isobox", state=None, run=
     cat = os.path.join(tmp, "catalogue")
     os.makedirs(cat, exist_ok=True)
     shutil.copy(dep.base_catalogue(), os.path.join(cat, "languages.yaml"))
-    cfg = {"pool_languages": "", "rate_per_min": 100000, "rate_burst": 100000,
+    cfg = {"pool_languages": "", "kernel_pool_size": 0,
+           "rate_per_min": 100000, "rate_burst": 100000,
            "store_root": store, "store_reserve_bytes": "16MiB"}
     if state:
         cfg["state_dir"] = state
