@@ -186,6 +186,12 @@ json_object *spec_container(struct service *svc, const struct spec_desc *d)
 			       json_object_new_boolean(1));
 	json_object_object_add(host, "CapDrop", str_array(drop));
 	json_object_object_add(host, "CapAdd", str_array(caps));
+	/* No "seccomp=" option on purpose: Docker then puts its default
+	 * profile (built for these capabilities: no CAP_SYS_ADMIN, so no
+	 * unshare, mount, bpf, keyctl, ...) in the OCI spec, and runsc's
+	 * --oci-seccomp (scripts/setup-host) enforces it inside the sandbox,
+	 * in front of the Sentry (docs/THREAT_MODEL.md section 8.13).
+	 * test_spec pins this list: never add seccomp=unconfined. */
 	json_object_object_add(host, "SecurityOpt", str_array(secopt));
 	json_object_object_add(host, "Memory", json_object_new_int64(mem));
 	json_object_object_add(host, "MemorySwap", json_object_new_int64(mem));
