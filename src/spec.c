@@ -30,6 +30,157 @@ static json_object *str_array(const char *const *v)
 	return a;
 }
 
+/* The seccomp profile runsc --oci-seccomp enforces inside the sandbox,
+ * in front of the Sentry (docs/THREAT_MODEL.md section 4.7). Not Docker's
+ * default: runsc 20221219 answers every refusal with EPERM whatever its
+ * errnoRet, so the default's clone3 -> ENOSYS (which glibc >= 2.34 needs
+ * to fall back to clone) breaks pthread_create in every JVM, node, Go and
+ * rust program. This profile allows by default and refuses what a
+ * program without capabilities has no business calling; clone3 stays
+ * allowed because gVisor itself answers it ENOSYS (so no namespace flags
+ * can hide in its struct). ptrace stays allowed like Docker's default
+ * (own children only: the guest is non-dumpable). */
+static const char *const seccomp_refused[] = {"acct",
+					      "add_key",
+					      "bpf",
+					      "chroot",
+					      "clock_adjtime",
+					      "clock_settime",
+					      "create_module",
+					      "delete_module",
+					      "fanotify_init",
+					      "finit_module",
+					      "fsconfig",
+					      "fsmount",
+					      "fsopen",
+					      "fspick",
+					      "get_kernel_syms",
+					      "init_module",
+					      "ioperm",
+					      "iopl",
+					      "kcmp",
+					      "kexec_file_load",
+					      "kexec_load",
+					      "keyctl",
+					      "lookup_dcookie",
+					      "mbind",
+					      "migrate_pages",
+					      "mount",
+					      "mount_setattr",
+					      "move_mount",
+					      "move_pages",
+					      "name_to_handle_at",
+					      "nfsservctl",
+					      "open_by_handle_at",
+					      "open_tree",
+					      "perf_event_open",
+					      "pivot_root",
+					      "process_vm_readv",
+					      "process_vm_writev",
+					      "query_module",
+					      "quotactl",
+					      "quotactl_fd",
+					      "reboot",
+					      "request_key",
+					      "set_mempolicy",
+					      "setdomainname",
+					      "sethostname",
+					      "setns",
+					      "settimeofday",
+					      "stime",
+					      "swapoff",
+					      "swapon",
+					      "syslog",
+					      "_sysctl",
+					      "umount",
+					      "umount2",
+					      "unshare",
+					      "uselib",
+					      "userfaultfd",
+					      "ustat",
+					      "vhangup",
+					      "vm86",
+					      "vm86old",
+					      NULL};
+
+/* clone(2) flags that make a namespace: refused one rule each (a default-
+ * allow profile cannot say "allowed only when all are clear"). */
+static const uint64_t seccomp_clone_ns[] = {0x00020000, 0x02000000, 0x04000000,
+					    0x08000000, 0x10000000, 0x20000000,
+					    0x40000000};
+
+/* personality(2) flags that weaken the address space (READ_IMPLIES_EXEC,
+ * ADDR_NO_RANDOMIZE, MMAP_PAGE_ZERO, ...). Bit 31 in the mask keeps the
+ * query personality(0xffffffff) allowed. */
+static const uint64_t seccomp_persona[] = {
+    0x0040000, 0x0080000, 0x0100000, 0x0200000, 0x0400000,
+    0x0800000, 0x1000000, 0x2000000, 0x4000000, 0x8000000};
+
+static json_object *seccomp_masked_rule(const char *name, uint64_t mask,
+					uint64_t want)
+{
+	json_object *rule = json_object_new_object();
+	json_object *names = json_object_new_array();
+	json_object *args = json_object_new_array();
+	json_object *arg = json_object_new_object();
+
+	json_object_array_add(names, json_object_new_string(name));
+	json_object_object_add(rule, "names", names);
+	json_object_object_add(rule, "action",
+			       json_object_new_string("SCMP_ACT_ERRNO"));
+	json_object_object_add(arg, "index", json_object_new_int(0));
+	json_object_object_add(arg, "value",
+			       json_object_new_int64((int64_t)mask));
+	json_object_object_add(arg, "valueTwo",
+			       json_object_new_int64((int64_t)want));
+	json_object_object_add(arg, "op",
+			       json_object_new_string("SCMP_CMP_MASKED_EQ"));
+	json_object_array_add(args, arg);
+	json_object_object_add(rule, "args", args);
+	return rule;
+}
+
+char *spec_seccomp_profile(void)
+{
+	static const char *const arches[] = {"SCMP_ARCH_X86_64", NULL};
+	json_object *p = json_object_new_object();
+	json_object *rules = json_object_new_array();
+	json_object *deny = json_object_new_object();
+	json_object *names = json_object_new_array();
+	const char *const *n;
+	char *out;
+	size_t i;
+
+	for (n = seccomp_refused; *n; n++) {
+		json_object_array_add(names, json_object_new_string(*n));
+	}
+	json_object_object_add(deny, "names", names);
+	json_object_object_add(deny, "action",
+			       json_object_new_string("SCMP_ACT_ERRNO"));
+	json_object_array_add(rules, deny);
+	for (i = 0; i < sizeof(seccomp_clone_ns) / sizeof(*seccomp_clone_ns);
+	     i++) {
+		json_object_array_add(
+		    rules, seccomp_masked_rule("clone", seccomp_clone_ns[i],
+					       seccomp_clone_ns[i]));
+	}
+	for (i = 0; i < sizeof(seccomp_persona) / sizeof(*seccomp_persona);
+	     i++) {
+		json_object_array_add(
+		    rules, seccomp_masked_rule("personality",
+					       seccomp_persona[i] | 0x80000000u,
+					       seccomp_persona[i]));
+	}
+	json_object_object_add(p, "defaultAction",
+			       json_object_new_string("SCMP_ACT_ALLOW"));
+	json_object_object_add(p, "architectures", str_array(arches));
+	json_object_object_add(p, "syscalls", rules);
+	out =
+	    xstrdup(json_object_to_json_string_ext(p, JSON_C_TO_STRING_PLAIN));
+	json_object_put(p);
+	return out;
+}
+
 int64_t spec_memory(const struct lang *lang, const struct limits *lim)
 {
 	int64_t mem = lim->memory_bytes;
@@ -91,7 +242,6 @@ json_object *spec_container(struct service *svc, const struct spec_desc *d)
 {
 	static const char *const caps[] = {"SETUID", "SETGID", "KILL", NULL};
 	static const char *const drop[] = {"ALL", NULL};
-	static const char *const secopt[] = {"no-new-privileges", NULL};
 	json_object *spec = json_object_new_object();
 	json_object *host = json_object_new_object();
 	json_object *labels = json_object_new_object();
@@ -186,7 +336,22 @@ json_object *spec_container(struct service *svc, const struct spec_desc *d)
 			       json_object_new_boolean(1));
 	json_object_object_add(host, "CapDrop", str_array(drop));
 	json_object_object_add(host, "CapAdd", str_array(caps));
-	json_object_object_add(host, "SecurityOpt", str_array(secopt));
+	/* no-new-privileges, and our seccomp profile instead of Docker's
+	 * default (see seccomp_refused); runsc's --oci-seccomp
+	 * (scripts/setup-host) enforces it inside the sandbox. Never
+	 * seccomp=unconfined: test_spec pins this list. */
+	{
+		json_object *secopt = json_object_new_array();
+		char *prof = spec_seccomp_profile();
+
+		json_object_array_add(
+		    secopt, json_object_new_string("no-new-privileges"));
+		s = xasprintf("seccomp=%s", prof);
+		json_object_array_add(secopt, json_object_new_string(s));
+		free(s);
+		free(prof);
+		json_object_object_add(host, "SecurityOpt", secopt);
+	}
 	json_object_object_add(host, "Memory", json_object_new_int64(mem));
 	json_object_object_add(host, "MemorySwap", json_object_new_int64(mem));
 	json_object_object_add(host, "MemorySwappiness",

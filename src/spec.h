@@ -22,6 +22,14 @@
  * run and (compiled languages) compile limits, plus the Sentry's share. */
 int64_t spec_memory(const struct lang *lang, const struct limits *lim);
 
+/* The seccomp profile (OCI/Docker JSON) every sandbox gets through
+ * HostConfig.SecurityOpt "seccomp=<json>": allow by default, refuse with
+ * EPERM the calls a program without capabilities has no business making
+ * (unshare, mount, keyctl, bpf, perf_event_open, userfaultfd, namespace
+ * flags of clone, ...). Enforced inside gVisor by runsc --oci-seccomp.
+ * Returns a new string the caller frees; never NULL. */
+char *spec_seccomp_profile(void);
+
 /* An extra bind mount: host path (or volume name) onto target inside the
  * container. Sessions mount their workspace this way. */
 struct spec_mount {

@@ -117,8 +117,9 @@ static void test_hardening(void **state)
 	json_object *host = get(spec, "HostConfig");
 	static const char *const drop[] = {"ALL", NULL};
 	static const char *const add[] = {"SETUID", "SETGID", "KILL", NULL};
-	static const char *const sec[] = {"no-new-privileges", NULL};
 	static const char *const cmd[] = {"/.isobox/guest", NULL};
+	json_object *sec;
+	char *prof;
 
 	assert_string_equal(str(spec, "Image"), "sha256:0123");
 	assert_strings(get(spec, "Cmd"), cmd);
@@ -133,13 +134,87 @@ static void test_hardening(void **state)
 	assert_true(boolean(host, "ReadonlyRootfs"));
 	assert_strings(get(host, "CapDrop"), drop);
 	assert_strings(get(host, "CapAdd"), add);
-	assert_strings(get(host, "SecurityOpt"), sec);
+	/* no-new-privileges and exactly our profile: never unconfined. */
+	sec = get(host, "SecurityOpt");
+	assert_int_equal(json_object_array_length(sec), 2);
+	assert_string_equal(
+	    json_object_get_string(json_object_array_get_idx(sec, 0)),
+	    "no-new-privileges");
+	prof = spec_seccomp_profile();
+	assert_true(
+	    strncmp(json_object_get_string(json_object_array_get_idx(sec, 1)),
+		    "seccomp=", 8) == 0);
+	assert_string_equal(
+	    json_object_get_string(json_object_array_get_idx(sec, 1)) + 8,
+	    prof);
+	free(prof);
 	assert_false(boolean(host, "Privileged"));
 	assert_false(boolean(host, "AutoRemove"));
 	assert_string_equal(str(host, "IpcMode"), "private");
 	assert_string_equal(str(host, "CgroupParent"), "/isobox.slice");
 	assert_string_equal(str(get(host, "LogConfig"), "Type"), "none");
 	json_object_put(spec);
+}
+
+/* The profile: default allow, the refused list holds each attack class,
+ * clone's namespace flags and personality's flags are refused by masked
+ * rules that keep plain fork and the personality query allowed. */
+static void test_seccomp_profile(void **state)
+{
+	static const char *const must[] = {
+	    "unshare", "mount",		  "keyctl",	 "add_key",
+	    "bpf",     "perf_event_open", "userfaultfd", "kexec_load",
+	    "setns",   "init_module",	  "syslog",	 NULL};
+	char *text = spec_seccomp_profile();
+	json_object *p = json_tokener_parse(text);
+	json_object *rules, *names, *r, *arg;
+	size_t i, clone_rules = 0, persona_rules = 0;
+	const char *const *m;
+
+	(void)state;
+	assert_non_null(p);
+	assert_string_equal(str(p, "defaultAction"), "SCMP_ACT_ALLOW");
+	rules = get(p, "syscalls");
+	names = get(json_object_array_get_idx(rules, 0), "names");
+	for (m = must; *m; m++) {
+		int found = 0;
+
+		for (i = 0; i < json_object_array_length(names); i++) {
+			found |=
+			    strcmp(json_object_get_string(
+				       json_object_array_get_idx(names, i)),
+				   *m) == 0;
+		}
+		assert_true(found);
+	}
+	for (i = 1; i < json_object_array_length(rules); i++) {
+		const char *n;
+		int64_t mask, want;
+
+		r = json_object_array_get_idx(rules, i);
+		assert_string_equal(str(r, "action"), "SCMP_ACT_ERRNO");
+		n = json_object_get_string(
+		    json_object_array_get_idx(get(r, "names"), 0));
+		arg = json_object_array_get_idx(get(r, "args"), 0);
+		assert_string_equal(str(arg, "op"), "SCMP_CMP_MASKED_EQ");
+		mask = json_object_get_int64(get(arg, "value"));
+		want = json_object_get_int64(get(arg, "valueTwo"));
+		if (strcmp(n, "clone") == 0) {
+			clone_rules++;
+			/* fork's flags (SIGCHLD) and threads' never match */
+			assert_int_not_equal(0x11 & mask, want);
+			assert_int_not_equal(0x3d0f00 & mask, want);
+		} else {
+			assert_string_equal(n, "personality");
+			persona_rules++;
+			assert_int_not_equal(0xffffffffLL & mask, want);
+			assert_int_not_equal(0, want);
+		}
+	}
+	assert_int_equal(clone_rules, 7);
+	assert_int_equal(persona_rules, 10);
+	json_object_put(p);
+	free(text);
 }
 
 static void test_limits(void **state)
@@ -309,6 +384,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_hardening, setup, teardown),
+	    cmocka_unit_test(test_seccomp_profile),
 	    cmocka_unit_test_setup_teardown(test_limits, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_labels, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_network, setup, teardown),
