@@ -580,7 +580,7 @@ static int record_fn(struct store_txn *t, void *p)
 	return row_store(t, &cur, cur.expires_ms);
 }
 
-static int container_running(struct service *svc, const char *id, int *known)
+int session_container_running(struct service *svc, const char *id, int *known)
 {
 	struct isobox_err e;
 	json_object *o = docker_container_inspect(&svc->docker, id, &e);
@@ -756,7 +756,7 @@ int session_sandbox_ensure(struct service *svc, struct session *s,
 
 	*restarted = 0;
 	if (s->container[0]) {
-		if (container_running(svc, s->container, &known)) {
+		if (session_container_running(svc, s->container, &known)) {
 			return 0;
 		}
 		if (!known) {
@@ -983,6 +983,25 @@ static int volumes_take(const struct session_new *req, struct session *out,
 	return 0;
 }
 
+/* A claimed warm sandbox whose container no longer runs (the engine
+ * restarted, or it was killed) is given up, so that a new session never
+ * starts with a dead kernel: 1 when it was, out then cleared for the
+ * cold path. */
+static int pooled_stopped(struct service *svc, struct session *out)
+{
+	int known;
+
+	if (session_container_running(svc, out->container, &known)) {
+		return 0;
+	}
+	log_info("kernel pool: %s (%.12s) is not running: starting cold",
+		 out->id, out->container);
+	session_pool_unclaim(svc, out->id, out->container);
+	out->id[0] = '\0';
+	out->container[0] = '\0';
+	return 1;
+}
+
 int session_create(struct service *svc, const struct session_new *req,
 		   struct session *out, char tok[SESSION_TOKEN_SIZE],
 		   struct isobox_err *err)
@@ -1050,7 +1069,8 @@ int session_create(struct service *svc, const struct session_new *req,
 	if (req->type == SESSION_KERNEL && req->nvolumes == 0 && req->reg &&
 	    session_pool_wants(svc, req->reg, req->lang) &&
 	    session_pool_fits(svc, req->lang, &lim) &&
-	    session_pool_claim(svc, req->lang, out->id, out->container) == 0) {
+	    session_pool_claim(svc, req->lang, out->id, out->container) == 0 &&
+	    !pooled_stopped(svc, out)) {
 		if (row_new(svc, out, 1, tok, err) < 0) {
 			session_pool_unclaim(svc, out->id, out->container);
 			return -1;

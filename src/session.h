@@ -292,6 +292,10 @@ int session_sandbox_create(struct service *svc, const struct session *s,
 			   const struct lang *lang, char **cid,
 			   struct isobox_err *err);
 
+/* 1 when container id runs (GET /containers/{id}/json); *known is 0 when
+ * the engine did not answer (then 0 is returned too). */
+int session_container_running(struct service *svc, const char *id, int *known);
+
 /* ---- warm kernel sandboxes (session_pool.c) -------------------------- */
 
 /* 1 when lang's kernel sessions are kept warm (kernel_pool_size > 0, in
@@ -314,8 +318,9 @@ void session_pool_unclaim(struct service *svc, const char *id,
 /* 1 when id is an unclaimed entry of a live process (reconciliation
  * spares its container and subvolume). */
 int session_pool_holds(struct service *svc, const char *id);
-/* Remove the entries of dead processes; add one entry per pooled runtime
- * below kernel_pool_size (housekeeping). */
+/* Remove the entries of dead processes and this process's entries whose
+ * container stopped; add one entry per pooled runtime below
+ * kernel_pool_size (housekeeping). */
 void session_pool_maintain(struct service *svc);
 /* Remove this process's entries (at exit). */
 void session_pool_drain_own(struct service *svc);

@@ -300,10 +300,17 @@ int session_pool_holds(struct service *svc, const char *id)
 
 /* ---- maintenance ----------------------------------------------------- */
 
+struct kpool_ref {
+	char id[SESSION_ID_SIZE];
+	char container[72];
+};
+
 struct scan_ctx {
 	struct service *svc;
 	struct kpool_ent dead[KPOOL_MAX];
 	int ndead;
+	struct kpool_ref mine[KPOOL_MAX]; /* own ready entries */
+	int nmine;
 	int own_only; /* drain: this process's entries are "dead" */
 	const char *runtime;
 	const char *version;
@@ -319,6 +326,7 @@ static int scan_fn(struct store_txn *t, void *p)
 	int rc;
 
 	c->ndead = 0;
+	c->nmine = 0;
 	c->live = 0;
 	rc = store_cursor_open(t, STORE_KPOOL, &cur);
 	if (rc < 0) {
@@ -346,9 +354,19 @@ static int scan_fn(struct store_txn *t, void *p)
 		if (gone) {
 			c->dead[c->ndead++] = e;
 			store_cursor_del(&cur);
-		} else if (c->runtime && strcmp(e.runtime, c->runtime) == 0 &&
-			   strcmp(e.version, c->version) == 0) {
+			continue;
+		}
+		if (c->runtime && strcmp(e.runtime, c->runtime) == 0 &&
+		    strcmp(e.version, c->version) == 0) {
 			c->live++;
+		}
+		if (e.container[0] && c->nmine < KPOOL_MAX &&
+		    strcmp(e.owner, c->svc->owner) == 0) {
+			struct kpool_ref *m = &c->mine[c->nmine++];
+
+			snprintf(m->id, sizeof(m->id), "%s", e.id);
+			snprintf(m->container, sizeof(m->container), "%s",
+				 e.container);
 		}
 	}
 	store_cursor_close(&cur);
@@ -443,6 +461,53 @@ static void pool_add(struct service *svc, const struct lang *lang)
 	}
 }
 
+/* Forget entry m if it is still ready and this process's (a create may
+ * have claimed it since the scan). */
+static int forget_fn(struct store_txn *t, void *p)
+{
+	const struct kpool_ref *m = p;
+	struct store_val k = {m->id, strlen(m->id)};
+	struct store_val v;
+	struct kpool_ent e;
+	int rc = store_get(t, STORE_KPOOL, m->id, &v);
+
+	if (rc < 0) {
+		return rc;
+	}
+	if (kp_decode(&k, &v, &e) < 0 || e.claimed_ms != 0 ||
+	    strcmp(e.container, m->container) != 0) {
+		return -EBUSY;
+	}
+	return store_del(t, STORE_KPOOL, m->id);
+}
+
+/* This process's ready entries whose container stopped (the engine
+ * restarted, or something killed it) are removed, so the pool refills
+ * with live ones instead of counting the dead. */
+static void sweep_stopped(struct service *svc, const struct scan_ctx *c)
+{
+	int i;
+
+	for (i = 0; i < c->nmine; i++) {
+		const struct kpool_ref *m = &c->mine[i];
+		char aid[64];
+		int known;
+
+		if (session_container_running(svc, m->container, &known) ||
+		    !known) {
+			continue;
+		}
+		if (store_update(&svc->store, STORE_RUN, forget_fn, (void *)m) <
+		    0) {
+			continue;
+		}
+		log_info("kernel pool: %s (%.12s) stopped: removing it", m->id,
+			 m->container);
+		kp_admit_id(m->id, aid);
+		kp_destroy(svc, m->id, m->container, aid);
+	}
+}
+
 void session_pool_maintain(struct service *svc)
 {
 	struct registry *reg;
@@ -457,6 +522,7 @@ void session_pool_maintain(struct service *svc)
 
 		memset(&c, 0, sizeof(c));
 		scan(svc, &c);
+		sweep_stopped(svc, &c);
 	}
 	if (svc->cfg.kernel_pool_size <= 0 || atomic_load(&svc->stopping)) {
 		return;

@@ -435,3 +435,35 @@ def test_kernel_pool_adopt_refill_and_drain(tmp_path):
         assert dep.wait_for(lambda: not (set(_pool_entries()) - before), 30), _pool_entries()
         assert dep.wait_for(lambda: not os.listdir(os.path.join(store, "sessions")), 30), \
             os.listdir(os.path.join(store, "sessions"))
+
+
+@needs_btrfs
+def test_kernel_pool_stopped_entry_not_adopted(tmp_path):
+    """A warm sandbox whose container stopped (the engine restarted, or it
+    was killed) is never handed to a new session: the create starts cold
+    and its first step is a fresh kernel's, and the pool replaces it."""
+    tmp = str(tmp_path)
+    with sc.btrfs_store(tmp, "2G") as store:
+        before = set(_pool_entries())
+        d = sc.deployment(tmp, store, {"kernel_pool_size": 1}, name="kpdead").start()
+        try:
+            assert dep.wait_for(lambda: set(_pool_entries()) - before, 60), "no warm sandbox"
+            [warm] = set(_pool_entries()) - before
+            cid = _pool_entries()[warm]
+            dep.docker("kill", cid, timeout=30, check=True)
+            s = sc.new_session(d.url, type="kernel")
+            assert s.id != warm, "the stopped warm sandbox was adopted"
+            out = s.run("x = 41\nx + 1")
+            assert main_result(out)["text/plain"] == "42", out
+            k = check_kernel(out, 1)
+            assert k["restarted"] is False, k
+            # the stopped one is removed, a live one takes its place
+            def replaced():
+                r = dep.docker("ps", "-a", "--no-trunc", "--filter", "id=" + cid,
+                               "--format", "{{.ID}}", timeout=30, check=True)
+                return not r.stdout.strip() and (set(_pool_entries()) - before - {s.id})
+            assert dep.wait_for(replaced, 60), "the stopped warm sandbox was not replaced"
+            assert s.delete().status_code == 204
+        finally:
+            d.stop()
+        assert dep.wait_for(lambda: not (set(_pool_entries()) - before), 30), _pool_entries()
