@@ -389,6 +389,7 @@ class Deployment:
             # (shared through state_dir, recycled by their deadline), and
             # this state_dir is deleted with the deployment.
             "pool_languages": "",
+            "pool_max": 0,  # nor one by demand
             # No warm kernel sandbox either: one would hold memory and a
             # container the /execute tests do not account for, and it is
             # drained only after the process exits. Kernel tests turn it on.
