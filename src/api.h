@@ -140,6 +140,27 @@ int api_req_gone(void *req);
 /* The /execute response object for a finished run (caller puts it). */
 json_object *api_result_json(const struct lang *lang,
 			     const struct exec_run *run);
+/* A collection's GET (/v1/sessions, /v1/volumes): the module's list call
+ * is given a list callback that appends each item's JSON with
+ * api_list_add; api_list_send then answers. */
+struct api_list {
+	struct service *svc;
+	json_object *items; /* owned by the listing until api_list_send */
+};
+/* An empty listing for svc. */
+void api_list_init(struct api_list *l, struct service *svc);
+/* Append item (the listing takes it). Returns 0, a list callback's "go
+ * on". */
+int api_list_add(struct api_list *l, json_object *item);
+/* Answer req: for rc 0 (the list call succeeded) 200 with {key: items};
+ * for rc < 0 the list call's err through fail, the handler's own error
+ * sender (which knows its Retry-After). The items are spent either
+ * way. */
+void api_list_send(struct api_list *l, struct http_req *req, const char *key,
+		   int rc, const struct isobox_err *err,
+		   void (*fail)(struct http_req *req,
+				const struct isobox_err *err));
+
 /* After exec_run (rc, err) for req, once the answer is rendered: the
  * access log's outcome (the run's, or "client_gone" after a 499; other
  * errors keep the code their answer set) and sandbox timings, and run's

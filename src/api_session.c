@@ -596,17 +596,11 @@ static void files(struct sreq *r)
 /* ------------------------------------------------------------------ */
 /* Handlers */
 
-struct list_ctx {
-	struct service *svc;
-	json_object *a;
-};
-
 static int list_one(const struct session *s, void *p)
 {
-	struct list_ctx *c = p;
+	struct api_list *l = p;
 
-	json_object_array_add(c->a, session_json(c->svc, s));
-	return 0;
+	return api_list_add(l, session_json(l->svc, s));
 }
 
 void api_session_get(struct service *svc, struct http_req *req)
@@ -620,18 +614,12 @@ void api_session_get(struct service *svc, struct http_req *req)
 	if (r.bad) {
 		no_route(req);
 	} else if (r.id[0] == '\0') {
-		struct list_ctx c = {svc, json_object_new_array()};
-		json_object *o;
+		struct api_list l;
+		int rc;
 
-		if (session_list(svc, &req->tenant, list_one, &c, &err) < 0) {
-			json_object_put(c.a);
-			send_error(req, &err);
-			return;
-		}
-		o = json_object_new_object();
-		json_object_object_add(o, "sessions", c.a);
-		http_send_json(req, 200, o, NULL);
-		json_object_put(o);
+		api_list_init(&l, svc);
+		rc = session_list(svc, &req->tenant, list_one, &l, &err);
+		api_list_send(&l, req, "sessions", rc, &err, send_error);
 	} else if (strcmp(r.sub, "fs") == 0) {
 		files(&r);
 	} else if (r.sub[0] != '\0') {

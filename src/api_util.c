@@ -1,8 +1,8 @@
 /* api_util.c - what the front doors share (declared in api.h): UTF-8
  * cleaning and hold-back for program output, content-type and origin
  * checks, the exec_ctx of an HTTP request, the /execute result object,
- * memory names, times and base64 for JSON, and what happens to a run
- * after its answer. */
+ * memory names, times and base64 for JSON, collection listings, and
+ * what happens to a run after its answer. */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -434,4 +434,36 @@ void api_exec_done(struct http_req *req, int rc, const struct isobox_err *err,
 	}
 	req->after = release_after;
 	req->after_ctx = run;
+}
+
+void api_list_init(struct api_list *l, struct service *svc)
+{
+	l->svc = svc;
+	l->items = json_object_new_array();
+}
+
+int api_list_add(struct api_list *l, json_object *item)
+{
+	json_object_array_add(l->items, item);
+	return 0;
+}
+
+void api_list_send(struct api_list *l, struct http_req *req, const char *key,
+		   int rc, const struct isobox_err *err,
+		   void (*fail)(struct http_req *req,
+				const struct isobox_err *err))
+{
+	json_object *o;
+
+	if (rc < 0) {
+		json_object_put(l->items);
+		l->items = NULL;
+		fail(req, err);
+		return;
+	}
+	o = json_object_new_object();
+	json_object_object_add(o, key, l->items);
+	l->items = NULL;
+	http_send_json(req, 200, o, NULL);
+	json_object_put(o);
 }

@@ -179,17 +179,11 @@ static void files(struct vreq *r)
 /* ------------------------------------------------------------------ */
 /* Handlers */
 
-struct list_ctx {
-	struct service *svc;
-	json_object *a;
-};
-
 static int list_one(const struct volume *v, void *p)
 {
-	struct list_ctx *c = p;
+	struct api_list *l = p;
 
-	json_object_array_add(c->a, volume_json(c->svc, v));
-	return 0;
+	return api_list_add(l, volume_json(l->svc, v));
 }
 
 void api_volume_get(struct service *svc, struct http_req *req)
@@ -205,17 +199,12 @@ void api_volume_get(struct service *svc, struct http_req *req)
 		return;
 	}
 	if (r.id[0] == '\0') {
-		struct list_ctx c = {svc, json_object_new_array()};
+		struct api_list l;
+		int rc;
 
-		if (volume_list(svc, &req->tenant, list_one, &c, &err) < 0) {
-			json_object_put(c.a);
-			send_error(req, &err);
-			return;
-		}
-		o = json_object_new_object();
-		json_object_object_add(o, "volumes", c.a);
-		http_send_json(req, 200, o, NULL);
-		json_object_put(o);
+		api_list_init(&l, svc);
+		rc = volume_list(svc, &req->tenant, list_one, &l, &err);
+		api_list_send(&l, req, "volumes", rc, &err, send_error);
 	} else if (strcmp(r.sub, "fs") == 0) {
 		files(&r);
 	} else if (volume_get(svc, &req->tenant, r.id, &v, &err) < 0) {

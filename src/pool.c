@@ -237,38 +237,8 @@ void pool_shape(const struct service *svc, const struct lang *lang,
 
 static int lang_pooled(const struct service *svc, const char *name)
 {
-	const char *p = svc->cfg.pool_languages;
-	size_t n = strlen(name);
-
-	if (svc->cfg.pool_size <= 0 || p == NULL) {
-		return 0;
-	}
-	while (*p) {
-		size_t l = strcspn(p, ", ");
-
-		if (l == n && strncmp(p, name, n) == 0) {
-			return 1;
-		}
-		p += l;
-		p += strspn(p, ", ");
-	}
-	return 0;
-}
-
-/* 1 when l is the version of its language that a request naming no
- * version gets (the first listed): the one pool_languages keeps warm.
- * Other versions of the same name (python's pypy, lua 5.1 ...) take the
- * cold path. */
-static int lang_is_default(const struct registry *reg, const struct lang *l)
-{
-	size_t j;
-
-	for (j = 0; j < reg->n; j++) {
-		if (strcmp(reg->langs[j].name, l->name) == 0) {
-			return &reg->langs[j] == l;
-		}
-	}
-	return 0;
+	return svc->cfg.pool_size > 0 &&
+	       name_listed(svc->cfg.pool_languages, name);
 }
 
 /* How many warm sandboxes l should have now, from its demand (dm may be
@@ -290,7 +260,9 @@ static int lang_target(const struct service *svc, const struct registry *reg,
 		    pool_demand_decay(dm->score, now - dm->last_ms),
 		    now - dm->last_ms, idle, max);
 	}
-	if (lang_pooled(svc, l->name) && lang_is_default(reg, l) &&
+	/* Only the default version is kept warm: python's pypy, lua 5.1
+	 * ... take the cold path. */
+	if (lang_pooled(svc, l->name) && registry_is_default(reg, l) &&
 	    t < svc->cfg.pool_size) {
 		t = svc->cfg.pool_size;
 	}
@@ -937,7 +909,8 @@ void pool_maintain(struct service *svc)
 		pool_shape(svc, l, &x->shape);
 		x->bytes = spec_memory(l, &x->shape);
 		x->target = lang_target(svc, reg, l, dm, now);
-		x->floor = lang_pooled(svc, l->name) && lang_is_default(reg, l);
+		x->floor =
+		    lang_pooled(svc, l->name) && registry_is_default(reg, l);
 		x->score =
 		    dm ? pool_demand_decay(dm->score, now - dm->last_ms) : 0;
 		for (j = 0; j < n; j++) {

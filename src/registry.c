@@ -844,6 +844,18 @@ static int version_match(const char *have, const char *want, int exact)
 	return strncmp(have, want, n) == 0 && have[n] == '.';
 }
 
+int registry_is_default(const struct registry *r, const struct lang *l)
+{
+	size_t j;
+
+	for (j = 0; j < r->n; j++) {
+		if (strcmp(r->langs[j].name, l->name) == 0) {
+			return &r->langs[j] == l;
+		}
+	}
+	return 0;
+}
+
 const struct lang *registry_find(const struct registry *r, const char *spec,
 				 const char *version, struct isobox_err *err)
 {

@@ -106,6 +106,9 @@ void registry_free(struct registry *r);
  * empty, or several versions match the prefix, the first listed wins. */
 const struct lang *registry_find(const struct registry *r, const char *spec,
 				 const char *version, struct isobox_err *err);
+/* 1 when l (of r) is the version of its language that a request naming no
+ * version gets: the first listed. The warm pools keep only that one. */
+int registry_is_default(const struct registry *r, const struct lang *l);
 
 /* The process-wide current catalogue, swapped atomically by reloads.
  * registry_current_set takes ownership of r (refs 1) and drops the old one.

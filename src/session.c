@@ -302,6 +302,19 @@ static int same_tenant(const struct session *s, const struct tenant *t)
 	       strcmp(s->tenant, t->name) == 0;
 }
 
+/* A row of a walk of STORE_SESSIONS into s, its id from the key. 0, or
+ * -EPROTO (a key too long for an id, an undecodable record). */
+static int row_decode(const struct store_val *k, const struct store_val *v,
+		      struct session *s)
+{
+	if (k->n >= sizeof(s->id)) {
+		return -EPROTO;
+	}
+	memcpy(s->id, k->p, k->n);
+	s->id[k->n] = '\0';
+	return session_rec_decode(v, s);
+}
+
 /* The access rule: another tenant's session does not exist (404); the
  * caller's own needs its token (401). */
 static int row_access(const struct session *s, const struct tenant *t,
@@ -350,40 +363,32 @@ int session_get(struct service *svc, const struct tenant *t, const char *id,
 	return row_access(out, t, tok, err);
 }
 
+struct list_walk {
+	const struct tenant *t;
+	int (*fn)(const struct session *s, void *ctx);
+	void *ctx;
+};
+
+static int list_row(struct store_txn *t, const struct store_val *k,
+		    const struct store_val *v, void *p)
+{
+	struct list_walk *w = p;
+	struct session s;
+
+	(void)t;
+	if (row_decode(k, v, &s) < 0 || !same_tenant(&s, w->t)) {
+		return 0;
+	}
+	return w->fn(&s, w->ctx) != 0;
+}
+
 int session_list(struct service *svc, const struct tenant *t,
 		 int (*fn)(const struct session *s, void *ctx), void *ctx,
 		 struct isobox_err *err)
 {
-	struct store_txn tx;
-	struct store_cursor c;
-	struct store_val k;
-	struct store_val v;
-	int rc;
+	struct list_walk w = {t, fn, ctx};
+	int rc = store_walk(&svc->store, STORE_SESSIONS, NULL, 0, list_row, &w);
 
-	rc = store_txn_begin(&svc->store, STORE_STATE, 0, &tx);
-	if (rc < 0) {
-		return store_fail(err, rc);
-	}
-	rc = store_cursor_open(&tx, STORE_SESSIONS, &c);
-	while (rc == 0 && store_cursor_next(&c, &k, &v) == 0) {
-		struct session s;
-
-		if (k.n >= sizeof(s.id)) {
-			continue;
-		}
-		memcpy(s.id, k.p, k.n);
-		s.id[k.n] = '\0';
-		if (session_rec_decode(&v, &s) < 0 || !same_tenant(&s, t)) {
-			continue;
-		}
-		if (fn(&s, ctx) != 0) {
-			break;
-		}
-	}
-	if (rc == 0) {
-		store_cursor_close(&c);
-	}
-	store_txn_abort(&tx);
 	return rc < 0 ? store_fail(err, rc) : 0;
 }
 
@@ -837,14 +842,34 @@ struct insert_ctx {
 	struct isobox_err *err;
 };
 
+/* Counts the rows of one tenant's sessions. */
+struct tenant_count {
+	const struct session *s; /* the tenant's */
+	int n;
+};
+
+static int count_row(struct store_txn *t, const struct store_val *k,
+		     const struct store_val *v, void *p)
+{
+	struct tenant_count *tc = p;
+	struct session o;
+
+	(void)t;
+	(void)k;
+	o.id[0] = '\0';
+	if (session_rec_decode(v, &o) == 0 &&
+	    o.tenant_kind == tc->s->tenant_kind &&
+	    strcmp(o.tenant, tc->s->tenant) == 0) {
+		tc->n++;
+	}
+	return 0;
+}
+
 static int insert_fn(struct store_txn *t, void *p)
 {
 	struct insert_ctx *c = p;
 	const struct config *cfg = &c->svc->cfg;
-	struct store_cursor cur;
-	struct store_val k;
-	struct store_val v;
-	int mine = 0;
+	struct tenant_count mine = {c->s, 0};
 	int rc;
 
 	if ((int64_t)store_count(t, STORE_SESSIONS) >= cfg->session_max) {
@@ -853,26 +878,15 @@ static int insert_fn(struct store_txn *t, void *p)
 			       "it keeps); delete one or retry later",
 			       cfg->session_max);
 	}
-	rc = store_cursor_open(t, STORE_SESSIONS, &cur);
+	rc = store_walk_txn(t, STORE_SESSIONS, NULL, 0, count_row, &mine);
 	if (rc < 0) {
 		return store_fail(c->err, rc);
 	}
-	while (store_cursor_next(&cur, &k, &v) == 0) {
-		struct session o;
-
-		o.id[0] = '\0';
-		if (session_rec_decode(&v, &o) == 0 &&
-		    o.tenant_kind == c->s->tenant_kind &&
-		    strcmp(o.tenant, c->s->tenant) == 0) {
-			mine++;
-		}
-	}
-	store_cursor_close(&cur);
-	if (mine >= cfg->session_max_per_tenant) {
+	if (mine.n >= cfg->session_max_per_tenant) {
 		return err_set(c->err, 429, "too_many_sessions",
 			       "this tenant has %d sessions (the most it "
 			       "may have); delete one first",
-			       mine);
+			       mine.n);
 	}
 	if (c->s->nvolumes > 0 &&
 	    volume_attach_txn(t, c->s->tenant_kind, c->s->tenant, c->s->id,
@@ -1422,42 +1436,43 @@ static int stop_fn(struct store_txn *t, void *p)
 	return rc < 0 ? rc : 3;
 }
 
+/* Up to HK_BATCH ids of idle sessions that hold a sandbox. */
+struct idle_walk {
+	char ids[HK_BATCH][SESSION_ID_SIZE];
+	int n;
+	int64_t before;
+	int64_t kbefore;
+};
+
+static int idle_row(struct store_txn *t, const struct store_val *k,
+		    const struct store_val *v, void *p)
+{
+	struct idle_walk *w = p;
+	struct session s;
+
+	(void)t;
+	if (row_decode(k, v, &s) == 0 && s.container[0] && !s.busy_owner[0] &&
+	    s.last_ms <= (s.type == SESSION_KERNEL ? w->kbefore : w->before)) {
+		memcpy(w->ids[w->n++], s.id, sizeof(s.id));
+	}
+	return w->n >= HK_BATCH;
+}
+
 static void idle_stop(struct service *svc)
 {
-	char ids[HK_BATCH][SESSION_ID_SIZE];
+	struct idle_walk w;
 	int64_t before = wall_ms() - svc->cfg.session_idle_stop_ms;
 	/* A kernel's interpreter holds its variables: it lives longer. */
 	int64_t kbefore = wall_ms() - svc->cfg.kernel_idle_stop_ms;
-	struct store_txn tx;
-	struct store_cursor c;
-	struct store_val k;
-	struct store_val v;
-	int n = 0;
+	char(*ids)[SESSION_ID_SIZE] = w.ids;
 	int i;
 
-	if (store_txn_begin(&svc->store, STORE_STATE, 0, &tx) < 0) {
-		return;
-	}
-	if (store_cursor_open(&tx, STORE_SESSIONS, &c) == 0) {
-		while (n < HK_BATCH && store_cursor_next(&c, &k, &v) == 0) {
-			struct session s;
-
-			if (k.n >= sizeof(s.id)) {
-				continue;
-			}
-			memcpy(s.id, k.p, k.n);
-			s.id[k.n] = '\0';
-			if (session_rec_decode(&v, &s) == 0 && s.container[0] &&
-			    !s.busy_owner[0] &&
-			    s.last_ms <=
-				(s.type == SESSION_KERNEL ? kbefore : before)) {
-				memcpy(ids[n++], s.id, sizeof(s.id));
-			}
-		}
-		store_cursor_close(&c);
-	}
-	store_txn_abort(&tx);
-	for (i = 0; i < n; i++) {
+	w.n = 0;
+	w.before = before;
+	w.kbefore = kbefore;
+	/* Ids taken, if any, before a failure are still worth stopping. */
+	store_walk(&svc->store, STORE_SESSIONS, NULL, 0, idle_row, &w);
+	for (i = 0; i < w.n; i++) {
 		struct stop_ctx sc;
 
 		memset(&sc, 0, sizeof(sc));
@@ -1479,44 +1494,52 @@ static int drop_index_fn(struct store_txn *t, void *p)
 	return 0;
 }
 
-static void reap_expired(struct service *svc)
-{
+/* Up to HK_BATCH expiry index entries due by now: the keys, and the
+ * session ids they name. */
+struct due_walk {
 	char keys[HK_BATCH][STORE_KEY_MAX + 1];
 	char ids[HK_BATCH][SESSION_ID_SIZE];
+	int n;
+	int64_t now;
+};
+
+static int due_row(struct store_txn *t, const struct store_val *k,
+		   const struct store_val *v, void *p)
+{
+	struct due_walk *w = p;
+	int64_t at;
+	const char *key;
+	size_t kn;
+
+	(void)t;
+	(void)v;
+	if (store_expiry_split(k, &at, &key, &kn) < 0 ||
+	    kn >= SESSION_ID_SIZE || k->n > STORE_KEY_MAX) {
+		return 0;
+	}
+	if (at > w->now) {
+		return 1; /* the index is in time order: none due after */
+	}
+	memcpy(w->keys[w->n], k->p, k->n);
+	w->keys[w->n][k->n] = '\0';
+	memcpy(w->ids[w->n], key, kn);
+	w->ids[w->n][kn] = '\0';
+	w->n++;
+	return w->n >= HK_BATCH;
+}
+
+static void reap_expired(struct service *svc)
+{
+	struct due_walk w;
+	char(*keys)[STORE_KEY_MAX + 1] = w.keys;
+	char(*ids)[SESSION_ID_SIZE] = w.ids;
 	int64_t now = wall_ms();
-	struct store_txn tx;
-	struct store_cursor c;
-	struct store_val k;
-	struct store_val v;
-	int n = 0;
 	int i;
 
-	if (store_txn_begin(&svc->store, STORE_STATE, 0, &tx) < 0) {
-		return;
-	}
-	if (store_cursor_open(&tx, STORE_SESSIONS_EXPIRY, &c) == 0) {
-		while (n < HK_BATCH && store_cursor_next(&c, &k, &v) == 0) {
-			int64_t at;
-			const char *key;
-			size_t kn;
-
-			if (store_expiry_split(&k, &at, &key, &kn) < 0 ||
-			    kn >= SESSION_ID_SIZE || k.n > STORE_KEY_MAX) {
-				continue;
-			}
-			if (at > now) {
-				break;
-			}
-			memcpy(keys[n], k.p, k.n);
-			keys[n][k.n] = '\0';
-			memcpy(ids[n], key, kn);
-			ids[n][kn] = '\0';
-			n++;
-		}
-		store_cursor_close(&c);
-	}
-	store_txn_abort(&tx);
-	for (i = 0; i < n; i++) {
+	w.n = 0;
+	w.now = now;
+	store_walk(&svc->store, STORE_SESSIONS_EXPIRY, NULL, 0, due_row, &w);
+	for (i = 0; i < w.n; i++) {
 		struct stop_ctx sc;
 		int rc;
 
@@ -1595,51 +1618,59 @@ static int gone_fn(struct store_txn *t, void *p)
 
 static int store_is_ours(struct service *svc);
 
+/* The rows that name a container: their ids and containers (caller
+ * frees both arrays). */
+struct held_walk {
+	char (*ids)[SESSION_ID_SIZE];
+	char (*cids)[72];
+	size_t n;
+	size_t cap;
+};
+
+static int held_row(struct store_txn *t, const struct store_val *k,
+		    const struct store_val *v, void *p)
+{
+	struct held_walk *w = p;
+	struct session s;
+
+	(void)t;
+	if (row_decode(k, v, &s) < 0 || !s.container[0]) {
+		return 0;
+	}
+	if (w->n == w->cap) {
+		w->cap = w->cap ? 2 * w->cap : 16;
+		w->ids = xrealloc(w->ids, w->cap * sizeof(*w->ids));
+		w->cids = xrealloc(w->cids, w->cap * sizeof(*w->cids));
+	}
+	memcpy(w->ids[w->n], s.id, sizeof(s.id));
+	memcpy(w->cids[w->n], s.container, sizeof(s.container));
+	w->n++;
+	return 0;
+}
+
 static void reconcile(struct service *svc)
 {
 	struct isobox_err e;
 	json_object *list;
-	char(*ids)[SESSION_ID_SIZE] = NULL;
-	char(*cids)[72] = NULL;
-	size_t n = 0;
-	size_t cap = 0;
+	struct held_walk w = {NULL, NULL, 0, 0};
+	char(*ids)[SESSION_ID_SIZE];
+	char(*cids)[72];
+	size_t n;
 	size_t i;
-	struct store_txn tx;
-	struct store_cursor c;
-	struct store_val k;
-	struct store_val v;
 	int ours;
 
 	/* Rows that name a container, read before the engine's list: a
 	 * container recorded before this read was created before the list
 	 * is taken, so one missing from the list is really gone. */
-	if (store_txn_begin(&svc->store, STORE_STATE, 0, &tx) < 0) {
+	if (store_walk(&svc->store, STORE_SESSIONS, NULL, 0, held_row, &w) <
+	    0) {
+		free(w.ids);
+		free(w.cids);
 		return;
 	}
-	if (store_cursor_open(&tx, STORE_SESSIONS, &c) == 0) {
-		while (store_cursor_next(&c, &k, &v) == 0) {
-			struct session s;
-
-			if (k.n >= sizeof(s.id)) {
-				continue;
-			}
-			memcpy(s.id, k.p, k.n);
-			s.id[k.n] = '\0';
-			if (session_rec_decode(&v, &s) < 0 || !s.container[0]) {
-				continue;
-			}
-			if (n == cap) {
-				cap = cap ? 2 * cap : 16;
-				ids = xrealloc(ids, cap * sizeof(*ids));
-				cids = xrealloc(cids, cap * sizeof(*cids));
-			}
-			memcpy(ids[n], s.id, sizeof(s.id));
-			memcpy(cids[n], s.container, sizeof(s.container));
-			n++;
-		}
-		store_cursor_close(&c);
-	}
-	store_txn_abort(&tx);
+	ids = w.ids;
+	cids = w.cids;
+	n = w.n;
 	list = docker_container_list(&svc->docker, "isobox.kind=session", &e);
 	if (list == NULL) {
 		free(ids);

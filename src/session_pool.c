@@ -83,42 +83,12 @@ static int kp_decode(const struct store_val *k, const struct store_val *v,
 	return store_dec_end(&d) == 0 ? 0 : -EPROTO;
 }
 
-static int lang_listed(const char *list, const char *name)
-{
-	size_t n = strlen(name);
-	const char *p = list ? list : "";
-
-	while (*p) {
-		size_t l = strcspn(p, ", ");
-
-		if (l == n && strncmp(p, name, n) == 0) {
-			return 1;
-		}
-		p += l;
-		p += strspn(p, ", ");
-	}
-	return 0;
-}
-
-/* The version of l's name a request naming none gets (the first listed). */
-static int lang_is_default(const struct registry *reg, const struct lang *l)
-{
-	size_t j;
-
-	for (j = 0; j < reg->n; j++) {
-		if (strcmp(reg->langs[j].name, l->name) == 0) {
-			return &reg->langs[j] == l;
-		}
-	}
-	return 0;
-}
-
 int session_pool_wants(const struct service *svc, const struct registry *reg,
 		       const struct lang *lang)
 {
 	return svc->cfg.kernel_pool_size > 0 && lang->kernel != NULL &&
-	       lang_listed(svc->cfg.kernel_pool_languages, lang->name) &&
-	       lang_is_default(reg, lang);
+	       name_listed(svc->cfg.kernel_pool_languages, lang->name) &&
+	       registry_is_default(reg, lang);
 }
 
 /* The shape of a pooled sandbox: what a create sending no limits gets. */

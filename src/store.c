@@ -775,6 +775,51 @@ void store_cursor_close(struct store_cursor *c)
 	}
 }
 
+/* Walks. */
+
+int store_walk_txn(struct store_txn *t, enum store_table tb, const void *prefix,
+		   size_t n, store_walk_fn fn, void *ctx)
+{
+	struct store_cursor c;
+	struct store_val k;
+	struct store_val v;
+	int rc = store_cursor_open(t, tb, &c);
+
+	if (rc < 0) {
+		return rc;
+	}
+	if (prefix && n > 0) {
+		store_cursor_prefix(&c, prefix, n);
+	}
+	for (;;) {
+		rc = store_cursor_next(&c, &k, &v);
+		if (rc < 0) {
+			rc = rc == -ENOENT ? 0 : rc; /* -ENOENT: the end */
+			break;
+		}
+		rc = fn(t, &k, &v, ctx);
+		if (rc != 0) {
+			break;
+		}
+	}
+	store_cursor_close(&c);
+	return rc;
+}
+
+int store_walk(struct store *s, enum store_table tb, const void *prefix,
+	       size_t n, store_walk_fn fn, void *ctx)
+{
+	struct store_txn t;
+	int rc = store_txn_begin(s, tables[tb].env, 0, &t);
+
+	if (rc < 0) {
+		return rc;
+	}
+	rc = store_walk_txn(&t, tb, prefix, n, fn, ctx);
+	store_txn_abort(&t);
+	return rc;
+}
+
 /* Sweeps. */
 
 /* One pass: up to max_look rows from the cursor's position. *looked says

@@ -262,6 +262,24 @@ int store_cursor_put(struct store_cursor *c, const struct store_rec *r);
 int store_cursor_del(struct store_cursor *c);
 void store_cursor_close(struct store_cursor *c);
 
+/* A walk: fn sees each row in key order (key and val valid for the call
+ * only) and returns 0 to go on, > 0 to end the walk there, < 0 to end it
+ * with that error. fn gets the walk's transaction for lookups in other
+ * tables; it must not write to the table being walked. */
+typedef int (*store_walk_fn)(struct store_txn *t, const struct store_val *key,
+			     const struct store_val *val, void *ctx);
+/* Walk tb inside t; prefix (n bytes, 1..STORE_KEY_MAX; NULL: the whole
+ * table) limits it to the keys starting with it. Returns 0 after the last
+ * row, fn's value when fn ended the walk, or -errno when the cursor
+ * failed (then fn saw only the rows before). */
+int store_walk_txn(struct store_txn *t, enum store_table tb, const void *prefix,
+		   size_t n, store_walk_fn fn, void *ctx);
+/* The same in a read transaction of tb's environment that it begins and
+ * ends: -ENODEV when that environment is not open, or store_txn_begin's
+ * other errors. */
+int store_walk(struct store *s, enum store_table tb, const void *prefix,
+	       size_t n, store_walk_fn fn, void *ctx);
+
 /* drop() says whether a row goes: 1 delete, 0 keep. */
 typedef int (*store_drop_fn)(const struct store_val *key,
 			     const struct store_val *val, void *ctx);

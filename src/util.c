@@ -537,6 +537,23 @@ int name_ok(const char *s, size_t max)
 	return 1;
 }
 
+int name_listed(const char *list, const char *name)
+{
+	size_t n = strlen(name);
+	const char *p = list ? list : "";
+
+	while (*p) {
+		size_t l = strcspn(p, ", ");
+
+		if (l == n && strncmp(p, name, n) == 0) {
+			return 1;
+		}
+		p += l;
+		p += strspn(p, ", ");
+	}
+	return 0;
+}
+
 /* Fill p with n bytes from the kernel CSPRNG. Identifiers made from these
  * may guard access (session ids), so there is no weak fallback: abort. */
 static void random_bytes(unsigned char *p, size_t n)

@@ -100,6 +100,9 @@ int hex_decode(const char *s, size_t n, uint8_t *out);
  * still be "." or ".."; callers that use it as a path component check that
  * themselves. */
 int name_ok(const char *s, size_t max);
+/* 1 when name is one of the names of list, separated by commas and/or
+ * spaces ("python, node"); a NULL list names nothing. */
+int name_listed(const char *list, const char *name);
 
 /* SHA-256, streaming (OpenSSL's EVP underneath: the SHA extensions of the
  * CPU where it has them). sha256_init, any number of sha256_update, then

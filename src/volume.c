@@ -231,6 +231,18 @@ static int row_store(struct store_txn *t, const struct volume *v)
 	return store_put(t, STORE_VOLUMES, v->id, &r);
 }
 
+/* The volume id a STORE_VOLUME_NAMES record holds. 0, or -EPROTO. */
+static int name_rec_id(const struct store_val *val, char id[VOLUME_ID_SIZE])
+{
+	struct store_dec d;
+
+	if (store_dec_open(&d, val, STORE_VOLUME_NAMES, 1) < 0) {
+		return -EPROTO;
+	}
+	store_dec_str(&d, id, VOLUME_ID_SIZE);
+	return store_dec_end(&d);
+}
+
 /* Load id for tenant tn inside t: 404 for a missing id or another
  * tenant's. */
 static int row_access(struct store_txn *t, const struct tenant *tn,
@@ -321,18 +333,37 @@ struct insert_ctx {
 	struct isobox_err *err;
 };
 
+/* A tenant's volumes so far: how many name rows, and the bytes of the
+ * volumes they name. */
+struct usage_walk {
+	int count;
+	int64_t total;
+};
+
+static int usage_row(struct store_txn *t, const struct store_val *k,
+		     const struct store_val *val, void *p)
+{
+	struct usage_walk *w = p;
+	char id[VOLUME_ID_SIZE];
+	struct volume o;
+
+	(void)k;
+	w->count++;
+	if (name_rec_id(val, id) == 0 && row_load(t, id, &o) == 0) {
+		w->total += o.size_bytes;
+	}
+	return 0;
+}
+
 static int insert_fn(struct store_txn *t, void *p)
 {
 	struct insert_ctx *c = p;
 	const struct config *cfg = &c->svc->cfg;
 	char key[STORE_KEY_MAX + 1];
 	char pfx[STORE_KEY_MAX + 1];
-	struct store_cursor cur;
-	struct store_val k;
 	struct store_val val;
 	struct store_rec r;
-	int64_t total = 0;
-	int count = 0;
+	struct usage_walk u = {0, 0};
 	int kn;
 	int pn;
 	int rc;
@@ -361,38 +392,24 @@ static int insert_fn(struct store_txn *t, void *p)
 			c->v->size_bytes = src.size_bytes;
 		}
 	}
-	rc = store_cursor_open(t, STORE_VOLUME_NAMES, &cur);
+	rc = store_walk_txn(t, STORE_VOLUME_NAMES, pfx, (size_t)pn, usage_row,
+			    &u);
 	if (rc < 0) {
 		return store_fail(c->err, rc);
 	}
-	store_cursor_prefix(&cur, pfx, (size_t)pn);
-	while (store_cursor_next(&cur, &k, &val) == 0) {
-		struct store_dec d;
-		char id[VOLUME_ID_SIZE];
-		struct volume o;
-
-		count++;
-		if (store_dec_open(&d, &val, STORE_VOLUME_NAMES, 1) < 0) {
-			continue;
-		}
-		store_dec_str(&d, id, sizeof(id));
-		if (store_dec_end(&d) == 0 && row_load(t, id, &o) == 0) {
-			total += o.size_bytes;
-		}
-	}
-	store_cursor_close(&cur);
-	if (count >= cfg->volume_max_per_tenant) {
+	if (u.count >= cfg->volume_max_per_tenant) {
 		return err_set(c->err, 429, "too_many_volumes",
 			       "this tenant has %d volumes (the most it may "
 			       "have); delete one first",
-			       count);
+			       u.count);
 	}
-	if (total + c->v->size_bytes > cfg->volume_max_total_bytes_per_tenant) {
+	if (u.total + c->v->size_bytes >
+	    cfg->volume_max_total_bytes_per_tenant) {
 		return err_set(
 		    c->err, 429, "volume_bytes_exceeded",
 		    "this tenant's volumes would hold %lld bytes, "
 		    "more than its %lld; delete or shrink one",
-		    (long long)(total + c->v->size_bytes),
+		    (long long)(u.total + c->v->size_bytes),
 		    (long long)cfg->volume_max_total_bytes_per_tenant);
 	}
 	rc = row_store(t, c->v);
@@ -507,18 +524,43 @@ int volume_get(struct service *svc, const struct tenant *t, const char *id,
 	return rc;
 }
 
+/* A tenant's volumes, copied out of the walk's transaction (all: caller
+ * frees). */
+struct list_walk {
+	const struct tenant *t;
+	struct volume *all;
+	size_t n;
+	size_t cap;
+};
+
+static int list_row(struct store_txn *t, const struct store_val *k,
+		    const struct store_val *val, void *p)
+{
+	struct list_walk *w = p;
+	char id[VOLUME_ID_SIZE];
+
+	(void)k;
+	if (name_rec_id(val, id) < 0) {
+		return 0;
+	}
+	if (w->n == w->cap) {
+		w->cap = w->cap ? 2 * w->cap : 16;
+		w->all = xrealloc(w->all, w->cap * sizeof(*w->all));
+	}
+	if (row_load(t, id, &w->all[w->n]) == 0 &&
+	    same_tenant(&w->all[w->n], w->t)) {
+		prune(t, &w->all[w->n]);
+		w->n++;
+	}
+	return 0;
+}
+
 int volume_list(struct service *svc, const struct tenant *t,
 		int (*fn)(const struct volume *v, void *ctx), void *ctx,
 		struct isobox_err *err)
 {
 	char pfx[STORE_KEY_MAX + 1];
-	struct store_txn tx;
-	struct store_cursor cur;
-	struct store_val k;
-	struct store_val val;
-	struct volume *all = NULL;
-	size_t n = 0;
-	size_t cap = 0;
+	struct list_walk w = {t, NULL, 0, 0};
 	size_t i;
 	int pn;
 	int rc;
@@ -530,44 +572,17 @@ int volume_list(struct service *svc, const struct tenant *t,
 	if (pn < 0) {
 		return err_set(err, 500, "internal", "tenant name too long");
 	}
-	rc = store_txn_begin(&svc->store, STORE_STATE, 0, &tx);
+	/* fn runs after the walk: no read transaction held across it. */
+	rc = store_walk(&svc->store, STORE_VOLUME_NAMES, pfx, (size_t)pn,
+			list_row, &w);
 	if (rc < 0) {
+		free(w.all);
 		return store_fail(err, rc);
 	}
-	rc = store_cursor_open(&tx, STORE_VOLUME_NAMES, &cur);
-	if (rc < 0) {
-		store_txn_abort(&tx);
-		return store_fail(err, rc);
+	for (i = 0; i < w.n && rc >= 0; i++) {
+		rc = fn(&w.all[i], ctx);
 	}
-	store_cursor_prefix(&cur, pfx, (size_t)pn);
-	while (store_cursor_next(&cur, &k, &val) == 0) {
-		struct store_dec d;
-		char id[VOLUME_ID_SIZE];
-
-		if (store_dec_open(&d, &val, STORE_VOLUME_NAMES, 1) < 0) {
-			continue;
-		}
-		store_dec_str(&d, id, sizeof(id));
-		if (store_dec_end(&d) < 0) {
-			continue;
-		}
-		if (n == cap) {
-			cap = cap ? 2 * cap : 16;
-			all = xrealloc(all, cap * sizeof(*all));
-		}
-		if (row_load(&tx, id, &all[n]) == 0 &&
-		    same_tenant(&all[n], t)) {
-			prune(&tx, &all[n]);
-			n++;
-		}
-	}
-	store_cursor_close(&cur);
-	store_txn_abort(&tx);
-	rc = 0;
-	for (i = 0; i < n && rc >= 0; i++) {
-		rc = fn(&all[i], ctx);
-	}
-	free(all);
+	free(w.all);
 	return 0;
 }
 
@@ -778,52 +793,57 @@ static int orphan_subvol(const char *id, void *p)
 	return 0;
 }
 
+/* The ids of volumes with a holder whose session is gone (ids: caller
+ * frees). */
+struct stale_walk {
+	char (*ids)[VOLUME_ID_SIZE];
+	size_t n;
+	size_t cap;
+};
+
+static int stale_row(struct store_txn *t, const struct store_val *k,
+		     const struct store_val *val, void *p)
+{
+	struct stale_walk *w = p;
+	struct volume v;
+
+	if (k->n >= sizeof(v.id)) {
+		return 0;
+	}
+	memcpy(v.id, k->p, k->n);
+	v.id[k->n] = '\0';
+	if (volume_rec_decode(val, &v) < 0 || (!v.rw_holder[0] && v.nro == 0) ||
+	    !prune(t, &v)) {
+		return 0;
+	}
+	if (w->n == w->cap) {
+		w->cap = w->cap ? 2 * w->cap : 16;
+		w->ids = xrealloc(w->ids, w->cap * sizeof(*w->ids));
+	}
+	memcpy(w->ids[w->n++], v.id, sizeof(v.id));
+	return 0;
+}
+
 void volume_housekeep(struct service *svc, int owns_store)
 {
-	char(*ids)[VOLUME_ID_SIZE] = NULL;
-	size_t n = 0;
-	size_t cap = 0;
+	struct stale_walk w = {NULL, 0, 0};
 	size_t i;
-	struct store_txn tx;
-	struct store_cursor c;
-	struct store_val k;
-	struct store_val val;
+	int rc;
 
 	if (!store_ready(&svc->store, STORE_STATE) ||
 	    !bstore_ready(&svc->bstore)) {
 		return;
 	}
-	/* Volumes with a holder whose session is gone. */
-	if (store_txn_begin(&svc->store, STORE_STATE, 0, &tx) < 0) {
-		return;
+	/* Volumes with a holder whose session is gone; those found before
+	 * a failure are still worth mending. */
+	rc = store_walk(&svc->store, STORE_VOLUMES, NULL, 0, stale_row, &w);
+	for (i = 0; i < w.n; i++) {
+		store_update(&svc->store, STORE_STATE, prune_fn, w.ids[i]);
 	}
-	if (store_cursor_open(&tx, STORE_VOLUMES, &c) == 0) {
-		while (store_cursor_next(&c, &k, &val) == 0) {
-			struct volume v;
-
-			if (k.n >= sizeof(v.id)) {
-				continue;
-			}
-			memcpy(v.id, k.p, k.n);
-			v.id[k.n] = '\0';
-			if (volume_rec_decode(&val, &v) < 0 ||
-			    (!v.rw_holder[0] && v.nro == 0) ||
-			    !prune(&tx, &v)) {
-				continue;
-			}
-			if (n == cap) {
-				cap = cap ? 2 * cap : 16;
-				ids = xrealloc(ids, cap * sizeof(*ids));
-			}
-			memcpy(ids[n++], v.id, sizeof(v.id));
-		}
-		store_cursor_close(&c);
+	free(w.ids);
+	if (rc < 0) {
+		return; /* the store failed: the subvolumes wait a round */
 	}
-	store_txn_abort(&tx);
-	for (i = 0; i < n; i++) {
-		store_update(&svc->store, STORE_STATE, prune_fn, ids[i]);
-	}
-	free(ids);
 	if (owns_store) {
 		bstore_list(&svc->bstore, BSTORE_VOLUMES, orphan_subvol, svc);
 	}

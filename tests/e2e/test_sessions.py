@@ -15,7 +15,6 @@ import os
 import re
 import signal
 import sys
-import tempfile
 import threading
 import time
 
@@ -348,33 +347,16 @@ def test_fork():
 # private deployments
 
 
-@pytest.fixture(scope="module")
-def tmp_root():
-    d = tempfile.mkdtemp(prefix="isobox-sessions-")
-    yield d
-    import shutil
-    shutil.rmtree(d, ignore_errors=True)
-
-
-def _keys_file(tmp, names):
-    keys = {t: "key-%s-%s" % (t, os.urandom(8).hex()) for t in names}
-    lines = ["keys:"]
-    for t in names:
-        lines += ["  - name: %s" % t,
-                  "    sha256: %s" % hashlib.sha256(keys[t].encode()).hexdigest()]
-    kf = os.path.join(tmp, "keys.yaml")
-    dep.write_atomic(kf, "\n".join(lines) + "\n")
-    return keys, kf
+tmp_root = sc.tmp_root_fixture("isobox-sessions-")
 
 
 def subvolumes(store):
-    d = os.path.join(store, "sessions")
-    return sorted(os.listdir(d)) if os.path.isdir(d) else []
+    return sc.subvolumes(store, "sessions")
 
 
 @needs_btrfs
 def test_tenants_counts_and_caps(tmp_root):
-    keys, kf = _keys_file(tmp_root, ["alice", "bob"])
+    keys, kf = sc.keys_file(tmp_root, ["alice", "bob"])
     with sc.btrfs_store(tmp_root, "2G") as store:
         cfg = {"keys_file": kf, "session_max_per_tenant": 2, "session_max": 3,
                "session_disk_bytes": "48MiB"}
@@ -406,15 +388,7 @@ def test_tenants_counts_and_caps(tmp_root):
                 # the disk cap: EDQUOT/ENOSPC inside, 413 outside, nothing lost
                 assert a1.info().json()["diskQuotaBytes"] == 48 * MiB
                 a1.put("keep.txt", b"precious")
-                out = a1.run(
-                    "import errno\nf = open('fill.bin', 'wb')\nn = 0\ntry:\n"
-                    "    while True:\n        f.write(b'x' * 1048576); f.flush(); n += 1\n"
-                    "        import os; os.fsync(f.fileno())\n"
-                    "except OSError as e:\n    print('ERR', errno.errorcode[e.errno], n)\n",
-                    limits={"wallTimeMs": 20000})
-                words = out["run"]["stdout"].split()
-                assert words[:1] == ["ERR"] and words[1] in ("EDQUOT", "ENOSPC"), out
-                assert int(words[2]) <= 48, out
+                sc.fill_until_full(a1, "fill.bin", 48)
                 assert_error(a1.put("more.bin", os.urandom(8 * MiB)), 413, "quota_exceeded")
                 assert a1.get("keep.txt").content == b"precious"
                 assert a1.rm("fill.bin").status_code == 204
@@ -570,17 +544,8 @@ def test_dockerd_restart(tmp_root):
         with sc.deployment(tmp_root, store, name="dockerd") as d:
             with sc.sessions(d.url) as s:
                 s.run("open('a.txt','w').write('survives')")
-                pid = dep.dockerd_pid()
-                assert pid, "no dockerd process"
-                os.kill(pid, signal.SIGTERM)
-                assert dep.wait_for(lambda: not dep.alive(pid), 60, 0.25)
-                assert dep.start_dockerd(120), "dockerd did not come back"
-                deadline = time.monotonic() + 60
-                while True:
-                    r = s.exec("print(open('a.txt').read())")
-                    if r.status_code == 200 or time.monotonic() > deadline:
-                        break
-                    time.sleep(1)
+                sc.restart_dockerd()
+                r = sc.exec_until_ok(s, "print(open('a.txt').read())")
                 assert r.status_code == 200, r.text
                 out = r.json()
                 assert out["run"]["stdout"] == "survives\n"

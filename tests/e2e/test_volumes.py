@@ -20,7 +20,6 @@ import os
 import re
 import subprocess
 import sys
-import tempfile
 import uuid
 
 import pytest
@@ -382,33 +381,16 @@ def test_snapshot_copy(vols):
 # private deployments
 
 
-@pytest.fixture(scope="module")
-def tmp_root():
-    d = tempfile.mkdtemp(prefix="isobox-volumes-")
-    yield d
-    import shutil
-    shutil.rmtree(d, ignore_errors=True)
-
-
-def _keys_file(tmp, names):
-    keys = {t: "key-%s-%s" % (t, os.urandom(8).hex()) for t in names}
-    lines = ["keys:"]
-    for t in names:
-        lines += ["  - name: %s" % t,
-                  "    sha256: %s" % hashlib.sha256(keys[t].encode()).hexdigest()]
-    kf = os.path.join(tmp, "keys-volumes.yaml")
-    dep.write_atomic(kf, "\n".join(lines) + "\n")
-    return keys, kf
+tmp_root = sc.tmp_root_fixture("isobox-volumes-")
 
 
 def subvolumes(store):
-    d = os.path.join(store, "volumes")
-    return sorted(os.listdir(d)) if os.path.isdir(d) else []
+    return sc.subvolumes(store, "volumes")
 
 
 @needs_btrfs
 def test_tenants_counts_and_caps(tmp_root):
-    keys, kf = _keys_file(tmp_root, ["alice", "bob"])
+    keys, kf = sc.keys_file(tmp_root, ["alice", "bob"], "keys-volumes.yaml")
     with sc.btrfs_store(tmp_root, "2G") as store:
         cfg = {"keys_file": kf, "volume_max_per_tenant": 3,
                "volume_max_total_bytes_per_tenant": "150MiB", "volume_max_bytes": "128MiB"}
@@ -450,15 +432,7 @@ def test_tenants_counts_and_caps(tmp_root):
                 assert a1.put("keep.txt", b"precious").status_code == 200
                 s = sc.new_session(d.url, A, volumeId=a1.id)
                 made["s"].append(s)
-                out = s.run(
-                    "import errno, os\nf = open('/memory/fill.bin', 'wb')\nn = 0\ntry:\n"
-                    "    while True:\n        f.write(b'x' * 1048576); f.flush(); n += 1\n"
-                    "        os.fsync(f.fileno())\n"
-                    "except OSError as e:\n    print('ERR', errno.errorcode[e.errno], n)\n",
-                    limits={"wallTimeMs": 20000})
-                words = out["run"]["stdout"].split()
-                assert words[:1] == ["ERR"] and words[1] in ("EDQUOT", "ENOSPC"), out
-                assert int(words[2]) <= 32, out
+                sc.fill_until_full(s, "/memory/fill.bin", 32)
                 assert s.delete().status_code == 204
                 assert_error(a1.put("more.bin", os.urandom(8 * MiB)), 413,
                              "volume_quota_exceeded")
@@ -557,25 +531,14 @@ def test_dockerd_restart(tmp_root):
     """Stops the host's dockerd and starts it again (as test_sessions'
     test_dockerd_restart): the volume, its data and the session's hold are
     kept; the next step mounts the volume again."""
-    import signal
-    import time
     with sc.btrfs_store(tmp_root, "2G") as store:
         with sc.deployment(tmp_root, store, name="vdockerd") as d:
             v = new_volume(d.url, sizeBytes=16 * MiB)
             try:
                 with sc.sessions(d.url, volumeId=v.id) as s:
                     s.run("open('/memory/a.txt','w').write('survives')")
-                    pid = dep.dockerd_pid()
-                    assert pid, "no dockerd process"
-                    os.kill(pid, signal.SIGTERM)
-                    assert dep.wait_for(lambda: not dep.alive(pid), 60, 0.25)
-                    assert dep.start_dockerd(120), "dockerd did not come back"
-                    deadline = time.monotonic() + 60
-                    while True:
-                        r = s.exec("print(open('/memory/a.txt').read())")
-                        if r.status_code == 200 or time.monotonic() > deadline:
-                            break
-                        time.sleep(1)
+                    sc.restart_dockerd()
+                    r = sc.exec_until_ok(s, "print(open('/memory/a.txt').read())")
                     assert r.status_code == 200, r.text
                     assert r.json()["run"]["stdout"] == "survives\n"
                     assert v.info().json()["attachedTo"]["readWrite"] == s.id

@@ -138,6 +138,24 @@ static void test_find(void **state)
 	assert_ptr_equal(l, &r->langs[3]);
 }
 
+/* The default version of a language is the first listed (python 3.11.2
+ * before 3.12): the one the warm pools keep; a catalogue's language list
+ * in the config is commas and/or spaces. */
+static void test_default_and_listed(void **state)
+{
+	struct registry *r = *state;
+
+	assert_true(registry_is_default(r, &r->langs[0]));
+	assert_false(registry_is_default(r, &r->langs[1]));
+	assert_true(registry_is_default(r, &r->langs[2]));
+	assert_true(name_listed("python", "python"));
+	assert_true(name_listed("node, python", "python"));
+	assert_true(name_listed(" node,,python ruby", "ruby"));
+	assert_false(name_listed("python3, pythonx", "python"));
+	assert_false(name_listed("", "python"));
+	assert_false(name_listed(NULL, "python"));
+}
+
 static void test_find_errors(void **state)
 {
 	struct registry *r = *state;
@@ -496,6 +514,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_load_good, load_good,
 					    free_reg),
 	    cmocka_unit_test_setup_teardown(test_find, load_good, free_reg),
+	    cmocka_unit_test_setup_teardown(test_default_and_listed, load_good,
+					    free_reg),
 	    cmocka_unit_test_setup_teardown(test_find_errors, load_good,
 					    free_reg),
 	    cmocka_unit_test(test_single_file_no_lock),

@@ -1,8 +1,8 @@
 /* test_store.c - the store module: environments open and reopen (the
  * durable one checks its schema version), typed records round-trip and
  * are refused when of another version or table or malformed, a full map
- * is a clean -ENOSPC (507), and sweeps respect their per-transaction
- * bound. */
+ * is a clean -ENOSPC (507), sweeps respect their per-transaction
+ * bound, and walks visit what they are asked to and stop when told. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -278,6 +278,93 @@ static void test_sweep_bound(void **state)
 	store_close(&s);
 }
 
+/* Counts the rows it sees, records the last key, and ends the walk at
+ * the row stop names (returning 7) or with -EIO at the row fail names. */
+struct walk_seen {
+	int rows;
+	char last[16];
+	const char *stop;
+	const char *fail;
+};
+
+static int walk_count(struct store_txn *t, const struct store_val *k,
+		      const struct store_val *v, void *p)
+{
+	struct walk_seen *w = p;
+	size_t n = k->n < sizeof(w->last) - 1 ? k->n : sizeof(w->last) - 1;
+
+	(void)t;
+	(void)v;
+	w->rows++;
+	memcpy(w->last, k->p, n);
+	w->last[n] = '\0';
+	if (w->stop && strcmp(w->last, w->stop) == 0) {
+		return 7;
+	}
+	if (w->fail && strcmp(w->last, w->fail) == 0) {
+		return -EIO;
+	}
+	return 0;
+}
+
+/* A walk visits every row in key order, or only a prefix's; it ends where
+ * the visitor says, passing on the visitor's value or error; a walk of an
+ * environment that is not open is -ENODEV, and one of an empty range
+ * sees nothing. */
+static void test_walk(void **state)
+{
+	struct store s;
+	struct store_txn t;
+	struct walk_seen w;
+	int i;
+
+	(void)state;
+	store_init(&s);
+	assert_int_equal(store_walk(&s, STORE_ADMIT, NULL, 0, walk_count, &w),
+			 -ENODEV);
+	open_env(&s, STORE_RUN, "walk", 1 << 22);
+	for (i = 0; i < 30; i++) {
+		char key[16];
+
+		snprintf(key, sizeof(key), "%c%02d", i < 20 ? 'a' : 'b', i);
+		put_i64(&s, STORE_ADMIT, key, i);
+	}
+
+	memset(&w, 0, sizeof(w));
+	assert_int_equal(store_walk(&s, STORE_ADMIT, NULL, 0, walk_count, &w),
+			 0);
+	assert_int_equal(w.rows, 30);
+	assert_string_equal(w.last, "b29");
+
+	memset(&w, 0, sizeof(w));
+	assert_int_equal(store_walk(&s, STORE_ADMIT, "b", 1, walk_count, &w),
+			 0);
+	assert_int_equal(w.rows, 10);
+	assert_string_equal(w.last, "b29");
+
+	memset(&w, 0, sizeof(w));
+	assert_int_equal(store_walk(&s, STORE_ADMIT, "c", 1, walk_count, &w),
+			 0);
+	assert_int_equal(w.rows, 0);
+
+	memset(&w, 0, sizeof(w));
+	w.stop = "a04";
+	assert_int_equal(store_walk(&s, STORE_ADMIT, NULL, 0, walk_count, &w),
+			 7);
+	assert_int_equal(w.rows, 5);
+
+	/* Inside a caller's transaction, which stays usable after. */
+	memset(&w, 0, sizeof(w));
+	w.fail = "b21";
+	assert_int_equal(store_txn_begin(&s, STORE_RUN, 0, &t), 0);
+	assert_int_equal(
+	    store_walk_txn(&t, STORE_ADMIT, "b", 1, walk_count, &w), -EIO);
+	assert_int_equal(w.rows, 2);
+	assert_int_equal(store_count(&t, STORE_ADMIT), 30);
+	store_txn_abort(&t);
+	store_close(&s);
+}
+
 static int setup(void **state)
 {
 	(void)state;
@@ -366,6 +453,7 @@ int main(void)
 	    cmocka_unit_test(test_record_round_trip),
 	    cmocka_unit_test(test_map_full),
 	    cmocka_unit_test(test_sweep_bound),
+	    cmocka_unit_test(test_walk),
 	    cmocka_unit_test(test_map_grown_elsewhere),
 	};
 

@@ -1,16 +1,22 @@
 """session_client.py - a small client of /v1/sessions for the e2e and
-security tests (tests/e2e/test_sessions.py, tests/security/
-test_session_attacks.py), and private deployments with a btrfs workspace
-store of their own (a loop image, mounted and removed by the fixture).
+security tests (tests/e2e/test_sessions.py, test_volumes.py,
+test_kernels.py, tests/security/test_session_attacks.py), private
+deployments with a btrfs workspace store of their own (a loop image,
+mounted and removed by the fixture), and the set-up those modules share
+(tmp_root, keys files, subvolume listings, the disk-cap fill, a dockerd
+restart).
 
 Nothing here touches the main service's store: a private deployment gets
 its own store_root, state_dir and run_dir.
 """
 import contextlib
+import hashlib
 import json
 import os
 import shutil
+import signal
 import subprocess
+import tempfile
 import time
 import uuid
 
@@ -189,6 +195,75 @@ def deployment(tmp, store, config=None, procs=2, name="isobox", state=None, run=
         cfg["run_dir"] = run
     cfg.update(config or {})
     return dep.Deployment(tmp, cat, mode="bin-path", max_procs=procs, config=cfg, name=name)
+
+
+def tmp_root_fixture(prefix):
+    """A module-scoped fixture named tmp_root: a directory (prefix...) for
+    private deployments, removed afterwards. In a test module:
+    tmp_root = sc.tmp_root_fixture("isobox-x-")."""
+    import pytest
+
+    @pytest.fixture(scope="module", name="tmp_root")
+    def _tmp_root():
+        d = tempfile.mkdtemp(prefix=prefix)
+        yield d
+        shutil.rmtree(d, ignore_errors=True)
+    return _tmp_root
+
+
+def keys_file(tmp, names, filename="keys.yaml"):
+    """An API keys file in tmp with one random key per tenant name.
+    Returns ({name: key}, its path)."""
+    keys = {t: "key-%s-%s" % (t, os.urandom(8).hex()) for t in names}
+    lines = ["keys:"]
+    for t in names:
+        lines += ["  - name: %s" % t,
+                  "    sha256: %s" % hashlib.sha256(keys[t].encode()).hexdigest()]
+    kf = os.path.join(tmp, filename)
+    dep.write_atomic(kf, "\n".join(lines) + "\n")
+    return keys, kf
+
+
+def subvolumes(store, kind):
+    """The subvolumes of kind ("sessions", "volumes") in a btrfs store."""
+    d = os.path.join(store, kind)
+    return sorted(os.listdir(d)) if os.path.isdir(d) else []
+
+
+def fill_until_full(s, path, cap_mib):
+    """Write 1 MiB pieces to path inside session s until the disk cap
+    refuses one: the cap must answer EDQUOT or ENOSPC after at most
+    cap_mib pieces."""
+    out = s.run(
+        "import errno, os\nf = open(%r, 'wb')\nn = 0\ntry:\n"
+        "    while True:\n        f.write(b'x' * 1048576); f.flush(); n += 1\n"
+        "        os.fsync(f.fileno())\n"
+        "except OSError as e:\n    print('ERR', errno.errorcode[e.errno], n)\n" % path,
+        limits={"wallTimeMs": 20000})
+    words = out["run"]["stdout"].split()
+    assert words[:1] == ["ERR"] and words[1] in ("EDQUOT", "ENOSPC"), out
+    assert int(words[2]) <= cap_mib, out
+
+
+def restart_dockerd():
+    """Stop the host's dockerd (SIGTERM) and start it again as
+    scripts/setup-host does."""
+    pid = dep.dockerd_pid()
+    assert pid, "no dockerd process"
+    os.kill(pid, signal.SIGTERM)
+    assert dep.wait_for(lambda: not dep.alive(pid), 60, 0.25)
+    assert dep.start_dockerd(120), "dockerd did not come back"
+
+
+def exec_until_ok(s, code, timeout=60):
+    """Run code in session s until a step answers 200 (the engine may take
+    a while to come back); the last response."""
+    deadline = time.monotonic() + timeout
+    while True:
+        r = s.exec(code)
+        if r.status_code == 200 or time.monotonic() > deadline:
+            return r
+        time.sleep(1)
 
 
 def remove_session_containers(session_ids):
