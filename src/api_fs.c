@@ -277,7 +277,13 @@ static ssize_t ul_read(void *ctx, char *buf, size_t cap)
 	if (n < 0) {
 		return -1;
 	}
-	if (n == 0 && u->want >= 0 && u->got < u->want) {
+	/* The end of a body is an empty FCGI_STDIN record. A web server
+	 * that gave up on the client (a cut upload) closes or aborts the
+	 * connection instead, which libfcgi reports as an error at the end,
+	 * not as the end: with a streamed or chunked body (no Content-Length
+	 * to count against) that is the only sign. Never land a part. */
+	if (n == 0 && (FCGX_GetError(u->req->fr->in) != 0 ||
+		       (u->want >= 0 && u->got < u->want))) {
 		return -1; /* cut short */
 	}
 	u->got += n;

@@ -704,6 +704,44 @@ static int link_fd(int fd, int dfd, const char *name)
 	return linkat(AT_FDCWD, proc, dfd, name, AT_SYMLINK_FOLLOW);
 }
 
+/* Where last is a regular file, put the finished file named tmp in its
+ * place by swapping the two names (RENAME_EXCHANGE, atomic for readers as
+ * a rename is) and unlinking the old file, now named tmp. A rename that
+ * replaces a regular file makes btrfs start writeback of the new file's
+ * data at once, in the caller (filemap_flush in btrfs_rename): about 35 ms
+ * of a 64 MiB upload's 150 ms; an exchange does not. 0 when done (the
+ * name tmp is gone), 1 when the caller should rename instead (last is
+ * missing, not a regular file, or the filesystem cannot exchange: tmp is
+ * untouched), -EISDIR when a directory raced into last (tmp is gone).
+ * Nothing is followed: the names are swapped, not resolved. */
+static int swap_in(int dfd, const char *tmp, const char *last)
+{
+	struct stat s;
+
+	if (fstatat(dfd, last, &s, AT_SYMLINK_NOFOLLOW) < 0 ||
+	    !S_ISREG(s.st_mode) ||
+	    renameat2(dfd, tmp, dfd, last, RENAME_EXCHANGE) < 0) {
+		return 1;
+	}
+	/* Whatever was at last now is tmp, never followed. A directory
+	 * swapped in since the fstatat goes back (as a rename onto it would
+	 * have failed), and the new file goes with tmp; when even that
+	 * fails (raced again), the new file is in place: done. */
+	if (fstatat(dfd, tmp, &s, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    S_ISDIR(s.st_mode)) {
+		if (renameat2(dfd, tmp, dfd, last, RENAME_EXCHANGE) < 0) {
+			return 0;
+		}
+		unlinkat(dfd, tmp, 0);
+		return -EISDIR;
+	}
+	if (unlinkat(dfd, tmp, 0) < 0) {
+		log_warn("fsapi: the replaced file stays as %s: %s", tmp,
+			 strerror(errno));
+	}
+	return 0;
+}
+
 /* Give the finished temp file (fd, or the name tmp when named) the name
  * last in dfd. 0 or -errno; nothing is left behind on failure. */
 static int publish(int dfd, int fd, char tmp[40], int named, const char *last)
@@ -724,6 +762,10 @@ static int publish(int dfd, int fd, char tmp[40], int named, const char *last)
 		if (i == 8) {
 			return -EEXIST;
 		}
+	}
+	e = swap_in(dfd, tmp, last);
+	if (e <= 0) {
+		return e;
 	}
 	/* rename replaces a file or a symlink by name, never following;
 	 * onto a directory it fails with EISDIR. */

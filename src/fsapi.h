@@ -145,8 +145,9 @@ struct fsapi_written {
  * created (0755, owned FSAPI_UID), each opened again beneath its parent
  * without following. The content goes to an anonymous O_TMPFILE in the
  * target directory, owned FSAPI_UID:FSAPI_GID with mode & 0777, and is
- * linked into place (a rename over an existing regular file or symlink,
- * replacing the name, never following it) only when the whole body
+ * linked into place (a rename over an existing symlink, or an exchange
+ * with an existing regular file, which is then unlinked: replacing the
+ * name, never following it) only when the whole body
  * arrived: a failed or cut write leaves no file and no temporary name
  * (except for directories it created). More than max_bytes (> 0) is 413
  * too_large. Atomic for readers; not fsynced (a host crash within the

@@ -14,16 +14,21 @@ Environment (all optional):
 """
 
 import grp
+import hashlib
 import json
 import os
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 
 import pytest
 import requests
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "helpers"))
+import session_client as sc  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SHIPPED_CONF = os.path.join(REPO, "apache", "isobox.conf")
@@ -281,3 +286,34 @@ def test_sse_is_streamed_unbuffered(apache):
     assert gap >= 0.5, "first stdout event arrived only %.2fs before done: buffered" % gap
     result = json.loads(events[done][1])
     assert result["run"]["stdout"] == "first\nsecond\n"
+
+
+# mod_proxy_fcgi streams request bodies to the app as they arrive (it does
+# not spool them as lighttpd does): these reach the app's streamed upload
+# path, with and without Content-Length.
+
+def test_upload_streamed(apache):
+    with sc.sessions(apache) as s:
+        body, digest = sc.chunked_body(8 * sc.MiB + 7)
+        r = s.put("chunked.bin", body)
+        assert r.status_code == 200, r.text
+        assert r.json()["sha256"] == digest and r.json()["bytes"] == 8 * sc.MiB + 7
+        blob = os.urandom(3 * sc.MiB)
+        r = s.put("sized.bin", blob)
+        assert r.status_code == 200, r.text
+        assert r.json()["sha256"] == hashlib.sha256(blob).hexdigest()
+
+
+def test_upload_over_cap_is_json_413(apache):
+    with sc.sessions(apache) as s:
+        body, _ = sc.chunked_body(64 * sc.MiB + 1)
+        r = s.put("over.bin", body)
+        assert r.status_code == 413, r.text
+        assert r.json()["error"] == "too_large"
+        assert "over.bin" not in s.ls()
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+def test_cut_upload_leaves_nothing(apache, chunked):
+    with sc.sessions(apache) as s:
+        sc.check_cut_upload(s, chunked)

@@ -322,6 +322,37 @@ def test_large_upload_and_download():
         assert "over.bin" not in s.ls()
 
 
+def test_chunked_upload():
+    """A body without Content-Length (chunked): streamed, hashed, landed."""
+    with sc.sessions(BASE_URL) as s:
+        body, digest = sc.chunked_body(5 * MiB + 123)
+        r = s.put("chunked.bin", body)
+        assert r.status_code == 200, r.text
+        assert r.json()["bytes"] == 5 * MiB + 123
+        assert r.json()["sha256"] == digest
+        g = s.get("chunked.bin")
+        assert hashlib.sha256(g.content).hexdigest() == digest
+
+
+def test_chunked_upload_over_cap():
+    """A chunked body that grows past session_max_upload_bytes (64 MiB)
+    gets the JSON 413 and leaves nothing, like a declared one."""
+    with sc.sessions(BASE_URL) as s:
+        body, _ = sc.chunked_body(64 * MiB + 1)
+        assert_error(s.put("over.bin", body), 413, "too_large")
+        names = s.ls()
+        assert "over.bin" not in names
+        assert not [n for n in names if n.startswith(".isobox-tmp")], names
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+def test_cut_upload_leaves_nothing(chunked):
+    """A connection cut in the middle of an upload's body: the file it
+    would replace is intact, no part of the new one lands."""
+    with sc.sessions(BASE_URL) as s:
+        sc.check_cut_upload(s, chunked)
+
+
 def test_fork():
     with sc.sessions(BASE_URL) as s:
         s.run("open('a.txt','w').write('from parent')")

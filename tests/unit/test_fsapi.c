@@ -383,6 +383,55 @@ static void test_atomic_write(void **state)
 	buf_free(&b);
 }
 
+/* Replacing an existing file: readers that hold the old one keep its
+ * bytes, the old file is unlinked (not left under a hidden name: the
+ * replace swaps names, then unlinks), a hard link to it is untouched (its
+ * name is replaced, the file is never written through). */
+static void test_replace_existing(void **state)
+{
+	struct isobox_err err = {0};
+	struct buf b = {0};
+	struct stat st;
+	char *dir;
+	char *f;
+	char *h;
+	char got[8] = {0};
+	int fd;
+
+	(void)state;
+	assert_int_equal(put("rp/f", "old", 3, &err), 0);
+	dir = at_root("rp");
+	f = at_root("rp/f");
+	h = at_root("rp/h");
+	fd = open(f, O_RDONLY | O_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_int_equal(link(f, h), 0);
+	assert_int_equal(put("rp/f", "new bytes", 9, &err), 0);
+	assert_int_equal(get("rp/f", &b, &err), 9);
+	assert_memory_equal(b.p, "new bytes", 9);
+	assert_int_equal(count_host(dir), 2); /* f and h, nothing hidden */
+	assert_int_equal(get("rp/h", &b, &err), 3);
+	assert_memory_equal(b.p, "old", 3);
+	assert_int_equal(fstat(fd, &st), 0);
+	assert_int_equal(st.st_nlink, 1); /* only h: f's old name is gone */
+	assert_int_equal(pread(fd, got, sizeof(got), 0), 3);
+	assert_memory_equal(got, "old", 3);
+	close(fd);
+	/* Without the hard link the old file goes entirely. */
+	fd = open(f, O_RDONLY | O_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_int_equal(put("rp/f", "third", 5, &err), 0);
+	assert_int_equal(fstat(fd, &st), 0);
+	assert_int_equal(st.st_nlink, 0);
+	assert_int_equal(count_host(dir), 2);
+	close(fd);
+	assert_int_equal(fsapi_delete(root, P("rp"), &err), 0);
+	free(dir);
+	free(f);
+	free(h);
+	buf_free(&b);
+}
+
 static void test_quota(void **state)
 {
 	struct isobox_err err = {0};
@@ -947,6 +996,7 @@ int main(void)
 	    cmocka_unit_test(test_paths_rejected),
 	    cmocka_unit_test(test_round_trip_and_ranges),
 	    cmocka_unit_test(test_atomic_write),
+	    cmocka_unit_test(test_replace_existing),
 	    cmocka_unit_test(test_quota),
 	    cmocka_unit_test(test_symlinks),
 	    cmocka_unit_test(test_special_files),

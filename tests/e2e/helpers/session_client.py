@@ -15,9 +15,11 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import time
+import urllib.parse
 import uuid
 
 import requests
@@ -92,6 +94,83 @@ class Session:
         r = self.info()
         assert r.status_code == 200, r.text
         return r.json()["state"]
+
+
+MiB = 1024 * 1024
+
+
+def cut_upload(s, path, chunked, sent=4 * MiB, declared=16 * MiB):
+    """Start a PUT of path on a raw connection, send `sent` bytes of its
+    body (declared as `declared` bytes with Content-Length, or as chunks of
+    a chunked body that never ends), wait a moment so the web server hands
+    what it has on (a streaming one, e.g. Apache's mod_proxy_fcgi, is then
+    writing it into the workspace), and cut the connection."""
+    u = urllib.parse.urlsplit(s.url("/fs"))
+    target = "%s?%s" % (u.path, urllib.parse.urlencode({"path": path}))
+    head = ["PUT %s HTTP/1.1" % target, "Host: %s" % u.netloc,
+            "Content-Type: application/octet-stream"]
+    head += ["%s: %s" % kv for kv in s.h().items()]
+    head.append("Transfer-Encoding: chunked" if chunked else "Content-Length: %d" % declared)
+    c = socket.create_connection((u.hostname, u.port or 80), timeout=30)
+    try:
+        c.sendall(("\r\n".join(head) + "\r\n\r\n").encode())
+        piece = os.urandom(64 * 1024)
+        for _ in range(sent // len(piece)):
+            if chunked:
+                c.sendall(b"%x\r\n%s\r\n" % (len(piece), piece))
+            else:
+                c.sendall(piece)
+        time.sleep(1.0)
+    finally:
+        c.close()
+
+
+def check_cut_upload(s, chunked):
+    """A cut upload (see cut_upload) leaves the file it would replace as
+    it was, no part of the new one and no temporary name; the session keeps
+    working."""
+    old = b"the old content\n"
+    r = s.put("cut.bin", old)
+    assert r.status_code == 200, r.text
+    cut_upload(s, "cut.bin", chunked)
+    # The server notices the cut when it next reads; until then the
+    # upload holds the session (409 session_busy): give it a moment.
+    deadline = time.monotonic() + 30
+    while True:
+        r = s.get("")
+        if r.status_code == 200:
+            names = {e["name"]: e for e in r.json()["entries"]}
+            stray = [n for n in names if n.startswith(".isobox-tmp")]
+            if not stray:
+                break
+        else:
+            assert r.status_code == 409, r.text
+            assert r.json()["error"] == "session_busy", r.text
+        assert time.monotonic() < deadline, "still %d %s" % (r.status_code, r.text[:300])
+        time.sleep(0.2)
+    assert names["cut.bin"]["size"] == len(old), names["cut.bin"]
+    assert s.get("cut.bin").content == old
+    r = s.put("after.bin", b"still works")
+    assert r.status_code == 200, r.text
+    assert r.json()["sha256"] == hashlib.sha256(b"still works").hexdigest()
+
+
+def chunked_body(n, piece=1 << 20):
+    """n bytes of a fixed pattern as a generator (requests sends it with
+    Transfer-Encoding: chunked, no Content-Length) and their sha256."""
+    block = (b"0123456789abcdef" * (piece // 16 + 1))[:piece]
+    h = hashlib.sha256()
+    left = n
+    while left > 0:
+        h.update(block[:min(piece, left)])
+        left -= piece
+
+    def gen():
+        left = n
+        while left > 0:
+            yield block[:min(piece, left)]
+            left -= piece
+    return gen(), h.hexdigest()
 
 
 def create(base, body=None, headers=None):
