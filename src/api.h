@@ -105,8 +105,8 @@ void api_fs_serve(struct service *svc, struct http_req *req,
  * nameHex) or else "path", percent-decoded into bytes (a %00 stays a NUL,
  * which the path check refuses; '+' is a space). Returns a fresh
  * NUL-terminated copy (caller frees) of *n bytes, or NULL when absent (*n
- * 0) or when pathHex is not an even number of hex digits or longer than
- * FSAPI_PATH_MAX bytes (*n 1). The path itself is checked later
+ * 0) or when pathHex, decoded whole, is not an even number of hex digits
+ * (a %00 is not one) or longer than FSAPI_PATH_MAX bytes (*n 1). The path itself is checked later
  * (fsapi_path_check). */
 char *api_fs_query_path(const struct http_req *req, size_t *n);
 /* The Range header h (may be NULL): exactly one of "bytes=A-B" (B >= A),

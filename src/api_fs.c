@@ -24,40 +24,21 @@ static void send_error(struct http_req *req, const struct isobox_err *err)
 	http_send_error(req, err);
 }
 
-/* See api.h. */
-char *api_fs_query_path(const struct http_req *req, size_t *n)
+/* The first parameter called name in query q, percent-decoded into bytes
+ * ('+' is a space; a %00 stays a NUL): a fresh copy of *n bytes plus a
+ * NUL (caller frees), or NULL when absent. */
+static char *query_param(const char *q, const char *name, size_t *n)
 {
-	const char *p = req->query;
-	char hx[2 * FSAPI_PATH_MAX + 8];
+	size_t nl = strlen(name);
 
-	*n = 0;
-	if (http_query_get(req, "pathHex", hx, sizeof(hx))) {
-		size_t len = strlen(hx);
-		char *o;
+	while (q && *q) {
+		const char *amp = strchr(q, '&');
+		size_t len = amp ? (size_t)(amp - q) : strlen(q);
 
-		if (len % 2 != 0 || len > 2 * FSAPI_PATH_MAX) {
-			*n = 1;
-			return NULL;
-		}
-		o = xmalloc(len / 2 + 1);
-		if (hex_decode(hx, len, (uint8_t *)o) < 0) {
-			free(o);
-			*n = 1;
-			return NULL;
-		}
-		o[len / 2] = '\0';
-		*n = len / 2;
-		return o;
-	}
-
-	while (p && *p) {
-		const char *amp = strchr(p, '&');
-		size_t len = amp ? (size_t)(amp - p) : strlen(p);
-
-		if (len >= 4 && strncmp(p, "path", 4) == 0 &&
-		    (len == 4 || p[4] == '=')) {
-			const char *v = len == 4 ? p + 4 : p + 5;
-			const char *e = p + len;
+		if (len >= nl && strncmp(q, name, nl) == 0 &&
+		    (len == nl || q[nl] == '=')) {
+			const char *v = len == nl ? q + nl : q + nl + 1;
+			const char *e = q + len;
 			char *o = xmalloc((size_t)(e - v) + 1);
 			size_t k = 0;
 
@@ -77,8 +58,38 @@ char *api_fs_query_path(const struct http_req *req, size_t *n)
 			*n = k;
 			return o;
 		}
-		p = amp ? amp + 1 : NULL;
+		q = amp ? amp + 1 : NULL;
 	}
+	return NULL;
+}
+
+/* See api.h. */
+char *api_fs_query_path(const struct http_req *req, size_t *n)
+{
+	size_t hl = 0;
+	char *hx = query_param(req->query, "pathHex", &hl);
+	char *o;
+
+	*n = 0;
+	if (hx == NULL) {
+		return query_param(req->query, "path", n);
+	}
+	/* Every byte is decoded, so a %00 in it is refused, not an end. */
+	if (hl % 2 != 0 || hl > 2 * FSAPI_PATH_MAX) {
+		goto bad;
+	}
+	o = xmalloc(hl / 2 + 1);
+	if (hex_decode(hx, hl, (uint8_t *)o) < 0) {
+		free(o);
+		goto bad;
+	}
+	o[hl / 2] = '\0';
+	*n = hl / 2;
+	free(hx);
+	return o;
+bad:
+	free(hx);
+	*n = 1;
 	return NULL;
 }
 

@@ -125,9 +125,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			size_t cl = nul ? (size_t)(nul - p) : 0;
 			const uint8_t *m = nul ? nul + 1 : p;
 			size_t ml = n - (size_t)(m - p);
-			size_t want_cl = cl < sizeof(o.code) - 1
-					     ? cl
-					     : sizeof(o.code) - 1;
+			size_t want_cl =
+			    cl < sizeof(o.code) - 1 ? cl : sizeof(o.code) - 1;
 			size_t want_ml;
 
 			FUZZ_CHECK(o.done && o.failed && !before.failed);
@@ -158,9 +157,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			} else {
 				FUZZ_CHECK(o.got_stat && !o.done);
 				if (o.st) {
-					FUZZ_CHECK(st.type == p[0] &&
-						   st.mode == wire_get32(p + 1) &&
-						   st.size == wire_get64(p + 5));
+					FUZZ_CHECK(
+					    st.type == p[0] &&
+					    st.mode == wire_get32(p + 1) &&
+					    st.size == wire_get64(p + 5));
 				}
 			}
 			break;
@@ -182,7 +182,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FUZZ_CHECK(!before.bad || o.bad);
 	}
 	if (fuzz_verbose) {
-		fprintf(stderr, "done %d failed %d bad %d stopped %d code '%s'\n",
+		fprintf(stderr,
+			"done %d failed %d bad %d stopped %d code '%s'\n",
 			o.done, o.failed, o.bad, o.stopped, o.code);
 	}
 	return 0;

@@ -48,8 +48,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memset(cur, 'x', sizeof(cur));
 	if (!http_query_get(&req, "cursor", cur, sizeof(cur))) {
 		/* Still try the whole input as a cursor. */
-		size_t n = strlen(q) < sizeof(cur) - 1 ? strlen(q)
-						       : sizeof(cur) - 1;
+		size_t n =
+		    strlen(q) < sizeof(cur) - 1 ? strlen(q) : sizeof(cur) - 1;
 
 		memcpy(cur, q, n);
 		cur[n] = '\0';
@@ -88,8 +88,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		size_t cl = strlen(cur);
 		uint8_t *hb = malloc(cl / 2 + 1);
 		int hr = hex_decode(cur, cl, hb);
-		int ok = cl % 2 == 0 &&
-			 strspn(cur, "0123456789abcdefABCDEF") == cl;
+		int ok =
+		    cl % 2 == 0 && strspn(cur, "0123456789abcdefABCDEF") == cl;
 
 		FUZZ_CHECK((hr == 0) == ok);
 		if (ok) {

@@ -52,8 +52,8 @@ struct frame {
 };
 
 /* The frames of stream p (n bytes) up to and including a done frame. */
-static size_t reference(const uint8_t *p, size_t n, struct frame *f,
-			size_t cap, int *done, int *raised)
+static size_t reference(const uint8_t *p, size_t n, struct frame *f, size_t cap,
+			int *done, int *raised)
 {
 	size_t pos = 0;
 	size_t k = 0;
@@ -164,7 +164,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (piece > 32768) {
 			piece = 32768;
 		}
-		FUZZ_CHECK(write(pfd[1], stream + off, piece) == (ssize_t)piece);
+		FUZZ_CHECK(write(pfd[1], stream + off, piece) ==
+			   (ssize_t)piece);
 		off += piece;
 		guest_kernel_read_res(&g, &s, &k);
 		FUZZ_CHECK(g.k_res == pfd[0]);
@@ -176,7 +177,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* What the host got: one DISPLAY per frame that fit. */
 	out = read_out(&out_len);
 	for (i = 0; i < nref; i++) {
-		if (truncated || total + ref[i].len + 1 > lim[GUEST_LIM_OUTPUT]) {
+		if (truncated ||
+		    total + ref[i].len + 1 > lim[GUEST_LIM_OUTPUT]) {
 			truncated = 1;
 			continue;
 		}

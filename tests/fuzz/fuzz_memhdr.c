@@ -125,7 +125,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			int c = (unsigned char)s[i];
 
 			if (c == '%') {
-				const char *hx = "0123456789abcdef0123456789ABCDEF";
+				const char *hx =
+				    "0123456789abcdef0123456789ABCDEF";
 				const char *a;
 				const char *b;
 

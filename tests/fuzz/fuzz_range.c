@@ -76,7 +76,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	FUZZ_CHECK(cb.offset == off && cb.length == len);
 	FUZZ_CHECK(cb.suffix == suffix);
 	if (ranged) {
-		FUZZ_CHECK(cb.offset >= 0 && (cb.length > 0 || cb.length == -1));
+		FUZZ_CHECK(cb.offset >= 0 &&
+			   (cb.length > 0 || cb.length == -1));
 	}
 	if (fuzz_verbose) {
 		fprintf(stderr, "ranged %d offset %lld length %lld suffix %d\n",

@@ -87,19 +87,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			FUZZ_CHECK(fuzz_terminated(b.vols[i].target,
 						   sizeof(b.vols[i].target)));
 			if (i >= k) {
-				json_object *o =
-				    json_object_array_get_idx(arr, (size_t)(i - k));
+				json_object *o = json_object_array_get_idx(
+				    arr, (size_t)(i - k));
 				const char *mode = str_of(o, "mode");
 
-				FUZZ_CHECK(strcmp(b.vols[i].id,
-						  str_of(o, "id")) == 0);
+				FUZZ_CHECK(
+				    strcmp(b.vols[i].id, str_of(o, "id")) == 0);
 				FUZZ_CHECK(strcmp(b.vols[i].target,
 						  str_of(o, "mountPath")) == 0);
 				FUZZ_CHECK(b.vols[i].read_only ==
 					   (mode && strcmp(mode, "ro") == 0));
 			}
 			memset(&e2, 0, sizeof(e2));
-			if (volume_mount_path_check(b.vols[i].target, &e2) == 0) {
+			if (volume_mount_path_check(b.vols[i].target, &e2) ==
+			    0) {
 				FUZZ_CHECK(strstr(b.vols[i].target, "..") ==
 					   NULL);
 			}

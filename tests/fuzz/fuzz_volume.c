@@ -55,9 +55,8 @@ static int ref_leaf(const char *s)
 	size_t n = strlen(s);
 
 	return n >= 1 && n <= 48 && s[0] != '.' &&
-	       strspn(s,
-		      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-		      "0123456789._-") == n;
+	       strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+			 "0123456789._-") == n;
 }
 
 static int ref_mount(const char *p)
