@@ -10,6 +10,7 @@
 #include "registry.h"
 #include "sandbox.h"
 #include "service.h"
+#include "session.h"
 
 typedef void (*api_handler)(struct service *svc, struct http_req *req);
 
@@ -42,6 +43,24 @@ void api_session_post(struct service *svc, struct http_req *req);
 void api_session_put(struct service *svc, struct http_req *req);
 void api_session_patch(struct service *svc, struct http_req *req);
 void api_session_delete(struct service *svc, struct http_req *req);
+/* A POST /v1/sessions body (a JSON object), parsed without touching any
+ * state (exposed for tests/fuzz): runtime ("runtime", else "language";
+ * required, non-empty) and version (NULL when absent) borrow from body;
+ * nr gets type, ttlSec, network, limits (pointing at lp) and the volumes
+ * (pointing at vols: "volumeId" at /memory read-write, then "volumes":
+ * [{id, mountPath, mode "rw"|"ro"}], at most SESSION_VOLUMES_MAX, ids and
+ * mount paths that fit; session_create checks the paths). nr.lang,
+ * tenant and reg are left NULL. 0, or -1 with 400 runtime_required /
+ * invalid_field / invalid_request / invalid_ttl. */
+struct api_session_body {
+	const char *runtime;
+	const char *version;
+	struct session_new nr;
+	struct volume_mount vols[SESSION_VOLUMES_MAX];
+	struct limits_partial lp;
+};
+int api_session_body_parse(json_object *body, struct api_session_body *b,
+			   struct isobox_err *err);
 
 /* Volumes (api_volume.c): POST|GET /v1/volumes, GET|DELETE
  * /v1/volumes/{id}, GET|HEAD|PUT|DELETE /v1/volumes/{id}/fs. */
@@ -49,6 +68,15 @@ void api_volume_get(struct service *svc, struct http_req *req);
 void api_volume_post(struct service *svc, struct http_req *req);
 void api_volume_put(struct service *svc, struct http_req *req);
 void api_volume_delete(struct service *svc, struct http_req *req);
+/* A POST /v1/volumes body (exposed for tests/fuzz; no state touched):
+ * fills nv's name (default "memory"), size_bytes and size_given
+ * ("sizeBytes", an integer) and from ("from", a volume id to copy), the
+ * strings borrowed from body; nv.tenant is left NULL and volume_create
+ * checks the values (volume_name_ok, volume_id_ok). 0, or -1 with 400
+ * invalid_request (not an object, a non-string from) / invalid_name /
+ * invalid_size. */
+int api_volume_body_parse(json_object *body, struct volume_new *nv,
+			  struct isobox_err *err);
 
 /* The file API's HTTP side (api_fs.c), which sessions and volumes share:
  * ?path= / ?pathHex=, GET|HEAD (listing or file, Range), PUT (streamed,
@@ -70,6 +98,23 @@ struct api_fs_target {
 };
 void api_fs_serve(struct service *svc, struct http_req *req,
 		  const struct api_fs_target *t);
+
+/* The parsers of the file API's requests, exposed for tests/fuzz (pure:
+ * no I/O, no state). api_fs_query_path: req->query's "pathHex" (the path's
+ * bytes in hex: names that are not UTF-8, as listings give them in
+ * nameHex) or else "path", percent-decoded into bytes (a %00 stays a NUL,
+ * which the path check refuses; '+' is a space). Returns a fresh
+ * NUL-terminated copy (caller frees) of *n bytes, or NULL when absent (*n
+ * 0) or when pathHex, decoded whole, is not an even number of hex digits
+ * (a %00 is not one) or longer than FSAPI_PATH_MAX bytes (*n 1). The path itself is checked later
+ * (fsapi_path_check). */
+char *api_fs_query_path(const struct http_req *req, size_t *n);
+/* The Range header h (may be NULL): exactly one of "bytes=A-B" (B >= A),
+ * "bytes=A-" or "bytes=-N" (N > 0), A, B and N decimal digits and at most
+ * INT64_MAX - 9. Sets *ranged and cb's offset, length (-1: to the end) and
+ * suffix (bytes=-N: length is the last N bytes); anything else leaves cb
+ * alone and *ranged 0 (the file is served whole). */
+void api_fs_parse_range(const char *h, struct session_get_cb *cb, int *ranged);
 
 /* ------------------------------------------------------------------ */
 /* Shared helpers (api_util.c). The one JSON parser for bodies is
@@ -113,6 +158,25 @@ int api_origin_ok(const struct http_req *req);
 int api_memory_ns_ok(const char *ns);
 int api_memory_key_check(const struct config *cfg, const char *key, size_t n,
 			 struct isobox_err *err);
+/* The parsers of /v1/memory requests (api_memory.c), exposed for
+ * tests/fuzz; pure. api_memory_pct_decode: percent-decode s[0..n) (a key
+ * in the path) into a fresh NUL-terminated string of *out_len bytes
+ * (caller frees); NULL when a '%' is not followed by two hex digits or
+ * the result would hold a NUL. */
+char *api_memory_pct_decode(const char *s, size_t n, size_t *out_len);
+/* Listing cursors travel as base64url without padding: encode p (n
+ * bytes) into a fresh string (caller frees); decode s (padding accepted,
+ * one encoding per value: leftover bits must be zero) into out (cap
+ * bytes): the length, or -1 when s is not base64url or is longer. */
+char *api_memory_cursor_encode(const uint8_t *p, size_t n);
+long api_memory_cursor_decode(const char *s, uint8_t *out, size_t cap);
+/* 1 when list (an If-Match / If-None-Match value: "*", or a comma list
+ * of quoted or bare entity tags, W/ marking weak ones) names etag; weak:
+ * weak tags count too (If-None-Match). Else 0. */
+int api_memory_etag_listed(const char *list, const char *etag, int weak);
+/* X-TTL-Seconds s (NULL or "": 0, no expiry): decimal digits only, at
+ * most ten years (316224000). 0 with *out, or -1. */
+int api_memory_parse_ttl(const char *s, long long *out);
 /* ms since the epoch as an RFC 3339 JSON string with milliseconds
  * ("2026-01-02T03:04:05.678Z"; caller puts). */
 json_object *api_time_json(int64_t ms);

@@ -2,6 +2,7 @@
  * (/v1/sessions/{id}/fs) and volumes (/v1/volumes/{id}/fs) share: the
  * path query, listings, Range, streamed uploads with sha256. The storage
  * side is the target's (struct api_fs_target, api.h). */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,44 +24,21 @@ static void send_error(struct http_req *req, const struct isobox_err *err)
 	http_send_error(req, err);
 }
 
-/* The "path" query parameter, percent-decoded into bytes (a %00 stays a
- * NUL, which the path check refuses), or "pathHex" (the path's bytes in
- * hex: names that are not UTF-8, which web servers may refuse in a URL,
- * as listings give them in nameHex). NULL when absent or malformed hex
- * (then *n is 1). */
-static char *query_path(const struct http_req *req, size_t *n)
+/* The first parameter called name in query q, percent-decoded into bytes
+ * ('+' is a space; a %00 stays a NUL): a fresh copy of *n bytes plus a
+ * NUL (caller frees), or NULL when absent. */
+static char *query_param(const char *q, const char *name, size_t *n)
 {
-	const char *p = req->query;
-	char hx[2 * FSAPI_PATH_MAX + 8];
+	size_t nl = strlen(name);
 
-	*n = 0;
-	if (http_query_get(req, "pathHex", hx, sizeof(hx))) {
-		size_t len = strlen(hx);
-		char *o;
+	while (q && *q) {
+		const char *amp = strchr(q, '&');
+		size_t len = amp ? (size_t)(amp - q) : strlen(q);
 
-		if (len % 2 != 0 || len > 2 * FSAPI_PATH_MAX) {
-			*n = 1;
-			return NULL;
-		}
-		o = xmalloc(len / 2 + 1);
-		if (hex_decode(hx, len, (uint8_t *)o) < 0) {
-			free(o);
-			*n = 1;
-			return NULL;
-		}
-		o[len / 2] = '\0';
-		*n = len / 2;
-		return o;
-	}
-
-	while (p && *p) {
-		const char *amp = strchr(p, '&');
-		size_t len = amp ? (size_t)(amp - p) : strlen(p);
-
-		if (len >= 4 && strncmp(p, "path", 4) == 0 &&
-		    (len == 4 || p[4] == '=')) {
-			const char *v = len == 4 ? p + 4 : p + 5;
-			const char *e = p + len;
+		if (len >= nl && strncmp(q, name, nl) == 0 &&
+		    (len == nl || q[nl] == '=')) {
+			const char *v = len == nl ? q + nl : q + nl + 1;
+			const char *e = q + len;
 			char *o = xmalloc((size_t)(e - v) + 1);
 			size_t k = 0;
 
@@ -80,8 +58,38 @@ static char *query_path(const struct http_req *req, size_t *n)
 			*n = k;
 			return o;
 		}
-		p = amp ? amp + 1 : NULL;
+		q = amp ? amp + 1 : NULL;
 	}
+	return NULL;
+}
+
+/* See api.h. */
+char *api_fs_query_path(const struct http_req *req, size_t *n)
+{
+	size_t hl = 0;
+	char *hx = query_param(req->query, "pathHex", &hl);
+	char *o;
+
+	*n = 0;
+	if (hx == NULL) {
+		return query_param(req->query, "path", n);
+	}
+	/* Every byte is decoded, so a %00 in it is refused, not an end. */
+	if (hl % 2 != 0 || hl > 2 * FSAPI_PATH_MAX) {
+		goto bad;
+	}
+	o = xmalloc(hl / 2 + 1);
+	if (hex_decode(hx, hl, (uint8_t *)o) < 0) {
+		free(o);
+		goto bad;
+	}
+	o[hl / 2] = '\0';
+	*n = hl / 2;
+	free(hx);
+	return o;
+bad:
+	free(hx);
+	*n = 1;
 	return NULL;
 }
 
@@ -179,39 +187,59 @@ static int dl_data(void *ctx, const char *p, size_t n)
 	return FCGX_PutStr(p, (int)n, d->req->fr->out) < 0 ? 1 : 0;
 }
 
-/* Range: bytes=A-B, bytes=A-, bytes=-N (one range; anything else is
- * served whole). */
-static void parse_range(const char *h, struct session_get_cb *cb, int *ranged)
+/* Decimal digits only (RFC 9110: 1*DIGIT, no sign, no space) into *out,
+ * at most INT64_MAX. 0, or -1. */
+static int range_pos(const char *s, size_t n, long long *out)
+{
+	long long v = 0;
+	size_t i;
+
+	if (n == 0) {
+		return -1;
+	}
+	for (i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9' || v > (INT64_MAX - 9) / 10) {
+			return -1;
+		}
+		v = v * 10 + (s[i] - '0');
+	}
+	*out = v;
+	return 0;
+}
+
+/* See api.h. */
+void api_fs_parse_range(const char *h, struct session_get_cb *cb, int *ranged)
 {
 	long long a = -1;
 	long long b = -1;
 	const char *dash;
-	char tmp[32];
 
 	*ranged = 0;
-	if (h == NULL || strncmp(h, "bytes=", 6) != 0 || strchr(h, ',')) {
+	if (h == NULL || strncmp(h, "bytes=", 6) != 0) {
 		return;
 	}
 	h += 6;
 	dash = strchr(h, '-');
-	if (dash == NULL || (size_t)(dash - h) >= sizeof(tmp)) {
+	if (dash == NULL) {
 		return;
 	}
-	memcpy(tmp, h, (size_t)(dash - h));
-	tmp[dash - h] = '\0';
-	if (tmp[0] && parse_ll(tmp, &a) < 0) {
+	if (dash > h && range_pos(h, (size_t)(dash - h), &a) < 0) {
 		return;
 	}
-	if (dash[1] && parse_ll(dash + 1, &b) < 0) {
+	if (dash[1] && range_pos(dash + 1, strlen(dash + 1), &b) < 0) {
 		return;
 	}
 	if (a < 0 && b > 0) {
 		cb->suffix = 1;
 		cb->offset = 0;
 		cb->length = b;
-	} else if (a >= 0 && (b < 0 || b >= a)) {
+	} else if (a >= 0 && b < 0) {
 		cb->offset = a;
-		cb->length = b < 0 ? -1 : b - a + 1;
+		cb->length = -1;
+	} else if (a >= 0 && b >= a) {
+		cb->offset = a;
+		/* b - a + 1 cannot overflow: b <= INT64_MAX - 9 */
+		cb->length = b - a + 1;
 	} else {
 		return;
 	}
@@ -236,7 +264,8 @@ static void fs_get(struct http_req *req, const struct api_fs_target *t,
 	cb.on_entry = dl_entry;
 	cb.on_file = dl_file;
 	cb.on_data = dl_data;
-	parse_range(FCGX_GetParam("HTTP_RANGE", req->fr->envp), &cb, &d.ranged);
+	api_fs_parse_range(FCGX_GetParam("HTTP_RANGE", req->fr->envp), &cb,
+			   &d.ranged);
 	if (t->get(t->ctx, path, path_len, &cb, &err) < 0) {
 		if (!req->status) {
 			send_error(req, &err);
@@ -333,7 +362,7 @@ void api_fs_serve(struct service *svc, struct http_req *req,
 {
 	struct isobox_err err;
 	size_t n = 0;
-	char *path = query_path(req, &n);
+	char *path = api_fs_query_path(req, &n);
 	const char *m = req->method;
 
 	memset(&err, 0, sizeof(err));

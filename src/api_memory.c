@@ -61,7 +61,7 @@ static int hexv(int c)
 
 /* Percent-decode s[0..n) into a fresh string (caller frees). NULL when a
  * % is not followed by two hex digits or the result holds a NUL. */
-static char *pct_decode(const char *s, size_t n, size_t *out_len)
+char *api_memory_pct_decode(const char *s, size_t n, size_t *out_len)
 {
 	char *o = xmalloc(n + 1);
 	size_t i;
@@ -94,7 +94,7 @@ static char *pct_decode(const char *s, size_t n, size_t *out_len)
 static const char b64[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
-static char *b64url_encode(const uint8_t *p, size_t n)
+char *api_memory_cursor_encode(const uint8_t *p, size_t n)
 {
 	char *o = xmalloc(n / 3 * 4 + 5);
 	size_t i;
@@ -125,7 +125,7 @@ static char *b64url_encode(const uint8_t *p, size_t n)
 
 /* Decode into out (cap bytes). Returns the length, or -1 when s is not
  * base64url or decodes to more than cap bytes. */
-static long b64url_decode(const char *s, uint8_t *out, size_t cap)
+long api_memory_cursor_decode(const char *s, uint8_t *out, size_t cap)
 {
 	size_t n = strlen(s);
 	uint32_t acc = 0;
@@ -167,7 +167,7 @@ static long b64url_decode(const char *s, uint8_t *out, size_t cap)
 
 /* 1 when the list (If-Match / If-None-Match value) names etag; "*"
  * matches any existing item. weak: W/"x" counts (If-None-Match). */
-static int etag_listed(const char *list, const char *etag, int weak)
+int api_memory_etag_listed(const char *list, const char *etag, int weak)
 {
 	const char *p = list;
 
@@ -220,12 +220,12 @@ static int write_pre(void *ctx, const struct kv_meta *cur)
 {
 	struct mem_req *m = ctx;
 
-	if (m->if_match &&
-	    (cur == NULL || !etag_listed(m->if_match, cur->etag, 0))) {
+	if (m->if_match && (cur == NULL || !api_memory_etag_listed(
+					       m->if_match, cur->etag, 0))) {
 		return -1;
 	}
 	if (m->if_none_match && cur &&
-	    etag_listed(m->if_none_match, cur->etag, 1)) {
+	    api_memory_etag_listed(m->if_none_match, cur->etag, 1)) {
 		return -1;
 	}
 	return 0;
@@ -237,8 +237,8 @@ static int read_pre(void *ctx, const struct kv_meta *cur)
 {
 	struct mem_req *m = ctx;
 
-	if (m->if_match &&
-	    (cur == NULL || !etag_listed(m->if_match, cur->etag, 0))) {
+	if (m->if_match && (cur == NULL || !api_memory_etag_listed(
+					       m->if_match, cur->etag, 0))) {
 		return -1;
 	}
 	return 0;
@@ -318,7 +318,8 @@ static int send_value(void *ctx, const struct kv_meta *meta, const void *value,
 
 	item_headers(m, meta, &h);
 	buf_adds(&h, "Cache-Control: private, no-cache\r\n");
-	if (m->if_none_match && etag_listed(m->if_none_match, meta->etag, 1)) {
+	if (m->if_none_match &&
+	    api_memory_etag_listed(m->if_none_match, meta->etag, 1)) {
 		m->not_modified = 1;
 		http_send_head(m->req, 304, meta->content_type, h.p);
 		buf_free(&h);
@@ -379,7 +380,7 @@ static char *read_value(struct http_req *r, size_t n)
 }
 
 /* Parse X-TTL-Seconds: a decimal integer >= 0 (0: no expiry). */
-static int parse_ttl(const char *s, long long *out)
+int api_memory_parse_ttl(const char *s, long long *out)
 {
 	long long v = 0;
 
@@ -414,7 +415,7 @@ static void item_put(struct mem_req *m)
 	int rc;
 	int64_t now = wall_ms();
 
-	if (parse_ttl(param(r, "HTTP_X_TTL_SECONDS"), &ttl) < 0) {
+	if (api_memory_parse_ttl(param(r, "HTTP_X_TTL_SECONDS"), &ttl) < 0) {
 		http_drain_body(r);
 		fail(m, 400, "invalid_ttl",
 		     "X-TTL-Seconds must be an integer from 0 (no expiry) "
@@ -563,8 +564,8 @@ static void ns_list(struct mem_req *m)
 	}
 	if (http_query_get(r, "cursor", cur, sizeof(cur)) && cur[0]) {
 		if (strlen(cur) + 1 >= sizeof(cur) ||
-		    (cursor_len = b64url_decode(cur, cursor, sizeof(cursor))) <=
-			0) {
+		    (cursor_len = api_memory_cursor_decode(
+			 cur, cursor, sizeof(cursor))) <= 0) {
 			fail(m, 400, "invalid_cursor",
 			     "the cursor is not one a listing returned");
 			return;
@@ -581,7 +582,7 @@ static void ns_list(struct mem_req *m)
 		return;
 	}
 	o = json_object_new_object();
-	nc = b64url_encode(next, next_len);
+	nc = api_memory_cursor_encode(next, next_len);
 	json_object_object_add(o, "namespace", json_object_new_string(m->ns));
 	json_object_object_add(o, "keys", arr[0]);
 	json_object_object_add(o, "items", arr[1]);
@@ -773,7 +774,7 @@ void api_memory(struct service *svc, struct http_req *req)
 		plen--;
 		slash = memchr(rest, '/', plen);
 		nl = slash ? (size_t)(slash - rest) : plen;
-		ns = pct_decode(rest, nl, &dn);
+		ns = api_memory_pct_decode(rest, nl, &dn);
 		if (ns == NULL || !api_memory_ns_ok(ns)) {
 			free(ns);
 			http_drain_body(req);
@@ -789,7 +790,8 @@ void api_memory(struct service *svc, struct http_req *req)
 			size_t kl = plen - nl - 1;
 
 			kind = ITEM;
-			m.key = pct_decode(slash + 1, kl, &m.key_len);
+			m.key =
+			    api_memory_pct_decode(slash + 1, kl, &m.key_len);
 			if (m.key == NULL) {
 				http_drain_body(req);
 				fail(&m, 400, "invalid_key",

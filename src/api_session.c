@@ -287,53 +287,58 @@ static int parse_volumes(json_object *body, struct volume_mount *vols,
 	return 0;
 }
 
+/* See api.h. */
+int api_session_body_parse(json_object *body, struct api_session_body *b,
+			   struct isobox_err *err)
+{
+	json_object *v;
+
+	memset(b, 0, sizeof(*b));
+	b->runtime = get_str(body, "runtime");
+	if (b->runtime == NULL) {
+		b->runtime = get_str(body, "language");
+	}
+	if (b->runtime == NULL || b->runtime[0] == '\0') {
+		return err_set(err, 400, "runtime_required",
+			       "'runtime' is required: see GET /runtimes");
+	}
+	b->version = get_str(body, "version");
+	b->nr.type = session_type_parse(get_str(body, "type"));
+	if (b->nr.type < 0) {
+		return err_set(err, 400, "invalid_field",
+			       "'type' is \"filesystem\" or \"kernel\"");
+	}
+	if (parse_volumes(body, b->vols, &b->nr, err) < 0 ||
+	    get_i64(body, "ttlSec", &b->nr.ttl_sec, err) < 0 ||
+	    parse_limits(body, &b->lp, err) < 0) {
+		return -1;
+	}
+	b->nr.limits = &b->lp;
+	if (json_object_object_get_ex(body, "network", &v) &&
+	    json_object_is_type(v, json_type_boolean)) {
+		b->nr.network = json_object_get_boolean(v);
+	}
+	return 0;
+}
+
 static void create(struct sreq *r)
 {
 	struct isobox_err err;
 	struct registry *reg = NULL;
-	struct session_new nr;
-	struct volume_mount vols[SESSION_VOLUMES_MAX];
-	struct limits_partial lp;
+	struct api_session_body b;
 	struct session s;
 	char tok[SESSION_TOKEN_SIZE];
 	json_object *body;
 	json_object *out;
-	json_object *v;
-	const char *runtime;
 
 	memset(&err, 0, sizeof(err));
-	memset(&nr, 0, sizeof(nr));
 	body = read_json(r, CREATE_BODY_MAX, &err);
 	if (body == NULL) {
 		send_error(r->req, &err);
 		return;
 	}
-	runtime = get_str(body, "runtime");
-	if (runtime == NULL) {
-		runtime = get_str(body, "language");
-	}
-	if (runtime == NULL || runtime[0] == '\0') {
-		err_set(&err, 400, "runtime_required",
-			"'runtime' is required: see GET /runtimes");
+	if (api_session_body_parse(body, &b, &err) < 0) {
 		goto fail;
-	}
-	nr.type = session_type_parse(get_str(body, "type"));
-	if (nr.type < 0) {
-		err_set(&err, 400, "invalid_field",
-			"'type' is \"filesystem\" or \"kernel\"");
-		goto fail;
-	}
-	if (parse_volumes(body, vols, &nr, &err) < 0) {
-		goto fail;
-	}
-	if (get_i64(body, "ttlSec", &nr.ttl_sec, &err) < 0 ||
-	    parse_limits(body, &lp, &err) < 0) {
-		goto fail;
-	}
-	nr.limits = &lp;
-	if (json_object_object_get_ex(body, "network", &v) &&
-	    json_object_is_type(v, json_type_boolean)) {
-		nr.network = json_object_get_boolean(v);
 	}
 	reg = registry_get();
 	if (reg == NULL) {
@@ -341,15 +346,15 @@ static void create(struct sreq *r)
 			"no language catalogue is loaded");
 		goto fail;
 	}
-	nr.lang = registry_find(reg, runtime, get_str(body, "version"), &err);
-	if (nr.lang == NULL) {
+	b.nr.lang = registry_find(reg, b.runtime, b.version, &err);
+	if (b.nr.lang == NULL) {
 		goto fail;
 	}
-	nr.tenant = &r->req->tenant;
-	nr.reg = reg;
+	b.nr.tenant = &r->req->tenant;
+	b.nr.reg = reg;
 	snprintf(r->req->language, sizeof(r->req->language), "%s",
-		 nr.lang->name);
-	if (session_create(r->svc, &nr, &s, tok, &err) < 0) {
+		 b.nr.lang->name);
+	if (session_create(r->svc, &b.nr, &s, tok, &err) < 0) {
 		goto fail;
 	}
 	out = session_json(r->svc, &s);

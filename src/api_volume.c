@@ -216,17 +216,52 @@ void api_volume_get(struct service *svc, struct http_req *req)
 	}
 }
 
+/* See api.h. */
+int api_volume_body_parse(json_object *body, struct volume_new *nv,
+			  struct isobox_err *err)
+{
+	json_object *x;
+
+	memset(nv, 0, sizeof(*nv));
+	if (!json_object_is_type(body, json_type_object)) {
+		return err_set(err, 400, "invalid_request",
+			       "the body must be an object");
+	}
+	nv->name = "memory"; /* the seed's default */
+	if (json_object_object_get_ex(body, "name", &x) && x != NULL) {
+		if (!json_object_is_type(x, json_type_string)) {
+			return err_set(err, 400, "invalid_name",
+				       "'name' must be a string");
+		}
+		nv->name = json_object_get_string(x);
+	}
+	if (json_object_object_get_ex(body, "sizeBytes", &x) && x != NULL) {
+		if (!json_object_is_type(x, json_type_int)) {
+			return err_set(err, 400, "invalid_size",
+				       "'sizeBytes' must be an integer");
+		}
+		nv->size_bytes = json_object_get_int64(x);
+		nv->size_given = 1;
+	}
+	if (json_object_object_get_ex(body, "from", &x) && x != NULL) {
+		if (!json_object_is_type(x, json_type_string)) {
+			return err_set(err, 400, "invalid_request",
+				       "'from' must be a volume id");
+		}
+		nv->from = json_object_get_string(x);
+	}
+	return 0;
+}
+
 static void create(struct vreq *r)
 {
 	struct isobox_err err;
 	struct volume_new nv;
 	struct volume v;
 	json_object *body = NULL;
-	json_object *x;
 	json_object *o;
 
 	memset(&err, 0, sizeof(err));
-	memset(&nv, 0, sizeof(nv));
 	if (http_read_body(r->req, CREATE_BODY_MAX, &err) < 0) {
 		goto fail;
 	}
@@ -239,38 +274,10 @@ static void create(struct vreq *r)
 			goto fail;
 		}
 	}
-	if (!json_object_is_type(body, json_type_object)) {
-		err_set(&err, 400, "invalid_request",
-			"the body must be an object");
+	if (api_volume_body_parse(body, &nv, &err) < 0) {
 		goto fail;
 	}
 	nv.tenant = &r->req->tenant;
-	nv.name = "memory"; /* the seed's default */
-	if (json_object_object_get_ex(body, "name", &x) && x != NULL) {
-		if (!json_object_is_type(x, json_type_string)) {
-			err_set(&err, 400, "invalid_name",
-				"'name' must be a string");
-			goto fail;
-		}
-		nv.name = json_object_get_string(x);
-	}
-	if (json_object_object_get_ex(body, "sizeBytes", &x) && x != NULL) {
-		if (!json_object_is_type(x, json_type_int)) {
-			err_set(&err, 400, "invalid_size",
-				"'sizeBytes' must be an integer");
-			goto fail;
-		}
-		nv.size_bytes = json_object_get_int64(x);
-		nv.size_given = 1;
-	}
-	if (json_object_object_get_ex(body, "from", &x) && x != NULL) {
-		if (!json_object_is_type(x, json_type_string)) {
-			err_set(&err, 400, "invalid_request",
-				"'from' must be a volume id");
-			goto fail;
-		}
-		nv.from = json_object_get_string(x);
-	}
 	if (volume_create(r->svc, &nv, &v, &err) < 0) {
 		goto fail;
 	}

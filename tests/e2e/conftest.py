@@ -33,6 +33,14 @@ POOL_KINDS = {"pool", "warm", "kernelpool"}
 # this suite made (isobox.request) and child cgroups whose container no
 # longer exists, for machines where other isobox instances run meanwhile.
 LEAK_MODE = os.environ.get("ISOBOX_TEST_LEAKS", "all")
+# With "own": the deployment label (isobox.deployment) of the instance under
+# test, when known (scripts/asan-e2e sets it). A child cgroup whose container
+# is gone then counts only if that container was seen as this suite's (its
+# request) or this deployment's: other deployments on the machine remove
+# containers meanwhile, and runsc drops their cgroups a little later.
+OWN_DEPLOYMENT = os.environ.get("ISOBOX_TEST_DEPLOYMENT", "")
+# Container ids seen as ours (see above).
+OWN_IDS = set()
 # Every X-Request-Id this test process has been answered with.
 SEEN_REQUEST_IDS = set()
 
@@ -366,6 +374,9 @@ def managed_containers():
         except ValueError:
             labels = {}
         out.append((cid, labels, state))
+        if _ours(labels) or (OWN_DEPLOYMENT and
+                             labels.get("isobox.deployment") == OWN_DEPLOYMENT):
+            OWN_IDS.add(cid)
     return out
 
 
@@ -429,6 +440,9 @@ def leak_snapshot(exclude=()):
         if LEAK_MODE == "own" and any(cid in name for cid in every) \
                 and not any(cid in name for cid in ours):
             continue  # a live container of someone else
+        if LEAK_MODE == "own" and OWN_DEPLOYMENT \
+                and not any(cid in name for cid in OWN_IDS):
+            continue  # a container never seen as ours (another deployment)
         cg.append(p)
     return cs, cg
 

@@ -24,7 +24,7 @@ if ! command -v "$CC" >/dev/null 2>&1; then
 	done
 fi
 
-ALL="request mux wire session relay config registry utf8"
+ALL="request mux wire session relay config registry utf8 fspath range memhdr cursor chan kframe volume sessbody"
 targets=${*:-$ALL}
 
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=all"
@@ -80,7 +80,7 @@ link() {
 	bin=$out/fuzz_$t
 	stale=0
 	for f in tests/fuzz/fuzz_$t.c tests/fuzz/fuzz_common.h \
-		tests/fuzz/build.sh $objs; do
+		tests/fuzz/build.sh $objs ${DEPS:-}; do
 		[ -f "$bin" ] && [ ! "$f" -nt "$bin" ] || stale=1
 	done
 	[ "$stale" = 1 ] || return 0
@@ -120,6 +120,28 @@ stubs() {
 }
 
 WRAP="-Wl,--wrap=log_msg"
+
+# The targets that compile FastCGI handlers (src/api*.c, src/chan.c) need
+# the headers of src/service.h; without them the target is skipped.
+have_service_headers() {
+	if [ ! -f /usr/include/fcgiapp.h ] ||
+		! pkg-config --exists libcurl lmdb 2>/dev/null; then
+		echo "build.sh: skipping $1 (src/service.h needs the" \
+			"libfcgi, libcurl and lmdb headers)" >&2
+		: >"$out/fuzz_$1.skipped"
+		return 1
+	fi
+	rm -f "$out/fuzz_$1.skipped"
+}
+
+# link_svc TARGET "SRC...": a target on handler code, linked with the
+# objects it is about and stubs that abort for the rest of the service
+# (like utf8: the harness calls only the parsers, which touch no state).
+link_svc() {
+	have_service_headers "$1" || return 0
+	STUBS=1 link "$1" "$2" "$(pkg-config --cflags libcurl lmdb)" "" \
+		"$WRAP"
+}
 
 # Build one target; a failure removes its binary so run cannot fuzz a stale
 # one, and the other targets still build.
@@ -166,6 +188,23 @@ build_one() {
 		rm -f "$out/fuzz_utf8.skipped"
 		STUBS=1 link utf8 "api_util util" \
 			"$(pkg-config --cflags libcurl lmdb)" "" ""
+		;;
+	# The parsers of the state routes (sessions, kernels, memory,
+	# volumes).
+	fspath) link_svc fspath "api_fs fsapi http util" ;;
+	range) link_svc range "api_fs util" ;;
+	memhdr) link_svc memhdr "api_memory api_util util" ;;
+	cursor) link_svc cursor "api_memory http util" ;;
+	chan) link_svc chan "chan relay mux wire util" ;;
+	volume) link_svc volume "api_volume volume request limits util wire" ;;
+	sessbody)
+		link_svc sessbody \
+			"api_session session volume request limits util wire"
+		;;
+	kframe)
+		# The guest is one file with no library: the harness includes
+		# guest/guest.c (main renamed) and links wire.c, as the guest.
+		DEPS=guest/guest.c link kframe "wire" "" "" ""
 		;;
 	*)
 		echo "build.sh: unknown target '$t' (have: $ALL)" >&2
