@@ -5,7 +5,8 @@
 // then runs the entry (or SCRIPT with the entry as its first argument, for
 // a command that is a node script such as coffee) as its main module
 // exactly as `node FILE ARGS` would (same stack frames, require.main,
-// process.argv, process.execArgv), only without the start.
+// process.argv, process.execArgv), only without the start. Written for
+// node 18's start (lib/internal/main/run_main_module.js).
 // Bound read-only at /.isobox/prestart beside the guest; see
 // tests/e2e/test_warm_parity.py for what the program can and cannot see.
 'use strict';
@@ -48,6 +49,22 @@
     // As node's own start does for argv[1] (pre_execution.js).
     a[0] = path.resolve(a[0]);
     process.argv.splice(1, process.argv.length - 1, ...a);
+    // node has already taken THIS as the main entry and will load it when
+    // this returns (Module.runMain, run_main_module.js): its lookups of
+    // THIS find the entry instead. _findPath is not on the stack while
+    // the program runs; it is put back at the CommonJS loader's lookup
+    // (the second of two; an ES module entry makes only the first).
+    const Module = require('module');
+    const find = Module._findPath;
+    Module._findPath = function (request, paths, isMain) {
+      if (request !== self || !isMain) {
+        return find.apply(this, arguments);
+      }
+      if (paths) {
+        Module._findPath = find;
+      }
+      return find.call(this, a[0], paths, isMain);
+    };
   }
   drop(process.execArgv);
 }
