@@ -352,6 +352,13 @@ def main():
                     help="catalogue file or directory: served by the private "
                     "copy and the source of the docker run commands (default: "
                     "the repository's registry/languages.yaml)")
+    ap.add_argument("--fcgi-bin", default=os.environ.get("ISOBOX_FCGI_BIN"),
+                    help="isobox.fcgi of the private copy (default: "
+                    "$ISOBOX_FCGI_BIN, else the installed one)")
+    ap.add_argument("--guest", default=os.environ.get("ISOBOX_GUEST"),
+                    help="isobox-guest of the private copy, with the "
+                    "prestart/ and kernel/ beside it (default: $ISOBOX_GUEST, "
+                    "else the configured one)")
     ap.add_argument("--lock", default="/var/lib/isobox/images.lock")
     ap.add_argument("--runtime", default="runsc-isobox")
     ap.add_argument("--cgroup-parent", default="isobox.slice")
@@ -374,7 +381,9 @@ def main():
                             {e["name"] for e in catalogue.values()})
         cfg = private_config(args.config, os.path.abspath(args.catalogue),
                              pooled)
-        dep = load_bench_run().Deployment(cfg, args.lighttpd_conf)
+        dep = load_bench_run().Deployment(cfg, args.lighttpd_conf,
+                                          fcgi_bin=args.fcgi_bin,
+                                          guest=args.guest)
         log("starting a private isobox on %s (%s)" % (dep.url, dep.tmp))
         dep.start()
         url = dep.url
