@@ -15,7 +15,8 @@ without a second table to maintain. Per language, rounds alternate:
   docker_run  `docker run --rm` of the image the catalogue pins, with the
               service's sandbox shape as far as the CLI allows (runsc-isobox,
               network none, read-only root, user 65534, tmpfs /box and /tmp,
-              memory/pids/cpus as the service computes them), running the
+              memory/pids/cpus as the service computes them, the service's
+              seccomp profile read from one of its sandboxes), running the
               catalogue's compile and run commands through sh on a copy of
               the same source;
   warm        (with --warm) POST /execute with the language's default limits,
@@ -223,7 +224,32 @@ def expand(argv, source):
     return out
 
 
-def docker_argv(entry, image_ref, limits, srcdir, runtime, cgroup_parent):
+def service_seccomp(path):
+    """Write to path the seccomp profile the service gives its sandboxes
+    (src/spec.c; the runtime enforces it with runsc --oci-seccomp), read
+    from a sandbox it made (HostConfig.SecurityOpt). Docker's default
+    profile instead refuses clone3, which node and others then fail on.
+    Returns path, or None when no sandbox of the service is found."""
+    try:
+        ids = subprocess.run(["docker", "ps", "-aq", "--filter", "label=isobox.managed=1"],
+                             capture_output=True, text=True, timeout=30).stdout.split()
+        for cid in ids[:5]:
+            out = subprocess.run(["docker", "inspect", "--format",
+                                  "{{json .HostConfig.SecurityOpt}}", cid],
+                                 capture_output=True, text=True, timeout=30).stdout
+            for opt in json.loads(out or "null") or []:
+                if opt.startswith("seccomp=") and opt != "seccomp=unconfined":
+                    with open(path, "w") as f:
+                        f.write(opt[len("seccomp="):])
+                    os.chmod(path, 0o644)
+                    return path
+    except (OSError, ValueError, subprocess.SubprocessError):
+        pass
+    return None
+
+
+def docker_argv(entry, image_ref, limits, srcdir, runtime, cgroup_parent,
+                seccomp=None):
     """`docker run` of one job in the service's sandbox shape."""
     compiled = bool(entry.get("compile"))
     mem = int(limits["memoryBytes"])
@@ -252,6 +278,8 @@ def docker_argv(entry, image_ref, limits, srcdir, runtime, cgroup_parent):
             "-v", "%s:/src:ro" % srcdir, "--entrypoint", "/bin/sh"]
     if cgroup_parent:
         argv += ["--cgroup-parent", cgroup_parent]
+    if seccomp:
+        argv += ["--security-opt", "seccomp=" + seccomp]
     for k, v in (entry.get("env") or {}).items():
         argv += ["-e", "%s=%s" % (k, v)]
     argv += [image_ref, "-c", " && ".join(steps)]
@@ -352,6 +380,13 @@ def main():
                     help="catalogue file or directory: served by the private "
                     "copy and the source of the docker run commands (default: "
                     "the repository's registry/languages.yaml)")
+    ap.add_argument("--fcgi-bin", default=os.environ.get("ISOBOX_FCGI_BIN"),
+                    help="isobox.fcgi of the private copy (default: "
+                    "$ISOBOX_FCGI_BIN, else the installed one)")
+    ap.add_argument("--guest", default=os.environ.get("ISOBOX_GUEST"),
+                    help="isobox-guest of the private copy, with the "
+                    "prestart/ and kernel/ beside it (default: $ISOBOX_GUEST, "
+                    "else the configured one)")
     ap.add_argument("--lock", default="/var/lib/isobox/images.lock")
     ap.add_argument("--runtime", default="runsc-isobox")
     ap.add_argument("--cgroup-parent", default="isobox.slice")
@@ -374,7 +409,9 @@ def main():
                             {e["name"] for e in catalogue.values()})
         cfg = private_config(args.config, os.path.abspath(args.catalogue),
                              pooled)
-        dep = load_bench_run().Deployment(cfg, args.lighttpd_conf)
+        dep = load_bench_run().Deployment(cfg, args.lighttpd_conf,
+                                          fcgi_bin=args.fcgi_bin,
+                                          guest=args.guest)
         log("starting a private isobox on %s (%s)" % (dep.url, dep.tmp))
         dep.start()
         url = dep.url
@@ -425,7 +462,8 @@ def main():
                 if "@sha256:" not in ref:
                     ref = lock.get(ref, ref + ":latest")
                 dargv = docker_argv(entry, ref, limits, srcdir, args.runtime,
-                                    args.cgroup_parent)
+                                    args.cgroup_parent,
+                                    service_seccomp(os.path.join(srcdir, "seccomp.json")))
                 res["docker_argv"] = dargv
                 for _ in range(args.warmup):
                     d = docker_run(dargv, args.timeout, want)

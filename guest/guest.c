@@ -2156,7 +2156,11 @@ static int guest_stage_handoff(struct guest *g, const struct job *j,
 	if (g->pre_pid <= 0) {
 		return 0;
 	}
-	if (!j->has_handoff || j->has_compile || j->env.len != g->pre_env.len ||
+	/* An option-like or missing entry file is the interpreter's own
+	 * business (its usage error, or reading the program from stdin):
+	 * only the ordinary way gets that exactly right. */
+	if (!j->has_handoff || j->has_compile || n == 0 || p[0] == '-' ||
+	    p[0] == '\0' || j->env.len != g->pre_env.len ||
 	    (j->env.len && memcmp(j->env.p, g->pre_env.p, j->env.len) != 0)) {
 		guest_prestart_kill(g);
 		return 0;
@@ -2973,10 +2977,49 @@ static void guest_session(struct guest *g)
 	wire_sess_free(&g->sess);
 }
 
+/* Options of the --prestart and --kernel interpreters: "NAME K=V" adds to
+ * env, "NAME key=value" sets lim[key]. Each returns 0 when argv[i] is not
+ * NAME with a valid value after it, 1 when it took argv[i + 1], -1 on
+ * failure (logged). */
+static int guest_opt_env(int argc, char **argv, int i, const char *name,
+			 struct wire_buf *env)
+{
+	const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+
+	if (strcmp(argv[i], name) != 0 || v == NULL || strchr(v, '=') == NULL ||
+	    v[0] == '=') {
+		return 0;
+	}
+	if (guest_buf_add(env, v, strlen(v) + 1) < 0) {
+		guest_log("out of memory");
+		return -1;
+	}
+	return 1;
+}
+
+static int guest_opt_limit(struct guest *g, int argc, char **argv, int i,
+			   const char *name, long long *lim)
+{
+	struct job lj;
+
+	if (strcmp(argv[i], name) != 0 || i + 1 >= argc) {
+		return 0;
+	}
+	memcpy(lj.lim, lim, sizeof(lj.lim));
+	if (guest_parse_limits(g, &lj, (uint8_t *)argv[i + 1],
+			       strlen(argv[i + 1]) + 1) < 0) {
+		guest_log("%s", g->err);
+		return -1;
+	}
+	memcpy(lim, lj.lim, sizeof(lj.lim));
+	return 1;
+}
+
 int main(int argc, char **argv)
 {
 	static struct guest g;
 	int i;
+	int r;
 
 	if (argc >= 2 && strcmp(argv[1], "--warm-exec") == 0) {
 		return guest_warm_exec(argc - 2, argv + 2);
@@ -2998,45 +3041,19 @@ int main(int argc, char **argv)
 		} else if (strcmp(argv[i], "--workdir") == 0 && i + 1 < argc &&
 			   argv[i + 1][0] == '/') {
 			guest_workdir = argv[++i];
-		} else if (strcmp(argv[i], "--prestart-env") == 0 &&
-			   i + 1 < argc && strchr(argv[i + 1], '=') != NULL &&
-			   argv[i + 1][0] != '=') {
-			if (guest_buf_add(&g.pre_env, argv[i + 1],
-					  strlen(argv[i + 1]) + 1) < 0) {
+		} else if ((r = guest_opt_env(argc, argv, i, "--prestart-env",
+					      &g.pre_env)) != 0 ||
+			   (r = guest_opt_env(argc, argv, i, "--kernel-env",
+					      &g.k_env)) != 0 ||
+			   (r = guest_opt_limit(&g, argc, argv, i,
+						"--prestart-limit",
+						g.pre_lim)) != 0 ||
+			   (r = guest_opt_limit(&g, argc, argv, i,
+						"--kernel-limit", g.k_lim)) !=
+			       0) {
+			if (r < 0) {
 				return GUEST_EXIT_FAIL;
 			}
-			i++;
-		} else if (strcmp(argv[i], "--prestart-limit") == 0 &&
-			   i + 1 < argc) {
-			struct job lj;
-
-			memcpy(lj.lim, g.pre_lim, sizeof(lj.lim));
-			if (guest_parse_limits(&g, &lj, (uint8_t *)argv[i + 1],
-					       strlen(argv[i + 1]) + 1) < 0) {
-				guest_log("%s", g.err);
-				return GUEST_EXIT_FAIL;
-			}
-			memcpy(g.pre_lim, lj.lim, sizeof(g.pre_lim));
-			i++;
-		} else if (strcmp(argv[i], "--kernel-env") == 0 &&
-			   i + 1 < argc && strchr(argv[i + 1], '=') != NULL &&
-			   argv[i + 1][0] != '=') {
-			if (guest_buf_add(&g.k_env, argv[i + 1],
-					  strlen(argv[i + 1]) + 1) < 0) {
-				return GUEST_EXIT_FAIL;
-			}
-			i++;
-		} else if (strcmp(argv[i], "--kernel-limit") == 0 &&
-			   i + 1 < argc) {
-			struct job lj;
-
-			memcpy(lj.lim, g.k_lim, sizeof(lj.lim));
-			if (guest_parse_limits(&g, &lj, (uint8_t *)argv[i + 1],
-					       strlen(argv[i + 1]) + 1) < 0) {
-				guest_log("%s", g.err);
-				return GUEST_EXIT_FAIL;
-			}
-			memcpy(g.k_lim, lj.lim, sizeof(g.k_lim));
 			i++;
 		} else if (strcmp(argv[i], "--kernel") == 0 && i + 1 < argc &&
 			   g.session) {

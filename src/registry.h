@@ -27,8 +27,11 @@
  * run argv (run[1..] expanded, then the request's args; each NUL-terminated)
  * and closes it: the bootstrap must then behave exactly as
  * "run[0] run[1..] args" would (exec run[0] itself whenever it cannot).
- * A job whose env or rlimits differ from the prestarted ones is run the
- * ordinary way (the waiting bootstrap is killed first).
+ * A job whose env or rlimits differ from the prestarted ones, or whose
+ * entry is empty or option-like, is run the ordinary way (the waiting
+ * bootstrap is killed first). Bootstraps that must be files are installed
+ * next to the guest (pkglibexecdir/prestart, Makefile.am) and bound
+ * read-only at /.isobox/prestart into every sandbox that prestarts.
  *
  * Optional, "kernel" is the argv of the language's kernel runner (kernel
  * sessions, issue 15): e.g. [python3, /.isobox/kernel/python.py]. The

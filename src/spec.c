@@ -191,6 +191,14 @@ int64_t spec_memory(const struct lang *lang, const struct limits *lim)
 	return mem + SPEC_MEMORY_OVERHEAD;
 }
 
+/* Whether the sandbox starts the language's "prestart" bootstrap. */
+static int spec_prestarts(const struct spec_desc *d)
+{
+	return (strcmp(d->kind, "pool") == 0 ||
+		strcmp(d->kind, "session") == 0) &&
+	       d->lang->prestart != NULL && d->lang->compile == NULL;
+}
+
 /* The guest's command: a warm or session sandbox of a language with a
  * "prestart" bootstrap starts it at once with the language's env and the
  * rlimits a job of this shape gets (see sandbox_job_encode). */
@@ -207,8 +215,7 @@ static json_object *guest_cmd(const struct spec_desc *d)
 	for (g = d->guest_args; g && *g; g++) {
 		json_object_array_add(a, json_object_new_string(*g));
 	}
-	if ((strcmp(d->kind, "pool") != 0 && strcmp(d->kind, "session") != 0) ||
-	    lang->prestart == NULL || lang->compile != NULL) {
+	if (!spec_prestarts(d)) {
 		return a;
 	}
 	for (i = 0; lang->env && lang->env[i]; i++) {
@@ -383,6 +390,18 @@ json_object *spec_container(struct service *svc, const struct spec_desc *d)
 	s = xasprintf("%s:/.isobox/guest:ro", svc->cfg.guest_path);
 	json_object_array_add(binds, json_object_new_string(s));
 	free(s);
+	if (spec_prestarts(d)) {
+		/* The bootstraps that are files (Makefile.am, "prestart"),
+		 * installed beside the guest. */
+		const char *g = svc->cfg.guest_path;
+		const char *slash = strrchr(g, '/');
+
+		s = slash ? xasprintf("%.*s/prestart:/.isobox/prestart:ro",
+				      (int)(slash - g), g)
+			  : xstrdup("prestart:/.isobox/prestart:ro");
+		json_object_array_add(binds, json_object_new_string(s));
+		free(s);
+	}
 	for (i = 0; i < d->nmounts; i++) {
 		const struct spec_mount *m = &d->mounts[i];
 

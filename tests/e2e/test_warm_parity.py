@@ -20,7 +20,16 @@ pool_languages "", pool_max 1):
       /proc/self/limits), ids, signal masks,
       capabilities and parent (/proc/self/status), cwd, open fds, the
       contents of /box and /tmp, and stdin. Warm (prestarted) and cold must
-      print the same. Not compared: its start time and CPU time so far.
+      print the same. Not compared: its start time and CPU time so far;
+      for a bootstrap that waits in-process (python, node, coffee, ruby:
+      not the guest's --warm-exec) its /proc/self/cmdline, the one line
+      that shows how the interpreter was started (checked cold only).
+  test_inprocess[LANG-CASE]  for those in-process bootstraps, what a
+      program can see beyond the facts: argv/$0/__FILE__, require.main,
+      a sibling module, ES modules, workers and forks, uncaught exceptions
+      and their stack traces, stdout/stderr order, exit codes, parse
+      warnings, syntax errors and the cases the bootstrap leaves to the
+      interpreter itself; warm and cold must give the same result.
   test_demand_then_idle  a language nobody asked for has no warm sandbox;
       after a cold request it gets one (target 1 in /metrics) and the next
       request is warm; after pool_idle_ms without requests it has none.
@@ -158,7 +167,8 @@ FACTS = {
 const fs = require('fs');
 const K = %s;
 const r = (p) => fs.readFileSync(p, 'latin1');
-console.log(JSON.stringify([r('/proc/self/cmdline'), r('/proc/self/environ'), require('child_process').execSync('ulimit -a', {shell: '/bin/sh'}).toString()]));
+console.log(JSON.stringify(r('/proc/self/cmdline')));
+console.log(JSON.stringify([r('/proc/self/environ'), require('child_process').execSync('ulimit -a', {shell: '/bin/sh'}).toString()]));
 console.log(r('/proc/self/status').split('\n').filter(l => K.includes(l.split(':')[0])).join('\n'));
 console.log(process.cwd(), fs.readdirSync('/proc/self/fd').length);
 console.log(fs.readdirSync('/box').sort().join(','), '|', fs.readdirSync('/tmp').sort().join(','));
@@ -168,7 +178,8 @@ process.stdout.write(fs.readFileSync(0, 'utf8'));
     "ruby": r"""
 K = %s
 r = ->(p) { File.binread(p) }
-p [r['/proc/self/cmdline'], r['/proc/self/environ'], `sh -c 'ulimit -a'`, Process.getrlimit(:NPROC), Process.getrlimit(:FSIZE), Process.getrlimit(:NOFILE), Process.getrlimit(:CORE)]
+p r['/proc/self/cmdline']
+p [r['/proc/self/environ'], `sh -c 'ulimit -a'`, Process.getrlimit(:NPROC), Process.getrlimit(:FSIZE), Process.getrlimit(:NOFILE), Process.getrlimit(:CORE)]
 puts r['/proc/self/status'].lines.select { |l| K.include?(l.split(':')[0]) }.join
 puts Dir.pwd, Dir.children('/proc/self/fd').size
 puts Dir.children('/box').sort.join(',') + ' | ' + Dir.children('/tmp').sort.join(',')
@@ -249,6 +260,11 @@ def _facts_code(name):
     return src % ("[%s]" % ", ".join("'%s'" % k for k in STATUS_KEYS))
 
 
+def in_process(lang):
+    """The bootstrap waits for its program in-process (not --warm-exec)."""
+    return bool(lang.get("prestart")) and lang["prestart"][0] != "/.isobox/guest"
+
+
 PRESTARTED = [pytest.param(l, id="%s@%s" % (l["name"], l["version"]))
               for l in CATALOGUE if l.get("prestart") and FACTS.get(l["name"], 0) is not None]
 
@@ -274,6 +290,12 @@ def test_prestart_facts(d, lang):
     # or warm alike.
     for doc in (cold, warm):
         doc["run"]["stdout"] = re.sub(r"Rtmp\w{6}", "RtmpXXXXXX", doc["run"]["stdout"])
+    if in_process(lang):
+        # The first line is /proc/self/cmdline: the cold one is the run
+        # argv; an interpreter started ahead of its program has its own.
+        first, cold["run"]["stdout"] = cold["run"]["stdout"].split("\n", 1)
+        assert first.startswith('"' + lang["run"][0]) and "main" in first and "a b" in first, first
+        warm["run"]["stdout"] = warm["run"]["stdout"].split("\n", 1)[1]
     assert comparable(warm) == comparable(cold), (
         "\n--- cold\n%s\n--- warm\n%s" % (cold["run"]["stdout"] + cold["run"]["stderr"],
                                            warm["run"]["stdout"] + warm["run"]["stderr"]))
@@ -307,3 +329,100 @@ def test_demand_then_idle(d):
                         20, 0.5), d.metrics()
     msgs = [o.get("msg", "") for o in d.log_entries()]
     assert any(re.match(r"pool: removed \w+ \(demand fell\)", m) for m in msgs), msgs[-20:]
+
+
+# What a program run by an in-process bootstrap can see beyond FACTS: each
+# case is the part of a request besides "language"; warm and cold must
+# give the same result (stdout, stderr, exit status, verdicts).
+JS_INTROSPECT = r"""
+const util = require('./util');
+console.log(JSON.stringify([process.argv, process.execArgv, process.argv0,
+  require.main === module, module.id, require.main.filename, __filename, __dirname,
+  Object.keys(require.cache), module.paths, process.mainModule === module,
+  new Error('here').stack.split('\n'), util.where()]));
+"""
+JS_UTIL = "exports.where = () => [module.id, module.parent && module.parent.id, new Error().stack.split('\\n')];\n"
+INPROC = {
+    "javascript": {
+        "introspect": {"files": [{"name": "main.js", "content": JS_INTROSPECT},
+                                 {"name": "util.js", "content": JS_UTIL}], "args": ["x", "-y"]},
+        "uncaught": {"files": [{"name": "main.js", "content":
+                                "console.log('out 1'); console.error('err 1');\n"
+                                "const u = require('./util');\n"
+                                "function f() { u.boom(); }\nf();\n"},
+                               {"name": "util.js", "content":
+                                "exports.boom = () => { throw new TypeError('bad ' + process.argv.length); };\n"}]},
+        "rejection": {"code": "console.log('a');\nPromise.reject(new RangeError('r'));\n"},
+        "exit": {"code": "process.stdout.write('o');\nconsole.error('e');\nprocess.exit(7);\n"},
+        "esm": {"files": [{"name": "main.mjs", "content":
+                           "import { x } from './u.mjs';\n"
+                           "console.log(x, import.meta.url, process.argv.slice(1), process.execArgv);\n"
+                           "throw new Error('esm ' + x);\n"},
+                          {"name": "u.mjs", "content": "export const x = 42;\n"}]},
+        "worker_fork": {"files": [{"name": "main.js", "content":
+                                   "const { Worker } = require('worker_threads');\n"
+                                   "const w = new Worker('const wt = require(\"worker_threads\"); "
+                                   "wt.parentPort.postMessage(JSON.stringify([process.execArgv, Object.keys(require.cache)]));', {eval: true});\n"
+                                   "w.on('message', (m) => { console.log('worker', m);\n"
+                                   "  const c = require('child_process').fork('./child.js', ['c1']);\n"
+                                   "  c.on('exit', (code) => console.log('child exit', code)); });\n"},
+                                  {"name": "child.js", "content":
+                                   "console.log('child', JSON.stringify([process.argv.slice(1), process.execArgv, require.main === module]));\n"
+                                   "process.exitCode = 5;\n"}]},
+        "stdin": {"code": "let d = ''; process.stdin.on('data', (c) => d += c);\n"
+                          "process.stdin.on('end', () => { console.log(JSON.stringify(d)); process.exitCode = 2; });\n",
+                  "stdin": "line 1\nline ✓ 2\n"},
+    },
+    "ruby": {
+        "introspect": {"files": [{"name": "main.rb", "content":
+                                  "require_relative 'util'\n"
+                                  "p [$0, __FILE__, __dir__, ARGV, $PROGRAM_NAME, __FILE__ == $0, Util.where,\n"
+                                  "   $LOADED_FEATURES.size, $LOAD_PATH, self.to_s, defined?(DATA), ARGV.map(&:encoding)]\n"},
+                                 {"name": "util.rb", "content":
+                                  "module Util\n  def self.where; [__FILE__, __dir__, caller(0, 1)]; end\nend\n"}],
+                       "args": ["x", "-y", "ü"]},
+        "uncaught": {"files": [{"name": "main.rb", "content":
+                                "at_exit { puts \"at_exit #{$!.class}\" }\n"
+                                "puts 'out 1'; $stderr.puts 'err 1'\n"
+                                "require_relative 'util'\n"
+                                "def f\n  Util.boom\nrescue => e\n  raise ArgumentError, 'wrapped'\nend\nf\n"},
+                               {"name": "util.rb", "content":
+                                "module Util\n  def self.boom; raise 'inner'; end\nend\n"}]},
+        "name_error": {"code": "def g(a)\n  a + undefined_thing\nend\ng(1)\n"},
+        "exit": {"code": "$stdout.write 'o'\nwarn 'e'\nexit 4\n"},
+        "abort": {"code": "puts 'before'\nabort 'aborted'\n"},
+        "warnings": {"code": "h = {a: 1, a: 2}\nputs h\nputs __LINE__\n"},
+        "syntax_error": {"code": "puts 'x'\ndef (\n"},
+        "data": {"code": "puts DATA.read\n__END__\nthe data ✓\n"},
+        "shebang_opts": {"code": "#!/usr/bin/env ruby -w\ndef m; x = 1; end\np $VERBOSE\n"},
+        "stdin": {"code": "p $stdin.read, gets\n", "stdin": "a ✓\nb\n"},
+    },
+    "coffeescript": {
+        "uncaught": {"files": [{"name": "main.coffee", "content":
+                                "u = require './util'\nconsole.log process.argv.slice(1), require.main is module\nu.boom()\n"},
+                               {"name": "util.coffee", "content":
+                                "exports.boom = -> throw new Error 'coffee boom'\n"}],
+                     "args": ["a"]},
+    },
+}
+INPROC_PARAMS = [pytest.param(l, case, id="%s-%s" % (l["name"], case))
+                 for l in CATALOGUE if in_process(l) and l["name"] in INPROC
+                 for case in INPROC[l["name"]]]
+
+
+def test_inprocess_languages_have_cases():
+    for l in CATALOGUE:
+        if in_process(l) and not l["name"].startswith("python"):
+            assert l["name"] in INPROC, "%s waits in-process but has no INPROC cases" % l["name"]
+
+
+@pytest.mark.parametrize("lang,case", INPROC_PARAMS)
+def test_inprocess(d, lang, case):
+    body = dict(INPROC[lang["name"]][case], language=lang["name"], version=lang["version"])
+    cold, warm, wacc = warm_then_cold(d, body, lang["name"], lang["version"])
+    assert wacc.get("warm") is True, wacc
+    if case not in ("syntax_error", "data", "shebang_opts"):
+        assert wacc.get("prestarted") is True, wacc
+    assert comparable(warm) == comparable(cold), (
+        "\n--- cold\n%s\n--- warm\n%s" % (cold["run"]["stdout"] + cold["run"]["stderr"],
+                                           warm["run"]["stdout"] + warm["run"]["stderr"]))

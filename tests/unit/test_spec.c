@@ -362,9 +362,26 @@ static void test_pool_prestart(void **state)
 	/* A one-shot run never prestarts: only warm sandboxes do. */
 	spec = spec_container(&f->svc, &f->d);
 	assert_int_equal(json_object_array_length(get(spec, "Cmd")), 1);
+	/* ... and has no bootstraps bound. */
+	assert_int_equal(
+	    json_object_array_length(get(get(spec, "HostConfig"), "Binds")), 1);
 	json_object_put(spec);
 	f->d.kind = "pool";
 	spec = spec_container(&f->svc, &f->d);
+	{
+		/* The bootstraps from beside the guest, read-only. */
+		const char *g = f->svc.cfg.guest_path;
+		const char *slash = strrchr(g, '/');
+		char *guest = xasprintf("%s:/.isobox/guest:ro", g);
+		char *boot = xasprintf("%.*s/prestart:/.isobox/prestart:ro",
+				       (int)(slash - g), g);
+		const char *const want[] = {guest, boot, NULL};
+
+		assert_non_null(slash);
+		assert_strings(get(get(spec, "HostConfig"), "Binds"), want);
+		free(guest);
+		free(boot);
+	}
 	cmd = get(spec, "Cmd");
 	n = json_object_array_length(cmd);
 	assert_true(n > 4);
