@@ -42,6 +42,16 @@ void api_session_post(struct service *svc, struct http_req *req);
 void api_session_put(struct service *svc, struct http_req *req);
 void api_session_patch(struct service *svc, struct http_req *req);
 void api_session_delete(struct service *svc, struct http_req *req);
+struct session;
+/* The session object of the HTTP API (GET /v1/sessions/{id}; no token),
+ * also the MCP server's: caller puts it. */
+json_object *api_session_json(struct service *svc, const struct session *s);
+/* A kernel step's "kernel" object (executionCount, results as MIME
+ * bundles, error, interrupted, restarted) for run, which must hold a
+ * kernel verdict (run->res.kernel); with req->sse each bundle is also sent
+ * as a display / result / exception event. Caller puts it. */
+json_object *api_kernel_json(struct http_req *req, const struct exec_run *run,
+			     int restarted);
 
 /* Volumes (api_volume.c): POST|GET /v1/volumes, GET|DELETE
  * /v1/volumes/{id}, GET|HEAD|PUT|DELETE /v1/volumes/{id}/fs. */
