@@ -171,7 +171,8 @@ def test_python_kernel_cells_images_interrupt_restart(box, sess):
         assert k.info["type"] == "kernel"
         cell = retry(lambda: k.run("import matplotlib\nmatplotlib.use('Agg')\n"
                                    "import matplotlib.pyplot as plt\n"
-                                   "plt.plot([1, 3, 2])\nn = 6\nprint('hi')\nn * 7"))
+                                   "plt.plot([1, 3, 2])\nn = 6\nprint('hi')\nn * 7",
+                                   limits={"wallTimeMs": 20000}))
         assert isinstance(cell, isobox.Cell)
         assert cell.text == "42" and cell.stdout == "hi\n" and cell.exit_code == 0
         assert cell.execution_count == 1 and cell.error is None

@@ -126,7 +126,10 @@ if (k) {
   const K = out.kernel;
   try {
     K.type = k.info.type;
-    let c = await retry(() => k.run('import matplotlib.pyplot as plt\nplt.plot([1, 3, 2])\nn = 6\nprint("hi")\nn * 7'));
+    let c = await retry(() => k.run({
+      code: 'import matplotlib.pyplot as plt\nplt.plot([1, 3, 2])\nn = 6\nprint("hi")\nn * 7',
+      limits: { wallTimeMs: 20000 }, // a cold interpreter imports matplotlib here
+    }));
     K.isCell = c instanceof Cell;
     K.text = c.text;
     K.stdout = c.stdout;

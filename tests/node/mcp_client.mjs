@@ -108,6 +108,7 @@ if (!kc.isError) {
       code: 'import os\nimport matplotlib.pyplot as plt\nys = [int(v) for v in open("in/points.txt").read().split()]\n'
         + 'plt.plot(ys)\nos.makedirs("out", exist_ok=True)\nopen("out/sum.txt", "w").write(str(sum(ys)))\n'
         + 'sum(ys) * 7',
+      limits: { wallTimeMs: 20000 }, // a cold interpreter imports matplotlib here
     });
     out.kernel.plot = {
       isError: plot.isError,
