@@ -61,6 +61,16 @@ struct api_session_body {
 };
 int api_session_body_parse(json_object *body, struct api_session_body *b,
 			   struct isobox_err *err);
+struct session;
+/* The session object of the HTTP API (GET /v1/sessions/{id}; no token),
+ * also the MCP server's: caller puts it. */
+json_object *api_session_json(struct service *svc, const struct session *s);
+/* A kernel step's "kernel" object (executionCount, results as MIME
+ * bundles, error, interrupted, restarted) for run, which must hold a
+ * kernel verdict (run->res.kernel); with req->sse each bundle is also sent
+ * as a display / result / exception event. Caller puts it. */
+json_object *api_kernel_json(struct http_req *req, const struct exec_run *run,
+			     int restarted);
 
 /* Volumes (api_volume.c): POST|GET /v1/volumes, GET|DELETE
  * /v1/volumes/{id}, GET|HEAD|PUT|DELETE /v1/volumes/{id}/fs. */
@@ -106,8 +116,8 @@ void api_fs_serve(struct service *svc, struct http_req *req,
  * which the path check refuses; '+' is a space). Returns a fresh
  * NUL-terminated copy (caller frees) of *n bytes, or NULL when absent (*n
  * 0) or when pathHex, decoded whole, is not an even number of hex digits
- * (a %00 is not one) or longer than FSAPI_PATH_MAX bytes (*n 1). The path itself is checked later
- * (fsapi_path_check). */
+ * (a %00 is not one) or longer than FSAPI_PATH_MAX bytes (*n 1). The path
+ * itself is checked later (fsapi_path_check). */
 char *api_fs_query_path(const struct http_req *req, size_t *n);
 /* The Range header h (may be NULL): exactly one of "bytes=A-B" (B >= A),
  * "bytes=A-" or "bytes=-N" (N > 0), A, B and N decimal digits and at most

@@ -9,7 +9,10 @@
  * and the same table checks the arguments before the call: a call that
  * does not fit is a JSON-RPC -32602; a call that fits but fails (unknown
  * session, wrong token, quota, ...) is a tool result with isError and the
- * server's error code, which a model can read and act on. */
+ * server's error code, which a model can read and act on. A kernel
+ * session's step adds its results: text for the model, and each image
+ * (a matplotlib plot) as MCP image content beside it. Session objects are
+ * the HTTP API's (api_session_json), kernel objects too (api_kernel_json). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -189,29 +192,13 @@ static json_object *input_schema(const struct tool *t)
 /* ------------------------------------------------------------------ */
 /* Sessions */
 
+/* The HTTP API's session object (api_session_json), plus "sessionId" (the
+ * name every session tool's arguments use). */
 static json_object *session_obj(struct service *svc, const struct session *s)
 {
-	json_object *o = json_object_new_object();
-	int64_t disk = session_disk_bytes(svc, s);
+	json_object *o = api_session_json(svc, s);
 
 	json_object_object_add(o, "sessionId", json_object_new_string(s->id));
-	json_object_object_add(o, "runtime",
-			       json_object_new_string(s->runtime));
-	json_object_object_add(o, "version",
-			       json_object_new_string(s->version));
-	json_object_object_add(
-	    o, "type", json_object_new_string(session_type_name(s->type)));
-	json_object_object_add(
-	    o, "state",
-	    json_object_new_string(session_state_name(session_state_of(s))));
-	json_object_object_add(o, "createdAt", api_time_json(s->created_ms));
-	json_object_object_add(o, "expiresAt", api_time_json(s->expires_ms));
-	json_object_object_add(o, "ttlSec", json_object_new_int64(s->ttl_sec));
-	json_object_object_add(o, "steps", json_object_new_int64(s->steps));
-	json_object_object_add(o, "diskBytes",
-			       disk < 0 ? NULL : json_object_new_int64(disk));
-	json_object_object_add(o, "diskQuotaBytes",
-			       json_object_new_int64(s->disk_quota));
 	return o;
 }
 
@@ -276,17 +263,31 @@ static json_object *t_session_create(struct mcp *m, json_object *args)
 		nr.ttl_sec = json_object_get_int64(
 		    json_object_object_get(args, "ttlSec"));
 	}
+	nr.type = session_type_parse(sarg(args, "type"));
+	if (nr.type < 0) {
+		err_set(&err, 400, "invalid_field",
+			"'type' is \"filesystem\" or \"kernel\"");
+		goto fail;
+	}
 	nr.tenant = &m->req->tenant;
-	nr.type = SESSION_FILESYSTEM;
+	nr.reg = reg;
 	nr.limits = &lp;
 	snprintf(m->req->language, sizeof(m->req->language), "%s",
 		 nr.lang->name);
 	if (session_create(m->svc, &nr, &s, tok, &err) < 0) {
 		goto fail;
 	}
-	session_prestart(m->svc, s.id);
+	if (!s.container[0]) { /* else a warm sandbox was adopted */
+		session_prestart(m->svc, s.id);
+	}
 	sc = session_obj(m->svc, &s);
 	json_object_object_add(sc, "token", json_object_new_string(tok));
+	if (nr.type == SESSION_KERNEL) {
+		buf_adds(&b, "A kernel session: one interpreter lives across "
+			     "session_exec calls (variables and imports "
+			     "persist); each step answers the last "
+			     "expression's value, and plots as images.\n");
+	}
 	buf_addf(&b,
 		 "Created session %s (%s %s, working directory /workspace). "
 		 "Pass sessionId \"%s\" and token \"%s\" to session_exec, "
@@ -303,6 +304,119 @@ static json_object *t_session_create(struct mcp *m, json_object *args)
 fail:
 	registry_put(reg);
 	return mcp_tool_error(m, &err);
+}
+
+/* The MIME types a kernel result may carry that go to the model as MCP
+ * image content (base64 already, as the HTTP API has them). */
+static const char *const image_types[] = {"image/png", "image/jpeg",
+					  "image/gif", "image/webp"};
+
+static const char *bundle_str(json_object *data, const char *mime)
+{
+	json_object *v;
+
+	if (!json_object_object_get_ex(data, mime, &v) ||
+	    !json_object_is_type(v, json_type_string)) {
+		return NULL;
+	}
+	return json_object_get_string(v);
+}
+
+/* A kernel step for a model to read, after the streams: the last
+ * expression's value (Out[n]), other displays as text, a line per image
+ * (which follows as image content), the error. k: api_kernel_json's. */
+static void kernel_text(struct buf *b, json_object *k)
+{
+	json_object *rs = json_object_object_get(k, "results");
+	json_object *e = json_object_object_get(k, "error");
+	int64_t count =
+	    json_object_get_int64(json_object_object_get(k, "executionCount"));
+	size_t i;
+	size_t j;
+	int img = 0;
+
+	if (json_object_get_boolean(json_object_object_get(k, "restarted"))) {
+		buf_adds(b, "(The interpreter was started again: variables "
+			    "and imports from earlier steps are gone.)\n");
+	}
+	if (json_object_get_boolean(json_object_object_get(k, "interrupted"))) {
+		buf_adds(b,
+			 "(The step was interrupted; variables are kept.)\n");
+	}
+	for (i = 0; rs && i < json_object_array_length(rs); i++) {
+		json_object *r = json_object_array_get_idx(rs, i);
+		json_object *data = json_object_object_get(r, "data");
+		const char *plain = bundle_str(data, "text/plain");
+		int main_result = json_object_get_boolean(
+		    json_object_object_get(r, "isMainResult"));
+		const char *image = NULL;
+
+		for (j = 0; j < sizeof(image_types) / sizeof(image_types[0]);
+		     j++) {
+			if (bundle_str(data, image_types[j])) {
+				image = image_types[j];
+				break;
+			}
+		}
+		if (image) {
+			buf_addf(b, "[image %d: %s%s%s, attached]\n", ++img,
+				 image, plain ? ", " : "", plain ? plain : "");
+		} else if (main_result) {
+			buf_addf(b, "Out[%lld]: %s\n", (long long)count,
+				 plain ? plain : "(no text/plain form)");
+		} else if (plain) {
+			buf_addf(b, "Display: %s\n", plain);
+		} else if (json_object_get_type(data) == json_type_object) {
+			buf_adds(b, "Display (no text form):");
+			json_object_object_foreach (data, mime, v) {
+				(void)v;
+				buf_addf(b, " %s", mime);
+			}
+			buf_adds(b, "\n");
+		}
+	}
+	if (e && json_object_is_type(e, json_type_object)) {
+		buf_addf(
+		    b, "Error: %s: %s\n",
+		    json_object_get_string(json_object_object_get(e, "name")),
+		    json_object_get_string(json_object_object_get(e, "value")));
+	}
+}
+
+/* Append each image result of kernel object k to tool result res's
+ * content as {type: "image", data, mimeType}, in order, so a model sees a
+ * plot beside the text. */
+static void kernel_images(json_object *res, json_object *k)
+{
+	json_object *content = json_object_object_get(res, "content");
+	json_object *rs = json_object_object_get(k, "results");
+	size_t i;
+	size_t j;
+
+	for (i = 0; rs && i < json_object_array_length(rs); i++) {
+		json_object *data = json_object_object_get(
+		    json_object_array_get_idx(rs, i), "data");
+
+		for (j = 0; j < sizeof(image_types) / sizeof(image_types[0]);
+		     j++) {
+			const char *b64 = bundle_str(data, image_types[j]);
+			json_object *c;
+
+			if (b64 == NULL) {
+				continue;
+			}
+			c = json_object_new_object();
+			json_object_object_add(c, "type",
+					       json_object_new_string("image"));
+			json_object_object_add(c, "data",
+					       json_object_new_string(b64));
+			json_object_object_add(
+			    c, "mimeType",
+			    json_object_new_string(image_types[j]));
+			json_object_array_add(content, c);
+			break;
+		}
+	}
 }
 
 static json_object *t_session_exec(struct mcp *m, json_object *args)
@@ -389,9 +503,18 @@ static json_object *t_session_exec(struct mcp *m, json_object *args)
 		free(text);
 		json_object_object_add(sc, "sandboxRestarted",
 				       json_object_new_boolean(restarted));
-		/* Kernel sessions' rich outputs (images) will follow the
-		 * text as MCP image content items here. */
+		if (run->res.kernel) {
+			json_object *k =
+			    api_kernel_json(m->req, run, restarted);
+
+			kernel_text(&b, k);
+			json_object_object_add(sc, "kernel", k);
+		}
 		res = mcp_tool_result(b.p, sc, 0);
+		if (run->res.kernel) {
+			kernel_images(res,
+				      json_object_object_get(sc, "kernel"));
+		}
 		buf_free(&b);
 	}
 out:
@@ -1158,6 +1281,10 @@ fail:
 static const struct targ a_create[] = {
     {"runtime", "string", 1,
      "Language the session runs (see list_runtimes), e.g. python."},
+    {"type", "string", 0,
+     "filesystem (default: each step runs a program) or kernel (one "
+     "python or javascript interpreter keeps its variables across steps; "
+     "plots come back as images)."},
     {"version", "string", 0, "Language version or prefix (optional)."},
     {"ttlSec", "integer", 0,
      "Seconds without a call after which the session expires (default "
@@ -1232,13 +1359,16 @@ static const struct targ a_mlist[] = {
 static const struct tool tools[] = {
     {"session_create", "Create a session",
      "Open a session: a sandbox whose files in /workspace last across "
-     "calls. Answers sessionId and token, which the other session tools "
-     "need. It expires after ttlSec seconds without a call.",
+     "calls (type kernel: also one interpreter's variables). Answers "
+     "sessionId and token, which the other session tools need. It "
+     "expires after ttlSec seconds without a call.",
      0, 0, a_create, t_session_create},
     {"session_exec", "Run code in a session",
      "Run a program in the session's sandbox, in /workspace (files the "
      "previous steps wrote are there), and return its stdout, stderr and "
-     "exit code. One step at a time per session.",
+     "exit code. In a kernel session the code is a cell of the live "
+     "interpreter: the answer adds the last expression's value and every "
+     "plot as image content. One step at a time per session.",
      0, 0, a_exec, t_session_exec},
     {"session_list", "List sessions",
      "List this caller's open sessions (no tokens).", 1, 0, a_none,

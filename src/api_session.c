@@ -104,7 +104,7 @@ static json_object *volumes_json(const struct session *s)
 	return a;
 }
 
-static json_object *session_json(struct service *svc, const struct session *s)
+json_object *api_session_json(struct service *svc, const struct session *s)
 {
 	json_object *o = json_object_new_object();
 	json_object *l = json_object_new_object();
@@ -357,7 +357,7 @@ static void create(struct sreq *r)
 	if (session_create(r->svc, &b.nr, &s, tok, &err) < 0) {
 		goto fail;
 	}
-	out = session_json(r->svc, &s);
+	out = api_session_json(r->svc, &s);
 	json_object_object_add(out, "token", json_object_new_string(tok));
 	http_send_json(r->req, 201, out, NULL);
 	json_object_put(out);
@@ -382,8 +382,8 @@ fail:
  * A bundle that is not a JSON object (user code in the interpreter may
  * garble its own step's frames) is left out. With sse, each bundle also
  * goes out as a display / result / exception event. */
-static json_object *kernel_json(struct http_req *req,
-				const struct exec_run *run, int restarted)
+json_object *api_kernel_json(struct http_req *req, const struct exec_run *run,
+			     int restarted)
 {
 	const struct sandbox_result *res = &run->res;
 	json_object *k = json_object_new_object();
@@ -529,7 +529,8 @@ static void exec_step(struct sreq *r)
 				       json_object_new_boolean(restarted));
 		if (run->res.kernel) {
 			json_object_object_add(
-			    out, "kernel", kernel_json(r->req, run, restarted));
+			    out, "kernel",
+			    api_kernel_json(r->req, run, restarted));
 		}
 		if (r->req->sse) {
 			http_sse_event(r->req, "done",
@@ -605,7 +606,7 @@ static int list_one(const struct session *s, void *p)
 {
 	struct api_list *l = p;
 
-	return api_list_add(l, session_json(l->svc, s));
+	return api_list_add(l, api_session_json(l->svc, s));
 }
 
 void api_session_get(struct service *svc, struct http_req *req)
@@ -632,7 +633,7 @@ void api_session_get(struct service *svc, struct http_req *req)
 	} else if (session_get(svc, &req->tenant, r.id, r.tok, &s, &err) < 0) {
 		send_error(req, &err);
 	} else {
-		json_object *o = session_json(svc, &s);
+		json_object *o = api_session_json(svc, &s);
 
 		http_send_json(req, 200, o, NULL);
 		json_object_put(o);
@@ -693,7 +694,7 @@ void api_session_post(struct service *svc, struct http_req *req)
 			send_error(req, &err);
 			return;
 		}
-		o = session_json(svc, &s);
+		o = api_session_json(svc, &s);
 		json_object_object_add(o, "token", json_object_new_string(tok));
 		json_object_object_add(o, "forkedFrom",
 				       json_object_new_string(r.id));
@@ -750,7 +751,7 @@ void api_session_patch(struct service *svc, struct http_req *req)
 		send_error(req, &err);
 		return;
 	}
-	o = session_json(svc, &s);
+	o = api_session_json(svc, &s);
 	http_send_json(req, 200, o, NULL);
 	json_object_put(o);
 }

@@ -1,5 +1,5 @@
 // api.mjs - the playground's calls to the stateful API: sessions (files,
-// steps), kernels and memory. The API key and a session's token travel in
+// steps), kernels, volumes and memory. The API key and a session's token travel in
 // headers only (never in a URL); a session's token lives in this module's
 // memory and is gone with the page. Errors are the client's IsoboxError
 // carrying the server's code, so the views word them the same way.
@@ -167,6 +167,65 @@ export class Session {
 
   async restart() {
     return callJson('POST', this.#path('/restart'), this.#opts({ json: {} }));
+  }
+}
+
+/* ------------------------------------------------------------ volumes */
+
+/** A volume: its id, last known object, and the same file calls as a
+ * Session (list, download, upload, remove) on /v1/volumes/{id}/fs. */
+export class Volume {
+  constructor(doc) {
+    this.id = doc.id;
+    this.info = { ...doc };
+  }
+
+  /** GET /v1/volumes: the tenant's volumes, by name. */
+  static async list() {
+    const doc = await callJson('GET', '/v1/volumes');
+    return doc.volumes.map((v) => new Volume(v));
+  }
+
+  /** POST /v1/volumes {name, sizeBytes?, from?} -> Volume. */
+  static async create(body) {
+    return new Volume(await callJson('POST', '/v1/volumes', { json: body }));
+  }
+
+  #path(tail = '') {
+    return `/v1/volumes/${enc(this.id)}${tail}`;
+  }
+
+  async refresh() {
+    this.info = await callJson('GET', this.#path());
+    return this.info;
+  }
+
+  /** An instant copy named name: a new Volume. */
+  copy(name) {
+    return Volume.create({ name, from: this.id });
+  }
+
+  async destroy() {
+    await call('DELETE', this.#path());
+  }
+
+  async list(path) {
+    return callJson('GET', this.#path(`/fs?path=${enc(path)}`));
+  }
+
+  async download(path) {
+    const res = await call('GET', this.#path(`/fs?path=${enc(path)}`));
+    return res.blob();
+  }
+
+  async upload(path, blob) {
+    return callJson('PUT', this.#path(`/fs?path=${enc(path)}`), {
+      body: blob, headers: { 'Content-Type': 'application/octet-stream' },
+    });
+  }
+
+  async remove(path) {
+    await call('DELETE', this.#path(`/fs?path=${enc(path)}`));
   }
 }
 

@@ -1,13 +1,15 @@
 // app.js - the isobox playground: a small editor (line numbers, light syntax
 // highlighting), runs streamed over Server-Sent Events through the same
 // client library users get (isobox.mjs), and the program kept in the URL
-// hash so a link reproduces it. The Files, Notebook and Memory views
-// (files.mjs, notebook.mjs, memory.mjs) open from the tabs.
+// hash so a link reproduces it. The Files, Notebook, Memory and Volumes
+// views (files.mjs, notebook.mjs, memory.mjs, volumes.mjs) open from the
+// tabs.
 import { Isobox, IsoboxError } from './isobox.mjs';
 import { setApiKey } from './api.mjs';
 import { mountFiles } from './files.mjs';
 import { mountNotebook } from './notebook.mjs';
 import { mountMemory } from './memory.mjs';
+import { mountVolumes } from './volumes.mjs';
 
 const $ = (id) => document.getElementById(id);
 const el = {
@@ -709,7 +711,7 @@ window.addEventListener('pagehide', () => {
   openSessions.clear();
 });
 
-const VIEWS = { run: null, files: mountFiles, notebook: mountNotebook, memory: mountMemory };
+const VIEWS = { run: null, files: mountFiles, notebook: mountNotebook, memory: mountMemory, volumes: mountVolumes };
 const mounted = new Set(['run']);
 const tabs = () => [...document.querySelectorAll('[role="tab"]')];
 
@@ -723,7 +725,7 @@ function showView(name, focus = false) {
   }
   for (const v of Object.keys(VIEWS)) $(`view-${v}`).hidden = v !== name;
   document.body.dataset.view = name;
-  if (!mounted.has(name) && (runtimes.length || name === 'memory')) {
+  if (!mounted.has(name) && (runtimes.length || name === 'memory' || name === 'volumes')) {
     mounted.add(name);
     VIEWS[name](viewCtx);
   }

@@ -1,9 +1,10 @@
 // files.mjs - the Files view: a filesystem session's workspace as a tree
-// (GET fs on each opened folder), upload by drag and drop or a file
-// picker, download, delete, disk used against the quota, the idle TTL, and
-// code run in the session with its output streamed.
+// (fstree.mjs: GET fs on each opened folder, upload by drag and drop or a
+// file picker, download, delete), disk used against the quota, the idle
+// TTL, and code run in the session with its output streamed.
 import { Session } from './api.mjs';
-import { h, errorSentence, fmtSize, fmtUntil, fmtDuration, fmtTime, saveBlob, setStatus, appendOutput } from './ui.mjs';
+import { fileTree } from './fstree.mjs';
+import { h, errorSentence, fmtSize, fmtUntil, fmtDuration, fmtTime, setStatus, appendOutput } from './ui.mjs';
 
 const $ = (id) => document.getElementById(id);
 
@@ -33,7 +34,6 @@ export function mountFiles(ctx) {
     signals: $('fs-signals'), output: $('fs-output'),
   };
   let session = null;
-  const expanded = new Set(); // folders shown open, kept across refreshes
   let running = null;
 
   for (const lang of ctx.languages()) el.runtime.append(h('option', { value: lang }, lang));
@@ -72,8 +72,7 @@ export function mountFiles(ctx) {
 
   function lost() {
     session = null;
-    expanded.clear();
-    el.tree.textContent = '';
+    tree.clear();
     showSession();
     status('The session is gone (it expired or was closed). Start a new one.', 'warn', 'gone');
   }
@@ -88,7 +87,7 @@ export function mountFiles(ctx) {
         runtime: el.runtime.value, type: 'filesystem', ttlSec: minutes > 0 ? Math.round(minutes * 60) : undefined,
       });
       ctx.track(session);
-      expanded.clear();
+      tree.clear();
       el.output.textContent = '';
       el.signals.textContent = '';
       showSession();
@@ -135,212 +134,23 @@ export function mountFiles(ctx) {
 
   /* ---------------------------------------------------------- tree */
 
-  async function loadTree() {
-    const ul = await listing('');
-    el.tree.replaceChildren(...ul.children);
-    el.tree.dataset.loaded = String(Date.now());
-  }
-
-  // The <ul> of one folder, with its open subfolders filled in.
-  async function listing(dir) {
-    let doc;
-    try {
-      doc = await session.list(dir);
-    } catch (e) {
-      if (e.status === 404 && e.code === 'session_not_found') lost();
-      throw e;
-    }
-    const entries = [...doc.entries].sort((a, b) => (b.dir - a.dir) || a.name.localeCompare(b.name));
-    const ul = h('ul');
-    if (!entries.length && dir === '') {
-      ul.append(h('li', { class: 'empty hint' }, 'The workspace is empty.'));
-    }
-    for (const ent of entries) ul.append(await row(dir, ent));
-    if (doc.truncated) ul.append(h('li', { class: 'hint' }, 'More entries than a listing shows.'));
-    return ul;
-  }
-
-  async function row(dir, ent) {
-    const path = dir ? `${dir}/${ent.name}` : ent.name;
-    const li = h('li', { dataset: { path, kind: ent.dir ? 'dir' : 'file' } });
-    if (ent.nameHex) {
-      li.append(h('span', { class: 'name' }, ent.name), h('span', { class: 'hint' }, ' (name is not UTF-8)'));
-      return li;
-    }
-    if (ent.dir) {
-      const open = expanded.has(path);
-      const toggle = h('button', {
-        type: 'button', class: 'toggle name', 'aria-expanded': String(open),
-        onclick: () => toggleDir(li, path, toggle),
-      }, h('span', { class: 'icon', 'aria-hidden': 'true' }, open ? '▾' : '▸'), `${ent.name}/`);
-      li.append(h('div', { class: 'entry' }, toggle,
-        h('span', { class: 'size hint' }, 'folder'),
-        h('span', { class: 'ops' },
-          h('button', {
-            type: 'button', class: 'small', 'aria-label': `Upload into ${path}/`,
-            onclick: () => {
-              el.dir.value = path;
-              el.pick.focus();
-              status(`Uploads go into ${path}/ now.`, '', 'target');
-            },
-          }, 'Upload here'),
-          deleteButton(path, true))));
-      if (open) li.append(await listing(path));
-      return li;
-    }
-    li.append(h('div', { class: 'entry' },
-      h('span', { class: 'name' }, h('span', { class: 'icon', 'aria-hidden': 'true' }, '·'), ent.name),
-      h('span', { class: 'size', title: `${ent.size} bytes` }, fmtSize(ent.size)),
-      h('span', { class: 'ops' },
-        h('button', { type: 'button', class: 'small', 'aria-label': `Download ${path}`, onclick: () => download(path, ent.name) }, 'Download'),
-        runnerFor(session.info.runtime, path)
-          ? h('button', { type: 'button', class: 'small', 'aria-label': `Run ${path}`, onclick: () => runFile(path) }, 'Run')
-          : null,
-        deleteButton(path, false))));
-    return li;
-  }
-
-  async function toggleDir(li, path, btn) {
-    const open = btn.getAttribute('aria-expanded') === 'true';
-    if (open) {
-      expanded.delete(path);
-      btn.setAttribute('aria-expanded', 'false');
-      btn.querySelector('.icon').textContent = '▸';
-      li.querySelector(':scope > ul')?.remove();
-      return;
-    }
-    try {
-      const ul = await listing(path);
-      expanded.add(path);
-      btn.setAttribute('aria-expanded', 'true');
-      btn.querySelector('.icon').textContent = '▾';
-      li.append(ul);
-    } catch (err) {
-      status(errorSentence(err), 'error', 'failed');
-    }
-  }
-
-  // Delete asks once more on the same button, without a modal dialog.
-  function deleteButton(path, isDir) {
-    const label = `Delete ${path}${isDir ? '/' : ''}`;
-    const b = h('button', { type: 'button', class: 'small danger', 'aria-label': label }, 'Delete');
-    let armed = null;
-    b.addEventListener('click', async () => {
-      if (!armed) {
-        b.textContent = 'Really delete?';
-        b.setAttribute('aria-label', `Really delete ${path}${isDir ? '/ and all it holds' : ''}?`);
-        armed = setTimeout(() => {
-          armed = null;
-          b.textContent = 'Delete';
-          b.setAttribute('aria-label', label);
-        }, 5000);
-        return;
+  const tree = fileTree({
+    tree: el.tree, drop: el.drop, dir: el.dir, pick: el.pick, status,
+    target: () => session,
+    emptyText: 'The workspace is empty.',
+    onLost: (e) => {
+      if (e.status === 404 && e.code === 'session_not_found') {
+        lost();
+        return true;
       }
-      clearTimeout(armed);
-      armed = null;
-      try {
-        await session.remove(path);
-        expanded.delete(path);
-        await loadTree();
-        await refreshInfo();
-        status(`Deleted ${path}${isDir ? '/' : ''}.`, 'ok', 'deleted');
-      } catch (err) {
-        status(errorSentence(err), 'error', 'failed');
-      }
-    });
-    return b;
-  }
-
-  async function download(path, name) {
-    try {
-      status(`Downloading ${path}…`, '', 'busy');
-      const blob = await session.download(path);
-      saveBlob(blob, name);
-      status(`Downloaded ${path} (${fmtSize(blob.size)}).`, 'ok', 'downloaded');
-    } catch (err) {
-      status(errorSentence(err), 'error', 'failed');
-    }
-  }
-
-  /* ---------------------------------------------------------- upload */
-
-  function targetDir() {
-    return el.dir.value.trim().replace(/^\/+|\/+$/g, '');
-  }
-
-  // items: [{path (relative to the target), file}]
-  async function uploadAll(items) {
-    if (!session || !items.length) return;
-    const base = targetDir();
-    let done = 0;
-    let bytes = 0;
-    for (const { path, file } of items) {
-      const dest = base ? `${base}/${path}` : path;
-      status(`Uploading ${dest} (${done + 1} of ${items.length})…`, '', 'busy');
-      try {
-        await session.upload(dest, file);
-      } catch (err) {
-        status(`${dest}: ${errorSentence(err)}`, 'error', 'failed');
-        await loadTree().catch(() => {});
-        return;
-      }
-      done++;
-      bytes += file.size;
-      const parts = dest.split('/');
-      for (let i = 1; i < parts.length; i++) expanded.add(parts.slice(0, i).join('/'));
-    }
-    await loadTree();
-    await refreshInfo().catch(() => {});
-    status(`Uploaded ${done} ${done === 1 ? 'file' : 'files'} (${fmtSize(bytes)}).`, 'ok', 'uploaded');
-  }
-
-  el.pick.addEventListener('change', async () => {
-    const files = [...el.pick.files].map((file) => ({ path: file.name, file }));
-    await uploadAll(files);
-    el.pick.value = '';
+      return false;
+    },
+    afterChange: refreshInfo,
+    fileOps: (path) => (runnerFor(session.info.runtime, path)
+      ? h('button', { type: 'button', class: 'small', 'aria-label': `Run ${path}`, onclick: () => runFile(path) }, 'Run')
+      : null),
   });
-
-  // A dropped folder arrives as entries: walk them.
-  async function walk(entry, prefix, out) {
-    if (entry.isFile) {
-      const file = await new Promise((res, rej) => entry.file(res, rej));
-      out.push({ path: prefix + entry.name, file });
-    } else if (entry.isDirectory) {
-      const reader = entry.createReader();
-      for (;;) {
-        const batch = await new Promise((res, rej) => reader.readEntries(res, rej));
-        if (!batch.length) break;
-        for (const e of batch) await walk(e, `${prefix}${entry.name}/`, out);
-      }
-    }
-  }
-
-  el.drop.addEventListener('dragover', (e) => {
-    if (!session) return;
-    e.preventDefault();
-    e.dataTransfer.dropEffect = 'copy';
-    el.drop.classList.add('over');
-  });
-  el.drop.addEventListener('dragleave', (e) => {
-    if (!el.drop.contains(e.relatedTarget)) el.drop.classList.remove('over');
-  });
-  el.drop.addEventListener('drop', async (e) => {
-    e.preventDefault();
-    el.drop.classList.remove('over');
-    if (!session) return;
-    const items = [];
-    const entries = [...(e.dataTransfer.items || [])]
-      .map((it) => (it.kind === 'file' && it.webkitGetAsEntry ? it.webkitGetAsEntry() : null));
-    if (entries.length && entries.every(Boolean)) {
-      try {
-        for (const ent of entries) await walk(ent, '', items);
-      } catch {
-        items.length = 0;
-      }
-    }
-    if (!items.length) for (const file of e.dataTransfer.files) items.push({ path: file.name, file });
-    await uploadAll(items);
-  });
+  const loadTree = tree.load;
 
   /* ---------------------------------------------------------- steps */
 

@@ -19,13 +19,22 @@
 //     await s.close();             // or: await using s = ... (where supported)
 //   }
 //
+//   const k = await box.createKernel({ runtime: 'python' });   // variables persist
+//   const cell = await k.run('import matplotlib.pyplot as plt\nplt.plot([1, 3])\n6 * 7');
+//   cell.text;        // "42"; cell.images: [{mime, base64, bytes}]; cell.error
+//   await k.close();
+//
+//   const vol = await box.createVolume('datasets', { sizeBytes: 64 << 20 });
+//   await vol.write('raw/a.csv', 'x,y\n1,2\n');    // files without a session
+//   const copy = await vol.copy('datasets-v2');     // instant snapshot
+//
 //   const etag = await box.memoryPut('agent', 'count', '1', { ttlSec: 3600 });
 //   await box.memoryUpdate('agent', 'count', (old) => String(Number(old ?? 0) + 1));
 //
 // Results are the API's JSON objects (docs/API.md). Every failure throws an
 // IsoboxError carrying the server's error code, HTTP status and request id.
 
-export const VERSION = '0.2.0';
+export const VERSION = '0.3.0';
 
 /** A failed call. code: the server's error code ("unknown_language",
  * "capacity", ...) or "network", "timeout", "aborted", "bad_response" for
@@ -264,6 +273,51 @@ export class Isobox {
     return (await this._json('GET', '/v1/sessions', undefined, opts)).sessions;
   }
 
+  /** A kernel session ({runtime: 'python' | 'javascript', ttlSec, limits,
+   * volumes}): one interpreter whose variables last across cells; run
+   * cells with Session#run. Close it when done. */
+  createKernel(request = {}, opts) {
+    return this.createSession({ runtime: 'python', ...request, type: 'kernel' }, opts);
+  }
+
+  // ------------------------------------------------------------ volumes
+
+  /** POST /v1/volumes: a new empty Volume (sizeBytes: its cap, else the
+   * server's default). */
+  async createVolume(name, { sizeBytes, ...opts } = {}) {
+    const body = { name };
+    if (sizeBytes !== undefined) body.sizeBytes = sizeBytes;
+    return new Volume(this, await this._json('POST', '/v1/volumes', body, opts));
+  }
+
+  /** An instant copy (a snapshot) of the volume source (a Volume or an
+   * id), named name; its cap is the source's unless sizeBytes. */
+  async copyVolume(source, name, { sizeBytes, ...opts } = {}) {
+    const body = { name, from: typeof source === 'string' ? source : source.id };
+    if (sizeBytes !== undefined) body.sizeBytes = sizeBytes;
+    return new Volume(this, await this._json('POST', '/v1/volumes', body, opts));
+  }
+
+  /** GET /v1/volumes: the tenant's Volumes, by name. */
+  async listVolumes(opts) {
+    const doc = await this._json('GET', '/v1/volumes', undefined, opts);
+    return doc.volumes.map((v) => new Volume(this, v));
+  }
+
+  /** GET /v1/volumes/{id}: a Volume (404 volume_not_found for an unknown
+   * one or another tenant's). */
+  async getVolume(id, opts) {
+    return new Volume(this, await this._json('GET', Volume.pathOf(id), undefined, opts));
+  }
+
+  /** DELETE a volume (a Volume or an id) and its files (409 volume_busy
+   * while a session holds it). */
+  async deleteVolume(volume, opts = {}) {
+    const id = typeof volume === 'string' ? volume : volume.id;
+    const r = await this._raw('DELETE', Volume.pathOf(id), opts);
+    r.dl.done();
+  }
+
   // ------------------------------------------------------------ memory
 
   static _memPath(ns, key) {
@@ -459,11 +513,95 @@ function unquote(h) {
 
 const enc = (p) => `/fs?path=${String(p).split('/').map(encodeURIComponent).join('/')}`;
 
+/** The file API a session and a volume share (GET|PUT|DELETE .../fs),
+ * paths relative to the root (/workspace, or the volume's). A subclass
+ * gives box, _p(sub) and _h(extra). */
+class Files {
+  /** A directory: {path, dir, entries: [{name, size, dir,
+   * modTime, type, mode}]}. */
+  list(path = '', opts) {
+    return this.box._json('GET', this._p(enc(path)), undefined, { ...opts, headers: this._h() });
+  }
+
+  /** Write a file from a string, bytes, a Blob or a ReadableStream (sent
+   * as it is read). Resolves to {path, bytes, sha256}. */
+  write(path, data, opts = {}) {
+    return this.box._rawJson('PUT', this._p(enc(path)), {
+      ...opts,
+      body: data,
+      headers: this._h({ 'Content-Type': 'application/octet-stream' }),
+    });
+  }
+
+  /** A file's bytes (Uint8Array). */
+  async read(path, opts = {}) {
+    const r = await this.download(path, opts);
+    try {
+      return new Uint8Array(await r.res.arrayBuffer());
+    } catch (e) {
+      throw this.box._wayError(e, r.dl);
+    } finally {
+      r.dl.done();
+    }
+  }
+
+  /** A file as UTF-8 text. */
+  async readText(path, opts) {
+    return new TextDecoder().decode(await this.read(path, opts));
+  }
+
+  /** GET a file: {res, dl}; read res.body (a ReadableStream) and call
+   * dl.done() when finished. */
+  download(path, opts = {}) {
+    return this.box._raw('GET', this._p(enc(path)), { ...opts, accept: '*/*', headers: this._h() });
+  }
+
+  /** Node: stream a file on disk into a file. */
+  async uploadFile(path, localPath, opts) {
+    const fs = await import('node:fs');
+    const { Readable } = await import('node:stream');
+    return this.write(path, Readable.toWeb(fs.createReadStream(localPath)), opts);
+  }
+
+  /** Node: stream a file to disk (written under a temporary
+   * name, renamed when complete). Resolves to the bytes written. */
+  async downloadFile(path, localPath, opts) {
+    const fs = await import('node:fs');
+    const { Readable } = await import('node:stream');
+    const { pipeline } = await import('node:stream/promises');
+    const r = await this.download(path, opts);
+    const tmp = `${localPath}.part${process.pid}`;
+    let n = 0;
+    try {
+      const src = Readable.fromWeb(r.res.body);
+      src.on('data', (c) => {
+        n += c.length;
+        r.dl.rearm();
+      });
+      await pipeline(src, fs.createWriteStream(tmp));
+      await fs.promises.rename(tmp, localPath);
+      return n;
+    } catch (e) {
+      await fs.promises.unlink(tmp).catch(() => {});
+      throw this.box._wayError(e, r.dl);
+    } finally {
+      r.dl.done();
+    }
+  }
+
+  /** Delete a file or a directory with all it holds (fine when absent). */
+  async remove(path, opts = {}) {
+    const r = await this.box._raw('DELETE', this._p(enc(path)), { ...opts, headers: this._h() });
+    r.dl.done();
+  }
+}
+
 /** A session: a sandbox whose /workspace lasts across steps. Made by
  * Isobox#createSession (or Isobox#session to attach). close() deletes it
  * (also `await using`, where the runtime supports it). */
-export class Session {
+export class Session extends Files {
   constructor(box, id, token, info) {
+    super();
     this.box = box;
     this.id = id;
     this.token = token;
@@ -535,82 +673,103 @@ export class Session {
     return this.box._sse(this._p('/exec?stream=1'), { language: 'session', ...request }, { ...opts, headers: this._h() });
   }
 
-  /** A directory of /workspace: {path, dir, entries: [{name, size, dir,
-   * modTime, type, mode}]}. */
-  list(path = '', opts) {
-    return this._call('GET', enc(path), undefined, opts);
+  /** One cell in a kernel session ({code} or a string, stdin, limits):
+   * a Cell (results, the last expression's value as text, images). A cell
+   * that raises is a Cell with error, not an exception. */
+  async run(request, opts) {
+    const req = typeof request === 'string' ? { code: request } : request;
+    return new Cell(await this.exec(req, opts));
   }
 
-  /** Write a file from a string, bytes, a Blob or a ReadableStream (sent
-   * as it is read). Resolves to {path, bytes, sha256}. */
-  write(path, data, opts = {}) {
-    return this.box._rawJson('PUT', this._p(enc(path)), {
-      ...opts,
-      body: data,
-      headers: this._h({ 'Content-Type': 'application/octet-stream' }),
-    });
+  /** Start the kernel's interpreter again (variables gone, workspace
+   * kept): {restarted: true}; 400 not_a_kernel for a filesystem session. */
+  restart(opts) {
+    return this._call('POST', '/restart', {}, opts);
+  }
+}
+
+/** A volume: long-term disk of the tenant, attached to sessions at create
+ * ({volumes: [{id, mountPath, mode}]}), its files reachable without a
+ * session through the same methods as a Session's (list, write, read,
+ * readText, download, uploadFile, downloadFile, remove; writes are 409
+ * volume_locked while a session holds it read-write). info: the volume
+ * object of the last answer (sizeBytes, usedBytes, attachedTo ...). */
+export class Volume extends Files {
+  constructor(box, info) {
+    super();
+    this.box = box;
+    this.info = info;
+    this.id = info.id;
+    this.name = info.name;
   }
 
-  /** A file's bytes (Uint8Array). */
-  async read(path, opts = {}) {
-    const r = await this.download(path, opts);
-    try {
-      return new Uint8Array(await r.res.arrayBuffer());
-    } catch (e) {
-      throw this.box._wayError(e, r.dl);
-    } finally {
-      r.dl.done();
+  static pathOf(id) {
+    return `/v1/volumes/${encodeURIComponent(id)}`;
+  }
+
+  _p(sub = '') {
+    return Volume.pathOf(this.id) + sub;
+  }
+
+  _h(extra) {
+    return Object.assign({}, extra);
+  }
+
+  /** GET the volume object again. */
+  async get(opts) {
+    this.info = await this.box._json('GET', this._p(), undefined, opts);
+    this.name = this.info.name;
+    return this.info;
+  }
+
+  /** An instant copy of this volume named name: a new Volume. */
+  copy(name, opts) {
+    return this.box.copyVolume(this, name, opts);
+  }
+
+  /** Delete the volume and its files. */
+  delete(opts) {
+    return this.box.deleteVolume(this.id, opts);
+  }
+}
+
+const IMAGE_TYPES = ['image/png', 'image/jpeg', 'image/gif', 'image/webp'];
+
+function b64bytes(b64) {
+  if (typeof Buffer !== 'undefined') return new Uint8Array(Buffer.from(b64, 'base64'));
+  const bin = atob(b64);
+  const out = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+  return out;
+}
+
+/** The answer to one kernel cell (Session#run): stdout, stderr, exitCode
+ * (1 when it raised), results (MIME bundles {data, metadata,
+ * isMainResult}), text (text/plain of the last expression's value, or
+ * null), images ([{mime, base64, bytes}], a matplotlib figure is an
+ * image/png), error ({name, value, traceback} or null), executionCount,
+ * interrupted, restarted, raw (the whole answer). */
+export class Cell {
+  constructor(raw) {
+    const run = raw.run || {};
+    const k = raw.kernel || {};
+    this.raw = raw;
+    this.stdout = run.stdout ?? '';
+    this.stderr = run.stderr ?? '';
+    this.exitCode = run.exitCode;
+    this.results = k.results || [];
+    this.error = k.error || null;
+    this.executionCount = k.executionCount;
+    this.interrupted = !!k.interrupted;
+    this.restarted = !!k.restarted;
+    this.text = null;
+    this.images = [];
+    for (const r of this.results) {
+      const data = r.data || {};
+      if (r.isMainResult) this.text = data['text/plain'] ?? null;
+      const mime = IMAGE_TYPES.find((m) => typeof data[m] === 'string');
+      if (mime) this.images.push({ mime, base64: data[mime], bytes: b64bytes(data[mime]) });
     }
-  }
-
-  /** A file as UTF-8 text. */
-  async readText(path, opts) {
-    return new TextDecoder().decode(await this.read(path, opts));
-  }
-
-  /** GET a file: {res, dl}; read res.body (a ReadableStream) and call
-   * dl.done() when finished. */
-  download(path, opts = {}) {
-    return this.box._raw('GET', this._p(enc(path)), { ...opts, accept: '*/*', headers: this._h() });
-  }
-
-  /** Node: stream a file on disk into the workspace. */
-  async uploadFile(path, localPath, opts) {
-    const fs = await import('node:fs');
-    const { Readable } = await import('node:stream');
-    return this.write(path, Readable.toWeb(fs.createReadStream(localPath)), opts);
-  }
-
-  /** Node: stream a workspace file to disk (written under a temporary
-   * name, renamed when complete). Resolves to the bytes written. */
-  async downloadFile(path, localPath, opts) {
-    const fs = await import('node:fs');
-    const { Readable } = await import('node:stream');
-    const { pipeline } = await import('node:stream/promises');
-    const r = await this.download(path, opts);
-    const tmp = `${localPath}.part${process.pid}`;
-    let n = 0;
-    try {
-      const src = Readable.fromWeb(r.res.body);
-      src.on('data', (c) => {
-        n += c.length;
-        r.dl.rearm();
-      });
-      await pipeline(src, fs.createWriteStream(tmp));
-      await fs.promises.rename(tmp, localPath);
-      return n;
-    } catch (e) {
-      await fs.promises.unlink(tmp).catch(() => {});
-      throw this.box._wayError(e, r.dl);
-    } finally {
-      r.dl.done();
-    }
-  }
-
-  /** Delete a file or a directory with all it holds (fine when absent). */
-  async remove(path, opts = {}) {
-    const r = await this.box._raw('DELETE', this._p(enc(path)), { ...opts, headers: this._h() });
-    r.dl.done();
   }
 }
 

@@ -21,6 +21,21 @@ themselves in a with block:
         print(s.exec("print(open('data.csv').read()[:20])")["run"]["stdout"])
         s.download("data.csv", "/tmp/copy.csv")     # streamed to disk
 
+Kernels (one interpreter whose variables last across cells):
+
+    with box.create_kernel("python") as k:
+        cell = k.run("import matplotlib.pyplot as plt\nplt.plot([1, 3, 2])\n6 * 7")
+        print(cell.text)                  # "42", the last expression's value
+        open("plot.png", "wb").write(cell.images[0][1])   # (mime, bytes)
+
+Volumes (long-term disk, attached to sessions, files without a session):
+
+    vol = box.create_volume("datasets", size_bytes=64 << 20)
+    vol.upload("raw/a.csv", "local/a.csv")
+    copy = vol.copy("datasets-v2")                     # instant snapshot
+    box.create_session("python", volumes=[{"id": vol.id,
+                       "mountPath": "/data", "mode": "ro"}])
+
 Memory (durable key-value with ETags, compare-and-set and TTL):
 
     etag = box.memory_put("agent", "count", b"1", ttl_sec=3600)
@@ -40,12 +55,13 @@ import urllib.parse
 import urllib.request
 
 __all__ = [
-    "Client", "Session", "Event", "MemoryItem", "IsoboxError",
+    "Client", "Session", "Volume", "Cell", "Event", "MemoryItem",
+    "IsoboxError",
     "BadRequest", "NotFound", "Conflict", "PreconditionFailed",
     "Unauthorized", "RateLimited", "Unavailable", "ConnectionFailed",
     "Timeout",
 ]
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 DEFAULT_URL = "http://127.0.0.1:8090"
 _MISSING = object()
@@ -88,7 +104,8 @@ class NotFound(BadRequest):
 
 class Conflict(BadRequest):
     """409: the session is busy with another step (session_busy) or has
-    none to interrupt (session_idle)."""
+    none to interrupt (session_idle); a volume is held (volume_locked,
+    volume_busy) or its name taken (volume_name_exists)."""
 
 
 class PreconditionFailed(BadRequest):
@@ -178,6 +195,55 @@ class MemoryItem:
         return f"MemoryItem({self.value!r}, etag={self.etag!r})"
 
 
+class Cell:
+    """The answer to one kernel cell (Session.run).
+
+    stdout, stderr    the streams (a traceback is on stderr too)
+    exit_code         0, or 1 when the cell raised
+    results           the MIME bundles in order: [{"data": {mime: value},
+                      "metadata", "isMainResult"}]
+    text              the text/plain of the last expression's value, or
+                      None when the cell ended in a statement
+    images            [(mime, bytes)] of every image result (a matplotlib
+                      figure is an image/png), decoded from base64
+    error             {"name", "value", "traceback"} or None
+    execution_count   cells run by this interpreter (1 after a restart)
+    interrupted       SIGINT stopped the cell (variables kept)
+    restarted         the interpreter was started again (variables gone)
+    raw               the whole answer (the step's dict)
+    """
+
+    IMAGE_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp")
+
+    def __init__(self, raw):
+        import base64
+        self.raw = raw
+        run = raw.get("run") or {}
+        k = raw.get("kernel") or {}
+        self.stdout = run.get("stdout", "")
+        self.stderr = run.get("stderr", "")
+        self.exit_code = run.get("exitCode")
+        self.results = k.get("results") or []
+        self.error = k.get("error")
+        self.execution_count = k.get("executionCount")
+        self.interrupted = bool(k.get("interrupted"))
+        self.restarted = bool(k.get("restarted"))
+        self.text = None
+        self.images = []
+        for r in self.results:
+            data = r.get("data") or {}
+            if r.get("isMainResult"):
+                self.text = data.get("text/plain")
+            for mime in self.IMAGE_TYPES:
+                if isinstance(data.get(mime), str):
+                    self.images.append((mime, base64.b64decode(data[mime])))
+                    break
+
+    def __repr__(self):
+        return (f"Cell(text={self.text!r}, images={len(self.images)}, "
+                f"error={(self.error or {}).get('name')!r})")
+
+
 class Client:
     """A connection-less client: every call is one HTTP request.
 
@@ -249,6 +315,52 @@ class Client:
     def list_sessions(self):
         """GET /v1/sessions: this tenant's sessions (dicts, no tokens)."""
         return self._json("GET", "/v1/sessions")["sessions"]
+
+    def create_kernel(self, runtime="python", *, ttl_sec=None, limits=None,
+                      version=None, timeout=None, **extra):
+        """A kernel session (python or javascript): one interpreter whose
+        variables last across cells; run cells with Session.run. Use it in
+        a with block, like create_session."""
+        return self.create_session(runtime, ttl_sec=ttl_sec, limits=limits,
+                                   version=version, timeout=timeout,
+                                   type="kernel", **extra)
+
+    # ----------------------------------------------------------- volumes
+
+    def create_volume(self, name, *, size_bytes=None, timeout=None):
+        """POST /v1/volumes: a new empty Volume of the tenant (its cap
+        size_bytes, else the server's default)."""
+        body = {"name": name}
+        if size_bytes is not None:
+            body["sizeBytes"] = size_bytes
+        return Volume(self, self._json("POST", "/v1/volumes", body,
+                                       timeout=timeout))
+
+    def copy_volume(self, source, name, *, size_bytes=None, timeout=None):
+        """An instant copy (a snapshot) of the volume source (a Volume or
+        an id) named name. Its cap is the source's unless size_bytes."""
+        body = {"name": name, "from": getattr(source, "id", source)}
+        if size_bytes is not None:
+            body["sizeBytes"] = size_bytes
+        return Volume(self, self._json("POST", "/v1/volumes", body,
+                                       timeout=timeout))
+
+    def list_volumes(self):
+        """GET /v1/volumes: the tenant's Volumes, by name."""
+        return [Volume(self, v)
+                for v in self._json("GET", "/v1/volumes")["volumes"]]
+
+    def get_volume(self, volume_id):
+        """GET /v1/volumes/{id}: the Volume (NotFound, volume_not_found,
+        for an unknown one or another tenant's)."""
+        return Volume(self, self._json("GET", Volume.path_of(volume_id)))
+
+    def delete_volume(self, volume_id):
+        """DELETE a volume and its files (Conflict, volume_busy, while a
+        session holds it)."""
+        resp = self._request("DELETE", Volume.path_of(
+            getattr(volume_id, "id", volume_id)))
+        resp.close()
 
     # ----------------------------------------------------------- memory
 
@@ -505,7 +617,91 @@ class Client:
                    doc.get("requestId") or rid, retry)
 
 
-class Session:
+class _Files:
+    """The file API a session and a volume share (GET|PUT|DELETE .../fs):
+    paths relative to the root (/workspace, or the volume's)."""
+
+    def _fs_path(self, path):
+        return self._path("/fs?path=" + urllib.parse.quote(path, safe="/"))
+
+    # Each class gives _path(sub) and _h(extra) (its headers).
+
+    def list(self, path=""):
+        """A directory: {"path", "dir", "entries": [{"name", "size",
+        "dir", "modTime", "type", "mode"}]}."""
+        resp = self.client._request("GET", self._fs_path(path),
+                                    headers=self._h())
+        with resp:
+            return json.loads(self.client._read_all(resp))
+
+    def upload(self, path, src, *, timeout=None):
+        """Write a file from src: a path on disk (streamed from it), a
+        binary file object (streamed) or bytes/str. Parents are created.
+        Returns {"path", "bytes", "sha256"}."""
+        if isinstance(src, str) and not isinstance(src, bytes):
+            if os.path.exists(src):
+                with open(src, "rb") as f:
+                    return self.upload(path, f, timeout=timeout)
+            raise FileNotFoundError(src)
+        if isinstance(src, os.PathLike):
+            with open(src, "rb") as f:
+                return self.upload(path, f, timeout=timeout)
+        return self._put(path, src, timeout)
+
+    def write(self, path, data, *, timeout=None):
+        """Write bytes (or str, as UTF-8) to a file."""
+        if isinstance(data, str):
+            data = data.encode("utf-8")
+        return self._put(path, data, timeout)
+
+    def _put(self, path, data, timeout):
+        resp = self.client._request(
+            "PUT", self._fs_path(path), data=data,
+            headers=self._h({"Content-Type": "application/octet-stream"}),
+            timeout=timeout)
+        with resp:
+            return json.loads(self.client._read_all(resp, timeout))
+
+    def read(self, path, *, timeout=None):
+        """A file's bytes."""
+        resp = self.client._request("GET", self._fs_path(path),
+                                    headers=self._h(), accept="*/*",
+                                    timeout=timeout)
+        with resp:
+            return self.client._read_all(resp, timeout)
+
+    def download(self, path, dest, *, timeout=None, chunk=1 << 16):
+        """Stream a file to dest (a path on disk, written atomically via a
+        temporary name, or a binary file object). Returns the bytes
+        written."""
+        resp = self.client._request("GET", self._fs_path(path),
+                                    headers=self._h(), accept="*/*",
+                                    timeout=timeout)
+        with resp:
+            if hasattr(dest, "write"):
+                return _copy(self.client, resp, dest, chunk, timeout)
+            tmp = f"{os.fspath(dest)}.part{os.getpid()}"
+            try:
+                with open(tmp, "wb") as f:
+                    n = _copy(self.client, resp, f, chunk, timeout)
+                os.replace(tmp, dest)
+                return n
+            except BaseException:
+                try:
+                    os.unlink(tmp)
+                except OSError:
+                    pass
+                raise
+
+    def remove(self, path):
+        """Delete a file or a directory with all it holds (no error when
+        it does not exist)."""
+        resp = self.client._request("DELETE", self._fs_path(path),
+                                    headers=self._h())
+        resp.close()
+
+
+class Session(_Files):
     """A session: a sandbox whose /workspace lasts across steps. Made by
     Client.create_session (or Client.session to attach to one). In a with
     block it is deleted at the end; close() does the same.
@@ -538,10 +734,6 @@ class Session:
         h = {"X-Session-Token": self.token}
         h.update(extra or {})
         return h
-
-    @staticmethod
-    def _fs(path):
-        return "/fs?path=" + urllib.parse.quote(path, safe="/")
 
     def _call(self, method, sub="", body=None, timeout=None):
         resp = self.client._open(method, self._path(sub), body,
@@ -608,78 +800,66 @@ class Session:
         return self.client._stream(self._path("/exec"), body, self._h(),
                                    timeout)
 
-    # ---- files (paths relative to /workspace)
+    # ---- kernels
 
-    def list(self, path=""):
-        """A directory: {"path", "dir", "entries": [{"name", "size",
-        "dir", "modTime", "type", "mode"}]}."""
-        return self._call("GET", self._fs(path))
+    def run(self, code, *, stdin=None, limits=None, timeout=None):
+        """Run one cell in a kernel session: a Cell (its results, the last
+        expression's value as text, images decoded). A cell that raises is
+        a Cell with error, not an exception."""
+        return Cell(self.exec(code, stdin=stdin, limits=limits,
+                              timeout=timeout))
 
-    def upload(self, path, src, *, timeout=None):
-        """Write a file from src: a path on disk (streamed from it), a
-        binary file object (streamed) or bytes/str. Parents are created.
-        Returns {"path", "bytes", "sha256"}."""
-        if isinstance(src, str) and not isinstance(src, bytes):
-            if os.path.exists(src):
-                with open(src, "rb") as f:
-                    return self.upload(path, f, timeout=timeout)
-            raise FileNotFoundError(src)
-        if isinstance(src, os.PathLike):
-            with open(src, "rb") as f:
-                return self.upload(path, f, timeout=timeout)
-        return self._put(path, src, timeout)
+    def restart(self):
+        """Start the kernel's interpreter again (variables gone; the
+        workspace stays): {"restarted": true}. BadRequest (not_a_kernel)
+        for a filesystem session."""
+        return self._call("POST", "/restart", body={})
 
-    def write(self, path, data, *, timeout=None):
-        """Write bytes (or str, as UTF-8) to a file."""
-        if isinstance(data, str):
-            data = data.encode("utf-8")
-        return self._put(path, data, timeout)
 
-    def _put(self, path, data, timeout):
-        resp = self.client._request(
-            "PUT", self._path(self._fs(path)), data=data,
-            headers=self._h({"Content-Type": "application/octet-stream"}),
-            timeout=timeout)
-        with resp:
-            return json.loads(self.client._read_all(resp, timeout))
+class Volume(_Files):
+    """A volume: long-term disk of the tenant, attached to sessions at
+    create (create_session(..., volumes=[{"id", "mountPath", "mode"}])),
+    its files reachable without a session through the same file methods
+    as a Session's (list, upload, write, read, download, remove; writes
+    are Conflict, volume_locked, while a session holds it read-write).
 
-    def read(self, path, *, timeout=None):
-        """A file's bytes."""
-        resp = self.client._request("GET", self._path(self._fs(path)),
-                                    headers=self._h(), accept="*/*",
-                                    timeout=timeout)
-        with resp:
-            return self.client._read_all(resp, timeout)
+    id, name  its id (vol_...) and name
+    info      the volume object of the last answer (sizeBytes, usedBytes,
+              attachedTo ...)
+    """
 
-    def download(self, path, dest, *, timeout=None, chunk=1 << 16):
-        """Stream a file to dest (a path on disk, written atomically via a
-        temporary name, or a binary file object). Returns the bytes
-        written."""
-        resp = self.client._request("GET", self._path(self._fs(path)),
-                                    headers=self._h(), accept="*/*",
-                                    timeout=timeout)
-        with resp:
-            if hasattr(dest, "write"):
-                return _copy(self.client, resp, dest, chunk, timeout)
-            tmp = f"{os.fspath(dest)}.part{os.getpid()}"
-            try:
-                with open(tmp, "wb") as f:
-                    n = _copy(self.client, resp, f, chunk, timeout)
-                os.replace(tmp, dest)
-                return n
-            except BaseException:
-                try:
-                    os.unlink(tmp)
-                except OSError:
-                    pass
-                raise
+    def __init__(self, client, info):
+        self.client = client
+        self.info = info
+        self.id = info["id"]
+        self.name = info.get("name")
 
-    def remove(self, path):
-        """Delete a file or a directory with all it holds (no error when
-        it does not exist)."""
-        resp = self.client._request("DELETE", self._path(self._fs(path)),
-                                    headers=self._h())
-        resp.close()
+    def __repr__(self):
+        return f"Volume({self.id!r}, name={self.name!r})"
+
+    @staticmethod
+    def path_of(volume_id):
+        return "/v1/volumes/" + urllib.parse.quote(volume_id, safe="")
+
+    def _path(self, sub=""):
+        return self.path_of(self.id) + sub
+
+    def _h(self, extra=None):
+        return dict(extra or {})
+
+    def get(self):
+        """GET the volume object again (usage, holders)."""
+        self.info = self.client._json("GET", self._path())
+        self.name = self.info.get("name")
+        return self.info
+
+    def copy(self, name, *, size_bytes=None):
+        """An instant copy of this volume named name: a new Volume."""
+        return self.client.copy_volume(self, name, size_bytes=size_bytes)
+
+    def delete(self):
+        """Delete the volume and its files."""
+        self.client.delete_volume(self.id)
 
 
 def _copy(client, resp, f, chunk, timeout):

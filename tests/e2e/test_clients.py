@@ -11,32 +11,8 @@ import time
 
 import pytest
 
-from conftest import BASE_URL
-
-HERE = os.path.dirname(__file__)
-sys.path.insert(0, os.path.join(HERE, "..", "..", "clients", "python"))
-sys.path.insert(0, os.path.join(HERE, "..", "node"))
-import isobox  # noqa: E402
-import nodeenv  # noqa: E402
-
-NODE_DIR = os.path.join(HERE, "..", "node")
-
-
-def retry(fn, seconds=120):
-    """Retry 429 answers (rate limit, every sandbox busy): not under test."""
-    deadline = time.monotonic() + seconds
-    while True:
-        try:
-            return fn()
-        except isobox.RateLimited as e:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(min(max(e.retry_after or 1, 0.2), 10))
-
-
-@pytest.fixture(scope="module")
-def box():
-    return isobox.Client(BASE_URL, timeout=90)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "helpers"))
+from clients_common import box, isobox, retry, run_js  # noqa: E402,F401
 
 
 # --------------------------------------------------------------- Python client
@@ -193,8 +169,7 @@ def test_python_key_and_server_errors(fake):
 
 @pytest.fixture(scope="module")
 def js_report():
-    node = nodeenv.ensure(NODE_DIR)
-    return nodeenv.run_json(node, os.path.join(NODE_DIR, "js_client.mjs"), BASE_URL)
+    return run_js("js_client.mjs")
 
 
 def test_js_runtimes_and_execute(js_report, runtimes):

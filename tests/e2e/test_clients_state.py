@@ -1,8 +1,10 @@
-"""The clients' session, file and memory methods (clients/python/isobox.py,
-clients/js/isobox.mjs) against the live server: every method once, files
-streamed from and to disk with their bytes checked, compare-and-set under
-concurrent writers, errors carrying the server's code and status, and
-sessions that delete themselves (a with block, close())."""
+"""The clients' session, file, kernel, volume and memory methods
+(clients/python/isobox.py, clients/js/isobox.mjs) against the live server:
+every method once, files streamed from and to disk with their bytes
+checked, kernel cells with their values and plots, volumes copied and
+attached, compare-and-set under concurrent writers, errors carrying the
+server's code and status, and sessions that delete themselves (a with
+block, close())."""
 import hashlib
 import os
 import sys
@@ -11,32 +13,8 @@ import time
 
 import pytest
 
-from conftest import BASE_URL
-
-HERE = os.path.dirname(__file__)
-sys.path.insert(0, os.path.join(HERE, "..", "..", "clients", "python"))
-sys.path.insert(0, os.path.join(HERE, "..", "node"))
-import isobox  # noqa: E402
-import nodeenv  # noqa: E402
-
-NODE_DIR = os.path.join(HERE, "..", "node")
-
-
-def retry(fn, seconds=300):
-    """Retry 429 answers (capacity, too many sessions): not under test."""
-    deadline = time.monotonic() + seconds
-    while True:
-        try:
-            return fn()
-        except isobox.RateLimited as e:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(min(max(e.retry_after or 1, 0.2), 10))
-
-
-@pytest.fixture(scope="module")
-def box():
-    return isobox.Client(BASE_URL, timeout=90)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "helpers"))
+from clients_common import box, isobox, retry, run_js  # noqa: E402,F401
 
 
 @pytest.fixture
@@ -176,6 +154,137 @@ def test_python_session_errors(box, sess):
     assert ei.value.code == "unknown_language"
 
 
+# --------------------------------------------------------------- kernels
+
+
+def kernel_or_skip(box, runtime="python"):
+    try:
+        return retry(lambda: box.create_kernel(runtime, ttl_sec=300))
+    except isobox.BadRequest as e:
+        if e.code in ("kernel_disabled", "kernel_unavailable"):
+            pytest.skip(f"this server has no {runtime} kernel ({e.code})")
+        raise
+
+
+def test_python_kernel_cells_images_interrupt_restart(box, sess):
+    with kernel_or_skip(box) as k:
+        assert k.info["type"] == "kernel"
+        cell = retry(lambda: k.run("import matplotlib\nmatplotlib.use('Agg')\n"
+                                   "import matplotlib.pyplot as plt\n"
+                                   "plt.plot([1, 3, 2])\nn = 6\nprint('hi')\nn * 7",
+                                   limits={"wallTimeMs": 20000}))
+        assert isinstance(cell, isobox.Cell)
+        assert cell.text == "42" and cell.stdout == "hi\n" and cell.exit_code == 0
+        assert cell.execution_count == 1 and cell.error is None
+        assert [m for m, _ in cell.images] == ["image/png"]
+        assert cell.images[0][1].startswith(b"\x89PNG\r\n\x1a\n")
+        assert any(r["isMainResult"] for r in cell.results)
+        cell = retry(lambda: k.run("n + 1"))
+        assert cell.text == "7" and cell.execution_count == 2 and cell.images == []
+        cell = retry(lambda: k.run("1 / 0"))
+        assert cell.error["name"] == "ZeroDivisionError" and cell.exit_code == 1
+        assert cell.text is None and "ZeroDivisionError" in cell.stderr
+
+        out = {}
+        th = threading.Thread(target=lambda: out.update(cell=retry(lambda: k.run(
+            "import time\ntime.sleep(60)", limits={"wallTimeMs": 20000}))))
+        th.start()
+        deadline = time.monotonic() + 30
+        while True:
+            time.sleep(0.5)
+            try:
+                assert k.interrupt() == {"interrupted": True}
+                break
+            except isobox.Conflict as e:
+                assert e.code == "session_idle" and time.monotonic() < deadline
+        th.join(60)
+        assert out["cell"].interrupted is True and out["cell"].restarted is False
+        assert retry(lambda: k.run("n")).text == "6"  # kept after an interrupt
+
+        assert k.restart() == {"restarted": True}
+        cell = retry(lambda: k.run("n"))
+        assert cell.error["name"] == "NameError" and cell.execution_count == 1
+    assert k.closed
+    with pytest.raises(isobox.BadRequest) as ei:
+        sess.restart()
+    assert ei.value.code == "not_a_kernel" and ei.value.status == 400
+
+
+# --------------------------------------------------------------- volumes
+
+
+def test_python_volumes(box, tmp_path):
+    name = f"pyclient-{os.getpid()}-{time.monotonic_ns()}"
+    made = []
+    try:
+        vol = box.create_volume(name, size_bytes=32 << 20)
+        made.append(vol)
+        assert isinstance(vol, isobox.Volume) and vol.id.startswith("vol_")
+        assert vol.name == name and vol.info["sizeBytes"] == 32 << 20
+        data = os.urandom(2 * 1024 * 1024 + 5)
+        src = tmp_path / "in.bin"
+        src.write_bytes(data)
+        assert vol.upload("raw/in.bin", str(src))["sha256"] == hashlib.sha256(data).hexdigest()
+        assert vol.write("notes.txt", "héllo")["bytes"] == len("héllo".encode())
+        assert [e["name"] for e in vol.list("raw")["entries"]] == ["in.bin"]
+        assert {"raw", "notes.txt"} <= {e["name"] for e in vol.list()["entries"]}
+        assert vol.download("raw/in.bin", str(tmp_path / "back.bin")) == len(data)
+        assert (tmp_path / "back.bin").read_bytes() == data
+
+        copy = vol.copy(name + "-copy")
+        made.append(copy)
+        copy2 = box.copy_volume(vol.id, name + "-copy2", size_bytes=16 << 20)
+        made.append(copy2)
+        assert copy.info["copiedFrom"] == vol.id and copy.info["sizeBytes"] == 32 << 20
+        assert copy2.info["sizeBytes"] == 16 << 20
+        assert copy.read("notes.txt") == "héllo".encode()
+        copy.write("notes.txt", "changed")
+        copy.remove("raw")
+        assert vol.read("notes.txt") == "héllo".encode() and vol.read("raw/in.bin") == data
+        assert "raw" not in {e["name"] for e in copy.list()["entries"]}
+
+        listed = {v.name: v for v in box.list_volumes()}
+        assert {name, name + "-copy", name + "-copy2"} <= set(listed)
+        assert isinstance(listed[name], isobox.Volume) and listed[name].id == vol.id
+        got = box.get_volume(vol.id)
+        assert got.name == name and got.info["usedBytes"] >= 0 and vol.get()["id"] == vol.id
+
+        # Attached read-write: its files change through the session only.
+        with retry(lambda: box.create_session("python", ttl_sec=120, volumes=[
+                {"id": vol.id, "mountPath": "/data", "mode": "rw"}])) as s:
+            res = retry(lambda: s.exec("print(open('/data/notes.txt').read())"))
+            assert res["run"]["stdout"] == "héllo\n"
+            assert box.get_volume(vol.id).info["attachedTo"]["readWrite"] == s.id
+            with pytest.raises(isobox.Conflict) as ei:
+                vol.write("x.txt", "no")
+            assert ei.value.code == "volume_locked" and ei.value.status == 409
+            with pytest.raises(isobox.Conflict) as ei:
+                vol.delete()
+            assert ei.value.code == "volume_busy"
+            assert vol.read("notes.txt") == "héllo".encode()  # reads are fine
+
+        with pytest.raises(isobox.Conflict) as ei:
+            box.create_volume(name.upper())
+        assert ei.value.code == "volume_name_exists"
+        with pytest.raises(isobox.BadRequest) as ei:
+            box.create_volume("bad/name")
+        assert ei.value.code == "invalid_name"
+        copy.delete()
+        box.delete_volume(copy2)
+        made[1:] = []
+        with pytest.raises(isobox.NotFound) as ei:
+            box.get_volume(copy.id)
+        assert ei.value.code == "volume_not_found" and ei.value.status == 404
+        with pytest.raises(isobox.NotFound):
+            copy.read("notes.txt")
+    finally:
+        for v in made:
+            try:
+                v.delete()
+            except isobox.NotFound:
+                pass
+
+
 # --------------------------------------------------------------- memory
 
 
@@ -262,10 +371,7 @@ def test_seed_calls_unchanged(box):
 
 @pytest.fixture(scope="module")
 def js(tmp_path_factory):
-    node = nodeenv.ensure(NODE_DIR)
-    work = tmp_path_factory.mktemp("jsstate")
-    return nodeenv.run_json(node, os.path.join(NODE_DIR, "js_client_state.mjs"),
-                            BASE_URL, str(work))
+    return run_js("js_client_state.mjs", str(tmp_path_factory.mktemp("jsstate")))
 
 
 def test_js_sessions(js):
@@ -312,3 +418,37 @@ def test_js_memory(js):
     assert js["allKeys"] == ["bin", "counter", "dir/key"]
     assert js["usage"]["tenant"]
     assert js["missing"] is None and js["missingErr"]["code"] == "not_found"
+
+
+def test_js_kernels(js):
+    k = js["kernel"]
+    if k.get("skipped"):
+        pytest.skip(f"this server has no python kernel ({k['skipped']})")
+    assert k["isCell"] and k["type"] == "kernel"
+    assert k["text"] == "42" and k["stdout"] == "hi\n" and k["executionCount"] == 1
+    assert k["imageMimes"] == ["image/png"] and k["pngMagic"] is True
+    assert k["kept"] == "7"
+    assert k["error"] == "ZeroDivisionError" and k["exitCode"] == 1
+    assert k["interrupt"] == {"interrupted": True} and k["interrupted"] is True
+    assert k["keptAfterInterrupt"] == "6"
+    assert k["restart"] == {"restarted": True}
+    assert k["afterRestart"] == {"error": "NameError", "executionCount": 1}
+    assert k["notAKernel"]["code"] == "not_a_kernel" and k["notAKernel"]["status"] == 400
+
+
+def test_js_volumes(js):
+    v = js["volume"]
+    assert v["isVolume"] and v["id"].startswith("vol_") and v["sizeBytes"] == 32 << 20
+    assert v["upload"]["sha256"] == v["bigSha"] and v["downloadSha"] == v["bigSha"]
+    assert v["write"]["bytes"] == len("héllo".encode()) and v["readText"] == "héllo"
+    assert v["listRaw"] == ["big.bin"]
+    assert v["copy"]["copiedFrom"] == v["id"] and v["copyText"] == "héllo"
+    assert v["copy2Size"] == 16 << 20
+    assert v["originalKept"] == "héllo" and v["copyAfterRemove"] == ["notes.txt"]
+    assert v["listed"] is True and v["got"] == v["name"] and v["refreshed"] == v["id"]
+    assert v["attachedRead"] == "héllo\n"
+    assert v["locked"]["code"] == "volume_locked" and v["locked"]["status"] == 409
+    assert v["busy"]["code"] == "volume_busy"
+    assert v["nameTaken"]["code"] == "volume_name_exists"
+    assert v["gone"]["code"] == "volume_not_found" and v["gone"]["status"] == 404
+    assert v["leftOver"] == []

@@ -3,6 +3,7 @@ lifecycle, the tools (execute_code, list_runtimes, and the session, file and
 memory tools), results with their signals, tool errors, JSON-RPC errors for
 malformed messages, batches, transport details, and the official TypeScript
 SDK (@modelcontextprotocol/sdk) connecting to it."""
+import base64
 import hashlib
 import json
 import os
@@ -293,6 +294,52 @@ def test_mcp_session_list_has_no_tokens(mcp_session):
     assert mcp_session["sessionId"] in text_of(res)
 
 
+def test_mcp_session_object_is_the_http_one(mcp_session):
+    """session_create answers the HTTP API's session object (the session
+    module's builder), plus sessionId and the token."""
+    sid, tok = mcp_session["sessionId"], mcp_session["token"]
+    r = requests.get(full_url(f"/v1/sessions/{sid}"), headers={"X-Session-Token": tok}, timeout=30)
+    http = r.json()
+    for k in ("id", "runtime", "version", "type", "createdAt", "ttlSec", "limits",
+              "diskQuotaBytes", "lastActivityAt"):
+        assert mcp_session[k] == http[k], k
+    assert mcp_session["id"] == sid and mcp_session["type"] == "filesystem"
+
+
+def test_mcp_kernel_session_returns_images():
+    res = call("session_create", {"runtime": "python", "type": "kernel", "ttlSec": 120})
+    if res["isError"]:
+        assert any(c in text_of(res) for c in ("kernel_disabled", "kernel_unavailable")), res
+        pytest.skip("this server has no python kernel")
+    sc = sc_of(res)
+    ids = {"sessionId": sc["sessionId"], "token": sc["token"]}
+    try:
+        assert sc["type"] == "kernel"
+        out = call("session_exec", dict(ids, code="import matplotlib.pyplot as plt\n"
+                                        "plt.plot([1, 3, 2])\nplt.figure()\nplt.bar([1], [2])\nx = 6\nx * 7",
+                                        limits={"wallTimeMs": 20000}))
+        assert out["isError"] is False, out
+        kinds = [c["type"] for c in out["content"]]
+        # (a cold interpreter imports matplotlib here: a generous wall time)
+        assert kinds == ["text", "image", "image"], out["content"][0]["text"]
+        for c in out["content"][1:]:
+            assert c["mimeType"] == "image/png"
+            assert base64.b64decode(c["data"]).startswith(b"\x89PNG\r\n\x1a\n")
+        text = out["content"][0]["text"]
+        assert "Out[1]: 42" in text and "[image 2: image/png" in text
+        k = out["structuredContent"]["kernel"]
+        assert k["executionCount"] == 1 and len(k["results"]) == 3
+        err = call("session_exec", dict(ids, code="1 / 0"))
+        assert [c["type"] for c in err["content"]] == ["text"]
+        assert "Error: ZeroDivisionError: division by zero" in err["content"][0]["text"]
+        assert err["structuredContent"]["kernel"]["error"]["name"] == "ZeroDivisionError"
+        assert "Out[3]: 6" in text_of(call("session_exec", dict(ids, code="x")))
+    finally:
+        call("session_close", ids)
+    bad = call("session_create", {"runtime": "python", "type": "notebook"})
+    assert bad["isError"] is True and "invalid_field" in text_of(bad)
+
+
 def test_mcp_memory():
     ns = f"mcp-{os.getpid()}"
     put = sc_of(call("memory_put", {"namespace": ns, "key": "k/1", "value": "v1", "ttlSec": 60}))
@@ -569,3 +616,28 @@ def test_official_sdk_works_in_steps(node):
     assert doc["memoryDelete"]["isError"] is False
     assert "not_found" in doc["memoryGone"]["content"][0]["text"]
     assert doc["missingToken"]["code"] == -32602
+
+
+@pytest.mark.slow
+def test_official_sdk_kernel_plot_is_image_content(node):
+    """Through the SDK: a kernel session's plot arrives as MCP image content
+    (type image, base64 PNG data, mimeType) beside the text, and a file
+    round trip goes through a cell."""
+    doc = nodeenv.run_json(node, os.path.join(NODE_DIR, "mcp_client.mjs"), MCP_URL)
+    k = doc["kernel"]
+    if k["create"]["isError"]:
+        assert "kernel_disabled" in k["create"]["text"] or "kernel_unavailable" in k["create"]["text"]
+        pytest.skip("this server has no python kernel")
+    assert k["create"]["type"] == "kernel" and "kernel session" in k["create"]["text"]
+    plot = k["plot"]
+    assert plot["isError"] is False, plot
+    assert plot["types"] == ["text", "image"], plot["types"]
+    assert plot["images"][0]["mimeType"] == "image/png"
+    assert plot["images"][0]["magic"] == [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]
+    assert plot["images"][0]["bytes"] > 1000
+    assert "Out[1]: 42" in plot["text"] and "[image 1: image/png" in plot["text"]
+    assert plot["kernel"]["executionCount"] == 1 and plot["kernel"]["error"] is None
+    assert k["again"]["types"] == ["text"] and "Out[2]: [1, 3, 2]" in k["again"]["text"]
+    assert k["write"]["isError"] is False
+    assert k["read"]["content"][0]["text"] == "6"
+    assert k["close"]["isError"] is False

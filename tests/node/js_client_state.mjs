@@ -1,4 +1,4 @@
-// js_client_state.mjs - exercise the session, file and memory methods of
+// js_client_state.mjs - exercise the session, file, kernel, volume and memory methods of
 // clients/js/isobox.mjs against a live server. Prints one JSON report;
 // asserted by tests/e2e/test_clients_state.py.
 //
@@ -6,7 +6,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { Isobox, IsoboxError, Session } from '../../clients/js/isobox.mjs';
+import { Cell, Isobox, IsoboxError, Session, Volume } from '../../clients/js/isobox.mjs';
 
 const base = process.argv[2] || 'http://127.0.0.1:8090';
 const work = process.argv[3] || fs.mkdtempSync('/tmp/isobox-js-');
@@ -112,5 +112,108 @@ await box.memoryDelete(ns, 'dir/key');
 out.missing = await box.memoryGet(ns, 'dir/key', { missingOk: true });
 out.missingErr = await errOf(() => box.memoryGet(ns, 'dir/key'));
 for (const k of ['bin', 'counter']) await box.memoryDelete(ns, k);
+
+// ---- kernels
+out.kernel = {};
+let k = null;
+try {
+  k = await retry(() => box.createKernel({ runtime: 'python', ttlSec: 300 }));
+} catch (e) {
+  if (!(e instanceof IsoboxError) || !['kernel_disabled', 'kernel_unavailable'].includes(e.code)) throw e;
+  out.kernel.skipped = e.code;
+}
+if (k) {
+  const K = out.kernel;
+  try {
+    K.type = k.info.type;
+    let c = await retry(() => k.run({
+      code: 'import matplotlib.pyplot as plt\nplt.plot([1, 3, 2])\nn = 6\nprint("hi")\nn * 7',
+      limits: { wallTimeMs: 20000 }, // a cold interpreter imports matplotlib here
+    }));
+    K.isCell = c instanceof Cell;
+    K.text = c.text;
+    K.stdout = c.stdout;
+    K.executionCount = c.executionCount;
+    K.imageMimes = c.images.map((i) => i.mime);
+    K.pngMagic = c.images.length > 0 && c.images[0].bytes[0] === 0x89 && c.images[0].bytes[1] === 0x50;
+    K.kept = (await retry(() => k.run({ code: 'n + 1' }))).text;
+    c = await retry(() => k.run('1 / 0'));
+    K.error = c.error && c.error.name;
+    K.exitCode = c.exitCode;
+    const sleeping = retry(() => k.run({ code: 'import time\ntime.sleep(60)', limits: { wallTimeMs: 20000 } }));
+    for (let i = 0; i < 60; i++) {
+      await sleep(500);
+      const r = await errOf(async () => { K.interrupt = await k.interrupt(); });
+      if (!r.threw) break;
+      if (r.code !== 'session_idle') throw new Error(`interrupt: ${r.code}`);
+    }
+    K.interrupted = (await sleeping).interrupted;
+    K.keptAfterInterrupt = (await retry(() => k.run('n'))).text;
+    K.restart = await k.restart();
+    c = await retry(() => k.run('n'));
+    K.afterRestart = { error: c.error && c.error.name, executionCount: c.executionCount };
+  } finally {
+    await k.close();
+  }
+  const fsess = await retry(() => box.createSession({ runtime: 'python', ttlSec: 120 }));
+  try {
+    K.notAKernel = await errOf(() => fsess.restart());
+  } finally {
+    await fsess.close();
+  }
+}
+
+// ---- volumes
+const vname = `jsclient-${process.pid}-${Date.now()}`;
+const made = [];
+const V = (out.volume = {});
+try {
+  const vol = await box.createVolume(vname, { sizeBytes: 32 << 20 });
+  made.push(vol);
+  V.isVolume = vol instanceof Volume;
+  V.id = vol.id;
+  V.name = vol.name;
+  V.sizeBytes = vol.info.sizeBytes;
+  const big = crypto.randomBytes(2 * 1024 * 1024 + 5);
+  V.bigSha = sha(big);
+  fs.writeFileSync(path.join(work, 'vbig.bin'), big);
+  V.upload = await vol.uploadFile('raw/big.bin', path.join(work, 'vbig.bin'));
+  await vol.downloadFile('raw/big.bin', path.join(work, 'vback.bin'));
+  V.downloadSha = sha(fs.readFileSync(path.join(work, 'vback.bin')));
+  V.write = await vol.write('notes.txt', 'héllo');
+  V.readText = await vol.readText('notes.txt');
+  V.listRaw = (await vol.list('raw')).entries.map((e) => e.name);
+  const copy = await vol.copy(`${vname}-copy`);
+  made.push(copy);
+  V.copy = copy.info;
+  V.copyText = await copy.readText('notes.txt');
+  const copy2 = await box.copyVolume(vol.id, `${vname}-copy2`, { sizeBytes: 16 << 20 });
+  made.push(copy2);
+  V.copy2Size = copy2.info.sizeBytes;
+  await copy.write('notes.txt', 'changed');
+  await copy.remove('raw');
+  V.originalKept = await vol.readText('notes.txt');
+  V.copyAfterRemove = (await copy.list()).entries.map((e) => e.name).sort();
+  V.listed = (await box.listVolumes()).some((x) => x instanceof Volume && x.id === vol.id);
+  V.got = (await box.getVolume(vol.id)).name;
+  V.refreshed = (await vol.get()).id;
+  const held = await retry(() => box.createSession({
+    runtime: 'python', ttlSec: 120, volumes: [{ id: vol.id, mountPath: '/data', mode: 'rw' }],
+  }));
+  try {
+    V.attachedRead = (await retry(() => held.exec({ code: 'print(open("/data/notes.txt").read())' }))).run.stdout;
+    V.locked = await errOf(() => vol.write('x.txt', 'no'));
+    V.busy = await errOf(() => vol.delete());
+  } finally {
+    await held.close();
+  }
+  V.nameTaken = await errOf(() => box.createVolume(vname.toUpperCase()));
+  await copy.delete();
+  await box.deleteVolume(copy2);
+  V.gone = await errOf(() => box.getVolume(copy.id));
+} finally {
+  for (const v of made) await v.delete().catch(() => {});
+}
+V.leftOver = (await box.listVolumes()).filter((x) => x.name.startsWith(vname)).map((x) => x.name);
 
 process.stdout.write(JSON.stringify(out) + '\n');

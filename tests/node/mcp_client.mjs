@@ -92,6 +92,43 @@ out.memoryCas = await call('memory_put', { namespace: ns, key: 'answer', value: 
 out.memoryList = await call('memory_list', { namespace: ns });
 out.memoryDelete = await call('memory_delete', { namespace: ns, key: 'answer' });
 out.memoryGone = await call('memory_get', { namespace: ns, key: 'answer' });
+// A kernel session: a plot comes back as MCP image content beside the
+// text (the SDK checks every content item against its schema), a file
+// written with file_write is read by a cell, a file the cell wrote is read
+// back with file_read.
+out.kernel = {};
+const kc = await call('session_create', { runtime: 'python', type: 'kernel', ttlSec: 300 });
+out.kernel.create = { isError: kc.isError, text: kc.content[0].text, type: kc.structuredContent?.type };
+if (!kc.isError) {
+  const kid = { sessionId: kc.structuredContent.sessionId, token: kc.structuredContent.token };
+  try {
+    out.kernel.write = await call('file_write', { ...kid, path: 'in/points.txt', content: '1 3 2\n' });
+    const plot = await call('session_exec', {
+      ...kid,
+      code: 'import os\nimport matplotlib.pyplot as plt\nys = [int(v) for v in open("in/points.txt").read().split()]\n'
+        + 'plt.plot(ys)\nos.makedirs("out", exist_ok=True)\nopen("out/sum.txt", "w").write(str(sum(ys)))\n'
+        + 'sum(ys) * 7',
+      limits: { wallTimeMs: 20000 }, // a cold interpreter imports matplotlib here
+    });
+    out.kernel.plot = {
+      isError: plot.isError,
+      types: plot.content.map((c) => c.type),
+      text: plot.content[0].text,
+      images: plot.content.filter((c) => c.type === 'image').map((c) => ({
+        mimeType: c.mimeType,
+        magic: Array.from(Buffer.from(c.data, 'base64').subarray(0, 8)),
+        bytes: Buffer.from(c.data, 'base64').length,
+      })),
+      kernel: { ...plot.structuredContent?.kernel, results: undefined },
+    };
+    const again = await call('session_exec', { ...kid, code: 'ys' });
+    out.kernel.again = { text: again.content[0].text, types: again.content.map((c) => c.type) };
+    out.kernel.read = await call('file_read', { ...kid, path: 'out/sum.txt' });
+  } finally {
+    out.kernel.close = await call('session_close', kid);
+  }
+}
+
 try {
   await call('session_exec', { sessionId, code: 'print(1)' });
   out.missingToken = null;
