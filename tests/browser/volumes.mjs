@@ -4,7 +4,7 @@
 // files in its tree, a download equal to the upload, a copy holding the
 // same files and changed on its own, writes refused while a session holds
 // the volume, delete. Prints one JSON report on stdout and exits non-zero on
-// the first failed check. Run by tests/browser/test_volumes.py.
+// the first failed check. Run by tests/browser/test_volumes_view.py.
 //
 //   node tests/browser/volumes.mjs URL SCREENSHOT_DIR [CHROMIUM]
 import { chromium } from 'playwright-core';

@@ -467,3 +467,51 @@ def test_kernel_pool_stopped_entry_not_adopted(tmp_path):
         finally:
             d.stop()
         assert dep.wait_for(lambda: not (set(_pool_entries()) - before), 30), _pool_entries()
+
+
+@needs_btrfs
+@pytest.mark.disruptive
+def test_dockerd_restart(tmp_path):
+    """Stops the host's dockerd (SIGTERM, as test_ops does) and starts it
+    again as scripts/setup-host does: every sandbox dies. The kernel
+    session's next step says restarted: true (its variables are gone, said
+    plainly) and works; a new kernel session never gets the warm sandbox
+    that died with the engine: its first step is a fresh kernel's."""
+    tmp = str(tmp_path)
+    with sc.btrfs_store(tmp, "2G") as store:
+        before = set(_pool_entries())
+        d = sc.deployment(tmp, store, {"kernel_pool_size": 1}, name="kdockerd").start()
+        try:
+            s = sc.new_session(d.url, type="kernel")
+            assert s.run("x = 41")["run"]["exitCode"] == 0
+            assert dep.wait_for(lambda: set(_pool_entries()) - before - {s.id}, 60), \
+                "no warm sandbox"
+            pid = dep.dockerd_pid()
+            assert pid, "no dockerd process"
+            os.kill(pid, signal.SIGTERM)
+            assert dep.wait_for(lambda: not dep.alive(pid), 60, 0.25)
+            assert dep.start_dockerd(120), "dockerd did not come back"
+            deadline = time.monotonic() + 60
+            while True:
+                r = s.exec("1 + 1")
+                if r.status_code == 200 or time.monotonic() > deadline:
+                    break
+                time.sleep(1)
+            assert r.status_code == 200, r.text
+            k = check_kernel(r.json())
+            assert k["restarted"] is True, k
+            assert main_result(r.json())["text/plain"] == "2"
+            out = s.run("x")
+            assert check_kernel(out)["error"]["name"] == "NameError", out["kernel"]
+            n = sc.new_session(d.url, type="kernel")
+            out = n.run("y = 6\ny * 7")
+            assert main_result(out)["text/plain"] == "42", out
+            k = check_kernel(out, 1)
+            assert k["restarted"] is False, k
+            assert n.delete().status_code == 204
+            assert s.delete().status_code == 204
+        finally:
+            if not dep.dockerd_pid():
+                dep.start_dockerd(120)
+            d.stop()
+        assert dep.wait_for(lambda: not (set(_pool_entries()) - before), 30), _pool_entries()
