@@ -10,8 +10,10 @@ deployment with a btrfs store of its own ($ISOBOX_FCGI_BIN, root), a kill
 of every isobox.fcgi process with the variables still there afterwards.
 """
 import base64
+import hashlib
 import os
 import signal
+import socket
 import struct
 import sys
 import threading
@@ -398,8 +400,20 @@ def test_kernel_idle_stop_is_its_own(tmp_path):
 # warm kernel sandboxes (kernel_pool_size)
 
 
-def _pool_entries():
-    r = dep.docker("ps", "--no-trunc", "--filter", "label=isobox.kind=kernelpool",
+def _deployment_id(d):
+    """The isobox.deployment label of private deployment d's containers
+    (service.c: the first 16 hex digits of sha256 of "host:run_dir")."""
+    run_dir = os.path.join(d.tmp, "run")
+    return hashlib.sha256(("%s:%s" % (socket.gethostname(), run_dir)).encode()).hexdigest()[:16]
+
+
+def _pool_entries(d=None):
+    """session id -> container of the warm kernel sandboxes (of deployment
+    d only, when given: the main deployment's pool refills on its own)."""
+    f = ["--filter", "label=isobox.kind=kernelpool"]
+    if d is not None:
+        f += ["--filter", "label=isobox.deployment=" + _deployment_id(d)]
+    r = dep.docker("ps", "--no-trunc", *f,
                    "--format", '{{.ID}} {{.Label "isobox.session"}}', timeout=30, check=True)
     return dict(reversed(l.split()) for l in r.stdout.splitlines() if l.strip())
 
@@ -444,12 +458,11 @@ def test_kernel_pool_stopped_entry_not_adopted(tmp_path):
     and its first step is a fresh kernel's, and the pool replaces it."""
     tmp = str(tmp_path)
     with sc.btrfs_store(tmp, "2G") as store:
-        before = set(_pool_entries())
         d = sc.deployment(tmp, store, {"kernel_pool_size": 1}, name="kpdead").start()
         try:
-            assert dep.wait_for(lambda: set(_pool_entries()) - before, 60), "no warm sandbox"
-            [warm] = set(_pool_entries()) - before
-            cid = _pool_entries()[warm]
+            assert dep.wait_for(lambda: set(_pool_entries(d)), 60), "no warm sandbox"
+            [warm] = set(_pool_entries(d))
+            cid = _pool_entries(d)[warm]
             dep.docker("kill", cid, timeout=30, check=True)
             s = sc.new_session(d.url, type="kernel")
             assert s.id != warm, "the stopped warm sandbox was adopted"
@@ -461,12 +474,12 @@ def test_kernel_pool_stopped_entry_not_adopted(tmp_path):
             def replaced():
                 r = dep.docker("ps", "-a", "--no-trunc", "--filter", "id=" + cid,
                                "--format", "{{.ID}}", timeout=30, check=True)
-                return not r.stdout.strip() and (set(_pool_entries()) - before - {s.id})
+                return not r.stdout.strip() and (set(_pool_entries(d)) - {s.id})
             assert dep.wait_for(replaced, 60), "the stopped warm sandbox was not replaced"
             assert s.delete().status_code == 204
         finally:
             d.stop()
-        assert dep.wait_for(lambda: not (set(_pool_entries()) - before), 30), _pool_entries()
+        assert dep.wait_for(lambda: not (set(_pool_entries(d))), 30), _pool_entries(d)
 
 
 @needs_btrfs
@@ -479,12 +492,11 @@ def test_dockerd_restart(tmp_path):
     that died with the engine: its first step is a fresh kernel's."""
     tmp = str(tmp_path)
     with sc.btrfs_store(tmp, "2G") as store:
-        before = set(_pool_entries())
         d = sc.deployment(tmp, store, {"kernel_pool_size": 1}, name="kdockerd").start()
         try:
             s = sc.new_session(d.url, type="kernel")
             assert s.run("x = 41")["run"]["exitCode"] == 0
-            assert dep.wait_for(lambda: set(_pool_entries()) - before - {s.id}, 60), \
+            assert dep.wait_for(lambda: set(_pool_entries(d)) - {s.id}, 60), \
                 "no warm sandbox"
             pid = dep.dockerd_pid()
             assert pid, "no dockerd process"
@@ -514,4 +526,4 @@ def test_dockerd_restart(tmp_path):
             if not dep.dockerd_pid():
                 dep.start_dockerd(120)
             d.stop()
-        assert dep.wait_for(lambda: not (set(_pool_entries()) - before), 30), _pool_entries()
+        assert dep.wait_for(lambda: not (set(_pool_entries(d))), 30), _pool_entries(d)
