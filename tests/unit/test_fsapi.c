@@ -787,6 +787,7 @@ static atomic_int racing;
  * or serialising host: valgrind runs one thread at a time): the flipper
  * then pauses a little after each flip so they get a turn. */
 static atomic_int flip_gently;
+static int64_t gentle_after; /* set before the flipper starts */
 static atomic_long flips;
 static atomic_long leaks;
 static atomic_long reads_ok;
@@ -805,8 +806,10 @@ static void *flipper(void *arg)
 		if (renameat2(root, "d", root, "d_alt", RENAME_EXCHANGE) == 0) {
 			atomic_fetch_add(&flips, 1);
 		}
-		if (atomic_load(&flip_gently)) {
-			usleep(200);
+		/* Gentle on its own once the first 2.5 s are over: the thread
+		 * that would set flip_gently may itself be starved. */
+		if (atomic_load(&flip_gently) || now_ms() >= gentle_after) {
+			usleep(1000);
 		}
 		if (renameat2(root, "e/s", root, "e/s_alt", RENAME_EXCHANGE) !=
 		    0) {
@@ -905,6 +908,7 @@ static void test_race_swapped_symlinks(void **state)
 	assert_int_equal(symlinkat(outside, root, "e/s_alt"), 0);
 
 	atomic_store(&racing, 1);
+	gentle_after = now_ms() + 2500;
 	assert_int_equal(pthread_create(&f, NULL, flipper, NULL), 0);
 	for (i = 0; i < 2; i++) {
 		assert_int_equal(pthread_create(&w[i], NULL, worker, NULL), 0);
