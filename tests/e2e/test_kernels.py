@@ -427,11 +427,10 @@ def _pool_entries(d=None):
 def test_kernel_pool_adopt_refill_and_drain(tmp_path):
     tmp = str(tmp_path)
     with sc.btrfs_store(tmp, "2G") as store:
-        before = set(_pool_entries())
         d = sc.deployment(tmp, store, {"kernel_pool_size": 1}, name="kpool").start()
         try:
-            assert dep.wait_for(lambda: set(_pool_entries()) - before, 60), "no warm sandbox"
-            warm = set(_pool_entries()) - before
+            assert dep.wait_for(lambda: set(_pool_entries(d)), 60), "no warm sandbox"
+            warm = set(_pool_entries(d))
             s = sc.new_session(d.url, type="kernel")
             # the session is the warm sandbox: its id, running at once
             assert s.id in warm, (s.id, warm)
@@ -440,18 +439,18 @@ def test_kernel_pool_adopt_refill_and_drain(tmp_path):
             assert main_result(out)["text/plain"] == "42"
             assert out["kernel"]["restarted"] is False and out["kernel"]["executionCount"] == 1
             # refilled with another one
-            assert dep.wait_for(lambda: set(_pool_entries()) - before - {s.id}, 60)
+            assert dep.wait_for(lambda: set(_pool_entries(d)) - {s.id}, 60)
             # a shape of its own starts cold
             c = sc.new_session(d.url, type="kernel", limits={"memoryBytes": 300 << 20})
-            assert c.id not in set(_pool_entries())
+            assert c.id not in set(_pool_entries(d))
             assert main_result(c.run("1 + 1"))["text/plain"] == "2"
             assert c.delete().status_code == 204
             assert s.delete().status_code == 204
-            assert dep.wait_for(lambda: s.id not in _pool_entries(), 20)
+            assert dep.wait_for(lambda: s.id not in _pool_entries(d), 20)
         finally:
             d.stop()
         # a stopped service leaves no warm sandbox nor its workspace
-        assert dep.wait_for(lambda: not (set(_pool_entries()) - before), 30), _pool_entries()
+        assert dep.wait_for(lambda: not (set(_pool_entries(d))), 30), _pool_entries(d)
         assert dep.wait_for(lambda: not os.listdir(os.path.join(store, "sessions")), 30), \
             os.listdir(os.path.join(store, "sessions"))
 
