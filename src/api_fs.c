@@ -24,55 +24,16 @@ static void send_error(struct http_req *req, const struct isobox_err *err)
 	http_send_error(req, err);
 }
 
-/* The first parameter called name in query q, percent-decoded into bytes
- * ('+' is a space; a %00 stays a NUL): a fresh copy of *n bytes plus a
- * NUL (caller frees), or NULL when absent. */
-static char *query_param(const char *q, const char *name, size_t *n)
-{
-	size_t nl = strlen(name);
-
-	while (q && *q) {
-		const char *amp = strchr(q, '&');
-		size_t len = amp ? (size_t)(amp - q) : strlen(q);
-
-		if (len >= nl && strncmp(q, name, nl) == 0 &&
-		    (len == nl || q[nl] == '=')) {
-			const char *v = len == nl ? q + nl : q + nl + 1;
-			const char *e = q + len;
-			char *o = xmalloc((size_t)(e - v) + 1);
-			size_t k = 0;
-
-			while (v < e) {
-				if (*v == '%' && e - v >= 3 &&
-				    hex_digit(v[1]) >= 0 &&
-				    hex_digit(v[2]) >= 0) {
-					o[k++] = (char)(hex_digit(v[1]) << 4 |
-							hex_digit(v[2]));
-					v += 3;
-				} else {
-					o[k++] = *v == '+' ? ' ' : *v;
-					v++;
-				}
-			}
-			o[k] = '\0';
-			*n = k;
-			return o;
-		}
-		q = amp ? amp + 1 : NULL;
-	}
-	return NULL;
-}
-
 /* See api.h. */
 char *api_fs_query_path(const struct http_req *req, size_t *n)
 {
 	size_t hl = 0;
-	char *hx = query_param(req->query, "pathHex", &hl);
+	char *hx = http_query_dup(req, "pathHex", &hl);
 	char *o;
 
 	*n = 0;
 	if (hx == NULL) {
-		return query_param(req->query, "path", n);
+		return http_query_dup(req, "path", n);
 	}
 	/* Every byte is decoded, so a %00 in it is refused, not an end. */
 	if (hl % 2 != 0 || hl > 2 * FSAPI_PATH_MAX) {

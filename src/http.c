@@ -105,40 +105,75 @@ void http_drain_body(struct http_req *r)
 	}
 }
 
+/* The raw (still encoded) value of the first parameter called name in
+ * query q: [*v, *e) and 1, or 0 when absent. */
+static int query_find(const char *q, const char *name, const char **v,
+		      const char **e)
+{
+	size_t nl = strlen(name);
+
+	while (q && *q) {
+		const char *amp = strchr(q, '&');
+		size_t len = amp ? (size_t)(amp - q) : strlen(q);
+
+		if (len >= nl && strncmp(q, name, nl) == 0 &&
+		    (len == nl || q[nl] == '=')) {
+			*v = len == nl ? q + nl : q + nl + 1;
+			*e = q + len;
+			return 1;
+		}
+		q = amp ? amp + 1 : NULL;
+	}
+	return 0;
+}
+
+/* Percent-decode [v, e) into out ('+' is a space; a %00 is a NUL byte),
+ * at most cap bytes: how many were written. */
+static size_t query_decode(const char *v, const char *e, char *out, size_t cap)
+{
+	size_t o = 0;
+
+	while (v < e && o < cap) {
+		if (*v == '%' && e - v >= 3 && hex_digit(v[1]) >= 0 &&
+		    hex_digit(v[2]) >= 0) {
+			out[o++] =
+			    (char)(hex_digit(v[1]) << 4 | hex_digit(v[2]));
+			v += 3;
+		} else {
+			out[o++] = *v == '+' ? ' ' : *v;
+			v++;
+		}
+	}
+	return o;
+}
+
 int http_query_get(const struct http_req *r, const char *name, char *out,
 		   size_t n)
 {
-	const char *p = r->query;
-	size_t nl = strlen(name);
+	const char *v;
+	const char *e;
 
-	while (p && *p) {
-		const char *amp = strchr(p, '&');
-		size_t len = amp ? (size_t)(amp - p) : strlen(p);
-
-		if (len >= nl && strncmp(p, name, nl) == 0 &&
-		    (len == nl || p[nl] == '=')) {
-			const char *v = len == nl ? p + nl : p + nl + 1;
-			const char *e = p + len;
-			size_t o = 0;
-
-			while (v < e && o + 1 < n) {
-				if (*v == '%' && e - v >= 3 &&
-				    hex_digit(v[1]) >= 0 &&
-				    hex_digit(v[2]) >= 0) {
-					out[o++] = (char)(hex_digit(v[1]) << 4 |
-							  hex_digit(v[2]));
-					v += 3;
-				} else {
-					out[o++] = *v == '+' ? ' ' : *v;
-					v++;
-				}
-			}
-			out[o] = '\0';
-			return 1;
-		}
-		p = amp ? amp + 1 : NULL;
+	if (n == 0 || !query_find(r->query, name, &v, &e)) {
+		return 0;
 	}
-	return 0;
+	out[query_decode(v, e, out, n - 1)] = '\0';
+	return 1;
+}
+
+char *http_query_dup(const struct http_req *r, const char *name, size_t *n)
+{
+	const char *v;
+	const char *e;
+	char *o;
+
+	*n = 0;
+	if (!query_find(r->query, name, &v, &e)) {
+		return NULL;
+	}
+	o = xmalloc((size_t)(e - v) + 1);
+	*n = query_decode(v, e, o, (size_t)(e - v));
+	o[*n] = '\0';
+	return o;
 }
 
 static const char *reason(int status)

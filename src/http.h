@@ -60,6 +60,10 @@ void http_drain_body(struct http_req *r);
  * returns 1, or 0 when absent. */
 int http_query_get(const struct http_req *r, const char *name, char *out,
 		   size_t n);
+/* The same, binary-safe: a fresh copy of the decoded value (*n bytes and
+ * a NUL; a %00 stays a NUL byte inside), caller frees; NULL (and *n 0)
+ * when absent. */
+char *http_query_dup(const struct http_req *r, const char *name, size_t *n);
 
 /* Send a complete JSON answer. obj is borrowed. extra_headers (may be NULL)
  * are complete "Name: value\r\n" lines. */
