@@ -136,6 +136,18 @@ static inline void fuzz_verbose_init(void)
 	fuzz_verbose = v != NULL && v[0] != '\0' && v[0] != '0';
 }
 
+/* The libFuzzer start-up hook of a harness that needs nothing but
+ * FUZZ_VERBOSE read: FUZZ_VERBOSE_INITIALIZE at file scope. */
+#define FUZZ_VERBOSE_INITIALIZE                                                \
+	int LLVMFuzzerInitialize(int *argc, char ***argv);                     \
+	int LLVMFuzzerInitialize(int *argc, char ***argv)                      \
+	{                                                                      \
+		(void)argc;                                                    \
+		(void)argv;                                                    \
+		fuzz_verbose_init();                                           \
+		return 0;                                                      \
+	}
+
 /* NUL-terminated within cap bytes. */
 static inline int fuzz_terminated(const char *s, size_t cap)
 {
