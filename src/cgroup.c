@@ -5,10 +5,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "util.h"
@@ -279,4 +281,335 @@ int cgroup_oom_logged(const char *container_id)
 {
 	/* "oom-kill:constraint=CONSTRAINT_MEMCG,...,oom_memcg=/PATH,..." */
 	return kmsg_names_container("oom_memcg=", container_id);
+}
+
+/* 1 when name is 64 lowercase hex digits, or "docker-" those ".scope";
+ * copies the id into id. */
+static int container_dir_name(const char *name, char id[65])
+{
+	size_t n = strlen(name);
+	size_t i;
+
+	if (n == 7 + 64 + 6 && strncmp(name, "docker-", 7) == 0 &&
+	    strcmp(name + 7 + 64, ".scope") == 0) {
+		name += 7;
+	} else if (n != 64) {
+		return 0;
+	}
+	for (i = 0; i < 64; i++) {
+		if (!((name[i] >= '0' && name[i] <= '9') ||
+		      (name[i] >= 'a' && name[i] <= 'f'))) {
+			return 0;
+		}
+	}
+	memcpy(id, name, 64);
+	id[64] = '\0';
+	return 1;
+}
+
+/* The slice's directory in each hierarchy under root: calls fn with each
+ * that exists. v2 has one; v1 one per mounted controller (a symlink such
+ * as cpu -> cpu,cpuacct is the same hierarchy again and is skipped). */
+static void each_slice_dir(const char *root, const char *slice,
+			   void (*fn)(const char *dir, void *arg), void *arg)
+{
+	char *p;
+	DIR *d;
+	struct dirent *e;
+
+	while (*slice == '/') {
+		slice++;
+	}
+	p = xasprintf("%s/cgroup.controllers", root);
+	if (access(p, F_OK) == 0) {
+		free(p);
+		p = xasprintf("%s/%s", root, slice);
+		if (is_dir(p)) {
+			fn(p, arg);
+		}
+		free(p);
+		return;
+	}
+	free(p);
+	d = opendir(root);
+	if (d == NULL) {
+		return;
+	}
+	while ((e = readdir(d)) != NULL) {
+		struct stat st;
+		char *h;
+
+		if (e->d_name[0] == '.') {
+			continue;
+		}
+		h = xasprintf("%s/%s", root, e->d_name);
+		if (lstat(h, &st) == 0 && S_ISDIR(st.st_mode)) {
+			p = xasprintf("%s/%s", h, slice);
+			if (is_dir(p)) {
+				fn(p, arg);
+			}
+			free(p);
+		}
+		free(h);
+	}
+	closedir(d);
+}
+
+struct id_set {
+	char (*ids)[65];
+	int n;
+	int max;
+};
+
+static void collect_ids(const char *dir, void *arg)
+{
+	struct id_set *set = arg;
+	DIR *d = opendir(dir);
+	struct dirent *e;
+
+	if (d == NULL) {
+		return;
+	}
+	while ((e = readdir(d)) != NULL && set->n < set->max) {
+		char id[65];
+		int i;
+
+		if (e->d_type != DT_DIR || !container_dir_name(e->d_name, id)) {
+			continue;
+		}
+		for (i = 0; i < set->n && strcmp(set->ids[i], id) != 0; i++) {
+		}
+		if (i == set->n) {
+			memcpy(set->ids[set->n++], id, sizeof(id));
+		}
+	}
+	closedir(d);
+}
+
+int cgroup_slice_ids(const char *root, const char *slice, char (*ids)[65],
+		     int max)
+{
+	struct id_set set = {ids, 0, max};
+
+	each_slice_dir(root, slice, collect_ids, &set);
+	return set.n;
+}
+
+static void write_small(const char *dir, const char *file, const char *v)
+{
+	char *p = xasprintf("%s/%s", dir, file);
+	int fd = open(p, O_WRONLY | O_CLOEXEC);
+
+	free(p);
+	if (fd >= 0) {
+		if (write(fd, v, strlen(v)) < 0) {
+			/* not frozen, or no such controller: nothing to do */
+		}
+		close(fd);
+	}
+}
+
+/* Kill what runs in the cgroup at path and below, then remove them,
+ * deepest first. 1 when path is gone, 0 when not (yet). */
+static int remove_tree(const char *path, int depth, int *killed)
+{
+	DIR *d;
+	struct dirent *e;
+	FILE *f;
+	char line[32];
+	char *procs;
+	int tries;
+
+	if (depth > 16) {
+		return 0;
+	}
+	d = opendir(path);
+	if (d == NULL) {
+		return errno == ENOENT;
+	}
+	while ((e = readdir(d)) != NULL) {
+		char *sub;
+
+		if (e->d_type != DT_DIR || e->d_name[0] == '.') {
+			continue;
+		}
+		sub = xasprintf("%s/%s", path, e->d_name);
+		remove_tree(sub, depth + 1, killed);
+		free(sub);
+	}
+	closedir(d);
+	/* A frozen process does not die of SIGKILL until thawed. */
+	write_small(path, "freezer.state", "THAWED");
+	write_small(path, "cgroup.freeze", "0");
+	procs = xasprintf("%s/cgroup.procs", path);
+	f = fopen(procs, "re");
+	free(procs);
+	if (f != NULL) {
+		while (fgets(line, sizeof(line), f)) {
+			long pid = strtol(line, NULL, 10);
+
+			if (pid > 1 && kill((pid_t)pid, SIGKILL) == 0) {
+				(*killed)++;
+			}
+		}
+		fclose(f);
+	}
+	/* A killed process leaves its cgroup a moment later (EBUSY until
+	 * then): wait up to 0.2 s, else the next sweep tries again. */
+	for (tries = 0; tries < 20; tries++) {
+		struct timespec ts = {0, 10 * 1000 * 1000};
+
+		if (rmdir(path) == 0 || errno == ENOENT) {
+			return 1;
+		}
+		if (errno != EBUSY) {
+			break;
+		}
+		nanosleep(&ts, NULL);
+	}
+	return 0;
+}
+
+struct removal {
+	const char *id;
+	int *killed;
+	int left;
+};
+
+static void remove_in(const char *dir, void *arg)
+{
+	struct removal *r = arg;
+	char *p = xasprintf("%s/%s", dir, r->id);
+	char *q = xasprintf("%s/docker-%s.scope", dir, r->id);
+
+	if (is_dir(p) && !remove_tree(p, 0, r->killed)) {
+		r->left++;
+	}
+	if (is_dir(q) && !remove_tree(q, 0, r->killed)) {
+		r->left++;
+	}
+	free(p);
+	free(q);
+}
+
+int cgroup_remove_container(const char *root, const char *slice,
+			    const char *id, int *killed)
+{
+	struct removal r = {id, killed, 0};
+	char check[65];
+
+	*killed = 0;
+	if (!container_dir_name(id, check)) {
+		return 0; /* never a path of our making */
+	}
+	each_slice_dir(root, slice, remove_in, &r);
+	return r.left == 0;
+}
+
+/* 1 when pid's parent is a containerd shim ("containerd-shim" is all the
+ * 15 characters a comm keeps of "containerd-shim-runc-v2"). */
+static int child_of_shim(long pid)
+{
+	char path[64];
+	char buf[512];
+	char *p;
+	FILE *f;
+	long ppid = 0;
+	size_t n;
+
+	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+	f = fopen(path, "re");
+	if (f == NULL) {
+		return 0;
+	}
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	/* "pid (comm) state ppid ...": comm may hold spaces and ')' */
+	p = strrchr(buf, ')');
+	if (p == NULL || sscanf(p + 1, " %*c %ld", &ppid) != 1 || ppid <= 1) {
+		return 0;
+	}
+	snprintf(path, sizeof(path), "/proc/%ld/comm", ppid);
+	f = fopen(path, "re");
+	if (f == NULL) {
+		return 0;
+	}
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	return strncmp(buf, "containerd-shim", 15) == 0;
+}
+
+static int tree_attached(const char *path, int depth)
+{
+	DIR *d;
+	struct dirent *e;
+	FILE *f;
+	char line[32];
+	char *procs;
+	int found = 0;
+
+	if (depth > 16) {
+		return 1; /* not ours to judge */
+	}
+	procs = xasprintf("%s/cgroup.procs", path);
+	f = fopen(procs, "re");
+	free(procs);
+	if (f != NULL) {
+		while (!found && fgets(line, sizeof(line), f)) {
+			found = child_of_shim(strtol(line, NULL, 10));
+		}
+		fclose(f);
+	}
+	d = opendir(path);
+	if (d == NULL) {
+		return found;
+	}
+	while (!found && (e = readdir(d)) != NULL) {
+		char *sub;
+
+		if (e->d_type != DT_DIR || e->d_name[0] == '.') {
+			continue;
+		}
+		sub = xasprintf("%s/%s", path, e->d_name);
+		found = tree_attached(sub, depth + 1);
+		free(sub);
+	}
+	closedir(d);
+	return found;
+}
+
+struct attached {
+	const char *id;
+	int found;
+};
+
+static void attached_in(const char *dir, void *arg)
+{
+	struct attached *a = arg;
+	char *p = xasprintf("%s/%s", dir, a->id);
+	char *q = xasprintf("%s/docker-%s.scope", dir, a->id);
+
+	if (!a->found && is_dir(p)) {
+		a->found = tree_attached(p, 0);
+	}
+	if (!a->found && is_dir(q)) {
+		a->found = tree_attached(q, 0);
+	}
+	free(p);
+	free(q);
+}
+
+int cgroup_container_attached(const char *root, const char *slice,
+			      const char *id)
+{
+	struct attached a = {id, 0};
+	char check[65];
+
+	if (!container_dir_name(id, check)) {
+		return 1;
+	}
+	each_slice_dir(root, slice, attached_in, &a);
+	return a.found;
 }

@@ -47,4 +47,29 @@ int cgroup_oom_logged(const char *container_id);
  * host's engine, no permission). */
 int cgroup_pids_refused(const char *parent, const char *container_id);
 
+/* A sandbox's cgroups outlive it when the runtime dies with it (a dockerd
+ * or shim killed mid-run never runs "runsc delete"). These two find and
+ * remove such orphans under the slice, in every hierarchy under root
+ * (v1: each controller's directory, symlinked aliases skipped; v2: the
+ * one tree).
+ *
+ * The container ids (64 lowercase hex) that own a child cgroup of slice,
+ * named "ID" (cgroupfs driver) or "docker-ID.scope" (systemd driver):
+ * stores up to max of them in ids (each 65 bytes with its NUL), without
+ * repeats, and returns how many. */
+int cgroup_slice_ids(const char *root, const char *slice, char (*ids)[65],
+		     int max);
+/* Kill every process in container id's cgroups under slice (SIGKILL; the
+ * deepest cgroups first) and remove the cgroups. 1 when none is left, 0
+ * when some could not be removed yet (processes still dying: call again
+ * later). *killed counts the processes signalled. Only for a container the
+ * engine no longer knows: it kills whatever runs there. */
+int cgroup_remove_container(const char *root, const char *slice,
+			    const char *id, int *killed);
+/* 1 when a process in container id's cgroups under slice is the child of
+ * a live containerd shim (a sandbox some engine still runs: maybe another
+ * dockerd on the host that shares the slice), else 0. */
+int cgroup_container_attached(const char *root, const char *slice,
+			      const char *id);
+
 #endif

@@ -396,13 +396,20 @@ json_object *docker_container_list(struct docker *d, const char *label,
 				   struct isobox_err *err)
 {
 	CURL *c = thread_handle();
-	char *f = xasprintf("{\"label\":[\"%s\"]}", label);
-	char *esc = curl_easy_escape(c, f, 0);
-	char *path = xasprintf("/containers/json?all=1&filters=%s", esc);
-	json_object *o = get_json(d, path, err);
+	char *path;
+	json_object *o;
 
-	curl_free(esc);
-	free(f);
+	if (label != NULL) {
+		char *f = xasprintf("{\"label\":[\"%s\"]}", label);
+		char *esc = curl_easy_escape(c, f, 0);
+
+		path = xasprintf("/containers/json?all=1&filters=%s", esc);
+		curl_free(esc);
+		free(f);
+	} else {
+		path = xasprintf("/containers/json?all=1");
+	}
+	o = get_json(d, path, err);
 	free(path);
 	if (o && !json_object_is_type(o, json_type_array)) {
 		json_object_put(o);

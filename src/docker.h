@@ -65,7 +65,8 @@ int docker_container_remove(struct docker *d, const char *id,
 /* GET /containers/{id}/json; caller puts the object. */
 json_object *docker_container_inspect(struct docker *d, const char *id,
 				      struct isobox_err *err);
-/* GET /containers/json?all=1&filters=...; caller puts the array. */
+/* GET /containers/json?all=1&filters=... (label NULL: every container,
+ * isobox's or not); caller puts the array. */
 json_object *docker_container_list(struct docker *d, const char *label,
 				   struct isobox_err *err);
 /* GET /images/{ref}/json -> *id ("sha256:..."), caller frees. A missing

@@ -121,6 +121,7 @@ static void *housekeeping(void *arg)
 		 * the rows at start-up and with the reaper. */
 		if (now_ms() >= next_sessions) {
 			session_housekeep(&svc, now_ms() >= next_reap);
+			service_reap_cgroups(&svc);
 			next_sessions = now_ms() + 5000;
 		}
 		if (now_ms() >= next_reap) {

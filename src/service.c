@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "auth.h"
+#include "cgroup.h"
 #include "metrics.h"
 #include "registry.h"
 
@@ -211,6 +212,8 @@ void service_free(struct service *s)
 	docker_free(&s->docker);
 	config_free(&s->cfg);
 	free(s->config_path);
+	free(s->cg_suspects);
+	s->cg_suspects = NULL;
 }
 
 void service_kick(struct service *s)
@@ -317,5 +320,90 @@ int service_reap(struct service *s)
 	}
 	json_object_put(list);
 	close(fd);
+	return removed;
+}
+
+enum { REAP_CGROUPS_MAX = 512 };
+
+static int id_in(char (*ids)[65], int n, const char *id)
+{
+	int i;
+
+	for (i = 0; i < n; i++) {
+		if (strcmp(ids[i], id) == 0) {
+			return 1;
+		}
+	}
+	return 0;
+}
+
+int service_reap_cgroups(struct service *s)
+{
+	struct isobox_err e;
+	char (*ids)[65] = xcalloc(REAP_CGROUPS_MAX, sizeof(*ids));
+	char (*suspects)[65] = xcalloc(REAP_CGROUPS_MAX, sizeof(*suspects));
+	json_object *list;
+	int n = cgroup_slice_ids("/sys/fs/cgroup", s->cfg.cgroup_parent, ids,
+				 REAP_CGROUPS_MAX);
+	int nsuspects = 0;
+	int removed = 0;
+	int i;
+
+	list = n > 0 ? docker_container_list(&s->docker, NULL, &e) : NULL;
+	if (n > 0 && list == NULL) {
+		free(ids);
+		free(suspects);
+		return -1; /* the engine did not answer: touch nothing */
+	}
+	for (i = 0; i < n; i++) {
+		size_t j;
+		int known = 0;
+		int killed = 0;
+
+		/* Every container, whoever made it: one the engine has
+		 * never heard of (or has forgotten) may be an orphan. */
+		for (j = 0; j < json_object_array_length(list) && !known; j++) {
+			json_object *idv;
+
+			known = json_object_object_get_ex(
+				    json_object_array_get_idx(list, j), "Id",
+				    &idv) &&
+				strcmp(json_object_get_string(idv), ids[i]) ==
+				    0;
+		}
+		if (known) {
+			continue;
+		}
+		/* Judged on the second sweep that finds it unknown, so a
+		 * cgroup that another engine's runtime is just filling is
+		 * not taken for one; and never while a process in it is a
+		 * live shim's child (another dockerd sharing the slice). */
+		if (!id_in(s->cg_suspects, s->cg_nsuspects, ids[i])) {
+			memcpy(suspects[nsuspects++], ids[i], 65);
+			continue;
+		}
+		if (cgroup_container_attached("/sys/fs/cgroup",
+					      s->cfg.cgroup_parent, ids[i])) {
+			continue;
+		}
+		if (cgroup_remove_container("/sys/fs/cgroup",
+					    s->cfg.cgroup_parent, ids[i],
+					    &killed)) {
+			removed++;
+			log_info("removed the cgroups of gone container %.12s "
+				 "(%d processes killed)",
+				 ids[i], killed);
+		} else {
+			memcpy(suspects[nsuspects++], ids[i], 65);
+			log_warn("the cgroups of gone container %.12s are not "
+				 "empty yet (%d processes killed)",
+				 ids[i], killed);
+		}
+	}
+	json_object_put(list);
+	free(ids);
+	free(s->cg_suspects);
+	s->cg_suspects = suspects;
+	s->cg_nsuspects = nsuspects;
 	return removed;
 }

@@ -52,6 +52,11 @@ struct service {
 	char cgroup_parent[256];
 	int cgroup_parent_known;
 	int cgroup_systemd;
+	/* Container ids whose cgroups the last service_reap_cgroups found
+	 * under the slice with no container behind them (housekeeping
+	 * thread only). */
+	char (*cg_suspects)[65];
+	int cg_nsuspects;
 };
 
 /* The CgroupParent to give the engine. Asks the engine once; until it
@@ -85,5 +90,15 @@ int service_owner_alive(const struct service *s, const char *owner);
  * process sweeps at a time (an flock in run_dir). Returns how many were
  * removed, or -1 when the engine could not be asked. */
 int service_reap(struct service *s);
+/* Remove the cgroups under the slice whose container the engine no longer
+ * knows (a runtime killed with its dockerd leaves them behind, sometimes
+ * with a sandbox process still in them): kill what runs there, rmdir them.
+ * Reads the slice first and asks the engine only when it has children, so
+ * a cgroup made meanwhile belongs to a container the list already has. A
+ * cgroup is removed on the second call that finds it unknown, and not
+ * while one of its processes is a live containerd shim's child.
+ * Returns how many containers' cgroups were removed, or -1 when the engine
+ * could not be asked (then nothing is touched). */
+int service_reap_cgroups(struct service *s);
 
 #endif

@@ -38,7 +38,7 @@ import uuid
 import pytest
 import requests
 
-from conftest import assert_error, check_result
+from conftest import assert_error, check_result, slice_dirs
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "helpers"))
 import isobox_deploy as dep  # noqa: E402
@@ -809,6 +809,94 @@ def test_sigkill_mid_run_reaped(tmp_root):
         assert not left, "the orphaned sandbox outlived its owner by 45 s: %s" % left
         assert any("reaped sandbox %s" % cid[:12] in m for m in d.messages()), \
             "no 'reaped sandbox' log line for %s" % cid[:12]
+
+
+# --------------------------------------------------------------------------
+# 6b. cgroups a killed runtime left under the slice
+
+
+def _fake_shim_child():
+    """A `sleep` whose parent calls itself containerd-shim, as a live
+    engine's sandbox process looks (its shim is its parent)."""
+    prog = ("import subprocess, sys\n"
+            "open('/proc/self/comm', 'w').write('containerd-shim')\n"
+            "p = subprocess.Popen(['sleep', '600'])\n"
+            "print(p.pid, flush=True)\n"
+            "sys.stdin.read()\n"
+            "p.kill()\n")
+    shim = subprocess.Popen([sys.executable, "-c", prog], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True)
+    return shim, int(shim.stdout.readline())
+
+
+def _join(dirs, name, pid):
+    for d in dirs:
+        os.mkdir(os.path.join(d, name))
+        if pid:
+            with open(os.path.join(d, name, "cgroup.procs"), "w") as f:
+                f.write(str(pid))
+
+
+def test_orphaned_sandbox_cgroups_removed(tmp_root):
+    """A dockerd or shim killed mid-run never runs `runsc delete`: the
+    sandbox's cgroups stay under the slice, sometimes with its processes.
+    isobox removes those whose container the engine does not know, and
+    nothing else: not a known container's, not one whose process is a live
+    shim's child (another dockerd sharing the slice)."""
+    dirs = slice_dirs()
+    assert dirs, "no isobox slice on this host"
+    orphan_empty = uuid.uuid4().hex + uuid.uuid4().hex
+    orphan_busy = uuid.uuid4().hex + uuid.uuid4().hex
+    attached = uuid.uuid4().hex + uuid.uuid4().hex
+    known = dep.docker("create", "--label", "isobox.test=orphans", "isobox/bash:latest",
+                       "true", check=True).stdout.strip()
+    stray = subprocess.Popen(["sleep", "600"])  # its parent: this test
+    shim, shim_child = _fake_shim_child()
+    made = []
+    try:
+        with deploy(tmp_root) as d:
+            for name, pid in ((orphan_empty, 0), (orphan_busy, stray.pid),
+                              (attached, shim_child), (known, 0)):
+                _join(dirs, name, pid)
+                made.append(name)
+            t0 = time.monotonic()
+
+            def gone():
+                return not any(os.path.exists(os.path.join(x, n)) for x in dirs
+                               for n in (orphan_empty, orphan_busy))
+            assert dep.wait_for(gone, 40, 0.25), (
+                "orphaned cgroups still there after 40 s: %s" % os.listdir(dirs[0]))
+            print("orphans removed %.1f s after they appeared" % (time.monotonic() - t0))
+            assert stray.wait(10) == -signal.SIGKILL, "the stray process was not killed"
+            # a few more sweeps leave the others alone
+            time.sleep(12)
+            for x in dirs:
+                assert os.path.isdir(os.path.join(x, known)), "a known container's cgroup went"
+                assert os.path.isdir(os.path.join(x, attached)), "a live shim's sandbox went"
+            assert shim.poll() is None and dep.alive(shim_child), "a live shim's child was killed"
+            logs = "\n".join(d.messages())
+            if os.path.exists("/var/log/isobox/isobox.log"):
+                logs += open("/var/log/isobox/isobox.log", errors="replace").read()[-2000000:]
+            for name in (orphan_empty, orphan_busy):
+                assert "removed the cgroups of gone container %s" % name[:12] in logs, name
+            assert "%s (1 processes killed)" % orphan_busy[:12] in logs
+    finally:
+        stray.kill()
+        stray.wait()
+        shim.stdin.close()
+        shim.wait(10)
+        deadline = time.monotonic() + 10
+        for name in made:
+            for x in dirs:
+                p = os.path.join(x, name)
+                while os.path.isdir(p):
+                    try:
+                        os.rmdir(p)
+                    except OSError:
+                        if time.monotonic() > deadline:
+                            raise
+                        time.sleep(0.1)
+        dep.docker("rm", "-f", known)
 
 
 # --------------------------------------------------------------------------

@@ -9,7 +9,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -102,10 +105,146 @@ static void test_v2_slice(void **state)
 	assert_int_equal(st.memory_limit, 1073741824);
 }
 
+#define ID_A "a6a8406d843f895242c25a47a6d6ab6fd4d2f2847cc87355bc2c29156b937b78"
+#define ID_B "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+
+static int exists(const char *rel)
+{
+	char *p = xasprintf("%s/%s", root, rel);
+	struct stat st;
+	int r = stat(p, &st) == 0;
+
+	free(p);
+	return r;
+}
+
+/* Orphan cgroups of a v1 host: each controller is searched once (a symlink
+ * naming the same hierarchy is skipped), only container-shaped names count
+ * (a cgroupfs id, a systemd docker-ID.scope), and removal goes deepest
+ * first and leaves everything else alone. */
+static void test_v1_orphans(void **state)
+{
+	char ids[8][65];
+	char *link;
+	char *target;
+	int killed = -1;
+	int n;
+
+	(void)state;
+	mk("v1");
+	mk("v1/memory");
+	mk("v1/memory/isobox.slice");
+	mk("v1/memory/isobox.slice/" ID_A);
+	mk("v1/memory/isobox.slice/" ID_A "/nested");
+	mk("v1/memory/isobox.slice/docker-" ID_B ".scope");
+	mk("v1/memory/isobox.slice/not-a-container");
+	mk("v1/memory/isobox.slice/"
+	   "A6A8406D843F895242C25A47A6D6AB6FD4D2F2847CC87355BC2C29156B937B78");
+	mk("v1/pids");
+	mk("v1/pids/isobox.slice");
+	mk("v1/pids/isobox.slice/" ID_A);
+	mk("v1/cpu,cpuacct");
+	link = xasprintf("%s/v1/cpu", root);
+	target = xasprintf("%s/v1/memory", root);
+	assert_int_equal(symlink(target, link), 0);
+	free(link);
+	free(target);
+	put("v1/memory/isobox.slice/memory.limit_in_bytes", "1\n");
+
+	link = xasprintf("%s/v1", root);
+	n = cgroup_slice_ids(link, "/isobox.slice", ids, 8);
+	assert_int_equal(n, 2);
+	assert_true((strcmp(ids[0], ID_A) == 0 && strcmp(ids[1], ID_B) == 0) ||
+		    (strcmp(ids[1], ID_A) == 0 && strcmp(ids[0], ID_B) == 0));
+	assert_int_equal(cgroup_slice_ids(link, "isobox.slice", ids, 1), 1);
+	assert_int_equal(cgroup_slice_ids(link, "other.slice", ids, 8), 0);
+
+	/* never a path that is not a container's */
+	assert_int_equal(cgroup_remove_container(link, "isobox.slice",
+						 "../memory", &killed),
+			 0);
+	assert_int_equal(killed, 0);
+
+	assert_int_equal(
+	    cgroup_remove_container(link, "isobox.slice", ID_A, &killed), 1);
+	assert_int_equal(killed, 0);
+	assert_false(exists("v1/memory/isobox.slice/" ID_A));
+	assert_false(exists("v1/pids/isobox.slice/" ID_A));
+	assert_true(exists("v1/memory/isobox.slice/docker-" ID_B ".scope"));
+	assert_true(exists("v1/memory/isobox.slice/not-a-container"));
+	assert_true(exists("v1/memory/isobox.slice/memory.limit_in_bytes"));
+
+	assert_int_equal(
+	    cgroup_remove_container(link, "isobox.slice", ID_B, &killed), 1);
+	assert_false(exists("v1/memory/isobox.slice/docker-" ID_B ".scope"));
+	assert_int_equal(cgroup_slice_ids(link, "isobox.slice", ids, 8), 0);
+	free(link);
+}
+
+/* A process whose parent calls itself "containerd-shim" counts as a live
+ * engine's sandbox; one whose parent is anything else does not. */
+static void test_attached(void **state)
+{
+	int p[2];
+	pid_t shim;
+	pid_t child = 0;
+	char *text;
+	char *r;
+
+	(void)state;
+	mk("v2");
+	put("v2/cgroup.controllers", "memory pids\n");
+	mk("v2/isobox.slice");
+	mk("v2/isobox.slice/" ID_A);
+	mk("v2/isobox.slice/" ID_B);
+	mk("v2/isobox.slice/" ID_B "/inner");
+	r = xasprintf("%s/v2", root);
+
+	text = xasprintf("%d\n", (int)getpid());
+	put("v2/isobox.slice/" ID_A "/cgroup.procs", text);
+	free(text);
+	assert_int_equal(cgroup_container_attached(r, "isobox.slice", ID_A), 0);
+
+	assert_int_equal(pipe(p), 0);
+	shim = fork();
+	assert_true(shim >= 0);
+	if (shim == 0) {
+		pid_t g;
+
+		prctl(PR_SET_NAME, "containerd-shim", 0, 0, 0);
+		g = fork();
+		if (g == 0) {
+			pause();
+			_exit(0);
+		}
+		if (write(p[1], &g, sizeof(g)) != sizeof(g)) {
+			_exit(1);
+		}
+		pause();
+		_exit(0);
+	}
+	assert_int_equal(read(p[0], &child, sizeof(child)), sizeof(child));
+	text = xasprintf("%d\n", (int)child);
+	put("v2/isobox.slice/" ID_B "/inner/cgroup.procs", text);
+	free(text);
+	assert_int_equal(cgroup_container_attached(r, "isobox.slice", ID_B), 1);
+	assert_int_equal(cgroup_container_attached(r, "isobox.slice", ID_A), 0);
+	assert_int_equal(cgroup_container_attached(r, "isobox.slice", "x"), 1);
+
+	kill(child, SIGKILL);
+	kill(shim, SIGKILL);
+	waitpid(shim, NULL, 0);
+	close(p[0]);
+	close(p[1]);
+	free(r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_v2_slice),
+	    cmocka_unit_test(test_v1_orphans),
+	    cmocka_unit_test(test_attached),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
