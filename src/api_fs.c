@@ -159,7 +159,10 @@ static int range_pos(const char *s, size_t n, long long *out)
 		return -1;
 	}
 	for (i = 0; i < n; i++) {
-		if (s[i] < '0' || s[i] > '9' || v > (INT64_MAX - 9) / 10) {
+		/* at most INT64_MAX - 9, exactly (a bound on v alone lets
+		 * ...799 through) */
+		if (s[i] < '0' || s[i] > '9' ||
+		    v > (INT64_MAX - 9 - (s[i] - '0')) / 10) {
 			return -1;
 		}
 		v = v * 10 + (s[i] - '0');
