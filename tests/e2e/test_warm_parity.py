@@ -34,11 +34,11 @@ pool_languages "", pool_max 1):
       after a cold request it gets one (target 1 in /metrics) and the next
       request is warm; after pool_idle_ms without requests it has none.
 
-The cold/warm pairs of test_same_result, test_prestart_facts and
-test_inprocess run ISOBOX_TEST_LANG_JOBS (default 2) languages at a time
-(test_languages.Ahead; never two of the same language, whose warm sandbox
-one of them could take from the other); each test checks its own pair.
-test_demand_then_idle runs alone.
+The cold/warm pairs of test_same_result and test_prestart_facts run
+ISOBOX_TEST_LANG_JOBS (default 2) languages at a time (test_languages.Ahead;
+never two of the same language, whose warm sandbox one of them could take
+from the other); each test checks its own pair. test_inprocess (mostly
+one language after another) and test_demand_then_idle run one at a time.
 
 Not timed: numbers are bench/run's.
 """
@@ -182,8 +182,6 @@ def ahead(request, d):
         "test_same_result": _pair(d, lambda it, lang: _same_result_body(lang)),
         "test_prestart_facts": _pair(d, lambda it, lang: (
             _facts_body(lang) if lang["name"] in FACTS else None)),
-        "test_inprocess": _pair(d, lambda it, lang: _inprocess_body(
-            lang, it.callspec.params["case"])),
     }, serial_key=lambda it: it.callspec.params["lang"]["name"])
     yield a
     a.close()
@@ -428,8 +426,9 @@ def test_inprocess_languages_have_cases():
 
 
 @pytest.mark.parametrize("lang,case", INPROC_PARAMS)
-def test_inprocess(d, ahead, request, lang, case):
-    cold, warm, wacc = ahead.result(request.node)  # warm_then_cold(d, _inprocess_body(...), ...)
+def test_inprocess(d, lang, case):
+    # One at a time: the cases are mostly of one language (ruby, javascript).
+    cold, warm, wacc = warm_then_cold(d, _inprocess_body(lang, case), lang["name"], lang["version"])
     assert wacc.get("warm") is True, wacc
     if case not in ("syntax_error", "data", "shebang_opts"):
         assert wacc.get("prestarted") is True, wacc
