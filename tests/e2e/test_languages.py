@@ -23,7 +23,17 @@ Per language (requests are few on purpose: the service rate-limits clients):
 
 Plus catalogue checks on /runtimes alone (no sandbox): every language has a
 snippet row whose "compiled" agrees, names and aliases are unique.
+
+The requests of test_main, test_multi_file and test_compile_error run
+ISOBOX_TEST_LANG_JOBS (default 2) at a time (class Ahead): a sandbox gets
+one CPU by default and most of these requests are compiles, so one at a
+time leaves a core of a 2-core host idle. Each test still sends its own
+request and checks its own response, in its own test.
 """
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 import requests
 
@@ -1720,6 +1730,95 @@ def check_compile_stage(rt, doc):
 
 
 # ---------------------------------------------------------------------------
+# Requests ahead of their tests
+
+AHEAD_JOBS = int(os.environ.get("ISOBOX_TEST_LANG_JOBS", "2"))
+
+
+class Ahead:
+    """Sends the requests of the next tests of one test function while the
+    current test waits for or checks its own, `jobs` at a time.
+
+    jobs: {test function name: job}; job(item) does what the test would
+    otherwise do inline before its assertions (it may assert too: its
+    exception is raised in the test it belongs to, by result()). Only the
+    tests selected for this run are started ahead, only those of the same
+    function as the current one (so nothing overlaps a test of another
+    function) and at most `jobs` of them at once. serial_key(item), when
+    given, names jobs that must not run at the same time (the same
+    language in test_warm_parity.py). With jobs 1 a job runs inside its
+    test, as before."""
+
+    def __init__(self, session, path, funcs, jobs=AHEAD_JOBS, serial_key=None):
+        self.funcs = funcs
+        self.jobs = max(1, jobs)
+        self.serial_key = serial_key
+        self.items = [it for it in session.items
+                      if str(it.fspath) == str(path)
+                      and getattr(it, "originalname", None) in funcs]
+        self.index = {it.nodeid: i for i, it in enumerate(self.items)}
+        self.futures = {}
+        self.locks = {}
+        self.lock = threading.Lock()
+        self.pool = ThreadPoolExecutor(max_workers=self.jobs) if self.jobs > 1 else None
+
+    def _run(self, item):
+        job = self.funcs[item.originalname]
+        if self.serial_key is None:
+            return job(item)
+        with self.lock:
+            lk = self.locks.setdefault(self.serial_key(item), threading.Lock())
+        with lk:
+            return job(item)
+
+    def result(self, item):
+        """What job(item) returned (or raises what it raised)."""
+        i = self.index.get(item.nodeid)
+        if self.pool is None or i is None:
+            return self._run(item)
+        for it in self.items[i:i + self.jobs]:
+            if it.originalname == item.originalname and it.nodeid not in self.futures:
+                self.futures[it.nodeid] = self.pool.submit(self._run, it)
+        return self.futures.pop(item.nodeid).result()
+
+    def close(self):
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _main_request(rt):
+    row = snippets_of(rt)
+    return run_ok({"language": rt["language"], "version": rt["version"],
+                   "code": row["main"], "args": ARGS, "stdin": STDIN})
+
+
+def _multi_request(rt):
+    row = snippets_of(rt)
+    if "multi" in (row.get("lacks") or {}):
+        return None  # the test skips
+    files = [{"name": n, "content": c} for n, c in row["multi"].items()]
+    files.append({"name": DATA_FILE[0], "content": DATA_FILE[1]})
+    spec = f"{alias_of(rt, -1)}@{version_prefix(rt['version'])}"
+    return run_ok({"language": spec, "files": files})
+
+
+def _compile_error_request(rt):
+    row = snippets_of(rt)
+    return run_ok({"language": rt["language"], "code": row["compile_error"]})
+
+
+@pytest.fixture(scope="module")
+def ahead(request):
+    a = Ahead(request.session, __file__, {
+        "test_main": lambda it: _main_request(it.callspec.params["rt"]),
+        "test_multi_file": lambda it: _multi_request(it.callspec.params["rt"]),
+        "test_compile_error": lambda it: _compile_error_request(it.callspec.params["rt"]),
+    })
+    yield a
+    a.close()
+
+
+# ---------------------------------------------------------------------------
 # Catalogue checks (GET /runtimes only)
 
 
@@ -1765,15 +1864,14 @@ def test_every_snippet_row_is_in_the_catalogue():
 # Programs
 
 
-def test_main(rt):
+def test_main(rt, ahead, request):
     row = snippets_of(rt)
     lacks = row.get("lacks") or {}
     want_stdout = MAIN_STDOUT
     if "args" in lacks:
         want_stdout = "hello, world\n" + UNICODE + "\n" + STDIN
     want_exit = 0 if "exit" in lacks else MAIN_EXIT
-    doc = run_ok({"language": rt["language"], "version": rt["version"],
-                  "code": row["main"], "args": ARGS, "stdin": STDIN})
+    doc = ahead.result(request.node)  # _main_request(rt)
     assert doc["language"] == rt["language"] and doc["version"] == rt["version"], doc
     check_compile_stage(rt, doc)
     run = doc["run"]
@@ -1785,14 +1883,11 @@ def test_main(rt):
     assert not run["timedOut"] and not run["oomKilled"] and not run["truncated"], describe(doc)
 
 
-def test_multi_file(rt):
+def test_multi_file(rt, ahead, request):
     row = snippets_of(rt)
     if "multi" in (row.get("lacks") or {}):
         pytest.skip(row["lacks"]["multi"])
-    files = [{"name": n, "content": c} for n, c in row["multi"].items()]
-    files.append({"name": DATA_FILE[0], "content": DATA_FILE[1]})
-    spec = f"{alias_of(rt, -1)}@{version_prefix(rt['version'])}"
-    doc = run_ok({"language": spec, "files": files})
+    doc = ahead.result(request.node)  # _multi_request(rt)
     assert doc["language"] == rt["language"] and doc["version"] == rt["version"], doc
     check_compile_stage(rt, doc)
     run = doc["run"]
@@ -1809,9 +1904,9 @@ def test_multi_file(rt):
     assert not run["timedOut"] and not run["oomKilled"], describe(doc)
 
 
-def test_compile_error(rt):
-    row = snippets_of(rt)
-    doc = run_ok({"language": rt["language"], "code": row["compile_error"]})
+def test_compile_error(rt, ahead, request):
+    snippets_of(rt)
+    doc = ahead.result(request.node)  # _compile_error_request(rt)
     comp = doc.get("compile")
     assert comp is not None, f"no compile stage\n{describe(doc)}"
     assert comp["exitCode"] != 0, f"broken program compiled\n{describe(doc)}"

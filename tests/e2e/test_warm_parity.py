@@ -34,6 +34,12 @@ pool_languages "", pool_max 1):
       after a cold request it gets one (target 1 in /metrics) and the next
       request is warm; after pool_idle_ms without requests it has none.
 
+The cold/warm pairs of test_same_result and test_prestart_facts run
+ISOBOX_TEST_LANG_JOBS (default 2) languages at a time (test_languages.Ahead;
+never two of the same language, whose warm sandbox one of them could take
+from the other); each test checks its own pair. test_inprocess (mostly
+one language after another) and test_demand_then_idle run one at a time.
+
 Not timed: numbers are bench/run's.
 """
 import os
@@ -142,13 +148,49 @@ def comparable(doc):
 PARAMS = [pytest.param(l, id="%s@%s" % (l["name"], l["version"])) for l in CATALOGUE]
 
 
-@pytest.mark.parametrize("lang", PARAMS)
-def test_same_result(d, lang):
+def _same_result_body(lang):
     row = TL.SNIPPETS.get(lang["name"])
     assert row is not None, "no SNIPPETS row in test_languages.py for %s" % lang["name"]
-    body = {"language": lang["name"], "version": lang["version"], "code": row["main"],
+    return {"language": lang["name"], "version": lang["version"], "code": row["main"],
             "args": TL.ARGS, "stdin": TL.STDIN}
-    cold, warm, wacc = warm_then_cold(d, body, lang["name"], lang["version"])
+
+
+def _facts_body(lang):
+    return {"language": lang["name"], "version": lang["version"],
+            "code": _facts_code(lang["name"]), "args": ["a b", "-x", "ü"],
+            "stdin": "in ✓\nlast"}
+
+
+def _inprocess_body(lang, case):
+    return dict(INPROC[lang["name"]][case], language=lang["name"], version=lang["version"])
+
+
+def _pair(d, body_of):
+    """A job of Ahead: the cold/warm pair of an item's request."""
+    def job(item):
+        lang = item.callspec.params["lang"]
+        body = body_of(item, lang)
+        if body is None:
+            return None  # the test skips
+        return warm_then_cold(d, body, lang["name"], lang["version"])
+    return job
+
+
+@pytest.fixture(scope="module")
+def ahead(request, d):
+    a = TL.Ahead(request.session, __file__, {
+        "test_same_result": _pair(d, lambda it, lang: _same_result_body(lang)),
+        "test_prestart_facts": _pair(d, lambda it, lang: (
+            _facts_body(lang) if lang["name"] in FACTS else None)),
+    }, serial_key=lambda it: it.callspec.params["lang"]["name"])
+    yield a
+    a.close()
+
+
+@pytest.mark.parametrize("lang", PARAMS)
+def test_same_result(d, ahead, request, lang):
+    _same_result_body(lang)
+    cold, warm, wacc = ahead.result(request.node)  # warm_then_cold(d, body, ...)
     assert wacc.get("warm") is True, wacc
     if lang.get("prestart"):
         assert wacc.get("prestarted") is True, wacc
@@ -277,13 +319,10 @@ def test_every_prestarted_language_has_a_facts_program():
 
 
 @pytest.mark.parametrize("lang", PRESTARTED)
-def test_prestart_facts(d, lang):
+def test_prestart_facts(d, ahead, request, lang):
     if lang["name"] not in FACTS:
         pytest.skip("python's in-process prestart is tested by test_pool.py")
-    body = {"language": lang["name"], "version": lang["version"],
-            "code": _facts_code(lang["name"]), "args": ["a b", "-x", "ü"],
-            "stdin": "in ✓\nlast"}
-    cold, warm, wacc = warm_then_cold(d, body, lang["name"], lang["version"])
+    cold, warm, wacc = ahead.result(request.node)  # warm_then_cold(d, _facts_body(lang), ...)
     assert wacc.get("warm") is True and wacc.get("prestarted") is True, wacc
     assert cold["run"]["exitCode"] == 0, cold
     # R names its session directory in /tmp at random (RtmpXXXXXX), cold
@@ -299,36 +338,6 @@ def test_prestart_facts(d, lang):
     assert comparable(warm) == comparable(cold), (
         "\n--- cold\n%s\n--- warm\n%s" % (cold["run"]["stdout"] + cold["run"]["stderr"],
                                            warm["run"]["stdout"] + warm["run"]["stderr"]))
-
-
-def test_demand_then_idle(d):
-    lang, version = "perl", next(l["version"] for l in CATALOGUE if l["name"] == "perl")
-    # Idle from earlier tests first: let any perl sandbox go.
-    assert dep.wait_for(lambda: gauge(d, "isobox_pool_target", lang, version) == 0,
-                        IDLE_MS / 1000 + 30, 0.5)
-    assert dep.wait_for(lambda: gauge(d, "isobox_pool_language_ready", lang, version) == 0,
-                        30, 0.5), d.metrics()
-    body = {"language": lang, "code": "print 6*7, qq(\\n);"}
-    doc, acc = run(d, body)
-    assert doc["run"]["stdout"] == "42\n" and acc.get("warm") is False, (doc, acc)
-    assert gauge(d, "isobox_pool_target", lang, version) == 1, d.metrics()
-    wait_warm(d, lang, version)
-    m = d.metrics()
-    assert m.get("isobox_pool_memory_bytes", 0) > 0, m
-    assert m["isobox_pool_memory_bytes"] <= m["isobox_pool_memory_budget_bytes"], m
-    doc, acc = run(d, body)
-    assert doc["run"]["stdout"] == "42\n" and acc.get("warm") is True, (doc, acc)
-    misses = gauge(d, "isobox_pool_misses", lang, version)
-    hits = gauge(d, "isobox_pool_hits", lang, version)
-    assert misses >= 1 and hits >= 1, (misses, hits)
-    # No request for pool_idle_ms: the target drops to 0 and the warm
-    # sandbox made after the last request is removed.
-    assert dep.wait_for(lambda: gauge(d, "isobox_pool_target", lang, version) == 0,
-                        IDLE_MS / 1000 + 10, 0.5), d.metrics()
-    assert dep.wait_for(lambda: gauge(d, "isobox_pool_language_ready", lang, version) == 0,
-                        20, 0.5), d.metrics()
-    msgs = [o.get("msg", "") for o in d.log_entries()]
-    assert any(re.match(r"pool: removed \w+ \(demand fell\)", m) for m in msgs), msgs[-20:]
 
 
 # What a program run by an in-process bootstrap can see beyond FACTS: each
@@ -418,11 +427,43 @@ def test_inprocess_languages_have_cases():
 
 @pytest.mark.parametrize("lang,case", INPROC_PARAMS)
 def test_inprocess(d, lang, case):
-    body = dict(INPROC[lang["name"]][case], language=lang["name"], version=lang["version"])
-    cold, warm, wacc = warm_then_cold(d, body, lang["name"], lang["version"])
+    # One at a time: the cases are mostly of one language (ruby, javascript).
+    cold, warm, wacc = warm_then_cold(d, _inprocess_body(lang, case), lang["name"], lang["version"])
     assert wacc.get("warm") is True, wacc
     if case not in ("syntax_error", "data", "shebang_opts"):
         assert wacc.get("prestarted") is True, wacc
     assert comparable(warm) == comparable(cold), (
         "\n--- cold\n%s\n--- warm\n%s" % (cold["run"]["stdout"] + cold["run"]["stderr"],
                                            warm["run"]["stdout"] + warm["run"]["stderr"]))
+
+
+# Last: the perl sandboxes of test_prestart_facts have had the longest
+# time to go idle by now (test_inprocess uses other languages).
+def test_demand_then_idle(d):
+    lang, version = "perl", next(l["version"] for l in CATALOGUE if l["name"] == "perl")
+    # Idle from earlier tests first: let any perl sandbox go.
+    assert dep.wait_for(lambda: gauge(d, "isobox_pool_target", lang, version) == 0,
+                        IDLE_MS / 1000 + 30, 0.5)
+    assert dep.wait_for(lambda: gauge(d, "isobox_pool_language_ready", lang, version) == 0,
+                        30, 0.5), d.metrics()
+    body = {"language": lang, "code": "print 6*7, qq(\\n);"}
+    doc, acc = run(d, body)
+    assert doc["run"]["stdout"] == "42\n" and acc.get("warm") is False, (doc, acc)
+    assert gauge(d, "isobox_pool_target", lang, version) == 1, d.metrics()
+    wait_warm(d, lang, version)
+    m = d.metrics()
+    assert m.get("isobox_pool_memory_bytes", 0) > 0, m
+    assert m["isobox_pool_memory_bytes"] <= m["isobox_pool_memory_budget_bytes"], m
+    doc, acc = run(d, body)
+    assert doc["run"]["stdout"] == "42\n" and acc.get("warm") is True, (doc, acc)
+    misses = gauge(d, "isobox_pool_misses", lang, version)
+    hits = gauge(d, "isobox_pool_hits", lang, version)
+    assert misses >= 1 and hits >= 1, (misses, hits)
+    # No request for pool_idle_ms: the target drops to 0 and the warm
+    # sandbox made after the last request is removed.
+    assert dep.wait_for(lambda: gauge(d, "isobox_pool_target", lang, version) == 0,
+                        IDLE_MS / 1000 + 10, 0.5), d.metrics()
+    assert dep.wait_for(lambda: gauge(d, "isobox_pool_language_ready", lang, version) == 0,
+                        20, 0.5), d.metrics()
+    msgs = [o.get("msg", "") for o in d.log_entries()]
+    assert any(re.match(r"pool: removed \w+ \(demand fell\)", m) for m in msgs), msgs[-20:]
