@@ -470,40 +470,85 @@ static int remove_tree(const char *path, int depth, int *killed)
 	return 0;
 }
 
-struct removal {
+struct container_walk {
 	const char *id;
-	int *killed;
-	int left;
+	void (*fn)(const char *path, void *arg);
+	void *arg;
 };
 
-static void remove_in(const char *dir, void *arg)
+static void container_dirs_in(const char *dir, void *arg)
 {
-	struct removal *r = arg;
-	char *p = xasprintf("%s/%s", dir, r->id);
-	char *q = xasprintf("%s/docker-%s.scope", dir, r->id);
+	struct container_walk *w = arg;
+	char *p = xasprintf("%s/%s", dir, w->id);
+	char *q = xasprintf("%s/docker-%s.scope", dir, w->id);
 
-	if (is_dir(p) && !remove_tree(p, 0, r->killed)) {
-		r->left++;
+	if (is_dir(p)) {
+		w->fn(p, w->arg);
 	}
-	if (is_dir(q) && !remove_tree(q, 0, r->killed)) {
-		r->left++;
+	if (is_dir(q)) {
+		w->fn(q, w->arg);
 	}
 	free(p);
 	free(q);
 }
 
-int cgroup_remove_container(const char *root, const char *slice,
-			    const char *id, int *killed)
+/* Calls fn with each of container id's cgroup directories under slice
+ * (cgroupfs "ID" and systemd "docker-ID.scope", every hierarchy). -1, and
+ * no call, when id is not a container id (never a path of our making). */
+static int each_container_dir(const char *root, const char *slice,
+			      const char *id,
+			      void (*fn)(const char *path, void *arg),
+			      void *arg)
 {
-	struct removal r = {id, killed, 0};
+	struct container_walk w = {id, fn, arg};
 	char check[65];
 
-	*killed = 0;
 	if (!container_dir_name(id, check)) {
-		return 0; /* never a path of our making */
+		return -1;
 	}
-	each_slice_dir(root, slice, remove_in, &r);
+	each_slice_dir(root, slice, container_dirs_in, &w);
+	return 0;
+}
+
+struct removal {
+	int *killed;
+	int left;
+};
+
+static void remove_in(const char *path, void *arg)
+{
+	struct removal *r = arg;
+
+	if (!remove_tree(path, 0, r->killed)) {
+		r->left++;
+	}
+}
+
+int cgroup_remove_container(const char *root, const char *slice, const char *id,
+			    int *killed)
+{
+	struct removal r = {killed, 0};
+
+	*killed = 0;
+	if (each_container_dir(root, slice, id, remove_in, &r) < 0) {
+		return 0;
+	}
 	return r.left == 0;
+}
+
+/* The start of a small file (a /proc entry) as a string, or NULL. */
+static char *read_small(const char *path, char *buf, size_t size)
+{
+	FILE *f = fopen(path, "re");
+	size_t n;
+
+	if (f == NULL) {
+		return NULL;
+	}
+	n = fread(buf, 1, size - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	return buf;
 }
 
 /* 1 when pid's parent is a containerd shim ("containerd-shim" is all the
@@ -513,32 +558,20 @@ static int child_of_shim(long pid)
 	char path[64];
 	char buf[512];
 	char *p;
-	FILE *f;
 	long ppid = 0;
-	size_t n;
 
 	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
-	f = fopen(path, "re");
-	if (f == NULL) {
+	if (read_small(path, buf, sizeof(buf)) == NULL) {
 		return 0;
 	}
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
 	/* "pid (comm) state ppid ...": comm may hold spaces and ')' */
 	p = strrchr(buf, ')');
 	if (p == NULL || sscanf(p + 1, " %*c %ld", &ppid) != 1 || ppid <= 1) {
 		return 0;
 	}
 	snprintf(path, sizeof(path), "/proc/%ld/comm", ppid);
-	f = fopen(path, "re");
-	if (f == NULL) {
-		return 0;
-	}
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	return strncmp(buf, "containerd-shim", 15) == 0;
+	return read_small(path, buf, sizeof(buf)) != NULL &&
+	       strncmp(buf, "containerd-shim", 15) == 0;
 }
 
 static int tree_attached(const char *path, int depth)
@@ -580,36 +613,22 @@ static int tree_attached(const char *path, int depth)
 	return found;
 }
 
-struct attached {
-	const char *id;
-	int found;
-};
-
-static void attached_in(const char *dir, void *arg)
+static void attached_in(const char *path, void *arg)
 {
-	struct attached *a = arg;
-	char *p = xasprintf("%s/%s", dir, a->id);
-	char *q = xasprintf("%s/docker-%s.scope", dir, a->id);
+	int *found = arg;
 
-	if (!a->found && is_dir(p)) {
-		a->found = tree_attached(p, 0);
+	if (!*found) {
+		*found = tree_attached(path, 0);
 	}
-	if (!a->found && is_dir(q)) {
-		a->found = tree_attached(q, 0);
-	}
-	free(p);
-	free(q);
 }
 
 int cgroup_container_attached(const char *root, const char *slice,
 			      const char *id)
 {
-	struct attached a = {id, 0};
-	char check[65];
+	int found = 0;
 
-	if (!container_dir_name(id, check)) {
+	if (each_container_dir(root, slice, id, attached_in, &found) < 0) {
 		return 1;
 	}
-	each_slice_dir(root, slice, attached_in, &a);
-	return a.found;
+	return found;
 }

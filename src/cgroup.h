@@ -64,8 +64,8 @@ int cgroup_slice_ids(const char *root, const char *slice, char (*ids)[65],
  * when some could not be removed yet (processes still dying: call again
  * later). *killed counts the processes signalled. Only for a container the
  * engine no longer knows: it kills whatever runs there. */
-int cgroup_remove_container(const char *root, const char *slice,
-			    const char *id, int *killed);
+int cgroup_remove_container(const char *root, const char *slice, const char *id,
+			    int *killed);
 /* 1 when a process in container id's cgroups under slice is the child of
  * a live containerd shim (a sandbox some engine still runs: maybe another
  * dockerd on the host that shares the slice), else 0. */

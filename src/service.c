@@ -340,8 +340,8 @@ static int id_in(char (*ids)[65], int n, const char *id)
 int service_reap_cgroups(struct service *s)
 {
 	struct isobox_err e;
-	char (*ids)[65] = xcalloc(REAP_CGROUPS_MAX, sizeof(*ids));
-	char (*suspects)[65] = xcalloc(REAP_CGROUPS_MAX, sizeof(*suspects));
+	char(*ids)[65] = xcalloc(REAP_CGROUPS_MAX, sizeof(*ids));
+	char(*suspects)[65] = xcalloc(REAP_CGROUPS_MAX, sizeof(*suspects));
 	json_object *list;
 	int n = cgroup_slice_ids("/sys/fs/cgroup", s->cfg.cgroup_parent, ids,
 				 REAP_CGROUPS_MAX);
@@ -365,11 +365,11 @@ int service_reap_cgroups(struct service *s)
 		for (j = 0; j < json_object_array_length(list) && !known; j++) {
 			json_object *idv;
 
-			known = json_object_object_get_ex(
-				    json_object_array_get_idx(list, j), "Id",
-				    &idv) &&
-				strcmp(json_object_get_string(idv), ids[i]) ==
-				    0;
+			known =
+			    json_object_object_get_ex(
+				json_object_array_get_idx(list, j), "Id",
+				&idv) &&
+			    strcmp(json_object_get_string(idv), ids[i]) == 0;
 		}
 		if (known) {
 			continue;

@@ -160,9 +160,9 @@ static void test_v1_orphans(void **state)
 	assert_int_equal(cgroup_slice_ids(link, "other.slice", ids, 8), 0);
 
 	/* never a path that is not a container's */
-	assert_int_equal(cgroup_remove_container(link, "isobox.slice",
-						 "../memory", &killed),
-			 0);
+	assert_int_equal(
+	    cgroup_remove_container(link, "isobox.slice", "../memory", &killed),
+	    0);
 	assert_int_equal(killed, 0);
 
 	assert_int_equal(
