@@ -18,7 +18,8 @@ The warm /execute baseline needs the service's warm pool for python
 (pool_size >= 1). Containers made here are labelled isobox.test=sessions-bench
 and removed at the end; sessions are deleted.
 
-Results: bench/results/sessions-<UTC timestamp>.json and a markdown table on
+Results: bench/results/sessions-<UTC timestamp>.json (the generic schema of
+bench/report, kind "sessions", with the raw samples under "results") and a markdown table on
 stdout (docs/BENCHMARKS.md, section "Sessions").
 
 Usage: bench/sessions.py [--url http://127.0.0.1:8090] [--image isobox/python:latest]
@@ -316,6 +317,69 @@ def bench_fork(api, args):
     return {"fork_100mib_s": t}
 
 
+def _row(metric, mine, base_name, base, unit, goal, better="lower"):
+    """One row of bench/report's generic schema (issue 14's goals)."""
+    row = {"metric": metric, "isobox": None if mine is None else round(mine, 2),
+           "baseline_name": base_name, "baseline": None if base is None else round(base, 2),
+           "unit": unit, "goal": goal, "better": better, "issue": 14}
+    if mine is not None and base:
+        row["ratio"] = round(mine / base, 3)
+        if goal:
+            row["met"] = row["ratio"] <= goal if better == "lower" else row["ratio"] >= goal
+    return row
+
+
+def generic_doc(r, args, started):
+    """The results in bench/report's generic schema (kind "sessions"): one
+    row per goal of issue 14, each beside its same-run baseline, and the
+    distributions. r: what the benchmarks measured (seconds)."""
+    ms = 1e3
+    size = 64.0
+    rows = []
+    dist = []
+    if "session_create_s" in r:
+        rows.append(_row("session create p50", ms * p50(r["session_create_s"]),
+                         "docker run --rm (gVisor) p50", ms * p50(r["docker_run_s"]), "ms", 0.1))
+        dist += [("session create", r["session_create_s"]), ("docker run", r["docker_run_s"])]
+    if "session_step_s" in r:
+        step = ms * p50(r["session_step_s"])
+        rows.append(_row("session step print(42) p50", step, "warm /execute p50",
+                         ms * p50(r["warm_execute_s"]), "ms", 1.3))
+        rows.append(_row("session step print(42) p50", step, "docker exec p50",
+                         ms * p50(r["docker_exec_s"]), "ms", 0.3))
+        dist += [("session step", r["session_step_s"]), ("warm /execute", r["warm_execute_s"]),
+                 ("docker exec", r["docker_exec_s"])]
+    if "upload_s" in r:
+        rows.append(_row("upload 64 MiB", size / p50(r["upload_s"]), "docker cp in",
+                         size / p50(r["docker_cp_in_s"]), "MiB/s", 2.0, "higher"))
+        rows.append(_row("download 64 MiB", size / p50(r["download_s"]), "docker cp out",
+                         size / p50(r["docker_cp_out_s"]), "MiB/s", 2.0, "higher"))
+        dist += [("upload 64 MiB", r["upload_s"]), ("docker cp in", r["docker_cp_in_s"]),
+                 ("download 64 MiB", r["download_s"]), ("docker cp out", r["docker_cp_out_s"])]
+    if "fork_100mib_s" in r:
+        rows.append(_row("fork of a session holding 100 MiB p50", ms * p50(r["fork_100mib_s"]),
+                         "goal", 50.0, "ms", 1.0))
+        dist.append(("fork 100 MiB", r["fork_100mib_s"]))
+    table = {"caption": "Distributions (ms)", "header": ["measure", "n", "p50", "p90", "max"],
+             "rows": [[name, str(len(xs)), "%.1f" % (ms * p50(xs)), "%.1f" % (ms * p90(xs)),
+                       "%.1f" % (ms * max(xs))] for name, xs in dist if xs]}
+    notes = []
+    if "upload_s" in r:
+        notes.append("The service's RSS (its FastCGI processes) during the transfers: "
+                     "before %.1f MiB, at most %.1f MiB, after %.1f MiB."
+                     % (r["rss_before"] / MiB, r["rss_max"] / MiB, r["rss_after"] / MiB))
+    notes.append("loadavg_1m_at_end is the host's load: other work may have run beside "
+                 "the bench.")
+    cmd = "bench/sessions.py --n %d --transfers %d" % (args.n, args.transfers)
+    for o in args.only or []:
+        cmd += " --only " + o
+    return {"kind": "sessions", "title": "Sessions (issue 14)",
+            "started": started.isoformat(timespec="seconds"),
+            "host": {"cpus": os.cpu_count(), "kernel": platform.release(),
+                     "loadavg_1m_at_end": round(os.getloadavg()[0], 1)},
+            "command": cmd, "rows": rows, "tables": [table], "notes": notes}
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--url", default="http://127.0.0.1:8090")
@@ -329,6 +393,7 @@ def main():
                     action="append",
                     help="run only these benchmarks (repeatable; default all)")
     args = ap.parse_args()
+    started = datetime.datetime.now(datetime.timezone.utc)
     api = Api(args.url, args.api_key)
     r = {}
     only = set(args.only or ["create", "step", "transfer", "fork"])
@@ -380,11 +445,12 @@ def main():
             1e3 * p90(r["session_create_s"]), 1e3 * p90(r["session_step_s"]),
             1e3 * p90(r["fork_100mib_s"])))
     os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
-    stamp = datetime.datetime.utcnow().strftime("%Y%m%dT%H%M%SZ")
+    stamp = started.strftime("%Y%m%dT%H%M%SZ")
     out = os.path.join(HERE, "results", "sessions-%s.json" % stamp)
+    doc = generic_doc(r, args, started)
+    doc.update({"when": stamp, "url": args.url, "n": args.n, "results": r})
     with open(out, "w") as f:
-        json.dump({"when": stamp, "host": platform.node(), "url": args.url,
-                   "n": args.n, "results": r}, f, indent=1)
+        json.dump(doc, f, indent=1)
     print("\nresults: %s" % out)
     left = docker("ps", "-aq", "--filter", "label=" + LABEL).stdout.split()
     for c in left:
