@@ -223,7 +223,13 @@ function coffeeWarm(script) {
   const prepare = Error.prepareStackTrace;
   const events = () => process.eventNames().map((e) => [e, process.listenerCount(e)]).join();
   const listening = events();
-  const mainModule = Object.getOwnPropertyDescriptor(process, 'mainModule');
+  // A property as it is now, or absent, back as it was.
+  const keep = (o, k) => {
+    const d = Object.getOwnPropertyDescriptor(o, k);
+    return () => (d ? Object.defineProperty(o, k, d) : delete o[k]);
+  };
+  const mainModule = keep(process, 'mainModule');
+  const prepareStackTrace = keep(Error, 'prepareStackTrace');
   let ok = true;
   try {
     process.mainModule = main;
@@ -250,12 +256,9 @@ function coffeeWarm(script) {
   } catch (e) {
     ok = false;
   }
-  if (mainModule) {
-    Object.defineProperty(process, 'mainModule', mainModule);
-  } else {
-    delete process.mainModule;
-  }
+  mainModule();
   ok = ok && Error.prepareStackTrace === prepare && events() === listening;
+  prepareStackTrace();
   // The lookup of lib/command above is not coffee's (coffee's own makes
   // its own entry).
   const self = lib + '/command\0';

@@ -367,7 +367,8 @@ console.log JSON.stringify
   tree: ([k, m.id, m.parent?.id ? null, (c.id for c in m.children), m.loaded] for k, m of require.cache)
   lookups: Object.keys(Module._pathCache)
   extensions: ([k, fn(v)] for k, v of require.extensions)
-  errors: [fn(Error.prepareStackTrace), String(Error.stackTraceLimit), fn(Module.prototype.load),
+  errors: [Object.getOwnPropertyNames(Error), fn(Error.prepareStackTrace), String(Error.stackTraceLimit),
+    fn(Module.prototype.load),
     fn(require('child_process').fork), typeof gc, vm.runInNewContext('typeof gc')]
   listeners: ([e, process.listenerCount(e)] for e in process.eventNames())
   sourceMaps: Object.keys(require(sm).sourceMaps)
@@ -485,7 +486,7 @@ INPROC = {
                                     "  const M = require('module');\n"
                                     "  console.log(JSON.stringify([process.argv, Object.keys(require.cache),\n"
                                     "    Object.keys(M._pathCache), Object.keys(require.extensions),\n"
-                                    "    String(Error.stackTraceLimit), typeof Error.prepareStackTrace,\n"
+                                    "    String(Error.stackTraceLimit), Object.getOwnPropertyNames(Error),\n"
                                     "    module.parent.id, require.main.children.map((m) => m.id)]));\n"
                                     "  throw new Error('own');\n};\n"}]},
     },
