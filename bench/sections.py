@@ -70,12 +70,16 @@ def discover(results_dir):
     for kind, runs in mains.items():
         ts, path, doc = max(runs, key=lambda r: r[0])
         newest = {}
+        later = []
         for vts, var, vpath, vdoc in sorted(variants.get(kind, [])):
             if vts < ts:
                 newest[var] = (vts, var, vpath, vdoc)
+            else:
+                later.append((var, vpath, vdoc))
         out[kind] = {"main": (path, doc),
                      "earlier": [(v, p, d) for _, v, p, d in
-                                 sorted(newest.values())]}
+                                 sorted(newest.values())],
+                     "later": later}
     for kind in variants:
         if kind not in mains:
             warn("%s: only labelled extra runs, no %s-<ts>.json: not "
@@ -388,12 +392,28 @@ def render(kind, found, prose, doc_dir, repo):
 
 def headlines(kind, found, doc_dir, repo):
     """[(row, link)] of the newest run of a kind for the Key numbers table:
-    every row not marked "headline": false."""
-    path, raw = found["main"]
-    doc = generic(kind, raw)
-    if doc is None:
-        return []
-    stem = os.path.basename(path)[:-len(".json")]
-    ln = "[%s](%s)" % (stem, os.path.relpath(path, doc_dir))
-    return [(judge(r, kind + ": "), ln) for r in doc.get("rows") or []
-            if r.get("headline", True)]
+    every row not marked "headline": false, a row measured again by a
+    later labelled run replaced by that run's."""
+    out = []
+    at = {}
+    # The main run's rows, then those of labelled runs of a few of its
+    # rows made after it (<kind>-<variant>-<ts>.json newer than the main
+    # run, e.g. one language measured again): a newer row of the same
+    # metric and baseline takes the older one's place.
+    for path, raw in [found["main"]] + [(p, d) for _, p, d in found.get("later", [])]:
+        doc = generic(kind, raw)
+        if doc is None:
+            continue
+        stem = os.path.basename(path)[:-len(".json")]
+        ln = "[%s](%s)" % (stem, os.path.relpath(path, doc_dir))
+        for r in doc.get("rows") or []:
+            if not r.get("headline", True):
+                continue
+            # "(same run)" and the like name the run, not the baseline.
+            key = (r.get("metric"), re.sub(r"\s*\([^)]*\)", "", r.get("baseline_name") or ""))
+            if key in at:
+                out[at[key]] = (judge(r, kind + ": "), ln)
+            else:
+                at[key] = len(out)
+                out.append((judge(r, kind + ": "), ln))
+    return out

@@ -351,6 +351,33 @@ console.log(JSON.stringify([process.argv, process.execArgv, process.argv0,
   new Error('here').stack.split('\n'), util.where()]));
 """
 JS_UTIL = "exports.where = () => [module.id, module.parent && module.parent.id, new Error().stack.split('\\n')];\n"
+# coffee: what the prestart's warmed compiler (prestart/node.js
+# coffeeWarm) could leave visible, read where a program can read it.
+COFFEE_INTROSPECT = r"""
+Module = require 'module'
+vm = require 'vm'
+u = require './util'
+fn = (f) -> if typeof f is 'function' then [f.name, f.length, String(f).length] else String(f)
+sm = Object.keys(require.cache).find (k) -> k.endsWith '/coffeescript/sourcemap.js'
+console.log JSON.stringify
+  argv: [process.argv, process.execArgv, process.argv0, process.title]
+  main: [require.main is module, process.mainModule is module, module.id, module.filename,
+    __filename, __dirname, module.paths, module.loaded, Object.keys(module.options ? {})]
+  cache: Object.keys(require.cache)
+  tree: ([k, m.id, m.parent?.id ? null, (c.id for c in m.children), m.loaded] for k, m of require.cache)
+  lookups: Object.keys(Module._pathCache)
+  extensions: ([k, fn(v)] for k, v of require.extensions)
+  errors: [Object.getOwnPropertyNames(Error), fn(Error.prepareStackTrace), String(Error.stackTraceLimit),
+    fn(Module.prototype.load),
+    fn(require('child_process').fork), typeof gc, vm.runInNewContext('typeof gc')]
+  listeners: ([e, process.listenerCount(e)] for e in process.eventNames())
+  sourceMaps: Object.keys(require(sm).sourceMaps)
+  compiler: Object.keys(require 'coffeescript')
+  stack: new Error('here').stack.split('\n')
+  util: u.where()
+"""
+COFFEE_UTIL = ("exports.where = -> [module.id, module.parent?.id, module.parent?.filename,\n"
+               "  (c.id for c in module.parent.children), new Error('util').stack.split('\\n')]\n")
 INPROC = {
     "javascript": {
         "introspect": {"files": [{"name": "main.js", "content": JS_INTROSPECT},
@@ -412,6 +439,56 @@ INPROC = {
                                {"name": "util.coffee", "content":
                                 "exports.boom = -> throw new Error 'coffee boom'\n"}],
                      "args": ["a"]},
+        "introspect": {"files": [{"name": "main.coffee", "content": COFFEE_INTROSPECT},
+                                 {"name": "util.coffee", "content": COFFEE_UTIL}],
+                       "args": ["x", "-y", "ü"]},
+        # Thrown later, from a timer: node's uncaught exception handler,
+        # coffee's Error.prepareStackTrace, an exit listener.
+        "uncaught_later": {"files": [{"name": "main.coffee", "content":
+                                      "u = require './util'\n"
+                                      "process.on 'exit', (c) -> console.log 'exit', c\n"
+                                      "setTimeout (-> u.later 2), 5\n"},
+                                     {"name": "util.coffee", "content":
+                                      "exports.later = (n) ->\n  throw new TypeError \"later #{n}\"\n"}]},
+        # A second file, a literate one, and one that does not compile.
+        "literate": {"files": [{"name": "main.coffee", "content":
+                                "{sq, where} = require './doc'\n"
+                                "console.log sq(7), where, require('./doc.litcoffee') is require('./doc')\n"
+                                "console.log (require('./two').two ? 'none'), Object.keys(require.cache).length\n"
+                                "require './bad'\n"},
+                               {"name": "doc.litcoffee", "content":
+                                "# Squares\n\nProse, then code:\n\n"
+                                "    exports.sq = (x) -> x * x\n"
+                                "    exports.where = new Error('lit').stack.split('\\n')[1]\n"},
+                               {"name": "two.coffee", "content": "exports.two = [1..2]\n"},
+                               {"name": "bad.coffee", "content": "x = ->\n  y =\n  for\n"}]},
+        "syntax_error": {"code": "console.log 'a'\nx = (\n"},
+        "exit": {"code": "process.stdout.write 'o'\nconsole.error 'e'\n"
+                         "process.on 'exit', (c) -> console.log ' exit', c\nprocess.exit 7\n"},
+        "stdin": {"code": "fs = require 'fs'\nconsole.log JSON.stringify fs.readFileSync 0, 'utf8'\n"
+                          "process.exitCode = 2\n",
+                  "stdin": "line 1\nline ✓ 2\n"},
+        # coffee forks coffee for a .coffee child (register.js).
+        "fork": {"files": [{"name": "main.coffee", "content":
+                            "{fork} = require 'child_process'\n"
+                            "c = fork './child.coffee', ['c1']\n"
+                            "c.on 'exit', (code) -> console.log 'child exit', code\n"},
+                           {"name": "child.coffee", "content":
+                            "console.log 'child', JSON.stringify [process.argv[1..], process.execArgv,\n"
+                            "  require.main is module, Object.keys(require.cache).length]\n"
+                            "process.exitCode = 5\n"}]},
+        # coffee prefers a coffeescript of the job's (./node_modules): the
+        # warmed one is then left out.
+        "own_compiler": {"files": [{"name": "main.coffee", "content": "console.log 'not run'\n"},
+                                   {"name": "node_modules/coffeescript/lib/coffeescript/command.js",
+                                    "content":
+                                    "exports.run = () => {\n"
+                                    "  const M = require('module');\n"
+                                    "  console.log(JSON.stringify([process.argv, Object.keys(require.cache),\n"
+                                    "    Object.keys(M._pathCache), Object.keys(require.extensions),\n"
+                                    "    String(Error.stackTraceLimit), Object.getOwnPropertyNames(Error),\n"
+                                    "    module.parent.id, require.main.children.map((m) => m.id)]));\n"
+                                    "  throw new Error('own');\n};\n"}]},
     },
 }
 INPROC_PARAMS = [pytest.param(l, case, id="%s-%s" % (l["name"], case))
