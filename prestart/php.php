@@ -1,0 +1,44 @@
+<?php
+// php.php - the warm php bootstrap (registry/languages.yaml, php's
+// "prestart"): php runs it as its main script, then main.php as its
+// auto_append_file, a top-level script of its own as "php main.php" would.
+
+// Wait on fd 3 for the run argv after "php" (NUL-terminated each). FFI,
+// not streams: a stream would take a resource id, and objects are freed in
+// reverse so the program's first object is #1 again.
+$_f = FFI::cdef('long read(int, void *, size_t); int open(const char *, int);'
+    . ' int close(int); int execvp(const char *, char **);');
+$_b = FFI::new('char[65536]');
+$_r = '';
+while (($_n = $_f->read(3, $_b, 65536)) > 0) {
+    $_r .= FFI::string($_b, $_n);
+}
+$_f->close(3);
+$_a = explode("\0", $_r);
+array_pop($_a);
+// In process only for the entry the catalogue appends (main.php), when
+// this file is no included file (its long relative path is not expanded)
+// and the entry is readable and not "#!": php execs itself otherwise.
+$_d = ($_a[0] ?? '') === 'main.php' && !get_included_files() ? $_f->open('main.php', 0) : -1;
+$_n = $_d >= 0 ? $_f->read($_d, $_b, 2) : -1;
+if ($_d >= 0) {
+    $_f->close($_d);
+}
+if ($_n < 0 || ($_n == 2 && FFI::string($_b, 2) === '#!')) {
+    $_v = FFI::new('char *[' . (count($_a) + 2) . ']');
+    foreach (array_merge(['php'], $_a) as $_i => $_x) {
+        $_v[$_i] = FFI::new('char[' . (strlen($_x) + 1) . ']', false);
+        FFI::memcpy($_v[$_i], $_x . "\0", strlen($_x) + 1);
+    }
+    $_f->execvp('php', $_v);
+    exit(127);
+}
+// What "php main.php ARGS" registers; the request time is now.
+$argv = $_SERVER['argv'] = $_a;
+$argc = $_SERVER['argc'] = count($_a);
+$_SERVER['PHP_SELF'] = $_SERVER['SCRIPT_NAME'] = $_a[0];
+$_SERVER['SCRIPT_FILENAME'] = $_SERVER['PATH_TRANSLATED'] = $_a[0];
+$_SERVER['REQUEST_TIME_FLOAT'] = microtime(true);
+$_SERVER['REQUEST_TIME'] = (int)$_SERVER['REQUEST_TIME_FLOAT'];
+clearstatcache(true);
+unset($_b, $_f, $_r, $_n, $_d, $_a);
