@@ -7,7 +7,9 @@
 // not streams: a stream would take a resource id, and objects are freed in
 // reverse so the program's first object is #1 again.
 $_f = FFI::cdef('long read(int, void *, size_t); int open(const char *, int);'
-    . ' int close(int); int execvp(const char *, char **);');
+    . ' int close(int); int execvp(const char *, char **);'
+    . ' typedef struct { uint32_t rc, ti; uint64_t h; size_t len; char val[17]; } zs;'
+    . ' int zend_alter_ini_entry_chars(zs *, const char *, size_t, int, int);');
 $_b = FFI::new('char[65536]');
 $_r = '';
 while (($_n = $_f->read(3, $_b, 65536)) > 0) {
@@ -40,5 +42,13 @@ $_SERVER['PHP_SELF'] = $_SERVER['SCRIPT_NAME'] = $_a[0];
 $_SERVER['SCRIPT_FILENAME'] = $_SERVER['PATH_TRANSLATED'] = $_a[0];
 $_SERVER['REQUEST_TIME_FLOAT'] = microtime(true);
 $_SERVER['REQUEST_TIME'] = (int)$_SERVER['REQUEST_TIME_FLOAT'];
+// php copied auto_append_file before running this file: its local value
+// goes back to "" (an interned zend_string "auto_append_file"; 4, 16:
+// ZEND_INI_SYSTEM, ZEND_INI_STAGE_RUNTIME), as php main.php has it.
+$_z = $_f->new('zs');
+$_z->ti = 0x46;
+$_z->len = 16;
+FFI::memcpy($_z->val, "auto_append_file\0", 17);
+$_f->zend_alter_ini_entry_chars(FFI::addr($_z), '', 0, 4, 16);
 clearstatcache(true);
-unset($_b, $_f, $_r, $_n, $_d, $_a);
+unset($_z, $_b, $_f, $_r, $_n, $_d, $_a);

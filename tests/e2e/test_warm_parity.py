@@ -33,8 +33,8 @@ pool_languages "", pool_max 1):
       included files, globals and backtraces, and the cases the bootstrap
       leaves to the interpreter itself; warm and cold must give the same
       result. (Not compared, documented in registry/languages.yaml: perl's
-      $SIG{__DIE__} while the entry compiles; php's
-      ini_get("auto_append_file") and stream resource ids.)
+      $SIG{__DIE__} while the entry compiles; php's auto_append_file in
+      ini_get_all() and stream resource ids.)
   test_demand_then_idle  a language nobody asked for has no warm sandbox;
       after a cold request it gets one (target 1 in /metrics) and the next
       request is warm; after pool_idle_ms without requests it has none.
@@ -376,7 +376,7 @@ echo json_encode([get_included_files(), __FILE__, __DIR__, $argv, $argc, $_SERVE
   $_SERVER['SCRIPT_FILENAME'], $_SERVER['PHP_SELF'], $_SERVER['SCRIPT_NAME'], $_SERVER['PATH_TRANSLATED'],
   getcwd(), array_keys($GLOBALS), array_keys(get_defined_vars()), time() - $_SERVER['REQUEST_TIME'] < 5,
   where(), debug_backtrace(), get_defined_functions()['user'], get_defined_constants(true)['user'] ?? null,
-  array_keys($_SERVER), get_declared_classes() == array_unique(get_declared_classes())]), "\n";
+  array_keys($_SERVER), ini_get('auto_append_file'), ini_get('auto_prepend_file')]), "\n";
 var_dump(new stdClass, new ArrayObject([]));
 function g() { debug_print_backtrace(); return (new Exception('x'))->getTraceAsString(); }
 echo g(), "\n";
