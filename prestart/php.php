@@ -9,7 +9,9 @@
 $_f = FFI::cdef('long read(int, void *, size_t); int open(const char *, int);'
     . ' int close(int); int execvp(const char *, char **);'
     . ' typedef struct { uint32_t rc, ti; uint64_t h; size_t len; char val[17]; } zs;'
-    . ' int zend_alter_ini_entry_chars(zs *, const char *, size_t, int, int);');
+    . ' int zend_alter_ini_entry_chars(zs *, const char *, size_t, int, int);'
+    . ' typedef struct F { int fl; char *p[11]; void *m; struct F *next; int fd; } F;'
+    . ' F *_IO_list_all;');
 $_b = FFI::new('char[65536]');
 $_r = '';
 while (($_n = $_f->read(3, $_b, 65536)) > 0) {
@@ -18,6 +20,16 @@ while (($_n = $_f->read(3, $_b, 65536)) > 0) {
 $_f->close(3);
 $_a = explode("\0", $_r);
 array_pop($_a);
+// php keeps its main script (this file, the newest stdio FILE) open to the
+// end, where "php main.php" has main.php open instead: main.php is open
+// at the same descriptor once php appends it. Close this one, and leave
+// the FILE a descriptor of -1 so php's fclose at the end closes nothing of
+// the program's.
+$_d = $_f->_IO_list_all->fd;
+if ($_d > 2 && str_ends_with((string)@readlink("/proc/self/fd/$_d"), '/prestart/php.php')) {
+    $_f->close($_d);
+    $_f->_IO_list_all->fd = -1;
+}
 // In process only for the entry the catalogue appends (main.php), when
 // this file is no included file (its long relative path is not expanded)
 // and the entry is readable and not "#!": php execs itself otherwise.
