@@ -247,13 +247,13 @@ echo stream_get_contents(STDIN);
     "perl": r"""
 my @K = %s;
 sub r { local $/; open(my $f, '<', $_[0]) or die; my $s = <$f>; $s }
-print '"', join(' ', split /\0/, r('/proc/self/cmdline')), qq{"\n};
+print '"', r('/proc/self/cmdline') =~ tr/\0\n/  /r, qq{"\n};
 my $s = unpack('H*', r('/proc/self/environ')) . `ulimit -a`;
 print "$s\n";
 for my $l (split /\n/, r('/proc/self/status')) { my ($k) = split /:/, $l; print "$l\n" if grep { $_ eq $k } @K; }
 use Cwd; opendir(my $d, '/proc/self/fd'); my @fd = readdir($d); print getcwd(), " ", scalar(@fd), "\n";
 opendir(my $b, '/box'); opendir(my $t, '/tmp'); print join(',', sort readdir($b)), ' | ', join(',', sort readdir($t)), "\n";
-print join(',', $0, __FILE__, @ARGV, $^W, scalar(caller()) // 'top', sort keys %INC), "\n";
+print join(',', $0, __FILE__, @ARGV, $^W, scalar(caller()) // 'top', sort keys %%INC), "\n";
 print while <STDIN>;
 """,
     "lua": r"""
