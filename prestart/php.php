@@ -63,4 +63,5 @@ $_z->len = 16;
 FFI::memcpy($_z->val, "auto_append_file\0", 17);
 $_f->zend_alter_ini_entry_chars(FFI::addr($_z), '', 0, 4, 16);
 clearstatcache(true);
+error_clear_last();
 unset($_z, $_b, $_f, $_r, $_n, $_d, $_a);
