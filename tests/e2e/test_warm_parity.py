@@ -21,15 +21,20 @@ pool_languages "", pool_max 1):
       capabilities and parent (/proc/self/status), cwd, open fds, the
       contents of /box and /tmp, and stdin. Warm (prestarted) and cold must
       print the same. Not compared: its start time and CPU time so far;
-      for a bootstrap that waits in-process (python, node, coffee, ruby:
-      not the guest's --warm-exec) its /proc/self/cmdline, the one line
-      that shows how the interpreter was started (checked cold only).
+      for a bootstrap that waits in-process (python, node, coffee, ruby,
+      php, perl: not the guest's --warm-exec) its /proc/self/cmdline, the
+      one line that shows how the interpreter was started (checked cold
+      only).
   test_inprocess[LANG-CASE]  for those in-process bootstraps, what a
       program can see beyond the facts: argv/$0/__FILE__, require.main,
       a sibling module, ES modules, workers and forks, uncaught exceptions
       and their stack traces, stdout/stderr order, exit codes, parse
-      warnings, syntax errors and the cases the bootstrap leaves to the
-      interpreter itself; warm and cold must give the same result.
+      warnings, syntax errors, perl's %main::/%INC/caller and php's
+      included files, globals and backtraces, and the cases the bootstrap
+      leaves to the interpreter itself; warm and cold must give the same
+      result. (Not compared, documented in registry/languages.yaml: perl's
+      $SIG{__DIE__} while the entry compiles; php's auto_append_file in
+      ini_get_all() and stream resource ids.)
   test_demand_then_idle  a language nobody asked for has no warm sandbox;
       after a cold request it gets one (target 1 in /metrics) and the next
       request is warm; after pool_idle_ms without requests it has none.
@@ -231,7 +236,8 @@ print STDIN.read
     "php": r"""<?php
 $K = %s;
 $r = function ($p) { return file_get_contents($p); };
-echo json_encode([bin2hex($r('/proc/self/cmdline')), bin2hex($r('/proc/self/environ')), shell_exec('ulimit -a')]), "\n";
+echo json_encode($r('/proc/self/cmdline')), "\n";
+echo json_encode([bin2hex($r('/proc/self/environ')), shell_exec('ulimit -a')]), "\n";
 foreach (explode("\n", $r('/proc/self/status')) as $l) { if (in_array(explode(':', $l)[0], $K)) echo $l, "\n"; }
 echo getcwd(), " ", count(scandir('/proc/self/fd')), "\n";
 echo implode(',', scandir('/box')), ' | ', implode(',', scandir('/tmp')), "\n";
@@ -241,12 +247,13 @@ echo stream_get_contents(STDIN);
     "perl": r"""
 my @K = %s;
 sub r { local $/; open(my $f, '<', $_[0]) or die; my $s = <$f>; $s }
-my $s = join('|', map { unpack('H*', r($_)) } ('/proc/self/cmdline', '/proc/self/environ')); $s .= `ulimit -a`;
+print '"', r('/proc/self/cmdline') =~ tr/\0\n/  /r, qq{"\n};
+my $s = unpack('H*', r('/proc/self/environ')) . `ulimit -a`;
 print "$s\n";
 for my $l (split /\n/, r('/proc/self/status')) { my ($k) = split /:/, $l; print "$l\n" if grep { $_ eq $k } @K; }
 use Cwd; opendir(my $d, '/proc/self/fd'); my @fd = readdir($d); print getcwd(), " ", scalar(@fd), "\n";
 opendir(my $b, '/box'); opendir(my $t, '/tmp'); print join(',', sort readdir($b)), ' | ', join(',', sort readdir($t)), "\n";
-print join(',', $0, __FILE__, @ARGV), "\n";
+print join(',', $0, __FILE__, @ARGV, $^W, scalar(caller()) // 'top', sort keys %%INC), "\n";
 print while <STDIN>;
 """,
     "lua": r"""
@@ -349,6 +356,30 @@ console.log(JSON.stringify([process.argv, process.execArgv, process.argv0,
   require.main === module, module.id, require.main.filename, __filename, __dirname,
   Object.keys(require.cache), module.paths, process.mainModule === module,
   new Error('here').stack.split('\n'), util.where()]));
+"""
+PL_INTROSPECT = r"""use strict; use warnings;
+require "./Util.pm";
+print join("|", $0, __FILE__, __LINE__, scalar(@ARGV), @ARGV, $^X, (caller() ? "caller" : "top"),
+  $^S // 'u', $^W, $^H, time - $^T < 5 ? "t-ok" : "t-bad"), "\n";
+print join(",", sort keys %INC), "\n";
+print join(",", map { s/([^ -~])/sprintf("^%02x", ord $1)/ger } sort keys %main::), "\n";
+print join("|", Util::where()), "\n";
+print join(",", grep /^\d+$/, do { opendir(my $d, "/proc/self/fd"); sort readdir $d }), "\n";
+print exists $SIG{__DIE__} ? "die hook\n" : "no die hook\n";
+BEGIN { print "begin: $^H ", join(",", sort keys %INC), "\n" }
+"""
+PL_UTIL = ("package Util;\nsub where { my @c = caller(0); "
+           "return (__FILE__, __LINE__, @c[0..3], (caller(1))[3] // 'top') }\n1;\n")
+PHP_INTROSPECT = r"""<?php
+require_once 'util.php';
+echo json_encode([get_included_files(), __FILE__, __DIR__, $argv, $argc, $_SERVER['argv'], $_SERVER['argc'],
+  $_SERVER['SCRIPT_FILENAME'], $_SERVER['PHP_SELF'], $_SERVER['SCRIPT_NAME'], $_SERVER['PATH_TRANSLATED'],
+  getcwd(), array_keys($GLOBALS), array_keys(get_defined_vars()), time() - $_SERVER['REQUEST_TIME'] < 5,
+  where(), debug_backtrace(), get_defined_functions()['user'], get_defined_constants(true)['user'] ?? null,
+  array_keys($_SERVER), ini_get('auto_append_file'), ini_get('auto_prepend_file')]), "\n";
+var_dump(new stdClass, new ArrayObject([]));
+function g() { debug_print_backtrace(); return (new Exception('x'))->getTraceAsString(); }
+echo g(), "\n";
 """
 JS_UTIL = "exports.where = () => [module.id, module.parent && module.parent.id, new Error().stack.split('\\n')];\n"
 # coffee: what the prestart's warmed compiler (prestart/node.js
@@ -490,6 +521,66 @@ INPROC = {
                                     "    module.parent.id, require.main.children.map((m) => m.id)]));\n"
                                     "  throw new Error('own');\n};\n"}]},
     },
+    # perl: the entry is compiled as perl's main program (test_inprocess
+    # also checks that nothing of the bootstrap is left in %main::, %INC,
+    # %SIG, caller or the open fds); __DATA__ and "#!" lines with switches
+    # other than -w, or naming another interpreter, are perl's own (exec).
+    "perl": {
+        "introspect": {"files": [{"name": "main.pl", "content": PL_INTROSPECT},
+                                 {"name": "Util.pm", "content": PL_UTIL}],
+                       "args": ["x", "-y", "ü"]},
+        "uncaught": {"files": [{"name": "main.pl", "content":
+                                "print \"out 1\\n\"; print STDERR \"err 1\\n\";\n"
+                                "require './Util.pm';\nEND { print \"end $?\\n\" }\n"
+                                "sub f { Util::boom(@_) }\nf(1, 'two');\n"},
+                               {"name": "Util.pm", "content":
+                                "package Util;\nuse Carp;\nsub boom { Carp::confess(\"inner @_\") }\n1;\n"}]},
+        "die_errno": {"code": "print 'x'; open(my $f, '<', '/nonexistent') or die \"cannot: $!\";\n"},
+        "die_status": {"code": "$? = 3 << 8; die \"status\\n\";\n"},
+        "exit": {"code": "print 'o'; warn \"w\\n\"; exit 4;\n"},
+        "warnings": {"code": "use warnings;\nmy $x; my $y = $x + 1; my $z = 'abc' + 1;\nprint \"$y $z\\n\";\n"},
+        "shebang_w": {"code": "#!/usr/bin/perl -w\nmy $x; print $x + 1, \"\\n\"; @a = 1;\n"},
+        "syntax_error": {"code": "use strict;\nprint \"x\\n\";\nmy $a = ;\n$undeclared = 1;\n"},
+        "begin_die": {"code": "print 'a'; BEGIN { die \"in begin\\n\" }\n"},
+        "modulino": {"code": "__PACKAGE__->main(@ARGV) unless caller;\n"
+                             "sub main { shift; print \"main @_ $0\\n\"; eval { die \"x\\n\" }; print \"eval: $@\"; }\n",
+                     "args": ["a1"]},
+        "stdin": {"code": "my $l = <STDIN>; print \"first: $l\"; print 'rest: ', <STDIN>; exit 2;\n",
+                  "stdin": "line 1\nline ✓ 2\n"},
+        "data": {"code": "print 'data: ', <DATA>; print fileno(DATA), \"\\n\";\n__DATA__\nthe data ✓\n"},
+        "shebang_opts": {"code": "#!/usr/bin/perl -l\nprint 'with -l';\n"},
+        "shebang_sh": {"code": "#!/bin/sh\necho \"sh: $0 $*\"\n", "args": ["s"]},
+    },
+    # php: main.php runs as php's auto_append_file, a top-level script
+    # (prestart/php.php); "#!" lines and other entries are php's own (exec).
+    "php": {
+        "introspect": {"files": [{"name": "main.php", "content": PHP_INTROSPECT},
+                                 {"name": "util.php", "content":
+                                  "<?php\nfunction where() { return [__FILE__, debug_backtrace()]; }\n"}],
+                       "args": ["x", "-y", "ü"]},
+        "uncaught": {"files": [{"name": "main.php", "content":
+                                "<?php\necho \"out 1\\n\"; fwrite(STDERR, \"err 1\\n\");\n"
+                                "require 'util.php';\n"
+                                "register_shutdown_function(function () { echo \"shutdown\\n\"; });\n"
+                                "function f() { try { boom(); } catch (Exception $e) { throw new LogicException('wrapped', 3, $e); } }\n"
+                                "f();\n"},
+                               {"name": "util.php", "content":
+                                "<?php\nfunction boom() { throw new RuntimeException('inner'); }\n"}]},
+        "fatal": {"code": "<?php\necho \"before\\n\";\nundefined_function_x(1);\n"},
+        "exit": {"code": "<?php\necho 'o'; fwrite(STDERR, \"e\\n\"); exit(7);\n"},
+        "warnings": {"code": "<?php\n$a = [];\necho $a['nope'] ?? 'dflt', \"\\n\";\necho $undefined_var, \"\\n\";\n"
+                             "echo intdiv(1, 0);\n"},
+        "syntax_error": {"code": "<?php\necho 'x';\nfunction (\n"},
+        "strict_types": {"code": "<?php\ndeclare(strict_types=1);\nfunction f(int $x) { return $x; }\necho f('5');\n"},
+        "html_halt": {"code": "Hello <?= 'world' ?> <?php echo __LINE__, ' ', __COMPILER_HALT_OFFSET__; ?>\n"
+                              "tail\n<?php return; __halt_compiler(); data\n"},
+        "stdin": {"code": "<?php\nvar_dump(fgets(STDIN), stream_get_contents(STDIN));\nexit(2);\n",
+                  "stdin": "line 1\nline ✓ 2\n"},
+        "shebang": {"code": "#!/usr/bin/env php\n<?php\necho 'shebang ', json_encode($argv), \"\\n\";\n",
+                    "args": ["s"]},
+        "other_entry": {"files": [{"name": "app.php", "content":
+                                   "<?php\necho json_encode([$argv, __FILE__, get_included_files()]), \"\\n\";\n"}]},
+    },
 }
 INPROC_PARAMS = [pytest.param(l, case, id="%s-%s" % (l["name"], case))
                  for l in CATALOGUE if in_process(l) and l["name"] in INPROC
@@ -507,7 +598,7 @@ def test_inprocess(d, lang, case):
     # One at a time: the cases are mostly of one language (ruby, javascript).
     cold, warm, wacc = warm_then_cold(d, _inprocess_body(lang, case), lang["name"], lang["version"])
     assert wacc.get("warm") is True, wacc
-    if case not in ("syntax_error", "data", "shebang_opts"):
+    if case not in ("syntax_error", "data", "shebang_opts", "shebang_sh", "shebang", "other_entry"):
         assert wacc.get("prestarted") is True, wacc
     assert comparable(warm) == comparable(cold), (
         "\n--- cold\n%s\n--- warm\n%s" % (cold["run"]["stdout"] + cold["run"]["stderr"],
