@@ -405,35 +405,14 @@ def main():
         r.update(bench_transfer(api, args, args.fcgi_exe))
     if "fork" in only:
         r.update(bench_fork(api, args))
-    size = 64.0
-    rows = []
-    if "session_create_s" in r:
-        rows.append(("session create p50", "%.1f ms" % (1e3 * p50(r["session_create_s"])),
-                     "docker run p50 %.0f ms" % (1e3 * p50(r["docker_run_s"])),
-                     p50(r["session_create_s"]) / p50(r["docker_run_s"]), "<= 0.1x"))
-    if "session_step_s" in r:
-        rows.append(("step print(42) p50", "%.1f ms" % (1e3 * p50(r["session_step_s"])),
-                     "warm /execute p50 %.1f ms" % (1e3 * p50(r["warm_execute_s"])),
-                     p50(r["session_step_s"]) / p50(r["warm_execute_s"]), "<= 1.3x"))
-        rows.append(("step print(42) p50", "%.1f ms" % (1e3 * p50(r["session_step_s"])),
-                     "docker exec p50 %.1f ms" % (1e3 * p50(r["docker_exec_s"])),
-                     p50(r["session_step_s"]) / p50(r["docker_exec_s"]), "<= 0.3x"))
-    if "upload_s" in r:
-        up = size / p50(r["upload_s"])
-        down = size / p50(r["download_s"])
-        cpin = size / p50(r["docker_cp_in_s"])
-        cpout = size / p50(r["docker_cp_out_s"])
-        rows.append(("upload 64 MiB", "%.0f MiB/s" % up, "docker cp in %.0f MiB/s" % cpin,
-                     up / cpin, ">= 2x"))
-        rows.append(("download 64 MiB", "%.0f MiB/s" % down,
-                     "docker cp out %.0f MiB/s" % cpout, down / cpout, ">= 2x"))
-    if "fork_100mib_s" in r:
-        rows.append(("fork of 100 MiB p50", "%.1f ms" % (1e3 * p50(r["fork_100mib_s"])), "-",
-                     p50(r["fork_100mib_s"]), "<= 0.05 s"))
+    doc = generic_doc(r, args, started)
     print("| benchmark | isobox | baseline (same run) | ratio | goal |")
     print("|---|---|---|---|---|")
-    for name, mine, base, ratio, goal in rows:
-        print("| %s | %s | %s | %.3f | %s |" % (name, mine, base, ratio, goal))
+    for row in doc["rows"]:
+        print("| %s | %.1f %s | %s %.1f %s | %s | %s%s |" % (
+            row["metric"], row["isobox"], row["unit"], row["baseline_name"], row["baseline"],
+            row["unit"], row.get("ratio", "-"), "<= " if row["better"] == "lower" else ">= ",
+            row["goal"]))
     if "upload_s" in r:
         print("\nFastCGI RSS during the transfers: before %.1f MiB, max %.1f MiB, after %.1f MiB"
               % (r["rss_before"] / MiB, r["rss_max"] / MiB, r["rss_after"] / MiB))
@@ -447,7 +426,6 @@ def main():
     os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
     stamp = started.strftime("%Y%m%dT%H%M%SZ")
     out = os.path.join(HERE, "results", "sessions-%s.json" % stamp)
-    doc = generic_doc(r, args, started)
     doc.update({"when": stamp, "url": args.url, "n": args.n, "results": r})
     with open(out, "w") as f:
         json.dump(doc, f, indent=1)
