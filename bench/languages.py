@@ -224,30 +224,6 @@ def expand(argv, source):
     return out
 
 
-def service_seccomp(path):
-    """Write to path the seccomp profile the service gives its sandboxes
-    (src/spec.c; the runtime enforces it with runsc --oci-seccomp), read
-    from a sandbox it made (HostConfig.SecurityOpt). Docker's default
-    profile instead refuses clone3, which node and others then fail on.
-    Returns path, or None when no sandbox of the service is found."""
-    try:
-        ids = subprocess.run(["docker", "ps", "-aq", "--filter", "label=isobox.managed=1"],
-                             capture_output=True, text=True, timeout=30).stdout.split()
-        for cid in ids[:5]:
-            out = subprocess.run(["docker", "inspect", "--format",
-                                  "{{json .HostConfig.SecurityOpt}}", cid],
-                                 capture_output=True, text=True, timeout=30).stdout
-            for opt in json.loads(out or "null") or []:
-                if opt.startswith("seccomp=") and opt != "seccomp=unconfined":
-                    with open(path, "w") as f:
-                        f.write(opt[len("seccomp="):])
-                    os.chmod(path, 0o644)
-                    return path
-    except (OSError, ValueError, subprocess.SubprocessError):
-        pass
-    return None
-
-
 def docker_argv(entry, image_ref, limits, srcdir, runtime, cgroup_parent,
                 seccomp=None):
     """`docker run` of one job in the service's sandbox shape."""
@@ -463,7 +439,7 @@ def main():
                     ref = lock.get(ref, ref + ":latest")
                 dargv = docker_argv(entry, ref, limits, srcdir, args.runtime,
                                     args.cgroup_parent,
-                                    service_seccomp(os.path.join(srcdir, "seccomp.json")))
+                                    isobench.service_seccomp(os.path.join(srcdir, "seccomp.json")))
                 res["docker_argv"] = dargv
                 for _ in range(args.warmup):
                     d = docker_run(dargv, args.timeout, want)
