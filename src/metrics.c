@@ -53,6 +53,9 @@ static const struct family {
      "unauthorized)."},
     {"isobox_pool_claims_total", "counter",
      "Warm-pool lookups by result (hit, miss)."},
+    {"isobox_pool_evictions_total", "counter",
+     "Warm sandboxes removed from a full pool memory budget for a language "
+     "in more demand."},
     {"isobox_sandboxes_active", "gauge", "Sandboxes running jobs right now."},
     {"isobox_pool_ready", "gauge", "Warm sandboxes waiting."},
     {"isobox_prestart_total", "counter",

@@ -851,6 +851,48 @@ static int trim_lang(struct service *svc, const struct want *w,
 	return have;
 }
 
+/* Make room for x by removing a ready sandbox of the language with the
+ * lowest demand below x's (never one of pool_languages): a budget that
+ * earlier demand filled goes to the languages asked for most lately, as a
+ * budget too small for every target is shared when it is filled. Returns
+ * 1 when one was removed (*used is then less by its memory). */
+static int evict_for(struct service *svc, const struct want *x, struct want *w,
+		     size_t nw, struct row *rows, size_t n, int64_t now,
+		     int64_t *used)
+{
+	struct want *v = NULL;
+	struct row *old = NULL;
+	size_t i;
+
+	for (i = 0; i < nw; i++) {
+		if (&w[i] != x && !w[i].floor && w[i].have > 0 &&
+		    w[i].score < x->score &&
+		    (v == NULL || w[i].score < v->score)) {
+			v = &w[i];
+		}
+	}
+	if (v == NULL) {
+		return 0;
+	}
+	for (i = 0; i < n; i++) {
+		if (entry_fits(&rows[i].e, v->l, &v->shape, now,
+			       svc->cfg.pool_ttl_ms) &&
+		    (old == NULL || rows[i].e.created_ms < old->e.created_ms)) {
+			old = &rows[i];
+		}
+	}
+	if (old == NULL) {
+		v->have = 0; /* none after all: another may be */
+		return 1;
+	}
+	v->have--;
+	discard(svc, old->id, POOL_READY, "more demand elsewhere");
+	old->e.state = 0;
+	*used -= v->bytes;
+	metrics_add(1, "isobox_pool_evictions_total");
+	return 1;
+}
+
 void pool_maintain(struct service *svc)
 {
 	char *lockp;
@@ -933,8 +975,14 @@ void pool_maintain(struct service *svc)
 	while (progress && !svc->stopping) {
 		progress = 0;
 		for (i = 0; i < nw && !svc->stopping; i++) {
-			if (w[i].have >= w[i].target ||
-			    used + w[i].bytes > budget) {
+			if (w[i].have >= w[i].target) {
+				continue;
+			}
+			while (
+			    used + w[i].bytes > budget &&
+			    evict_for(svc, &w[i], w, nw, rows, n, now, &used)) {
+			}
+			if (used + w[i].bytes > budget) {
 				continue;
 			}
 			/* Warm sandboxes must not take memory that runs
