@@ -412,10 +412,12 @@ console.log JSON.stringify
 COFFEE_UTIL = ("exports.where = -> [module.id, module.parent?.id, module.parent?.filename,\n"
                "  (c.id for c in module.parent.children), new Error('util').stack.split('\\n')]\n")
 # bash: what bash shows a script, without a pipeline while it is read (a
-# pipeline's pipe is open in bash for a moment, warm or cold).
+# pipeline's pipe is open in bash for a moment, warm or cold). Not
+# BASH_ARGV in a file sourced with arguments: bash fills it there only if
+# it read no start-up file (docs/ARCHITECTURE.md).
 SH_INTROSPECT = r"""echo "_=$_ ?=$? 0=$0 #=$# @=$* -=$- LINENO=$LINENO BS=${BASH_SOURCE[*]} BL=${BASH_LINENO[*]}"
 echo "FN=${FUNCNAME[*]} BASH=$BASH ARGV0=$BASH_ARGV0 ARGC=${BASH_ARGC[*]} ARGV=${BASH_ARGV[*]} SHLVL=$SHLVL"
-echo "SECONDS=$SECONDS PIPESTATUS=${PIPESTATUS[*]} BASH_SUBSHELL=$BASH_SUBSHELL PWD=$PWD OLDPWD=${OLDPWD-unset}"
+echo "SECONDS<2: $((SECONDS < 2)) PIPESTATUS=${PIPESTATUS[*]} BASH_SUBSHELL=$BASH_SUBSHELL PWD=$PWD OLDPWD=${OLDPWD-unset}"
 echo "BASH_ENV=${BASH_ENV-unset} ENV=${ENV-unset}"
 fds=(/proc/$$/fd/*); echo "fds: ${fds[*]##*/}"
 set -o posix
@@ -437,7 +439,7 @@ INPROC = {
                               "echo start\n. ./lib.sh one\nf a b\n"
                               "echo \"top: ${BASH_SOURCE[*]} ${FUNCNAME[*]-none} $LINENO $(caller)\"\n"},
                              {"name": "lib.sh", "content":
-                              "echo \"lib: $# $* ${BASH_SOURCE[*]} ${FUNCNAME[*]} ${BASH_ARGV[*]}\"\n"
+                              "echo \"lib: $# $* ${BASH_SOURCE[*]} ${FUNCNAME[*]}\"\n"
                               "f() { echo \"f: $* ${BASH_SOURCE[*]} ${FUNCNAME[*]} ${BASH_LINENO[*]} $(caller 0)\"; }\n"
                               "return 3\necho not here\n"}]},
         "exit": {"code": "echo o; echo e >&2; exit 5\n"},
