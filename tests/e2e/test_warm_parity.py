@@ -336,7 +336,9 @@ def test_prestart_facts(d, ahead, request, lang):
     # or warm alike.
     for doc in (cold, warm):
         doc["run"]["stdout"] = re.sub(r"Rtmp\w{6}", "RtmpXXXXXX", doc["run"]["stdout"])
-    if in_process(lang):
+    # bash's bootstrap serves a job with arguments (these) by exec'ing a
+    # fresh bash: nothing differs, not even its argv or environment block.
+    if in_process(lang) and lang["name"] != "bash":
         # The first line is /proc/self/cmdline: the cold one is the run
         # argv; an interpreter started ahead of its program has its own.
         first, cold["run"]["stdout"] = cold["run"]["stdout"].split("\n", 1)
@@ -409,7 +411,45 @@ console.log JSON.stringify
 """
 COFFEE_UTIL = ("exports.where = -> [module.id, module.parent?.id, module.parent?.filename,\n"
                "  (c.id for c in module.parent.children), new Error('util').stack.split('\\n')]\n")
+# bash: what bash shows a script, without a pipeline while it is read (a
+# pipeline's pipe is open in bash for a moment, warm or cold). Not
+# BASH_ARGV in a file sourced with arguments: bash fills it there only if
+# it read no start-up file (docs/ARCHITECTURE.md).
+SH_INTROSPECT = r"""echo "_=$_ ?=$? 0=$0 #=$# @=$* -=$- LINENO=$LINENO BS=${BASH_SOURCE[*]} BL=${BASH_LINENO[*]}"
+echo "FN=${FUNCNAME[*]} BASH=$BASH ARGV0=$BASH_ARGV0 ARGC=${BASH_ARGC[*]} ARGV=${BASH_ARGV[*]} SHLVL=$SHLVL"
+echo "SECONDS<2: $((SECONDS < 2)) PIPESTATUS=${PIPESTATUS[*]} BASH_SUBSHELL=$BASH_SUBSHELL PWD=$PWD OLDPWD=${OLDPWD-unset}"
+echo "BASH_ENV=${BASH_ENV-unset} ENV=${ENV-unset}"
+fds=(/proc/$$/fd/*); echo "fds: ${fds[*]##*/}"
+set -o posix
+set > /tmp/vars
+set +o posix
+shopt; set -o; trap -p; declare -F; alias; hash
+env > /tmp/env
+sort /tmp/env
+grep -v '^\(BASHPID\|PPID\|RANDOM\|SRANDOM\|EPOCHREALTIME\|EPOCHSECONDS\|_\|BASH_COMMAND\|SECONDS\|LINENO\|BASH_LINENO\)=' /tmp/vars
+ls -A /box /tmp
+return 2>&1; echo "after return: $?"
+"""
 INPROC = {
+    "bash": {
+        "introspect": {"code": SH_INTROSPECT},
+        "args": {"code": SH_INTROSPECT, "args": ["x", "y z", "-n"]},
+        "other_entry": {"files": [{"name": "run.sh", "content": SH_INTROSPECT}]},
+        "source": {"files": [{"name": "main.sh", "content":
+                              "echo start\n. ./lib.sh one\nf a b\n"
+                              "echo \"top: ${BASH_SOURCE[*]} ${FUNCNAME[*]-none} $LINENO $(caller)\"\n"},
+                             {"name": "lib.sh", "content":
+                              "echo \"lib: $# $* ${BASH_SOURCE[*]} ${FUNCNAME[*]}\"\n"
+                              "f() { echo \"f: $* ${BASH_SOURCE[*]} ${FUNCNAME[*]} ${BASH_LINENO[*]} $(caller 0)\"; }\n"
+                              "return 3\necho not here\n"}]},
+        "exit": {"code": "echo o; echo e >&2; exit 5\n"},
+        "errexit": {"code": "set -e\necho a\nfalse\necho b\n"},
+        "syntax_error": {"code": "echo a\nif then\necho b\n"},
+        "not_found": {"code": "echo a\nno_such_command_x 1\necho \"rc=$?\"\n"},
+        "stdin": {"code": "read -r l; echo \"first: $l\"; cat; exit 2\n", "stdin": "line 1\nline ✓ 2\n"},
+        "self": {"code": "cat \"$0\"; echo \"${BASH_SOURCE[0]}\"; trap 'echo bye $?' EXIT; exit 4\n"},
+        "signal": {"code": "echo x; kill -TERM $$; echo after\n"},
+    },
     "javascript": {
         "introspect": {"files": [{"name": "main.js", "content": JS_INTROSPECT},
                                  {"name": "util.js", "content": JS_UTIL}], "args": ["x", "-y"]},
@@ -603,6 +643,22 @@ def test_inprocess(d, lang, case):
     assert comparable(warm) == comparable(cold), (
         "\n--- cold\n%s\n--- warm\n%s" % (cold["run"]["stdout"] + cold["run"]["stderr"],
                                            warm["run"]["stdout"] + warm["run"]["stderr"]))
+
+
+def test_bash_environment_block(d):
+    """The one thing of bash's bootstrap a program can read: the block of
+    environment strings bash was started with (/proc/$$/environ) still
+    holds BASH_ENV, which bash itself has unset (docs/ARCHITECTURE.md)."""
+    lang = next(l for l in CATALOGUE if l["name"] == "bash")
+    body = {"language": "bash", "version": lang["version"],
+            "code": "tr '\\0' '\\n' </proc/$$/environ; echo \"${BASH_ENV-unset}\"; env | grep -c BASH_ENV\n"}
+    cold, warm, wacc = warm_then_cold(d, body, "bash", lang["version"])
+    assert wacc.get("warm") is True and wacc.get("prestarted") is True, wacc
+    c, w = cold["run"]["stdout"].splitlines(), warm["run"]["stdout"].splitlines()
+    assert c[-2:] == ["unset", "0"] and w[-2:] == ["unset", "0"], (c, w)
+    extra = [x for x in w if x not in c]
+    assert extra == ["BASH_ENV=/.isobox/prestart/bash.sh"], (c, w)
+    assert [x for x in w if x != extra[0]] == c, (c, w)
 
 
 # Last: the perl sandboxes of test_prestart_facts have had the longest
