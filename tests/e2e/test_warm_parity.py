@@ -657,8 +657,8 @@ INPROC = {
                           "def f():\n    return 1\nf()\n"},
         "threads_fork": {"code": "import atexit, os, subprocess, sys, threading, time\n"
                                  "P = os.getpid()\natexit.register(lambda: print('atexit ran', os.getpid() == P))\n"
-                                 "t = threading.Thread(target=lambda: (time.sleep(0.2), print('thread')))\n"
-                                 "try:\n    t.start()\nexcept RuntimeError as e:\n    print('no thread:', e)\n"
+                                 "t = threading.Thread(target=lambda: (time.sleep(0.2), print('thread', threading.active_count())))\n"
+                                 "try:\n    t.start()\n    t.join()\nexcept RuntimeError as e:\n    print('no thread:', e)\n"
                                  "pid = os.fork()\n"
                                  "if pid == 0:\n    print('child', sys.argv, __name__)\n    os._exit(3)\n"
                                  "print('waited', os.waitpid(pid, 0)[1] >> 8)\n"
