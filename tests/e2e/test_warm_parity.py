@@ -21,16 +21,18 @@ pool_languages "", pool_max 1):
       capabilities and parent (/proc/self/status), cwd, open fds, the
       contents of /box and /tmp, and stdin. Warm (prestarted) and cold must
       print the same. Not compared: its start time and CPU time so far;
-      for a bootstrap that waits in-process (python, node, coffee, ruby,
-      php, perl: not the guest's --warm-exec) its /proc/self/cmdline, the
+      for a bootstrap that waits in-process (python, pypy, node, coffee,
+      ruby, php, perl: not the guest's --warm-exec) its /proc/self/cmdline, the
       one line that shows how the interpreter was started (checked cold
       only).
   test_inprocess[LANG-CASE]  for those in-process bootstraps, what a
       program can see beyond the facts: argv/$0/__FILE__, require.main,
       a sibling module, ES modules, workers and forks, uncaught exceptions
       and their stack traces, stdout/stderr order, exit codes, parse
-      warnings, syntax errors, perl's %main::/%INC/caller and php's
-      included files, globals and backtraces, and the cases the bootstrap
+      warnings, syntax errors, perl's %main::/%INC/caller, php's
+      included files, globals and backtraces, PyPy's (python@3.9 and
+      pypy: one row, "pypy") frames, trace events, sys.last_*, atexit,
+      KeyboardInterrupt and fork, and the cases the bootstrap
       leaves to the interpreter itself; warm and cold must give the same
       result. (Not compared, documented in registry/languages.yaml: perl's
       $SIG{__DIE__} while the entry compiles; php's auto_append_file in
@@ -160,14 +162,20 @@ def _same_result_body(lang):
             "args": TL.ARGS, "stdin": TL.STDIN}
 
 
+def _key(lang):
+    """The FACTS and INPROC row of a catalogue entry: PyPy's ("python"
+    3.9 and "pypy" share its interpreter and bootstrap) is "pypy"."""
+    return "pypy" if lang["run"][0] == "pypy3" else lang["name"]
+
+
 def _facts_body(lang):
     return {"language": lang["name"], "version": lang["version"],
-            "code": _facts_code(lang["name"]), "args": ["a b", "-x", "ü"],
+            "code": _facts_code(_key(lang)), "args": ["a b", "-x", "ü"],
             "stdin": "in ✓\nlast"}
 
 
 def _inprocess_body(lang, case):
-    return dict(INPROC[lang["name"]][case], language=lang["name"], version=lang["version"])
+    return dict(INPROC[_key(lang)][case], language=lang["name"], version=lang["version"])
 
 
 def _pair(d, body_of):
@@ -186,7 +194,7 @@ def ahead(request, d):
     a = TL.Ahead(request.session, __file__, {
         "test_same_result": _pair(d, lambda it, lang: _same_result_body(lang)),
         "test_prestart_facts": _pair(d, lambda it, lang: (
-            _facts_body(lang) if lang["name"] in FACTS else None)),
+            _facts_body(lang) if _key(lang) in FACTS else None)),
     }, serial_key=lambda it: it.callspec.params["lang"]["name"])
     yield a
     a.close()
@@ -289,6 +297,42 @@ cat(commandArgs(), sep = '\n')
 cat(readLines(file('stdin')), sep = '\n')
 """,
 }
+# PyPy (python@3.9 and pypy): what app_main sets up for "pypy3 FILE",
+# read before the program imports anything of its own.
+FACTS["pypy"] = r"""
+import sys
+M0 = sorted(sys.modules)
+G0 = [(k, type(v).__name__) for k, v in globals().items()]
+K = %s
+r = lambda p: open(p, 'rb').read().decode('latin-1')
+print('"%%s"' %% repr(r('/proc/self/cmdline'))[1:-1])
+import os, resource, subprocess
+print(repr(r('/proc/self/environ')), subprocess.run(['sh', '-c', 'ulimit -a'], stdout=subprocess.PIPE).stdout.decode())
+print([resource.getrlimit(getattr(resource, n)) for n in dir(resource) if n.startswith('RLIMIT_')])
+print('\n'.join(l for l in r('/proc/self/status').split('\n') if l.split(':')[0] in K))
+print(os.getcwd(), len(os.listdir('/proc/self/fd')), os.umask(0o22))
+print(','.join(sorted(os.listdir('/box'))), '|', ','.join(sorted(os.listdir('/tmp'))))
+print(M0)
+print(G0, sorted(vars(__loader__).items()), __spec__, __file__, __cached__, __doc__, __package__, __annotations__)
+print(sys.modules['__main__'].__dict__ is globals(), sys.argv, sys.path, sys.executable, sys.flags,
+      sys.warnoptions, sys._xoptions, sys.dont_write_bytecode)
+f = sys._getframe()
+print(f.f_back, f.f_code.co_filename, hex(f.f_code.co_flags), f.f_lineno, sys.exc_info())
+import traceback, signal, warnings, atexit, gc
+print(traceback.extract_stack(), [signal.getsignal(s) for s in sorted(signal.valid_signals())])
+print(warnings.filters, atexit._ncallbacks(), gc.isenabled(), sorted(sys.path_importer_cache),
+      sys.meta_path, len(sys.path_hooks))
+print(sys.getrecursionlimit(), sys.getswitchinterval(), sorted(dir(sys)), sorted(dir(__builtins__)))
+print([(s.name, s.encoding, s.errors, s.line_buffering, type(s.buffer).__name__, s.isatty())
+       for s in (sys.stdin, sys.stdout, sys.stderr)])
+def depth(n):
+    try:
+        return depth(n + 1)
+    except RecursionError:
+        return n
+print(depth(0), [k for k in ('last_type', 'last_value', 'ps1') if hasattr(sys, k)])
+sys.stdout.write(sys.stdin.read())
+"""
 FACTS["dash"] = FACTS["bash"].replace(" ${BASH_EXECUTION_STRING-unset} $PPID $SHLVL", " $PPID")
 FACTS["coffeescript"] = None  # the javascript program is not coffee: same
 # runtime (node) and bootstrap as javascript, covered by test_same_result
@@ -315,20 +359,20 @@ def in_process(lang):
 
 
 PRESTARTED = [pytest.param(l, id="%s@%s" % (l["name"], l["version"]))
-              for l in CATALOGUE if l.get("prestart") and FACTS.get(l["name"], 0) is not None]
+              for l in CATALOGUE if l.get("prestart") and FACTS.get(_key(l), 0) is not None]
 
 
 def test_every_prestarted_language_has_a_facts_program():
     for l in CATALOGUE:
         if l.get("prestart"):
-            assert l["name"] in FACTS or l["name"].startswith("python"), (
+            assert _key(l) in FACTS or l["name"].startswith("python"), (
                 "%s has a prestart bootstrap but no program in FACTS" % l["name"])
 
 
 @pytest.mark.parametrize("lang", PRESTARTED)
 def test_prestart_facts(d, ahead, request, lang):
-    if lang["name"] not in FACTS:
-        pytest.skip("python's in-process prestart is tested by test_pool.py")
+    if _key(lang) not in FACTS:
+        pytest.skip("CPython's in-process prestart is tested by test_pool.py")
     cold, warm, wacc = ahead.result(request.node)  # warm_then_cold(d, _facts_body(lang), ...)
     assert wacc.get("warm") is True and wacc.get("prestarted") is True, wacc
     assert cold["run"]["exitCode"] == 0, cold
@@ -383,6 +427,21 @@ var_dump(new stdClass, new ArrayObject([]));
 function g() { debug_print_backtrace(); return (new Exception('x'))->getTraceAsString(); }
 echo g(), "\n";
 """
+PY_INTROSPECT = r"""
+import sys, util, pickle, inspect, traceback
+class A:
+    v = 5
+print(sys.argv, __name__, __file__, sys.path[0], sorted(vars(__loader__).items()), __spec__, __cached__)
+print(list(globals()), sys.modules['__main__'] is sys.modules[__name__], sys._getframe().f_back)
+print(util.where(), util.__file__, util.__name__, pickle.loads(pickle.dumps(A())).v)
+print([(f.function, f.lineno) for f in inspect.stack()], sorted(sys.modules))
+traceback.print_stack()
+if __name__ == '__main__':
+    print('main guard', __builtins__.__name__, __annotations__)
+"""
+PY_UTIL = ("import sys, traceback\n"
+           "def where():\n    f = sys._getframe(1)\n"
+           "    return [f.f_code.co_name, f.f_globals['__name__'], traceback.format_stack(), f.f_back]\n")
 JS_UTIL = "exports.where = () => [module.id, module.parent && module.parent.id, new Error().stack.split('\\n')];\n"
 # coffee: what the prestart's warmed compiler (prestart/node.js
 # coffeeWarm) could leave visible, read where a program can read it.
@@ -591,6 +650,69 @@ INPROC = {
         "shebang_opts": {"code": "#!/usr/bin/perl -l\nprint 'with -l';\n"},
         "shebang_sh": {"code": "#!/bin/sh\necho \"sh: $0 $*\"\n", "args": ["s"]},
     },
+    # PyPy (python@3.9 and pypy): the bootstrap's own "-c" code is hidden
+    # from frames and tracebacks as app_main's are; the program's errors
+    # and exit go through app_main; directories, zips, .pyc and unreadable
+    # entries are pypy3's own (exec).
+    "pypy": {
+        "introspect": {"files": [{"name": "main.py", "content": PY_INTROSPECT},
+                                 {"name": "util.py", "content": PY_UTIL}],
+                       "args": ["x", "-y", "ü"]},
+        "uncaught": {"files": [{"name": "main.py", "content":
+                                "import atexit, sys\n"
+                                "atexit.register(lambda: print('atexit', sys.last_type.__name__, sys.last_value))\n"
+                                "print('out 1'); print('err 1', file=sys.stderr)\n"
+                                "import util\n"
+                                "def f():\n    try:\n        util.boom(2)\n"
+                                "    except KeyError as e:\n        raise ValueError('wrapped') from e\n"
+                                "f()\n"},
+                               {"name": "util.py", "content":
+                                "def boom(n):\n    if n:\n        boom(n - 1)\n    raise KeyError('deep')\n"}]},
+        "name_error": {"code": "def g(a):\n    return a + undefined_thing\ng(1)\n"},
+        "exit": {"code": "import sys\nsys.stdout.write('o')\nprint('e', file=sys.stderr)\nsys.exit(4)\n"},
+        "exit_message": {"code": "import atexit, sys\natexit.register(print, 'atexit ran', sys.argv)\n"
+                                 "print('o')\nsys.exit('bye')\n", "args": ["a1"]},
+        "keyboard_interrupt": {"code": "import atexit\natexit.register(print, 'ae')\n"
+                                       "raise KeyboardInterrupt('ki')\n"},
+        "signal": {"code": "import os, signal\nprint('x', flush=True)\nos.kill(os.getpid(), signal.SIGTERM)\n"},
+        "syntax_error": {"code": "print('x')\ndef (\n"},
+        "warnings": {"code": "import warnings\nx = 1\nif x is 1:\n    assert (x, 'never')\n"
+                             "warnings.warn('user warning')\n"
+                             "def f():\n    warnings.warn('dep', DeprecationWarning, stacklevel=2)\nf()\n"
+                             "import re\nprint(re.sub('\\d', '#', 'a1'))\n"},
+        "excepthook": {"code": "import sys, traceback\n"
+                               "def h(t, v, tb):\n"
+                               "    print('hook', t.__name__, [f.f_code.co_name for f, _ in traceback.walk_tb(tb)])\n"
+                               "    sys.__excepthook__(t, v, tb)\n"
+                               "sys.excepthook = h\n"
+                               "def g():\n    1 / 0\ng()\n"},
+        # Trace and profile events to the end, app_main's atexit included.
+        "trace": {"code": "import sys, atexit\nev = []\n"
+                          "def prof(frame, event, arg):\n"
+                          "    ev.append((event, frame.f_code.co_name, frame.f_code.co_filename))\n"
+                          "def tr(frame, event, arg):\n"
+                          "    ev.append(('T', event, frame.f_code.co_name, frame.f_lineno))\n    return tr\n"
+                          "atexit.register(lambda: (sys.setprofile(None), sys.settrace(None), print(ev[-12:])))\n"
+                          "sys.settrace(tr)\nsys.setprofile(prof)\n"
+                          "def f():\n    return 1\nf()\n"},
+        "threads_fork": {"code": "import atexit, os, subprocess, sys, threading, time\n"
+                                 "P = os.getpid()\natexit.register(lambda: print('atexit ran', os.getpid() == P))\n"
+                                 "t = threading.Thread(target=lambda: (time.sleep(0.2), print('thread', threading.active_count())))\n"
+                                 "try:\n    t.start()\n    t.join()\nexcept RuntimeError as e:\n    print('no thread:', e)\n"
+                                 "pid = os.fork()\n"
+                                 "if pid == 0:\n    print('child', sys.argv, __name__)\n    os._exit(3)\n"
+                                 "print('waited', os.waitpid(pid, 0)[1] >> 8)\n"
+                                 "print(subprocess.run([sys.executable, '-c', 'import sys; print(sys.argv)', 'z'],\n"
+                                 "      stdout=subprocess.PIPE).stdout)\n"
+                                 "print('main')\n"},
+        "stdin": {"code": "import sys\nprint(repr(sys.stdin.readline()), repr(sys.stdin.read()))\nsys.exit(2)\n",
+                  "stdin": "line 1\nline ✓ 2\n"},
+        "other_entry": {"files": [{"name": "app.py", "content":
+                                   "import sys\nprint(sys.argv, __file__, sys.path[0], __loader__.path)\n"},
+                                  {"name": "main.py", "content": "print('not run')\n"}],
+                        "args": ["q"]},
+        "bom_shebang": {"code": "\ufeff#!/usr/bin/env pypy3\nimport sys\nprint('bom', sys.getdefaultencoding())\n"},
+    },
     # php: main.php runs as php's auto_append_file, a top-level script
     # (prestart/php.php); "#!" lines and other entries are php's own (exec).
     "php": {
@@ -622,15 +744,16 @@ INPROC = {
                                    "<?php\necho json_encode([$argv, __FILE__, get_included_files()]), \"\\n\";\n"}]},
     },
 }
-INPROC_PARAMS = [pytest.param(l, case, id="%s-%s" % (l["name"], case))
-                 for l in CATALOGUE if in_process(l) and l["name"] in INPROC
-                 for case in INPROC[l["name"]]]
+INPROC_PARAMS = [pytest.param(l, case, id="%s-%s" % (
+                     l["name"] if _key(l) == l["name"] else "%s@%s" % (l["name"], l["version"]), case))
+                 for l in CATALOGUE if in_process(l) and _key(l) in INPROC
+                 for case in INPROC[_key(l)]]
 
 
 def test_inprocess_languages_have_cases():
     for l in CATALOGUE:
-        if in_process(l) and not l["name"].startswith("python"):
-            assert l["name"] in INPROC, "%s waits in-process but has no INPROC cases" % l["name"]
+        if in_process(l) and not _key(l).startswith("python"):
+            assert _key(l) in INPROC, "%s waits in-process but has no INPROC cases" % l["name"]
 
 
 @pytest.mark.parametrize("lang,case", INPROC_PARAMS)
