@@ -822,6 +822,23 @@ static void judge_rows(struct service *svc, const struct registry *reg,
 	}
 }
 
+/* w's oldest ready sandbox (it expires first), or NULL. */
+static struct row *oldest_ready(const struct service *svc, const struct want *w,
+				struct row *rows, size_t n, int64_t now)
+{
+	struct row *old = NULL;
+	size_t j;
+
+	for (j = 0; j < n; j++) {
+		if (entry_fits(&rows[j].e, w->l, &w->shape, now,
+			       svc->cfg.pool_ttl_ms) &&
+		    (old == NULL || rows[j].e.created_ms < old->e.created_ms)) {
+			old = &rows[j];
+		}
+	}
+	return old;
+}
+
 /* Remove l's ready sandboxes beyond target (the oldest first: they expire
  * first). Returns how many are left. */
 static int trim_lang(struct service *svc, const struct want *w,
@@ -830,17 +847,8 @@ static int trim_lang(struct service *svc, const struct want *w,
 	int have = w->have;
 
 	while (have > w->target) {
-		struct row *old = NULL;
-		size_t j;
+		struct row *old = oldest_ready(svc, w, rows, n, now);
 
-		for (j = 0; j < n; j++) {
-			if (entry_fits(&rows[j].e, w->l, &w->shape, now,
-				       svc->cfg.pool_ttl_ms) &&
-			    (old == NULL ||
-			     rows[j].e.created_ms < old->e.created_ms)) {
-				old = &rows[j];
-			}
-		}
 		if (old == NULL) {
 			break;
 		}
@@ -855,13 +863,14 @@ static int trim_lang(struct service *svc, const struct want *w,
  * lowest demand below x's (never one of pool_languages): a budget that
  * earlier demand filled goes to the languages asked for most lately, as a
  * budget too small for every target is shared when it is filled. Returns
- * 1 when one was removed (*used is then less by its memory). */
+ * 0 when no language is left to give way; else 1 (*used is less by the
+ * memory of the sandbox removed, if there was one to remove). */
 static int evict_for(struct service *svc, const struct want *x, struct want *w,
 		     size_t nw, struct row *rows, size_t n, int64_t now,
 		     int64_t *used)
 {
 	struct want *v = NULL;
-	struct row *old = NULL;
+	struct row *old;
 	size_t i;
 
 	for (i = 0; i < nw; i++) {
@@ -874,13 +883,7 @@ static int evict_for(struct service *svc, const struct want *x, struct want *w,
 	if (v == NULL) {
 		return 0;
 	}
-	for (i = 0; i < n; i++) {
-		if (entry_fits(&rows[i].e, v->l, &v->shape, now,
-			       svc->cfg.pool_ttl_ms) &&
-		    (old == NULL || rows[i].e.created_ms < old->e.created_ms)) {
-			old = &rows[i];
-		}
-	}
+	old = oldest_ready(svc, v, rows, n, now);
 	if (old == NULL) {
 		v->have = 0; /* none after all: another may be */
 		return 1;
