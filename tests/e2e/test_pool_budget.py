@@ -7,9 +7,7 @@ sandbox gives way and python-slim's is made, and bash, now in less demand,
 does not take it back."""
 import os
 import re
-import shutil
 import sys
-import tempfile
 
 import pytest
 
@@ -25,24 +23,10 @@ COLD = {"cpus": 0.99}  # no warm sandbox has this shape
 
 @pytest.fixture(scope="module")
 def d():
-    if not os.access(dep.FCGI_BIN, os.X_OK):
-        pytest.fail("%s is missing: run scripts/quickstart (make install)" % dep.FCGI_BIN)
-    tmp = tempfile.mkdtemp(prefix="isobox-budget-")
-    os.chmod(tmp, 0o755)
-    cat = os.path.join(tmp, "catalogue")
-    os.makedirs(cat)
-    shutil.copy(dep.base_catalogue(), os.path.join(cat, "languages.yaml"))
     cfg = {"rate_per_min": 100000, "rate_burst": 100000, "queue_timeout_ms": 60000,
            "pool_languages": "", "pool_size": 0, "pool_max": 1,
            "pool_idle_ms": 600000, "pool_memory_budget_bytes": BUDGET, "concurrency": 2}
-    dd = dep.PoolDeployment(tmp, cat, mode="bin-path", max_procs=1, config=cfg)
-    with dd:
-        yield dd
-    left = dep.wait_containers_gone(dd.fcgi_pids, 15)
-    for cid, _, _ in left:
-        dep.docker("rm", "-f", cid, timeout=30)
-    shutil.rmtree(tmp, ignore_errors=True)
-    assert not left, left
+    yield from dep.pool_deployment("isobox-budget-", cfg)
 
 
 def gauge(m, name, lang):

@@ -1219,3 +1219,25 @@ class PrivateDockerd:
         shutil.rmtree(self.dir, ignore_errors=True)
         subprocess.run(["ip", "link", "del", self.bridge], capture_output=True)
         return False
+
+
+def pool_deployment(prefix, config):
+    """A PoolDeployment (bin-path, one FastCGI process) with its own copy of
+    the catalogue and the config keys given, as a generator for a pytest
+    fixture: yields it, then asserts that its sandboxes are gone (removing
+    any left) and removes its directory."""
+    if not os.access(FCGI_BIN, os.X_OK):
+        raise AssertionError("%s is missing: run scripts/quickstart (make install)" % FCGI_BIN)
+    tmp = tempfile.mkdtemp(prefix=prefix)
+    os.chmod(tmp, 0o755)
+    cat = os.path.join(tmp, "catalogue")
+    os.makedirs(cat)
+    shutil.copy(base_catalogue(), os.path.join(cat, "languages.yaml"))
+    dd = PoolDeployment(tmp, cat, mode="bin-path", max_procs=1, config=config)
+    with dd:
+        yield dd
+    left = wait_containers_gone(dd.fcgi_pids, 15)
+    for cid, _, _ in left:
+        docker("rm", "-f", cid, timeout=30)
+    shutil.rmtree(tmp, ignore_errors=True)
+    assert not left, left
