@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -777,6 +778,150 @@ static int publish(int dfd, int fd, char tmp[40], int named, const char *last)
 	return -e;
 }
 
+/* An upload is hashed on a second thread while the first reads it and
+ * writes it: on this path the hash costs about as much CPU as the reads
+ * and writes together (SHA-256 at ~1.6 GB/s against page-cache writes and
+ * 8 KiB FastCGI reads), so doing both at once nearly halves a large
+ * upload's time in the app when a core is free. The chunks pass through
+ * HASH_SLOTS buffers of HASH_SLOT_BYTES: memory stays bounded, the reader waits
+ * when the hasher is that far behind. A body that fits one buffer never
+ * starts the thread; a failed pthread_create hashes in line. */
+#define HASH_SLOTS 4
+/* One slot: several reads of the source, written with one write(2) and
+ * handed over at once (fewer calls and wake-ups than a slot per read). */
+#define HASH_SLOT_BYTES (4 * FSAPI_BUF)
+
+struct hasher {
+	struct sha256 h;
+	char *buf;	 /* HASH_SLOTS * HASH_SLOT_BYTES */
+	size_t len[HASH_SLOTS];
+	unsigned given;	 /* chunks handed to the thread */
+	unsigned hashed; /* chunks it is done with */
+	int done;	 /* no more chunks will come */
+	int threaded;
+	pthread_t t;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+};
+
+static void *hasher_main(void *arg)
+{
+	struct hasher *hz = arg;
+	unsigned i;
+
+	pthread_mutex_lock(&hz->mu);
+	for (;;) {
+		while (hz->hashed == hz->given && !hz->done) {
+			pthread_cond_wait(&hz->cv, &hz->mu);
+		}
+		if (hz->hashed == hz->given) {
+			break;
+		}
+		i = hz->hashed % HASH_SLOTS;
+		pthread_mutex_unlock(&hz->mu);
+		sha256_update(&hz->h, hz->buf + (size_t)i * HASH_SLOT_BYTES,
+			      hz->len[i]);
+		pthread_mutex_lock(&hz->mu);
+		hz->hashed++;
+		pthread_cond_broadcast(&hz->cv);
+	}
+	pthread_mutex_unlock(&hz->mu);
+	return NULL;
+}
+
+static void hasher_init(struct hasher *hz)
+{
+	memset(hz, 0, sizeof(*hz));
+	sha256_init(&hz->h);
+	hz->buf = xmalloc((size_t)HASH_SLOTS * HASH_SLOT_BYTES);
+	pthread_mutex_init(&hz->mu, NULL);
+	pthread_cond_init(&hz->cv, NULL);
+}
+
+/* The buffer the next chunk is read into: one the thread is done with. */
+static char *hasher_slot(struct hasher *hz)
+{
+	if (hz->threaded) {
+		pthread_mutex_lock(&hz->mu);
+		while (hz->given - hz->hashed >= HASH_SLOTS) {
+			pthread_cond_wait(&hz->cv, &hz->mu);
+		}
+		pthread_mutex_unlock(&hz->mu);
+	}
+	return hz->buf + (size_t)(hz->given % HASH_SLOTS) * HASH_SLOT_BYTES;
+}
+
+/* Hash the n bytes just read into hasher_slot(): hand them to the thread,
+ * starting it at the first full buffer (more is likely to follow). */
+static void hasher_give(struct hasher *hz, size_t n)
+{
+	unsigned i = hz->given % HASH_SLOTS;
+
+	if (!hz->threaded && n == HASH_SLOT_BYTES &&
+	    pthread_create(&hz->t, NULL, hasher_main, hz) == 0) {
+		hz->threaded = 1;
+	}
+	if (!hz->threaded) {
+		sha256_update(&hz->h, hz->buf + (size_t)i * HASH_SLOT_BYTES,
+			      n);
+		hz->given++;
+		hz->hashed++;
+		return;
+	}
+	pthread_mutex_lock(&hz->mu);
+	hz->len[i] = n;
+	hz->given++;
+	pthread_cond_broadcast(&hz->cv);
+	pthread_mutex_unlock(&hz->mu);
+}
+
+/* Wait for the thread to hash what it was given, and end it. */
+static void hasher_stop(struct hasher *hz)
+{
+	if (hz->threaded) {
+		pthread_mutex_lock(&hz->mu);
+		hz->done = 1;
+		pthread_cond_broadcast(&hz->cv);
+		pthread_mutex_unlock(&hz->mu);
+		pthread_join(hz->t, NULL);
+		hz->threaded = 0;
+	}
+}
+
+static void hasher_free(struct hasher *hz)
+{
+	hasher_stop(hz);
+	sha256_free(&hz->h);
+	free(hz->buf);
+	pthread_mutex_destroy(&hz->mu);
+	pthread_cond_destroy(&hz->cv);
+}
+
+/* Read from src into buf until cap bytes or the end: the bytes read, -1
+ * when the source failed, -2 when it gave more than it was asked for. */
+static ssize_t fill_slot(ssize_t (*src)(void *ctx, char *buf, size_t cap),
+			 void *ctx, char *buf, size_t cap)
+{
+	size_t have = 0;
+
+	while (have < cap) {
+		size_t want = cap - have < FSAPI_BUF ? cap - have : FSAPI_BUF;
+		ssize_t got = src(ctx, buf + have, want);
+
+		if (got < 0) {
+			return -1;
+		}
+		if (got == 0) {
+			break;
+		}
+		if ((size_t)got > want) {
+			return -2;
+		}
+		have += (size_t)got;
+	}
+	return (ssize_t)have;
+}
+
 int fsapi_write(int root, const char *path, size_t n, unsigned mode,
 		int64_t max_bytes,
 		ssize_t (*src)(void *ctx, char *buf, size_t cap), void *ctx,
@@ -784,10 +929,10 @@ int fsapi_write(int root, const char *path, size_t n, unsigned mode,
 {
 	struct fpath p;
 	struct stat s;
-	struct sha256 h = {0};
+	struct hasher hz;
 	uint8_t digest[32];
 	char tmp[40] = "";
-	char *buf = NULL;
+	int hashing = 0;
 	int64_t total = 0;
 	int named = 0;
 	int dfd;
@@ -819,23 +964,24 @@ int fsapi_write(int root, const char *path, size_t n, unsigned mode,
 		fs_err(err, errno, "fchown");
 		goto out;
 	}
-	buf = xmalloc(FSAPI_BUF);
-	sha256_init(&h);
+	hasher_init(&hz);
+	hashing = 1;
 	for (;;) {
-		ssize_t got = src(ctx, buf, FSAPI_BUF);
+		char *buf = hasher_slot(&hz);
+		ssize_t got = fill_slot(src, ctx, buf, HASH_SLOT_BYTES);
 
-		if (got < 0) {
+		if (got == -1) {
 			err_set(err, 499, "aborted",
 				"the upload ended before its body");
 			goto out;
 		}
-		if (got == 0) {
-			break;
-		}
-		if ((size_t)got > FSAPI_BUF) {
+		if (got < 0) {
 			err_set(err, 500, "fs_failed",
 				"the body source overran its buffer");
 			goto out;
+		}
+		if (got == 0) {
+			break;
 		}
 		if (max_bytes > 0 && total + got > max_bytes) {
 			err_set(err, 413, "too_large",
@@ -848,16 +994,20 @@ int fsapi_write(int root, const char *path, size_t n, unsigned mode,
 			fs_err(err, -e, "writing the file");
 			goto out;
 		}
-		sha256_update(&h, buf, (size_t)got);
+		hasher_give(&hz, (size_t)got);
 		total += got;
+		if (got < HASH_SLOT_BYTES) {
+			break; /* fill_slot stopped at the end */
+		}
 	}
+	hasher_stop(&hz);
 	e = publish(dfd, fd, tmp, named, p.last);
 	named = 0; /* publish removed or renamed it */
 	if (e < 0) {
 		fs_err(err, -e, "linking the file into place");
 		goto out;
 	}
-	sha256_final(&h, digest);
+	sha256_final(&hz.h, digest);
 	sha256_tohex(digest, out->sha256);
 	out->bytes = total;
 	rc = 0;
@@ -865,8 +1015,9 @@ out:
 	if (named) {
 		unlinkat(dfd, tmp, 0);
 	}
-	sha256_free(&h);
-	free(buf);
+	if (hashing) {
+		hasher_free(&hz);
+	}
 	if (fd >= 0) {
 		close(fd); /* an unnamed O_TMPFILE vanishes here */
 	}

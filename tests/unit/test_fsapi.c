@@ -334,6 +334,44 @@ static void test_round_trip_and_ranges(void **state)
 	buf_free(&b);
 }
 
+/* Large bodies are hashed on a second thread (fsapi.c "hasher"): the
+ * digest and the file must be those of the body whatever the pieces the
+ * source gives (full buffers, odd sizes) and whether the thread runs (the
+ * slots cycle many times) or not (a body shorter than one slot). */
+static void test_write_hash_threaded(void **state)
+{
+	static const size_t chunks[] = {0, 1000, FSAPI_BUF - 1};
+	static const size_t sizes[] = {41 * FSAPI_BUF + 7, FSAPI_BUF + 3};
+	struct isobox_err err = {0};
+	struct fsapi_written w;
+	struct buf b = {0};
+	size_t n = sizes[0];
+	char *data = xmalloc(n);
+	char want[65];
+	struct mem_src m;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < n; i++) {
+		data[i] = (char)(i * 7 + (i >> 13));
+	}
+	for (i = 0; i < 6; i++) {
+		n = sizes[i / 3];
+		sha256_hex(data, n, want);
+		m = (struct mem_src){data, n, 0, chunks[i % 3], -1, 0};
+		assert_int_equal(fsapi_write(root, P("ht/big.bin"), 0644, 0,
+					     mem_read, &m, &w, &err),
+				 0);
+		assert_int_equal(w.bytes, (int64_t)n);
+		assert_string_equal(w.sha256, want);
+		assert_int_equal(get("ht/big.bin", &b, &err), (int64_t)n);
+		assert_memory_equal(b.p, data, n);
+	}
+	assert_int_equal(fsapi_delete(root, P("ht"), &err), 0);
+	free(b.p);
+	free(data);
+}
+
 static void test_atomic_write(void **state)
 {
 	struct isobox_err err = {0};
@@ -999,6 +1037,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_paths_rejected),
 	    cmocka_unit_test(test_round_trip_and_ranges),
+	    cmocka_unit_test(test_write_hash_threaded),
 	    cmocka_unit_test(test_atomic_write),
 	    cmocka_unit_test(test_replace_existing),
 	    cmocka_unit_test(test_quota),
