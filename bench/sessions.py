@@ -24,7 +24,7 @@ stdout (docs/BENCHMARKS.md, section "Sessions").
 
 Usage: bench/sessions.py [--url http://127.0.0.1:8090] [--image isobox/python:latest]
                          [--runtime runsc-isobox] [--n 20] [--fcgi-exe PATH]
-                         [--transfers 3] [--only create|step|transfer|fork ...]
+                         [--transfers 10] [--only create|step|transfer|fork ...]
 """
 
 import argparse
@@ -235,16 +235,27 @@ def bench_step(api, args, rss_exe):
 
 
 def bench_transfer(api, args, rss_exe):
+    """64 MiB into and out of a live session's workspace, each transfer
+    alternating with docker cp of the same file into and out of a running
+    gVisor container, so that load on the host weighs on both alike. Both
+    sides land the download in a file (docker cp writes one); the service's
+    copy is checked against the upload's sha256 after its time is taken."""
     blob = os.urandom(64 * MiB)
     digest = hashlib.sha256(blob).hexdigest()
+    tmp = tempfile.mkdtemp(prefix="sessions-bench-")
+    src = os.path.join(tmp, "big.bin")
+    with open(src, "wb") as f:
+        f.write(blob)
+    cid = docker("run", "-d", "--runtime", args.runtime, "--network", "none",
+                 "--label", LABEL, args.image, "sleep", "3600").stdout.strip()
     sess = api.create()
     res = {}
     try:
-        api.exec(sess, "print(1)")  # the sandbox runs: the guest path
+        api.exec(sess, "print(1)")  # a live session: its sandbox runs
         rss = Rss(rss_exe)
-        ups, downs = [], []
+        ups, downs, cin, cout = [], [], [], []
         with rss:
-            for _ in range(args.transfers):
+            for i in range(args.transfers):
                 t0 = time.perf_counter()
                 r = api.s.put(api.url + "/v1/sessions/%s/fs" % sess["id"],
                               params={"path": "big.bin"}, data=blob,
@@ -252,38 +263,32 @@ def bench_transfer(api, args, rss_exe):
                 ups.append(time.perf_counter() - t0)
                 assert r.status_code == 200 and r.json()["sha256"] == digest, r.text
                 t0 = time.perf_counter()
+                docker("cp", src, "%s:/tmp/big.bin" % cid)
+                cin.append(time.perf_counter() - t0)
+                dst = os.path.join(tmp, "down%d.bin" % i)
+                t0 = time.perf_counter()
                 r = api.s.get(api.url + "/v1/sessions/%s/fs" % sess["id"],
                               params={"path": "big.bin"}, headers=api.hdr(sess),
                               timeout=300, stream=True)
-                h = hashlib.sha256()
-                for chunk in r.iter_content(1 << 20):
-                    h.update(chunk)
+                with open(dst, "wb") as f:
+                    for chunk in r.iter_content(1 << 20):
+                        f.write(chunk)
                 downs.append(time.perf_counter() - t0)
-                assert h.hexdigest() == digest
+                assert r.status_code == 200, r.status_code
+                with open(dst, "rb") as f:
+                    assert hashlib.sha256(f.read()).hexdigest() == digest
+                os.unlink(dst)
+                dst = os.path.join(tmp, "out%d.bin" % i)
+                t0 = time.perf_counter()
+                docker("cp", "%s:/tmp/big.bin" % cid, dst)
+                cout.append(time.perf_counter() - t0)
+                os.unlink(dst)
         res.update({"upload_s": ups, "download_s": downs,
+                    "docker_cp_in_s": cin, "docker_cp_out_s": cout,
                     "rss_before": rss.samples[0], "rss_max": max(rss.samples),
                     "rss_after": rss.samples[-1]})
     finally:
         api.delete(sess)
-    cid = docker("run", "-d", "--runtime", args.runtime, "--network", "none",
-                 "--label", LABEL, args.image, "sleep", "3600").stdout.strip()
-    tmp = tempfile.mkdtemp(prefix="sessions-bench-")
-    try:
-        src = os.path.join(tmp, "big.bin")
-        with open(src, "wb") as f:
-            f.write(blob)
-        cin, cout = [], []
-        for i in range(args.transfers):
-            t0 = time.perf_counter()
-            docker("cp", src, "%s:/tmp/big.bin" % cid)
-            cin.append(time.perf_counter() - t0)
-            dst = os.path.join(tmp, "out%d.bin" % i)
-            t0 = time.perf_counter()
-            docker("cp", "%s:/tmp/big.bin" % cid, dst)
-            cout.append(time.perf_counter() - t0)
-            os.unlink(dst)
-        res.update({"docker_cp_in_s": cin, "docker_cp_out_s": cout})
-    finally:
         docker("rm", "-f", cid, check=False)
         subprocess.run(["rm", "-rf", tmp])
     return res
@@ -387,7 +392,7 @@ def main():
     ap.add_argument("--image", default="isobox/python:latest")
     ap.add_argument("--runtime", default="runsc-isobox")
     ap.add_argument("--n", type=int, default=20)
-    ap.add_argument("--transfers", type=int, default=3)
+    ap.add_argument("--transfers", type=int, default=10)
     ap.add_argument("--fcgi-exe", default="/usr/local/bin/isobox.fcgi")
     ap.add_argument("--only", choices=["create", "step", "transfer", "fork"],
                     action="append",
