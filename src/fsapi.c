@@ -793,7 +793,7 @@ static int publish(int dfd, int fd, char tmp[40], int named, const char *last)
 
 struct hasher {
 	struct sha256 h;
-	char *buf;	 /* HASH_SLOTS * HASH_SLOT_BYTES */
+	char *buf; /* HASH_SLOTS * HASH_SLOT_BYTES */
 	size_t len[HASH_SLOTS];
 	unsigned given;	 /* chunks handed to the thread */
 	unsigned hashed; /* chunks it is done with */
@@ -862,8 +862,7 @@ static void hasher_give(struct hasher *hz, size_t n)
 		hz->threaded = 1;
 	}
 	if (!hz->threaded) {
-		sha256_update(&hz->h, hz->buf + (size_t)i * HASH_SLOT_BYTES,
-			      n);
+		sha256_update(&hz->h, hz->buf + (size_t)i * HASH_SLOT_BYTES, n);
 		hz->given++;
 		hz->hashed++;
 		return;
