@@ -29,7 +29,9 @@
  * that matches arrives (a HANDOFF record, the same env and rlimits) writes
  * the job's files and hands the waiting interpreter its argv on fd 3, so
  * the run does not pay the interpreter's start. Any other job kills the
- * bootstrap first and runs the ordinary way.
+ * bootstrap first and runs the ordinary way. With --prestart-stage compile
+ * the bootstrap is a compiler server instead: it is handed the compile
+ * argv and is the compile stage; the run stage then runs the ordinary way.
  *
  * The guest runs as uid 0 holding only CAP_SETUID, CAP_SETGID and CAP_KILL.
  * Without CAP_CHOWN it cannot give files away, so it creates them with its
@@ -160,6 +162,8 @@ struct guest {
 	char err[512];
 	/* --prestart: the interpreter started ahead of the job. */
 	char **pre_argv;	 /* NULL when none was asked for */
+	uint8_t pre_stage;	 /* the stage it stands in for: WIRE_STAGE_RUN,
+				  * or WIRE_STAGE_COMPILE (--prestart-stage) */
 	struct wire_buf pre_env; /* "KEY=VALUE\0"... it was started with */
 	long long pre_lim[GUEST_LIM_COUNT];
 	pid_t pre_pid;	   /* 0 when none is waiting */
@@ -2085,9 +2089,9 @@ static int guest_stage(struct guest *g, struct stage *s)
 	return 0;
 }
 
-/* Start the --prestart interpreter: the run stage's child, waiting on fd 3
- * for its argv. On failure there is simply none (jobs run the ordinary
- * way). */
+/* Start the --prestart interpreter: the child of the run stage (or with
+ * --prestart-stage compile, of the compile stage), waiting on fd 3 for its
+ * argv. On failure there is simply none (jobs run the ordinary way). */
 static void guest_prestart(struct guest *g)
 {
 	struct stage s;
@@ -2105,10 +2109,11 @@ static void guest_prestart(struct guest *g)
 		return;
 	}
 	memset(&s, 0, sizeof(s));
-	s.id = WIRE_STAGE_RUN;
+	s.id = g->pre_stage;
 	s.argv = g->pre_argv;
 	s.envp = envp;
-	s.in = (const uint8_t *)"";
+	/* A compile stage's stdin is /dev/null, a run stage's a pipe. */
+	s.in = g->pre_stage == WIRE_STAGE_RUN ? (const uint8_t *)"" : NULL;
 	s.lim = g->pre_lim;
 	g->pre_pid = guest_spawn(&s, go[0], g->pre_fds);
 	close(go[0]);
@@ -2140,9 +2145,9 @@ static void guest_prestart_kill(struct guest *g)
 	}
 }
 
-/* Run stage s (the run stage of j) by the prestarted interpreter if it can
- * serve j. Returns 1 when it did, 0 when s must be run the ordinary way
- * (the interpreter is then gone). */
+/* Run stage s of j by the prestarted interpreter if it stands in for that
+ * stage and can serve j. Returns 1 when it did, 0 when s must be run the
+ * ordinary way (the interpreter is then gone). */
 static int guest_stage_handoff(struct guest *g, const struct job *j,
 			       struct stage *s)
 {
@@ -2158,9 +2163,12 @@ static int guest_stage_handoff(struct guest *g, const struct job *j,
 	}
 	/* An option-like or missing entry file is the interpreter's own
 	 * business (its usage error, or reading the program from stdin):
-	 * only the ordinary way gets that exactly right. */
-	if (!j->has_handoff || j->has_compile || n == 0 || p[0] == '-' ||
-	    p[0] == '\0' || j->env.len != g->pre_env.len ||
+	 * only the ordinary way gets that exactly right. '+' too: the elixir
+	 * script takes "+iex" and "+elixirc" for modes. */
+	if (!j->has_handoff || s->id != g->pre_stage ||
+	    (s->id == WIRE_STAGE_RUN && j->has_compile) || n == 0 ||
+	    p[0] == '-' || p[0] == '+' || p[0] == '\0' ||
+	    j->env.len != g->pre_env.len ||
 	    (j->env.len && memcmp(j->env.p, g->pre_env.p, j->env.len) != 0)) {
 		guest_prestart_kill(g);
 		return 0;
@@ -2257,14 +2265,15 @@ static void guest_run_job(struct guest *g, struct job *j)
 		goto out;
 	}
 	if (j->has_compile) {
-		guest_prestart_kill(g);
 		memset(&s, 0, sizeof(s));
 		s.id = WIRE_STAGE_COMPILE;
 		s.argv = cargv;
 		s.envp = envp;
 		s.wall_ms = j->lim[GUEST_LIM_COMPILE_WALL];
 		s.lim = j->lim;
-		if (guest_stage(g, &s) < 0) {
+		/* A compiler server (--prestart-stage compile) compiles;
+		 * the run stage after it is always the ordinary one. */
+		if (!guest_stage_handoff(g, j, &s) && guest_stage(g, &s) < 0) {
 			guest_job_error(g, g->err);
 			goto out;
 		}
@@ -3029,6 +3038,7 @@ int main(int argc, char **argv)
 		g.k_lim[i] = guest_limits[i].def;
 	}
 	g.pre_go = -1;
+	g.pre_stage = WIRE_STAGE_RUN;
 	g.k_ctl = g.k_res = g.k_out = g.k_err = -1;
 	g.up.fd = -1;
 	g.up.dfd = -1;
@@ -3059,6 +3069,12 @@ int main(int argc, char **argv)
 			   g.session) {
 			g.k_argv = argv + i + 1;
 			break;
+		} else if (strcmp(argv[i], "--prestart-stage") == 0 &&
+			   i + 1 < argc &&
+			   (strcmp(argv[i + 1], "compile") == 0 ||
+			    strcmp(argv[i + 1], "run") == 0)) {
+			g.pre_stage = argv[++i][0] == 'c' ? WIRE_STAGE_COMPILE
+							  : WIRE_STAGE_RUN;
 		} else if (strcmp(argv[i], "--prestart") == 0 && i + 1 < argc) {
 			g.pre_argv = argv + i + 1;
 			break;
@@ -3067,6 +3083,7 @@ int main(int argc, char **argv)
 				  "[--workdir /DIR] "
 				  "[--prestart-env K=V]... "
 				  "[--prestart-limit key=value]... "
+				  "[--prestart-stage compile|run] "
 				  "[--prestart ARGV... | "
 				  "--kernel-env K=V... --kernel-limit "
 				  "key=value... --kernel ARGV...]");

@@ -415,9 +415,8 @@ void api_exec_done(struct http_req *req, int rc, const struct isobox_err *err,
 	}
 	json_object_object_add(req->log_extra, "warm",
 			       json_object_new_boolean(run->res.pooled));
-	json_object_object_add(
-	    req->log_extra, "prestarted",
-	    json_object_new_boolean(run->res.run.prestarted));
+	json_object_object_add(req->log_extra, "prestarted",
+			       json_object_new_boolean(exec_prestarted(run)));
 	json_object_object_add(req->log_extra, "sandboxReadyMs",
 			       json_object_new_int64(run->res.t_start));
 	json_object_object_add(req->log_extra, "sandboxMs",

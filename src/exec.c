@@ -187,7 +187,7 @@ static void count_run(const struct lang *lang, const struct exec_run *run,
 	}
 	if (run->res.pooled && lang->prestart) {
 		metrics_add(1, "isobox_prestart_total{result=\"%s\"}",
-			    run->res.run.prestarted ? "used" : "skipped");
+			    exec_prestarted(run) ? "used" : "skipped");
 	}
 	metrics_add(1,
 		    "isobox_executions_total{language=\"%s\","
@@ -241,6 +241,11 @@ int exec_run(struct service *svc, const struct exec_ctx *x,
 	count_run(lang, run, rc, err, t0);
 	hold_release(svc, x, &hold);
 	return rc < 0 ? -1 : 0;
+}
+
+int exec_prestarted(const struct exec_run *run)
+{
+	return run->res.run.prestarted || run->res.compile.prestarted;
 }
 
 const char *exec_outcome(const struct exec_run *run)

@@ -84,6 +84,10 @@ int exec_run(struct service *svc, const struct exec_ctx *x,
  * exit), "compile_error", "timeout", "oom" or "truncated". Static string. */
 const char *exec_outcome(const struct exec_run *run);
 
+/* 1 when a prestarted process served a stage of run: the interpreter
+ * (run stage) or the compiler server ("prestartStage: compile"). */
+int exec_prestarted(const struct exec_run *run);
+
 /* Remove run's sandbox (and those of the runs chained on run->next) and
  * free them. Slow (the engine is asked): call it after the answer is
  * complete. NULL is a no-op. */

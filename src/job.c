@@ -49,11 +49,23 @@ int job_handoff_encode(const struct lang *lang, const struct exec_request *req,
 	size_t skip;
 	int rc;
 
-	if (lang->prestart == NULL || lang->compile != NULL) {
+	if (lang->prestart == NULL) {
 		return 0;
 	}
-	add_argv(&t, lang->run, lang, req);
-	add_argv(&t, req->args, lang, req);
+	if (lang->prestart_compile) {
+		/* A compiler server: the compile argv (the request's args
+		 * are the program's, not the compiler's). */
+		if (lang->compile == NULL) {
+			return 0;
+		}
+		add_argv(&t, lang->compile, lang, req);
+	} else {
+		if (lang->compile != NULL) {
+			return 0;
+		}
+		add_argv(&t, lang->run, lang, req);
+		add_argv(&t, req->args, lang, req);
+	}
 	skip = strlen((const char *)t.p) + 1;
 	rc = wire_put(out, WIRE_HANDOFF, t.p + skip, t.len - skip);
 	wire_buf_free(&t);

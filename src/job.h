@@ -17,7 +17,8 @@
 int job_encode(const struct lang *lang, const struct exec_request *req,
 	       const struct limits *lim, uint32_t id, struct wire_buf *out);
 /* Append the HANDOFF record for a warm sandbox whose guest prestarted the
- * language's interpreter (nothing when the language has no "prestart").
+ * language's interpreter (nothing when the language has no "prestart"):
+ * run[1..] and the args, or for "prestartStage: compile" compile[1..].
  * Sent only to warm sandboxes, ahead of the job. Returns 0 or -1. */
 int job_handoff_encode(const struct lang *lang, const struct exec_request *req,
 		       struct wire_buf *out);

@@ -190,8 +190,9 @@ struct load_ctx {
 };
 
 static const char *const lang_allowed[] = {
-    "name", "version",	  "aliases", "image",	 "source", "compile", "run",
-    "env",  "tmpfs_exec", "limits",  "prestart", "kernel", "pool",    NULL,
+    "name",	"version",	 "aliases", "image",	  "source",
+    "compile",	"run",		 "env",	    "tmpfs_exec", "limits",
+    "prestart", "prestartStage", "kernel",  "pool",	  NULL,
 };
 
 static const char *const lang_required[] = {"name",   "version", "image",
@@ -384,6 +385,58 @@ static int parse_env(struct yamlutil_doc *d, yaml_node_t *n, struct lang *l,
 	return 0;
 }
 
+/* "prestartStage": which stage the "prestart" bootstrap stands in for.
+ * "run" (the default) needs an interpreted language; "compile" needs a
+ * compile stage, and its bootstrap is handed the compile argv instead (a
+ * compiler server: the run stage then runs the ordinary way). */
+static int parse_prestart_stage(struct yamlutil_doc *d, yaml_node_t *n,
+				struct lang *l, struct isobox_err *err)
+{
+	yaml_node_t *v = yamlutil_map_get(d, n, "prestartStage");
+	yaml_node_t *pv = yamlutil_map_get(d, n, "prestart");
+	char *stage = NULL;
+
+	if (v != NULL) {
+		if (yamlutil_to_str(d, v, "prestartStage", &stage, err) < 0) {
+			return -1;
+		}
+		if (strcmp(stage, "compile") == 0) {
+			l->prestart_compile = 1;
+		} else if (strcmp(stage, "run") != 0) {
+			free(stage);
+			return err_set(err, REG_STATUS, REG_CODE,
+				       "%s:%d: prestartStage: must be run or "
+				       "compile",
+				       d->file, yamlutil_line(v));
+		}
+		free(stage);
+		if (l->prestart == NULL) {
+			return err_set(err, REG_STATUS, REG_CODE,
+				       "%s:%d: prestartStage: needs a prestart",
+				       d->file, yamlutil_line(v));
+		}
+	}
+	if (l->prestart == NULL) {
+		return 0;
+	}
+	if (l->prestart_compile && l->compile == NULL) {
+		return err_set(err, REG_STATUS, REG_CODE,
+			       "%s:%d: prestartStage: compile needs a compile "
+			       "stage",
+			       d->file, yamlutil_line(v));
+	}
+	if (!l->prestart_compile && l->compile != NULL) {
+		return err_set(err, REG_STATUS, REG_CODE,
+			       "%s:%d: prestart: only an interpreted "
+			       "language (no compile) can be "
+			       "prestarted at its run stage "
+			       "(prestartStage: compile prestarts its "
+			       "compiler)",
+			       d->file, yamlutil_line(pv));
+	}
+	return 0;
+}
+
 /* Parse the entry at node n (the idx-th of its file) into l. On error l may
  * hold partial results; the caller frees it with lang_free. */
 static int parse_lang(struct yamlutil_doc *d, yaml_node_t *n, size_t idx,
@@ -495,13 +548,9 @@ static int parse_lang(struct yamlutil_doc *d, yaml_node_t *n, size_t idx,
 				       "%s:%d: prestart: must not be empty",
 				       d->file, yamlutil_line(v));
 		}
-		if (l->compile != NULL) {
-			return err_set(err, REG_STATUS, REG_CODE,
-				       "%s:%d: prestart: only an interpreted "
-				       "language (no compile) can be "
-				       "prestarted",
-				       d->file, yamlutil_line(v));
-		}
+	}
+	if (parse_prestart_stage(d, n, l, err) < 0) {
+		return -1;
 	}
 
 	v = yamlutil_map_get(d, n, "kernel");

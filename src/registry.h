@@ -28,10 +28,18 @@
  * and closes it: the bootstrap must then behave exactly as
  * "run[0] run[1..] args" would (exec run[0] itself whenever it cannot).
  * A job whose env or rlimits differ from the prestarted ones, or whose
- * entry is empty or option-like, is run the ordinary way (the waiting
- * bootstrap is killed first). Bootstraps that must be files are installed
- * next to the guest (pkglibexecdir/prestart, Makefile.am) and bound
- * read-only at /.isobox/prestart into every sandbox that prestarts.
+ * entry is empty or option-like (starts with '-' or '+'), is run the
+ * ordinary way (the waiting bootstrap is killed first). Bootstraps that must be
+ * files are installed next to the guest (pkglibexecdir/prestart, Makefile.am)
+ * and bound read-only at /.isobox/prestart into every sandbox that prestarts.
+ *
+ * With "prestartStage: compile" (default "run"), a compiled language's
+ * "prestart" stands in for compile[0] instead: a compiler server, started
+ * with the compile stage's stdio (stdin /dev/null) and handed on fd 3 the
+ * rest of the compile argv (compile[1..] expanded). It must then compile
+ * exactly as "compile[0] compile[1..]" would and exit with its status; the
+ * run stage runs the ordinary way after it. Only warm (pooled) sandboxes
+ * prestart a compiler (spec.c): a session runs many compiles.
  *
  * Optional, "kernel" is the argv of the language's kernel runner (kernel
  * sessions, issue 15): e.g. [python3, /.isobox/kernel/python.py]. The
@@ -69,12 +77,14 @@ struct lang {
 			  * lock file (image_ref NULL when the lock has no
 			  * entry for it); 0 for REPO@sha256:DIGEST */
 	char *source;
-	char **compile;	 /* NULL-terminated, or NULL when interpreted */
-	char **run;	 /* NULL-terminated */
-	char **prestart; /* NULL-terminated, or NULL: see below */
-	char **kernel;	 /* the kernel runner's argv (NULL-terminated), or
-			  * NULL: no kernel sessions; see below */
-	char **env;	 /* NULL-terminated "KEY=VALUE" */
+	char **compile;	      /* NULL-terminated, or NULL when interpreted */
+	char **run;	      /* NULL-terminated */
+	char **prestart;      /* NULL-terminated, or NULL: see below */
+	int prestart_compile; /* "prestartStage: compile": prestart stands
+			       * in for compile[0], not run[0] */
+	char **kernel;	      /* the kernel runner's argv (NULL-terminated), or
+			       * NULL: no kernel sessions; see below */
+	char **env;	      /* NULL-terminated "KEY=VALUE" */
 	int tmpfs_exec;
 	struct limits_partial limits;
 	int pool_max;	      /* "pool: {max}": most warm sandboxes, -1 unset */

@@ -191,12 +191,22 @@ int64_t spec_memory(const struct lang *lang, const struct limits *lim)
 	return mem + SPEC_MEMORY_OVERHEAD;
 }
 
-/* Whether the sandbox starts the language's "prestart" bootstrap. */
+/* Whether the sandbox starts the language's "prestart" bootstrap. A
+ * compiler server ("prestartStage: compile") serves one compile, so only
+ * a warm sandbox (one job) starts one: a session compiles at every step. */
 static int spec_prestarts(const struct spec_desc *d)
 {
+	const struct lang *l = d->lang;
+
+	if (l->prestart == NULL) {
+		return 0;
+	}
+	if (l->prestart_compile) {
+		return strcmp(d->kind, "pool") == 0 && l->compile != NULL;
+	}
 	return (strcmp(d->kind, "pool") == 0 ||
 		strcmp(d->kind, "session") == 0) &&
-	       d->lang->prestart != NULL && d->lang->compile == NULL;
+	       l->compile == NULL;
 }
 
 /* The guest's command: a warm or session sandbox of a language with a
@@ -237,6 +247,11 @@ static json_object *guest_cmd(const struct spec_desc *d)
 	json_object_array_add(a, json_object_new_string("--prestart-limit"));
 	json_object_array_add(a, json_object_new_string(s));
 	free(s);
+	if (lang->prestart_compile) {
+		json_object_array_add(
+		    a, json_object_new_string("--prestart-stage"));
+		json_object_array_add(a, json_object_new_string("compile"));
+	}
 	json_object_array_add(a, json_object_new_string("--prestart"));
 	for (i = 0; lang->prestart[i]; i++) {
 		json_object_array_add(

@@ -194,6 +194,430 @@ rm $lib/launcher/IsoboxJarMain.java
 chmod 0755 /usr/local/bin/isobox-javac /usr/local/bin/isobox-java \
 	/usr/local/bin/isobox-scalac /usr/local/bin/isobox-scala
 
+# Compiler servers (registry "prestartStage: compile"): a warm sandbox of
+# java or kotlin starts one before any job; it loads and warms its
+# compiler in-process (the warm-up programs below, compiled into a
+# directory it then removes, with its output shut), then reads the compile
+# argv after argv[0] on fd 3 and compiles exactly as isobox-javac or
+# isobox-kotlinc would, exiting with their status. Their class-data-sharing
+# archives are dumped below; the jar's mtime is fixed because an archive
+# is only valid for the class path's jars as they were when it was dumped.
+srv='-XX:-UsePerfData --add-opens java.base/java.io=ALL-UNNAMED'
+# kotlin-compiler.jar with the jars its manifest's Class-Path names, from
+# its own directory as kotlinc's preloader takes them (the JDK's class
+# loader would look beside the jar the symlink points to, without
+# trove4j.jar).
+kt_cp=$kt/kotlin-compiler.jar:$kt/annotations-13.0.jar:$kt/kotlin-stdlib.jar:$kt/kotlin-reflect.jar:$kt/kotlin-script-runtime.jar:$kt/trove4j.jar
+mkdir -p $lib/warm $lib/servers
+cat >$lib/servers/IsoboxServer.java <<'J'
+import java.io.ByteArrayOutputStream;
+import java.io.FileDescriptor;
+import java.io.FileInputStream;
+import java.io.IOException;
+import java.io.OutputStream;
+import java.io.PrintStream;
+import java.lang.reflect.Field;
+import java.nio.charset.Charset;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.Paths;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.stream.Stream;
+
+/** What the compiler servers (isobox-javac-server, isobox-kotlinc-server)
+ * share: the prestart protocol of the guest (registry "prestartStage:
+ * compile"). A server starts in a warm sandbox before any job, warms its
+ * compiler with System.out and System.err gated shut (its fds 1 and 2 are
+ * already the job's compile stage's) until the warm-up is done or the job
+ * has come, then reads the compile argv after argv[0] on fd 3
+ * (NUL-terminated strings, up to EOF) and must compile as the wrapper
+ * would, exiting with its status. */
+final class IsoboxServer {
+    /** Forwards to the real stream once opened; drops bytes before. */
+    static final class Gate extends OutputStream {
+        private final OutputStream to;
+        private volatile boolean open;
+
+        Gate(OutputStream to) { this.to = to; }
+        void open() { open = true; }
+        @Override public void write(int b) throws IOException {
+            if (open) to.write(b);
+        }
+        @Override public void write(byte[] b, int off, int len) throws IOException {
+            if (open) to.write(b, off, len);
+        }
+        @Override public void flush() throws IOException {
+            if (open) to.flush();
+        }
+    }
+
+    private static PrintStream out0;
+    private static PrintStream err0;
+    private static Gate outGate;
+    private static Gate errGate;
+
+    /** Shut System.out and System.err for the warm-up. Anything that keeps
+     * the gated streams forwards to the real ones once the job starts. */
+    static void gate() {
+        out0 = System.out;
+        err0 = System.err;
+        outGate = new Gate(out0);
+        errGate = new Gate(err0);
+        Charset cs = Charset.defaultCharset();
+        System.setOut(new PrintStream(outGate, true, cs));
+        System.setErr(new PrintStream(errGate, true, cs));
+    }
+
+    /** The real streams back, before the job. */
+    static void ungate() {
+        System.out.flush();
+        System.err.flush();
+        outGate.open();
+        errGate.open();
+        System.setOut(out0);
+        System.setErr(err0);
+    }
+
+    private static FileInputStream fd3;
+
+    private static FileInputStream fd3() throws Exception {
+        if (fd3 == null) {
+            FileDescriptor fd = new FileDescriptor();
+            Field f = FileDescriptor.class.getDeclaredField("fd");
+            f.setAccessible(true);
+            f.setInt(fd, 3);
+            fd3 = new FileInputStream(fd);
+        }
+        return fd3;
+    }
+
+    /** Whether the job's argv is waiting on fd 3: the sandbox was claimed,
+     * and more warm-up would only delay its compile. */
+    static boolean claimed() {
+        try {
+            return fd3().available() > 0;
+        } catch (Exception e) {
+            return false;
+        }
+    }
+
+    /** The argv on fd 3, decoded as the launcher decodes a command line. */
+    static List<String> handoff() throws Exception {
+        ByteArrayOutputStream buf = new ByteArrayOutputStream();
+        try (FileInputStream in = fd3()) {
+            // Not readAllBytes: on a pipe it fails with ESPIPE (it asks
+            // for the position first).
+            byte[] chunk = new byte[4096];
+            for (int n; (n = in.read(chunk)) > 0; ) {
+                buf.write(chunk, 0, n);
+            }
+        }
+        byte[] b = buf.toByteArray();
+        String enc = System.getProperty("sun.jnu.encoding");
+        Charset cs = enc != null && Charset.isSupported(enc)
+            ? Charset.forName(enc) : Charset.defaultCharset();
+        List<String> args = new ArrayList<>();
+        int s = 0;
+        for (int i = 0; i < b.length; i++) {
+            if (b[i] == 0) {
+                args.add(new String(b, s, i - s, cs));
+                s = i + 1;
+            }
+        }
+        return args;
+    }
+
+    /** One warm-up compile, its output into dir. */
+    interface WarmUp {
+        void compile(Path dir) throws Throwable;
+    }
+
+    /** Up to runs warm-up compiles, each into a fresh directory removed
+     * after it, stopping once the job has come. A failure leaves the
+     * compiler colder, the job's compile unchanged. */
+    static void warm(int runs, WarmUp w) {
+        for (int i = 0; i < runs && !claimed(); i++) {
+            Path d = null;
+            try {
+                d = Files.createTempDirectory("isobox-warm");
+                w.compile(d);
+            } catch (Throwable t) {
+                // a colder compiler then
+            }
+            if (d != null) remove(d);
+        }
+    }
+
+    /** rm -rf dir (a warm-up's output: the job must not see it). */
+    static void remove(Path dir) {
+        try (Stream<Path> w = Files.walk(dir)) {
+            w.sorted(Comparator.reverseOrder()).forEach(p -> {
+                try {
+                    Files.delete(p);
+                } catch (IOException e) {
+                    // left behind: nothing the job depends on
+                }
+            });
+        } catch (IOException e) {
+            // none
+        }
+    }
+
+    static void exit(int code) {
+        System.out.flush();
+        System.err.flush();
+        System.exit(code);
+    }
+
+    private IsoboxServer() {}
+}
+J
+cat >$lib/servers/IsoboxJavacServer.java <<'J'
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.io.Writer;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.InvalidPathException;
+import java.nio.file.Path;
+import java.nio.file.Paths;
+import java.nio.file.StandardCopyOption;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/** isobox-javac-server: java's compiler server (registry "prestartStage:
+ * compile"). Warms javac in-process (up to WARM_RUNS compiles of the warm-up
+ * program into a directory it then removes), reads "ENTRY [FILE...]" on
+ * fd 3 and does exactly what isobox-javac ENTRY [FILE...] does: the main
+ * class as isobox-main-class finds it (its perl is ported below), the copy
+ * of the entry named after a class whose name is not the file's,
+ * /tmp/classes/.isobox-main, then javac's own entry point with the same
+ * arguments, exiting with javac's status. */
+public final class IsoboxJavacServer {
+    static final String WARM_SRC = "/usr/lib/isobox/warm/Main.java";
+    static final int WARM_RUNS = 2;
+
+    public static void main(String[] a) throws Exception {
+        IsoboxServer.gate();
+        warm();
+        IsoboxServer.ungate();
+        List<String> args = IsoboxServer.handoff();
+        IsoboxServer.exit(compile(args));
+    }
+
+    static void warm() {
+        PrintWriter nul = new PrintWriter(Writer.nullWriter());
+        IsoboxServer.warm(WARM_RUNS, d -> com.sun.tools.javac.Main.compile(
+            new String[] {"-encoding", "UTF-8", "-d", d.toString(), "-cp",
+                d.toString(), WARM_SRC}, nul));
+    }
+
+    /** isobox-javac ENTRY [FILE...], step by step. */
+    static int compile(List<String> args) throws IOException {
+        Files.createDirectories(Paths.get("/tmp/classes"));
+        String e = args.isEmpty() ? "" : args.get(0);
+        String c = mainClass(e);
+        String n = c.substring(c.lastIndexOf('.') + 1);
+        String b = e.substring(e.lastIndexOf('/') + 1);
+        String src = e;
+        if (!n.isEmpty() && !(n + ".java").equals(b)) {
+            String d = "/tmp/isobox-src/"
+                + c.substring(0, c.length() - n.length()).replace('.', '/');
+            try {
+                Files.createDirectories(Paths.get(d));
+                Files.copy(Paths.get(e), Paths.get(d + "/" + n + ".java"),
+                    StandardCopyOption.REPLACE_EXISTING);
+                src = d + "/" + n + ".java";
+            } catch (IOException | InvalidPathException x) {
+                // as the wrapper: the entry itself then
+            }
+        }
+        if (!c.isEmpty()) {
+            Files.write(Paths.get("/tmp/classes/.isobox-main"),
+                (c + "\n").getBytes(StandardCharsets.UTF_8));
+        }
+        List<String> argv = new ArrayList<>(List.of("-encoding", "UTF-8",
+            "-d", "/tmp/classes", "-cp", "/tmp/classes"));
+        for (String f : args) {
+            if (f.equals(e)) {
+                argv.add(src);
+            } else if (f.endsWith(".java")) {
+                argv.add(f);
+            }
+        }
+        return com.sun.tools.javac.Main.compile(argv.toArray(new String[0]));
+    }
+
+    // isobox-main-class java FILE: perl on the file's bytes, so Latin-1
+    // here (one char a byte; \w, \s and word boundaries ASCII as there).
+    private static final Pattern PKG = Pattern.compile(
+        "^\\s*package\\s+([\\w.]+)\\s*;?", Pattern.MULTILINE | Pattern.UNIX_LINES);
+    private static final Pattern DECL = Pattern.compile(
+        "([{}])|(?<![A-Za-z0-9_])(?:class|interface|enum|record)\\s+(\\w+)");
+
+    /** The first top-level class of file (with its package), or "". */
+    static String mainClass(String file) {
+        byte[] raw;
+        try {
+            raw = Files.readAllBytes(Paths.get(file));
+        } catch (IOException | InvalidPathException | SecurityException x) {
+            return "";
+        }
+        String s = strip(new String(raw, StandardCharsets.ISO_8859_1));
+        Matcher m = PKG.matcher(s);
+        String pkg = m.find() ? m.group(1) + "." : "";
+        m = DECL.matcher(s);
+        int depth = 0;
+        while (m.find()) {
+            if (m.group(1) != null) {
+                depth += m.group(1).equals("{") ? 1 : -1;
+            } else if (depth == 0) {
+                return pkg + m.group(2);
+            }
+        }
+        return "";
+    }
+
+    /** The perl's s{(/\*.*?\*\/|//[^\n]*|"(?:\\.|[^"\\\n])*"|'(?:\\.|[^'\\\n])*')}{ }gs
+     * as a scanner (a regex would recurse per character of a long string
+     * literal): at each position the first alternative that matches
+     * becomes one space, else the character stays. */
+    static String strip(String s) {
+        StringBuilder o = new StringBuilder(s.length());
+        int i = 0;
+        int len = s.length();
+        while (i < len) {
+            int end = token(s, i);
+            if (end > i) {
+                o.append(' ');
+                i = end;
+            } else {
+                o.append(s.charAt(i++));
+            }
+        }
+        return o.toString();
+    }
+
+    /** The end of the comment or literal starting at i, or i when none. */
+    private static int token(String s, int i) {
+        int len = s.length();
+        char c = s.charAt(i);
+        if (c == '/' && i + 1 < len && s.charAt(i + 1) == '*') {
+            int k = s.indexOf("*/", i + 2);
+            if (k >= 0) return k + 2;
+        }
+        if (c == '/' && i + 1 < len && s.charAt(i + 1) == '/') {
+            int k = s.indexOf('\n', i + 2);
+            return k < 0 ? len : k;
+        }
+        if (c == '"' || c == '\'') {
+            int k = i + 1;
+            while (k < len) {
+                char d = s.charAt(k);
+                if (d == '\\') {
+                    if (k + 1 >= len) return i;
+                    k += 2;
+                } else if (d == c) {
+                    return k + 1;
+                } else if (d == '\n') {
+                    return i;
+                } else {
+                    k++;
+                }
+            }
+        }
+        return i;
+    }
+
+    private IsoboxJavacServer() {}
+}
+J
+cat >$lib/servers/IsoboxKotlincServer.java <<'J'
+import java.lang.reflect.InvocationTargetException;
+import java.lang.reflect.Method;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+
+/** isobox-kotlinc-server: kotlin's compiler server (registry
+ * "prestartStage: compile"), kotlin-compiler.jar on its class path. Warms
+ * K2JVMCompiler in-process (up to WARM_RUNS compiles of the warm-up program into
+ * a directory it then removes), reads "FILE..." on fd 3 and does exactly
+ * what isobox-kotlinc FILE... does: K2JVMCompiler's main with the same
+ * arguments, as kotlinc's preloader calls it (its status is main's
+ * System.exit, or 0 when main returns). */
+public final class IsoboxKotlincServer {
+    static final String WARM_SRC = "/usr/lib/isobox/warm/main.kt";
+    static final String STDLIB = "/usr/share/java/kotlin-stdlib.jar";
+    static final String COMPILER = "org.jetbrains.kotlin.cli.jvm.K2JVMCompiler";
+    static final int WARM_RUNS = 2;
+
+    public static void main(String[] a) throws Throwable {
+        IsoboxServer.gate();
+        warm();
+        IsoboxServer.ungate();
+        List<String> args = IsoboxServer.handoff();
+        List<String> argv = new ArrayList<>(List.of("-no-stdlib", "-no-reflect",
+            "-cp", STDLIB, "-d", "/tmp/app.jar"));
+        for (String f : args) {
+            if (f.endsWith(".kt")) argv.add(f);
+        }
+        Method main = Class.forName(COMPILER).getMethod("main", String[].class);
+        try {
+            main.invoke(null, (Object) argv.toArray(new String[0]));
+        } catch (InvocationTargetException e) {
+            throw e.getCause();
+        }
+        IsoboxServer.exit(0);
+    }
+
+    /** CLITool.doMain without its System.exit: the same system properties
+     * first, then doMainNoExit (output goes to the gated System.err). */
+    static void warm() {
+        for (String p : new String[] {"java.awt.headless", "kotlin.colors.enabled"}) {
+            if (System.getProperty(p) == null) System.setProperty(p, "true");
+        }
+        IsoboxServer.warm(WARM_RUNS, d -> {
+            Class<?> tool = Class.forName("org.jetbrains.kotlin.cli.common.CLITool");
+            Object companion = tool.getField("Companion").get(null);
+            Method run = companion.getClass().getMethod("doMainNoExit", tool,
+                String[].class);
+            Object compiler = Class.forName(COMPILER).getDeclaredConstructor()
+                .newInstance();
+            run.invoke(companion, compiler, (Object) new String[] {"-no-stdlib",
+                "-no-reflect", "-cp", STDLIB, "-d", d.resolve("warm.jar").toString(),
+                WARM_SRC});
+        });
+    }
+
+    private IsoboxKotlincServer() {}
+}
+J
+javac -d $lib/servers $lib/servers/*.java
+(cd $lib/servers && jar cf $lib/servers.jar *.class)
+rm -rf $lib/servers
+touch -d '2000-01-01 00:00:00 UTC' $lib/servers.jar
+cat >/usr/local/bin/isobox-javac-server <<SH
+#!/bin/sh
+# isobox-javac-server - java's compiler server: "ENTRY [FILE...]" on fd 3,
+# then as isobox-javac ENTRY [FILE...].
+exec java $jvm -Xshare:auto -XX:SharedArchiveFile=$lib/javac-server.jsa $srv \\
+	-cp $lib/servers.jar IsoboxJavacServer
+SH
+cat >/usr/local/bin/isobox-kotlinc-server <<SH
+#!/bin/sh
+# isobox-kotlinc-server - kotlin's compiler server: "FILE..." on fd 3, then
+# as isobox-kotlinc FILE....
+exec java $jvm -Xshare:auto -XX:SharedArchiveFile=$lib/kotlinc-server.jsa $srv \\
+	-cp $lib/servers.jar:$kt_cp IsoboxKotlincServer
+SH
+chmod 0755 /usr/local/bin/isobox-javac-server /usr/local/bin/isobox-kotlinc-server
+
 # Dynamic class-data-sharing archives of the two compilers, recorded while
 # compiling a small program (cuts javac's start from ~1.3 s to ~0.7 s and
 # scalac's from ~6 s to ~4 s under gVisor).
@@ -229,6 +653,8 @@ fun main(args: Array<String>) {
     println("$m ${args.sumBy { it.length }}")
 }
 K
+# The compiler servers' warm-up programs.
+cp Main.java main.kt $lib/warm/
 cat >main.groovy <<'G'
 def m = args.countBy { it }
 println "${m} ${args*.length().sum() ?: 0}"
@@ -264,4 +690,46 @@ printf 'object App {\n    @JvmStatic fun main(args: Array<String>) = println("ob
 isobox-kotlinc obj.kt && test "$(isobox-kotlin)" = obj
 test "$(isobox-groovy main.groovy a b a)" = "[a:2, b:1] 3"
 test "$(isobox-clojure main.clj a b a)" = '{a 2, b 1} 3'
+# The compiler servers: their archives, recorded while warming and serving
+# one compile; then each compiles as its wrapper does (output, status and
+# what it leaves), and the result runs. Their fd 3 is a pipe that gets the
+# argv a second after they start, as a claim during the warm-up would
+# (they stop warming once it is there).
+rm -rf /tmp/classes /tmp/isobox-src /tmp/app.jar
+{ sleep 1; printf 'Main.java\0'; } | java $jvm -XX:ArchiveClassesAtExit=$lib/javac-server.jsa \
+	$srv -cp $lib/servers.jar IsoboxJavacServer 3<&0 </dev/null 2>&1 | grep -v '^\[' || true
+{ sleep 1; printf 'main.kt\0'; } | java $jvm -XX:ArchiveClassesAtExit=$lib/kotlinc-server.jsa \
+	$srv -cp $lib/servers.jar:$kt_cp IsoboxKotlincServer 3<&0 </dev/null 2>&1 | grep -v '^\[' || true
+test -s $lib/javac-server.jsa && test -s $lib/kotlinc-server.jsa
+# same WRAPPER SERVER FILE...: both give the same stdout, stderr, status
+# and files under /tmp.
+same() {
+	w=$1 s=$2
+	shift 2
+	rm -rf /tmp/classes /tmp/isobox-src /tmp/app.jar
+	"$w" "$@" </dev/null >/tmp/o1 2>/tmp/e1 && r1=0 || r1=$?
+	find /tmp/classes /tmp/isobox-src /tmp/app.jar -print 2>/dev/null | sort >/tmp/l1
+	rm -rf /tmp/classes /tmp/isobox-src /tmp/app.jar
+	{ sleep 1; printf '%s\0' "$@"; } | "$s" 3<&0 </dev/null >/tmp/o2 2>/tmp/e2 && r2=0 || r2=$?
+	find /tmp/classes /tmp/isobox-src /tmp/app.jar -print 2>/dev/null | sort >/tmp/l2
+	if [ "$r1" != "$r2" ] || ! cmp -s /tmp/o1 /tmp/o2 || ! cmp -s /tmp/e1 /tmp/e2 ||
+		! cmp -s /tmp/l1 /tmp/l2; then
+		echo "$s $*: status $r2, not $r1 as $w; stderr:" >&2
+		diff /tmp/e1 /tmp/e2 >&2 || true
+		diff /tmp/l1 /tmp/l2 >&2 || true
+		return 1
+	fi
+}
+printf 'public class Hello { public static void main(String[] a) { System.out.println("hi " + a[0]); } }\n' >Main.java
+printf 'class Bad { void f() { int x = "s"; } }\n' >Bad.java
+same isobox-javac isobox-javac-server Main.java
+test "$(isobox-java Main.java x)" = "hi x"
+same isobox-javac isobox-javac-server Bad.java
+same isobox-javac isobox-javac-server Main.java Bad.java notes.txt
+same isobox-kotlinc isobox-kotlinc-server main.kt
+test "$(isobox-kotlin a b a)" = '{a=2, b=1} 3'
+printf 'fun main() { val x: Int = "s" }\n' >bad.kt
+same isobox-kotlinc isobox-kotlinc-server bad.kt
+same isobox-kotlinc isobox-kotlinc-server obj.kt main.kt
+rm -f /tmp/o1 /tmp/o2 /tmp/e1 /tmp/e2 /tmp/l1 /tmp/l2
 cd / && rm -rf "$t" /tmp/classes /tmp/app.jar /tmp/isobox-src

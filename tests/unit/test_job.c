@@ -225,35 +225,65 @@ static void test_too_large_refused(void **state)
 static char *prestart[] = {"python3", "-c", "boot", NULL};
 static char *py_run[] = {"python3", "{source}", NULL};
 
+/* job_handoff_encode(l, q) appends one HANDOFF record holding the len
+ * bytes want, or nothing when want is NULL. */
+static void expect_handoff(const struct lang *l, const struct exec_request *q,
+			   const char *want, size_t len)
+{
+	struct wire_buf b = {0};
+	struct recs r;
+
+	assert_int_equal(job_handoff_encode(l, q, &b), 0);
+	if (want == NULL) {
+		assert_int_equal(b.len, 0);
+		return;
+	}
+	split(&b, &r);
+	assert_int_equal(r.n, 1);
+	assert_int_equal(r.type[0], WIRE_HANDOFF);
+	assert_int_equal(r.len[0], len);
+	assert_memory_equal(r.p[0], want, len);
+	wire_buf_free(&b);
+}
+
 static void test_handoff(void **state)
 {
 	struct lang l;
 	struct exec_request q;
 	struct limits lim;
 	struct exec_file f[2];
-	struct wire_buf b = {0};
-	struct recs r;
 
 	(void)state;
 	setup(&l, &q, &lim, f);
 	/* A compiled language never gets one. */
 	l.prestart = prestart;
-	assert_int_equal(job_handoff_encode(&l, &q, &b), 0);
-	assert_int_equal(b.len, 0);
+	expect_handoff(&l, &q, NULL, 0);
 	l.compile = NULL;
 	l.run = py_run;
 	l.source = "main.py";
-	assert_int_equal(job_handoff_encode(&l, &q, &b), 0);
-	split(&b, &r);
-	assert_int_equal(r.n, 1);
-	assert_int_equal(r.type[0], WIRE_HANDOFF);
 	/* The run argv after its first element, args appended. */
-	assert_int_equal(r.len[0], 13);
-	assert_memory_equal(r.p[0], "main.py\0a b\0\0", 13);
-	wire_buf_free(&b);
+	expect_handoff(&l, &q, "main.py\0a b\0\0", 13);
 	l.prestart = NULL;
-	assert_int_equal(job_handoff_encode(&l, &q, &b), 0);
-	assert_int_equal(b.len, 0);
+	expect_handoff(&l, &q, NULL, 0);
+}
+
+/* "prestartStage: compile": the compiler server gets compile[1..] with
+ * {files} expanded and no args (those are the program's); an interpreted
+ * language with a compile-stage prestart gets nothing. */
+static void test_handoff_compile(void **state)
+{
+	struct lang l;
+	struct exec_request q;
+	struct limits lim;
+	struct exec_file f[2];
+
+	(void)state;
+	setup(&l, &q, &lim, f);
+	l.prestart = prestart;
+	l.prestart_compile = 1;
+	expect_handoff(&l, &q, "-o\0prog\0main.c\0lib/x.h\0", 23);
+	l.compile = NULL;
+	expect_handoff(&l, &q, NULL, 0);
 }
 
 int main(void)
@@ -264,6 +294,7 @@ int main(void)
 	    cmocka_unit_test(test_stdin_in_pieces),
 	    cmocka_unit_test(test_too_large_refused),
 	    cmocka_unit_test(test_handoff),
+	    cmocka_unit_test(test_handoff_compile),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

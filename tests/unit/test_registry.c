@@ -343,6 +343,18 @@ static void test_inline_errors(void **state)
 	     "    prestart: [b]\n",
 	     ":8: prestart: only an interpreted language"},
 	    {"languages:\n  - name: a\n    version: 1\n    image: x\n"
+	     "    source: m\n    run: [a]\n    prestart: [b]\n"
+	     "    prestartStage: compile\n",
+	     ":8: prestartStage: compile needs a compile stage"},
+	    {"languages:\n  - name: a\n    version: 1\n    image: x\n"
+	     "    source: m\n    compile: [cc, m]\n    run: [./a]\n"
+	     "    prestartStage: compile\n",
+	     ":8: prestartStage: needs a prestart"},
+	    {"languages:\n  - name: a\n    version: 1\n    image: x\n"
+	     "    source: m\n    compile: [cc, m]\n    run: [./a]\n"
+	     "    prestart: [b]\n    prestartStage: link\n",
+	     ":9: prestartStage: must be run or compile"},
+	    {"languages:\n  - name: a\n    version: 1\n    image: x\n"
 	     "    source: m\n    run: [a]\n    pool: {max: 65}\n",
 	     ":7: pool.max: must be 0..64"},
 	    {"languages:\n  - name: a\n    version: 1\n    image: x\n"
@@ -389,6 +401,39 @@ static void test_inline_errors(void **state)
 			fail_msg("case %zu: got \"%s\"", i, err.msg);
 		}
 	}
+	unlink(t.file);
+	rmdir(t.dir);
+}
+
+/* "prestartStage: compile" prestarts a compiled language's compiler;
+ * "run" (or nothing) keeps the interpreter's prestart. */
+static void test_prestart_stage(void **state)
+{
+	struct isobox_err err = {0};
+	struct registry *r;
+	struct tmp t;
+
+	(void)state;
+	snprintf(t.dir, sizeof(t.dir), "/tmp/isobox-test-registry-XXXXXX");
+	assert_non_null(mkdtemp(t.dir));
+	snprintf(t.file, sizeof(t.file), "%s/cat.yaml", t.dir);
+	tmp_write(t.file,
+		  "languages:\n  - name: j\n    version: 1\n    image: x\n"
+		  "    source: M.java\n    compile: [jc, \"{files}\"]\n"
+		  "    run: [jr]\n    prestart: [jc-server]\n"
+		  "    prestartStage: compile\n"
+		  "  - name: p\n    version: 1\n    image: x\n"
+		  "    source: m\n    run: [py]\n    prestart: [boot]\n"
+		  "    prestartStage: run\n"
+		  "  - name: q\n    version: 1\n    image: x\n"
+		  "    source: m\n    run: [py]\n    prestart: [boot]\n");
+	r = registry_load(t.file, NULL, &err);
+	assert_non_null(r);
+	assert_int_equal(r->langs[0].prestart_compile, 1);
+	assert_string_equal(r->langs[0].prestart[0], "jc-server");
+	assert_int_equal(r->langs[1].prestart_compile, 0);
+	assert_int_equal(r->langs[2].prestart_compile, 0);
+	registry_free(r);
 	unlink(t.file);
 	rmdir(t.dir);
 }
@@ -521,6 +566,7 @@ int main(void)
 	    cmocka_unit_test(test_single_file_no_lock),
 	    cmocka_unit_test(test_load_errors),
 	    cmocka_unit_test(test_inline_errors),
+	    cmocka_unit_test(test_prestart_stage),
 	    cmocka_unit_test(test_current_refcount),
 	    cmocka_unit_test(test_reload),
 	};

@@ -110,6 +110,26 @@ static void assert_strings(json_object *a, const char *const *want)
 	assert_int_equal(json_object_array_length(a), n);
 }
 
+/* The string array a ends with the NULL-terminated want. */
+static void assert_tail(json_object *a, const char *const *want)
+{
+	size_t n = 0;
+	size_t len;
+
+	while (want[n]) {
+		n++;
+	}
+	assert_true(json_object_is_type(a, json_type_array));
+	len = json_object_array_length(a);
+	assert_true(len >= n);
+	for (size_t i = 0; i < n; i++) {
+		assert_string_equal(
+		    json_object_get_string(
+			json_object_array_get_idx(a, len - n + i)),
+		    want[i]);
+	}
+}
+
 static void test_hardening(void **state)
 {
 	struct fixture *f = *state;
@@ -354,8 +374,6 @@ static void test_pool_prestart(void **state)
 	char *pre[] = {"python3", "-q", NULL};
 	char *env[] = {"PYTHONUNBUFFERED=1", NULL};
 	json_object *spec;
-	json_object *cmd;
-	size_t n;
 
 	f->lang.prestart = pre;
 	f->lang.env = env;
@@ -382,18 +400,47 @@ static void test_pool_prestart(void **state)
 		free(guest);
 		free(boot);
 	}
-	cmd = get(spec, "Cmd");
-	n = json_object_array_length(cmd);
-	assert_true(n > 4);
-	assert_string_equal(
-	    json_object_get_string(json_object_array_get_idx(cmd, n - 3)),
-	    "--prestart");
-	assert_string_equal(
-	    json_object_get_string(json_object_array_get_idx(cmd, n - 1)),
-	    "-q");
+	{
+		const char *const want[] = {"--prestart", "python3", "-q",
+					    NULL};
+
+		assert_tail(get(spec, "Cmd"), want);
+	}
 	json_object_put(spec);
 	f->lang.prestart = NULL;
 	f->lang.env = NULL;
+	f->d.kind = "run";
+}
+
+/* A compiler server ("prestartStage: compile") starts in a warm sandbox
+ * only, told which stage it stands in for; never in a session's. */
+static void test_pool_prestart_compile(void **state)
+{
+	struct fixture *f = *state;
+	char *pre[] = {"jc-server", NULL};
+	char *comp[] = {"jc", "{files}", NULL};
+	const char *const want[] = {"--prestart-stage", "compile", "--prestart",
+				    "jc-server", NULL};
+	json_object *spec;
+
+	f->lang.prestart = pre;
+	f->lang.prestart_compile = 1;
+	f->lang.compile = comp;
+	f->d.kind = "session";
+	spec = spec_container(&f->svc, &f->d);
+	assert_int_equal(json_object_array_length(get(spec, "Cmd")), 1);
+	json_object_put(spec);
+	f->d.kind = "pool";
+	spec = spec_container(&f->svc, &f->d);
+	assert_tail(get(spec, "Cmd"), want);
+	json_object_put(spec);
+	/* Without a compile stage there is nothing for it to serve. */
+	f->lang.compile = NULL;
+	spec = spec_container(&f->svc, &f->d);
+	assert_int_equal(json_object_array_length(get(spec, "Cmd")), 1);
+	json_object_put(spec);
+	f->lang.prestart = NULL;
+	f->lang.prestart_compile = 0;
 	f->d.kind = "run";
 }
 
@@ -406,6 +453,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_labels, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_network, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_mounts_and_guest_args, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_pool_prestart_compile, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_pool_prestart, setup,
 					    teardown),
