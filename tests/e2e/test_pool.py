@@ -600,6 +600,13 @@ PRE_CASES = [
     ("traceback", {"code": "def f():\n    g()\ndef g():\n    raise ValueError('boom')\n"
                            "print('before', flush=True)\nf()\n"}, {}),
     ("syntax-error", {"code": "print(\n"}, {}),
+    # Not UTF-8: python3 FILE rejects the byte even in a comment (compile()
+    # of the same bytes would not); with a coding line it is latin-1.
+    ("not-utf8", {"files": [{"name": "main.py", "encoding": "hex",
+                             "content": b"print(1)#\xff\n".hex()}]}, {}),
+    ("latin-1", {"files": [{"name": "main.py", "encoding": "hex",
+                            "content": b"# coding: latin-1\nprint(ascii('\xff'))\n".hex()}]},
+     {}),
     ("exit-code", {"code": "import sys\nprint('out')\nsys.exit(3)\n"}, {}),
     ("exit-message", {"code": "raise SystemExit('bye')\n"}, {}),
     ("signal", {"code": "import os, signal\nprint('x', flush=True)\n"
