@@ -104,8 +104,12 @@ def test_kill9_during_uploads_and_downloads(tmp):
                         pass
                     j += 1
 
+            # The file the downloader reads is in place before anything is
+            # killed (its upload under load can outlast the 2 s before the
+            # first kill; uploads cut by a kill are the uploaders' part).
+            assert ss[3].put("big.bin", b"\x5a" * (8 * MiB)).status_code == 200
+
             def downloader(s):
-                assert s.put("big.bin", b"\x5a" * (8 * MiB)).status_code == 200
                 while not stop.is_set():
                     try:
                         r = s.get("big.bin", stream=True)
