@@ -39,7 +39,7 @@ pool_languages "", pool_max 1):
       ini_get_all() and stream resource ids.)
   test_compile_prestart[LANG-CASE]  for each language whose warm
       sandbox has a compiler server ("prestartStage: compile": java,
-      kotlin), compile errors and warnings, exit statuses, uncaught
+      kotlin, typescript), compile errors and warnings, exit statuses, uncaught
       exceptions, stdin and arguments, the environment, a class not named
       after its file, several files: the warm compile (the server's) and
       run must give the cold compile and run stages exactly.
@@ -425,6 +425,20 @@ fun main(args: Array<String>) {
     System.`in`.copyTo(System.out)
 }
 """
+FACTS["typescript"] = r"""
+import * as fs from 'fs';
+import { execSync } from 'child_process';
+const K: string[] = %s;
+const r = (p: string): string => fs.readFileSync(p, 'latin1');
+console.log(JSON.stringify(r('/proc/self/cmdline')));
+console.log(JSON.stringify([r('/proc/self/environ'), execSync('ulimit -a', { shell: '/bin/sh' }).toString()]));
+console.log(r('/proc/self/status').split('\n').filter((l) => K.includes(l.split(':')[0])).join('\n'));
+console.log(process.cwd(), fs.readdirSync('/proc/self/fd').length);
+console.log(fs.readdirSync('/box').sort().join(','), '|', fs.readdirSync('/tmp').sort().join(','),
+  '|', fs.readdirSync('/tmp/out').sort().join(','));
+console.log(JSON.stringify([process.argv.slice(1), process.execArgv, __filename, require.main === module]));
+process.stdout.write(fs.readFileSync(0, 'utf8'));
+"""
 FACTS["dash"] = FACTS["bash"].replace(" ${BASH_EXECUTION_STRING-unset} $PPID $SHLVL", " $PPID")
 FACTS["coffeescript"] = None  # the javascript program is not coffee: same
 # runtime (node) and bootstrap as javascript, covered by test_same_result
@@ -446,9 +460,13 @@ def _facts_code(name):
         return src % ("[%s]" % ", ".join('"%s"' % k for k in STATUS_KEYS))
     if name in ("java", "kotlin"):
         return src % ", ".join('"%s"' % k for k in STATUS_KEYS if k not in JVM_UNSTABLE)
+    if name == "typescript":  # after a compiler server too: other pids
+        return src % ("[%s]" % ", ".join("'%s'" % k for k in STATUS_KEYS if k not in JVM_UNSTABLE))
     return src % ("[%s]" % ", ".join("'%s'" % k for k in STATUS_KEYS))
 
 
+# Not compared after a compiler server (it took pids before the program's;
+# a JVM's thread count varies).
 JVM_UNSTABLE = ("Tgid", "Pid", "NStgid", "NSpid", "NSpgid", "NSsid", "Threads")
 
 
@@ -927,7 +945,7 @@ def test_inprocess(d, lang, case):
                                            warm["run"]["stdout"] + warm["run"]["stderr"]))
 
 
-# Compiler servers ("prestartStage: compile", java and kotlin): the warm
+# Compiler servers ("prestartStage: compile", java, kotlin, typescript): the warm
 # compile is the server's, the run after it cold; warm and cold must give
 # the same compile and run stages, whatever the compile does.
 COMPILED = {
@@ -984,6 +1002,31 @@ COMPILED = {
             {"name": "local.kt", "content": "fun local() = \"local\"\n"},
             {"name": "data.txt", "content": "not kotlin\n"}]},
         "no_main": {"code": "fun notMain() = 1\n"},
+    },
+    "typescript": {
+        "type_errors": {"code": "type U = \"a\" | 1 | { x: string };\nconst u: U = { x: 2 };\n"
+                                "let s: string = 3;\nundefinedName();\n"},
+        "syntax_error": {"code": "const x = ;\nfunction (\n"},
+        "exit_status": {"code": "console.log('o'); console.error('e'); process.exit(3);\n"},
+        "uncaught": {"code": "function f(n: number): number { if (n === 0) throw new Error('deep'); return f(n - 1); }\n"
+                             "f(3);\n"},
+        "stdin_args": {"code": "import * as fs from 'fs';\nconsole.log(process.argv.slice(2).join('|'));\n"
+                               "for (const l of fs.readFileSync(0, 'utf8').split('\\n')) console.log(`<${l}>`);\n",
+                       "args": ["a b", "-x", "ü", ""], "stdin": "line 1\nline ✓ 2\n"},
+        "env_cwd": {"code": "console.log(Object.keys(process.env).sort().map((k) => k + '=' + process.env[k]));\n"
+                            "console.log(process.cwd(), __filename, require('fs').readdirSync('/tmp/out'));\n"},
+        "multiple_files": {"files": [
+            {"name": "main.ts", "content": "import { twice } from './util/helper';\nimport { local } from './local';\n"
+                                           "console.log(twice(21), local());\n"},
+            {"name": "util/helper.ts", "content": "export const twice = (x: number): number => 2 * x;\n"},
+            {"name": "local.ts", "content": "export function local(): string { return 'local'; }\n"},
+            {"name": "data.txt", "content": "not typescript\n"}]},
+        "multiple_files_error": {"files": [
+            {"name": "main.ts", "content": "import { nope } from './helper';\nnope();\n"},
+            {"name": "helper.ts", "content": "export function yes(): void {}\n"}]},
+        "esm": {"files": [
+            {"name": "main.mts", "content": "import { k } from './k.mjs';\nconsole.log(k, import.meta.url);\n"},
+            {"name": "k.mts", "content": "export const k: number = 7;\n"}]},
     },
 }
 COMPILED_PARAMS = [pytest.param(l, case, id="%s-%s" % (l["name"], case))
