@@ -307,6 +307,49 @@ static int container_dir_name(const char *name, char id[65])
 	return 1;
 }
 
+int cgroup_cpu_weight(const char *root, const char *slice, const char *id,
+		      int weight)
+{
+	const char *v1 = weight == CGROUP_CPU_LOW ? "2" : "1024";
+	const char *v2 = weight == CGROUP_CPU_LOW ? "1" : "100";
+	char check[65];
+	int rc = -ENOENT;
+	int i;
+
+	if (!container_dir_name(id, check) || strcmp(check, id) != 0) {
+		return -EINVAL;
+	}
+	while (*slice == '/') {
+		slice++;
+	}
+	for (i = 0; i < 4; i++) {
+		char *p;
+		int fd;
+
+		p = i == 0   ? xasprintf("%s/cpu/%s/%s/cpu.shares", root, slice, id)
+		    : i == 1 ? xasprintf("%s/cpu/%s/docker-%s.scope/cpu.shares",
+					 root, slice, id)
+		    : i == 2 ? xasprintf("%s/%s/%s/cpu.weight", root, slice, id)
+			     : xasprintf("%s/%s/docker-%s.scope/cpu.weight",
+					 root, slice, id);
+		fd = open(p, O_WRONLY | O_TRUNC | O_CLOEXEC);
+		free(p);
+		if (fd < 0) {
+			if (errno != ENOENT) {
+				rc = -errno;
+			}
+			continue;
+		}
+		rc = 0;
+		if (write(fd, i < 2 ? v1 : v2, strlen(i < 2 ? v1 : v2)) < 0) {
+			rc = -errno;
+		}
+		close(fd);
+		return rc;
+	}
+	return rc;
+}
+
 /* The slice's directory in each hierarchy under root: calls fn with each
  * that exists. v2 has one; v1 one per mounted controller (a symlink such
  * as cpu -> cpu,cpuacct is the same hierarchy again and is skipped). */

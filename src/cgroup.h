@@ -72,4 +72,16 @@ int cgroup_remove_container(const char *root, const char *slice, const char *id,
 int cgroup_container_attached(const char *root, const char *slice,
 			      const char *id);
 
+/* A warm sandbox's CPU weight while it waits (pool.c): low, so that what it
+ * does before its claim (a prestarted compiler's warm-up) takes only CPU
+ * that runs leave idle; normal again at the claim, the weight every other
+ * sandbox has. Writes the container's v1 cpu.shares (2 low, 1024 normal)
+ * or v2 cpu.weight (1 low, 100 normal) under slice, cgroupfs or systemd
+ * layout, in the first of those that exists. 0, or -errno (-EINVAL for an
+ * id that is not 64 lowercase hex digits; -ENOENT when no such file). */
+#define CGROUP_CPU_LOW	  0
+#define CGROUP_CPU_NORMAL 1
+int cgroup_cpu_weight(const char *root, const char *slice, const char *id,
+		      int weight);
+
 #endif

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "admit.h"
+#include "cgroup.h"
 #include "metrics.h"
 #include "spec.h"
 #include "store.h"
@@ -364,6 +365,17 @@ out:
 	store_txn_abort(&t);
 	metrics_add(1, "isobox_pool_claims_total{result=\"%s\"}",
 		    id ? "hit" : "miss");
+	if (id) {
+		/* Its run gets the CPU weight of every other (fill_one). */
+		int rc = cgroup_cpu_weight("/sys/fs/cgroup",
+					   service_cgroup_parent(svc), id,
+					   CGROUP_CPU_NORMAL);
+
+		if (rc < 0) {
+			log_warn("pool: restoring %.12s's CPU weight: %s", id,
+				 strerror(-rc));
+		}
+	}
 	/* Refill after a claim, and start filling at once for a language
 	 * that was idle; otherwise housekeeping's next pass (2 s) follows
 	 * demand (a kick per miss would list the engine's containers once
@@ -647,6 +659,15 @@ static int fill_one(struct service *svc, const struct lang *lang,
 		admit_release(svc, rid);
 		free(id);
 		return 0;
+	}
+	/* Started at the ordinary weight (its boot is part of a start the
+	 * maintainer waits for), it waits at a low one: a warm-up then runs on
+	 * CPU that requests leave idle. The claim restores it (sandbox.c). */
+	rc = cgroup_cpu_weight("/sys/fs/cgroup", service_cgroup_parent(svc), id,
+			       CGROUP_CPU_LOW);
+	if (rc < 0) {
+		log_warn("pool: lowering %.12s's CPU weight: %s", id,
+			 strerror(-rc));
 	}
 	memset(&ent, 0, sizeof(ent));
 	ent.state = POOL_READY;

@@ -56,7 +56,8 @@ void pool_shape(const struct service *svc, const struct lang *lang,
 		struct limits *out);
 /* Claim a warm sandbox for lang that can honour lim, and count the request
  * in lang's demand either way. Returns its container id (caller frees) or
- * NULL when none matches (take the cold path). */
+ * NULL when none matches (take the cold path). A warm sandbox waits at a
+ * low CPU weight (cgroup_cpu_weight); the claim gives it the normal one. */
 char *pool_claim(struct service *svc, const struct lang *lang,
 		 const struct limits *lim);
 /* Drop the row of a claimed sandbox (after use). */

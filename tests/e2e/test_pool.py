@@ -19,7 +19,9 @@ package lmdb-utils). The main service on :8090 is not touched.
   6. warm sandboxes older than pool_ttl_ms are recycled
   7. (engine restart: not here, another test restarts dockerd)
   8. SIGTERM of every process removes the warm sandboxes they made
-  9. python's prestarted interpreter serves warm runs ("prestarted": true
+  9. a warm sandbox waits at the lowest CPU weight and runs at the normal
+     one once claimed
+  10. python's prestarted interpreter serves warm runs ("prestarted": true
      in the access line) with exactly the results of the ordinary path:
      argv, stdin, __main__, environment, open fds, exit codes, signals,
      tracebacks, syntax errors, timeouts, OOM and the output cap
@@ -180,6 +182,49 @@ def test_warm_hit(tmp_root):
         # The used sandbox is gone and another one took its place.
         wait_ready(d, 2, 20)
         assert ready_ids(d) - {r["id"] for r in rows}, "nothing was refilled"
+
+
+def cpu_weight(cid):
+    """The container's CPU weight as the kernel has it (v1 cpu.shares or v2
+    cpu.weight, cgroupfs or systemd layout), or None when it has no cgroup."""
+    slice_ = "isobox.slice"
+    for p in ("/sys/fs/cgroup/cpu/%s/%s/cpu.shares" % (slice_, cid),
+              "/sys/fs/cgroup/cpu/%s/docker-%s.scope/cpu.shares" % (slice_, cid),
+              "/sys/fs/cgroup/%s/%s/cpu.weight" % (slice_, cid),
+              "/sys/fs/cgroup/%s/docker-%s.scope/cpu.weight" % (slice_, cid)):
+        try:
+            with open(p) as f:
+                return int(f.read())
+        except FileNotFoundError:
+            continue
+    return None
+
+
+def test_warm_sandbox_waits_at_low_cpu_weight(tmp_root):
+    """A warm sandbox waits at the lowest CPU weight (a prestarted
+    compiler's warm-up takes only idle CPU); the one a run claims runs at
+    the normal weight, the weight of a cold run's sandbox."""
+    with pool_deployment(tmp_root, pool_size=1) as d:
+        wait_ready(d, 1)
+        (cid,) = ready_ids(d)
+        low = cpu_weight(cid)
+        assert low in (1, 2), "a waiting warm sandbox has CPU weight %s" % low
+        seen = {}
+
+        def watch():
+            # While the claimed sandbox runs (the program sleeps 3 s).
+            dep.wait_for(lambda: (cpu_weight(cid) or 0) > 2, 20, 0.05)
+            seen["running"] = cpu_weight(cid)
+        t = threading.Thread(target=watch)
+        t.start()
+        doc, acc = run(d, py("import time\ntime.sleep(3)\nprint('ok')"))
+        t.join()
+        assert acc.get("warm") is True, acc
+        assert doc["run"]["stdout"] == "ok\n", doc
+        assert seen.get("running") in (100, 1024), (low, seen)
+        # The refill waits low again.
+        wait_ready(d, 1, 30)
+        assert {cpu_weight(i) for i in ready_ids(d)} == {low}
 
 
 def test_other_version_warms_by_demand(tmp_root):

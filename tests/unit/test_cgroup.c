@@ -239,12 +239,90 @@ static void test_attached(void **state)
 	free(r);
 }
 
+static char *get(const char *rel)
+{
+	char *p = xasprintf("%s/%s", root, rel);
+	FILE *f = fopen(p, "r");
+	char buf[32] = "";
+
+	free(p);
+	assert_non_null(f);
+	assert_non_null(fgets(buf, sizeof(buf), f));
+	fclose(f);
+	return xstrdup(buf);
+}
+
+static void expect(const char *rel, const char *want)
+{
+	char *got = get(rel);
+
+	assert_string_equal(got, want);
+	free(got);
+}
+
+/* A warm sandbox's weight: v1 cpu.shares (cgroupfs and systemd layouts),
+ * v2 cpu.weight; nothing written for an id that is not one, or that has no
+ * cgroup. */
+static void test_cpu_weight(void **state)
+{
+	char *r;
+
+	(void)state;
+	mk("w1");
+	mk("w1/cpu");
+	mk("w1/cpu/isobox.slice");
+	mk("w1/cpu/isobox.slice/" ID_A);
+	mk("w1/cpu/isobox.slice/docker-" ID_B ".scope");
+	put("w1/cpu/isobox.slice/" ID_A "/cpu.shares", "1024\n");
+	put("w1/cpu/isobox.slice/docker-" ID_B ".scope/cpu.shares", "1024\n");
+	put("w1/cpu/isobox.slice/cpu.shares", "1024\n");
+	r = xasprintf("%s/w1", root);
+	assert_int_equal(
+	    cgroup_cpu_weight(r, "/isobox.slice", ID_A, CGROUP_CPU_LOW), 0);
+	expect("w1/cpu/isobox.slice/" ID_A "/cpu.shares", "2");
+	expect("w1/cpu/isobox.slice/docker-" ID_B ".scope/cpu.shares", "1024\n");
+	assert_int_equal(
+	    cgroup_cpu_weight(r, "isobox.slice", ID_B, CGROUP_CPU_LOW), 0);
+	expect("w1/cpu/isobox.slice/docker-" ID_B ".scope/cpu.shares", "2");
+	assert_int_equal(
+	    cgroup_cpu_weight(r, "isobox.slice", ID_A, CGROUP_CPU_NORMAL), 0);
+	expect("w1/cpu/isobox.slice/" ID_A "/cpu.shares", "1024");
+	/* not an id: never a path of its own making */
+	assert_int_equal(
+	    cgroup_cpu_weight(r, "isobox.slice", "..", CGROUP_CPU_LOW),
+	    -EINVAL);
+	assert_int_equal(cgroup_cpu_weight(r, "isobox.slice",
+					   "../" ID_A, CGROUP_CPU_LOW),
+			 -EINVAL);
+	expect("w1/cpu/isobox.slice/cpu.shares", "1024\n");
+	assert_int_equal(cgroup_cpu_weight(r, "other.slice", ID_A,
+					   CGROUP_CPU_LOW),
+			 -ENOENT);
+	free(r);
+
+	mk("w2");
+	mk("w2/isobox.slice");
+	mk("w2/isobox.slice/" ID_A);
+	put("w2/isobox.slice/" ID_A "/cpu.weight", "100\n");
+	r = xasprintf("%s/w2", root);
+	assert_int_equal(
+	    cgroup_cpu_weight(r, "isobox.slice", ID_A, CGROUP_CPU_LOW), 0);
+	expect("w2/isobox.slice/" ID_A "/cpu.weight", "1");
+	assert_int_equal(
+	    cgroup_cpu_weight(r, "isobox.slice", ID_A, CGROUP_CPU_NORMAL), 0);
+	expect("w2/isobox.slice/" ID_A "/cpu.weight", "100");
+	assert_int_equal(
+	    cgroup_cpu_weight(r, "isobox.slice", ID_B, CGROUP_CPU_LOW), -ENOENT);
+	free(r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_v2_slice),
 	    cmocka_unit_test(test_v1_orphans),
 	    cmocka_unit_test(test_attached),
+	    cmocka_unit_test(test_cpu_weight),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
