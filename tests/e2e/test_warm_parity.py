@@ -164,9 +164,15 @@ def _key(lang):
 
 
 def _facts_body(lang):
-    return {"language": lang["name"], "version": lang["version"],
-            "code": _facts_code(_key(lang)), "args": ["a b", "-x", "ü"],
+    body = {"language": lang["name"], "version": lang["version"],
+            "code": _facts_code(_key(lang)),
+            "args": FACTS_ARGS.get(_key(lang), ["a b", "-x", "ü"]),
             "stdin": "in ✓\nlast"}
+    if _key(lang) in FACTS_VIA_SH:
+        body["files"] = [{"name": lang["source"], "content": body.pop("code")},
+                         {"name": "facts.sh",
+                          "content": FACTS_SH.replace("@K@", " ".join(STATUS_KEYS))}]
+    return body
 
 
 def _inprocess_body(lang, case):
@@ -443,9 +449,59 @@ FACTS["dash"] = FACTS["bash"].replace(" ${BASH_EXECUTION_STRING-unset} $PPID $SH
 FACTS["coffeescript"] = None  # the javascript program is not coffee: same
 # runtime (node) and bootstrap as javascript, covered by test_same_result
 
+# The languages whose warm sandbox execs their interpreter from the guest
+# (--warm-exec) and that cannot read /proc themselves with ease: the
+# program runs facts.sh, which prints the same facts of its nearest
+# ancestor that is not a shell (the interpreter; system() may put an
+# "sh -c" between), then copies stdin. Its own rlimits are the
+# interpreter's, inherited.
+FACTS_SH = r"""
+K='@K@'
+p=$PPID
+while :; do
+  case $(cat /proc/$p/comm) in
+  sh|dash|bash) p=$(sed -n 's/^PPid:[[:space:]]*//p' /proc/$p/status);;
+  *) break;;
+  esac
+done
+tr '\0' '\n' </proc/$p/cmdline; echo
+tr '\0' '\n' </proc/$p/environ; echo
+ulimit -a
+while IFS= read -r l; do case " $K " in *" ${l%%:*} "*) echo "$l";; esac; done </proc/$p/status
+readlink /proc/$p/cwd
+ls -A /box /tmp /proc/$p/fd | tr '\n' ' '; echo
+cat
+"""
+FACTS_VIA_SH = {
+    "awk": 'BEGIN { exit system("sh facts.sh") }\n',
+    "tcl": "exec sh facts.sh <@stdin >@stdout 2>@stderr\n",
+    "forth": 's" sh facts.sh" system\n$? (bye)\n',
+    "basic": 'exit system("sh facts.sh")\n',
+    "scheme": '(exit (status:exit-val (system "sh facts.sh")))\n',
+    "prolog": ":- initialization(main, main).\n\nmain :- shell('sh facts.sh', S), halt(S).\n",
+    "lisp": ('(sb-ext:exit :code (sb-ext:process-exit-code (sb-ext:run-program "/bin/sh" '
+             '(list "facts.sh") :input t :output t :error t)))\n'),
+    "raku": "exit run('sh', 'facts.sh').exitcode;\n",
+    # emacs cannot hand its stdin to a child (its fd 0, a pipe, is not
+    # the user's to open again): it copies stdin itself, line by line.
+    "emacs": ('(with-temp-buffer\n  (let ((s (call-process "sh" nil t nil "facts.sh")))\n'
+              '    (princ (buffer-string))\n'
+              '    (condition-case nil\n        (while t (princ (read-from-minibuffer "")) (terpri))\n'
+              '      (error nil))\n    (kill-emacs s)))\n'),
+    "racket": ("#lang racket/base\n(require racket/system)\n"
+               '(exit (system/exit-code "sh facts.sh"))\n'),
+    "sqlite": ".shell sh facts.sh\n",
+}
+FACTS.update(FACTS_VIA_SH)
+# swipl takes "-x FILE" after the script as its own option (a saved state).
+FACTS_ARGS = {"prolog": ["a b", "x", "ü"]}
+FACTS["brainfuck"] = None  # no way out of its tape: test_same_result only
+
 
 def _facts_code(name):
     src = FACTS[name]
+    if name in FACTS_VIA_SH:
+        return src
     if name in ("bash", "dash"):
         return src % " ".join(STATUS_KEYS)
     if name == "r":
