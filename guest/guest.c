@@ -2145,6 +2145,16 @@ static void guest_prestart_kill(struct guest *g)
 	}
 }
 
+/* 1 when the prestart is the guest's --warm-exec: it execs the run argv
+ * as given, so every argv is the cold path's exactly. */
+static int guest_prestart_execs(const struct guest *g)
+{
+	return g->pre_argv != NULL && g->pre_argv[0] != NULL &&
+	       g->pre_argv[1] != NULL &&
+	       strcmp(g->pre_argv[1], "--warm-exec") == 0 &&
+	       strcmp(g->pre_argv[0], "/.isobox/guest") == 0;
+}
+
 /* Run stage s of j by the prestarted interpreter if it stands in for that
  * stage and can serve j. Returns 1 when it did, 0 when s must be run the
  * ordinary way (the interpreter is then gone). */
@@ -2164,10 +2174,13 @@ static int guest_stage_handoff(struct guest *g, const struct job *j,
 	/* An option-like or missing entry file is the interpreter's own
 	 * business (its usage error, or reading the program from stdin):
 	 * only the ordinary way gets that exactly right. '+' too: the elixir
-	 * script takes "+iex" and "+elixirc" for modes. */
+	 * script takes "+iex" and "+elixirc" for modes. Not for --warm-exec,
+	 * which execs the run argv itself (the catalogue's options first:
+	 * gawk -f, sbcl --script). */
 	if (!j->has_handoff || s->id != g->pre_stage ||
 	    (s->id == WIRE_STAGE_RUN && j->has_compile) || n == 0 ||
-	    p[0] == '-' || p[0] == '+' || p[0] == '\0' ||
+	    (!guest_prestart_execs(g) &&
+	     (p[0] == '-' || p[0] == '+' || p[0] == '\0')) ||
 	    j->env.len != g->pre_env.len ||
 	    (j->env.len && memcmp(j->env.p, g->pre_env.p, j->env.len) != 0)) {
 		guest_prestart_kill(g);
