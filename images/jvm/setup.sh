@@ -195,13 +195,14 @@ chmod 0755 /usr/local/bin/isobox-javac /usr/local/bin/isobox-java \
 	/usr/local/bin/isobox-scalac /usr/local/bin/isobox-scala
 
 # Compiler servers (registry "prestartStage: compile"): a warm sandbox of
-# java or kotlin starts one before any job; it loads and warms its
+# java, scala or kotlin starts one before any job; it loads and warms its
 # compiler in-process (the warm-up programs below, compiled into a
 # directory it then removes, with its output shut), then reads the compile
-# argv after argv[0] on fd 3 and compiles exactly as isobox-javac or
-# isobox-kotlinc would, exiting with their status. Their class-data-sharing
-# archives are dumped below; the jar's mtime is fixed because an archive
-# is only valid for the class path's jars as they were when it was dumped.
+# argv after argv[0] on fd 3 and compiles exactly as isobox-javac,
+# isobox-scalac or isobox-kotlinc would, exiting with their status. Their
+# class-data-sharing archives are dumped below; the jar's mtime is fixed
+# because an archive is only valid for the class path's jars as they were
+# when it was dumped.
 srv='-XX:-UsePerfData --add-opens java.base/java.io=ALL-UNNAMED'
 # kotlin-compiler.jar with the jars its manifest's Class-Path names, from
 # its own directory as kotlinc's preloader takes them (the JDK's class
@@ -218,22 +219,27 @@ import java.io.OutputStream;
 import java.io.PrintStream;
 import java.lang.reflect.Field;
 import java.nio.charset.Charset;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
+import java.nio.file.InvalidPathException;
 import java.nio.file.Path;
 import java.nio.file.Paths;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import java.util.stream.Stream;
 
-/** What the compiler servers (isobox-javac-server, isobox-kotlinc-server)
- * share: the prestart protocol of the guest (registry "prestartStage:
- * compile"). A server starts in a warm sandbox before any job, warms its
- * compiler with System.out and System.err gated shut (its fds 1 and 2 are
- * already the job's compile stage's) until the warm-up is done or the job
- * has come, then reads the compile argv after argv[0] on fd 3
- * (NUL-terminated strings, up to EOF) and must compile as the wrapper
- * would, exiting with its status. */
+/** What the compiler servers (isobox-javac-server, isobox-scalac-server,
+ * isobox-kotlinc-server) share: the prestart protocol of the guest
+ * (registry "prestartStage: compile"). A server starts in a warm sandbox
+ * before any job, warms its compiler with System.out and System.err gated
+ * shut (its fds 1 and 2 are already the job's compile stage's) until the
+ * warm-up is done or the job has come, then reads the compile argv after
+ * argv[0] on fd 3 (NUL-terminated strings, up to EOF) and must compile as
+ * the wrapper would, exiting with its status. Also the part of
+ * isobox-main-class that java and scala have in common. */
 final class IsoboxServer {
     /** Forwards to the real stream once opened; drops bytes before. */
     static final class Gate extends OutputStream {
@@ -365,121 +371,38 @@ final class IsoboxServer {
         }
     }
 
-    static void exit(int code) {
-        System.out.flush();
-        System.err.flush();
-        System.exit(code);
-    }
-
-    private IsoboxServer() {}
-}
-J
-cat >$lib/servers/IsoboxJavacServer.java <<'J'
-import java.io.IOException;
-import java.io.PrintWriter;
-import java.io.Writer;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
-import java.nio.file.InvalidPathException;
-import java.nio.file.Path;
-import java.nio.file.Paths;
-import java.nio.file.StandardCopyOption;
-import java.util.ArrayList;
-import java.util.List;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
-
-/** isobox-javac-server: java's compiler server (registry "prestartStage:
- * compile"). Warms javac in-process (up to WARM_RUNS compiles of the warm-up
- * program into a directory it then removes), reads "ENTRY [FILE...]" on
- * fd 3 and does exactly what isobox-javac ENTRY [FILE...] does: the main
- * class as isobox-main-class finds it (its perl is ported below), the copy
- * of the entry named after a class whose name is not the file's,
- * /tmp/classes/.isobox-main, then javac's own entry point with the same
- * arguments, exiting with javac's status. */
-public final class IsoboxJavacServer {
-    static final String WARM_SRC = "/usr/lib/isobox/warm/Main.java";
-    static final int WARM_RUNS = 2;
-
-    public static void main(String[] a) throws Exception {
-        IsoboxServer.gate();
-        warm();
-        IsoboxServer.ungate();
-        List<String> args = IsoboxServer.handoff();
-        IsoboxServer.exit(compile(args));
-    }
-
-    static void warm() {
-        PrintWriter nul = new PrintWriter(Writer.nullWriter());
-        IsoboxServer.warm(WARM_RUNS, d -> com.sun.tools.javac.Main.compile(
-            new String[] {"-encoding", "UTF-8", "-d", d.toString(), "-cp",
-                d.toString(), WARM_SRC}, nul));
-    }
-
-    /** isobox-javac ENTRY [FILE...], step by step. */
-    static int compile(List<String> args) throws IOException {
-        Files.createDirectories(Paths.get("/tmp/classes"));
-        String e = args.isEmpty() ? "" : args.get(0);
-        String c = mainClass(e);
-        String n = c.substring(c.lastIndexOf('.') + 1);
-        String b = e.substring(e.lastIndexOf('/') + 1);
-        String src = e;
-        if (!n.isEmpty() && !(n + ".java").equals(b)) {
-            String d = "/tmp/isobox-src/"
-                + c.substring(0, c.length() - n.length()).replace('.', '/');
-            try {
-                Files.createDirectories(Paths.get(d));
-                Files.copy(Paths.get(e), Paths.get(d + "/" + n + ".java"),
-                    StandardCopyOption.REPLACE_EXISTING);
-                src = d + "/" + n + ".java";
-            } catch (IOException | InvalidPathException x) {
-                // as the wrapper: the entry itself then
-            }
-        }
-        if (!c.isEmpty()) {
-            Files.write(Paths.get("/tmp/classes/.isobox-main"),
-                (c + "\n").getBytes(StandardCharsets.UTF_8));
-        }
-        List<String> argv = new ArrayList<>(List.of("-encoding", "UTF-8",
-            "-d", "/tmp/classes", "-cp", "/tmp/classes"));
-        for (String f : args) {
-            if (f.equals(e)) {
-                argv.add(src);
-            } else if (f.endsWith(".java")) {
-                argv.add(f);
-            }
-        }
-        return com.sun.tools.javac.Main.compile(argv.toArray(new String[0]));
-    }
-
-    // isobox-main-class java FILE: perl on the file's bytes, so Latin-1
-    // here (one char a byte; \w, \s and word boundaries ASCII as there).
+    // isobox-main-class LANG FILE, what java and scala share: perl on the
+    // file's bytes, so Latin-1 here (one char a byte; \w, \s and word
+    // boundaries ASCII as there).
     private static final Pattern PKG = Pattern.compile(
         "^\\s*package\\s+([\\w.]+)\\s*;?", Pattern.MULTILINE | Pattern.UNIX_LINES);
-    private static final Pattern DECL = Pattern.compile(
-        "([{}])|(?<![A-Za-z0-9_])(?:class|interface|enum|record)\\s+(\\w+)");
 
-    /** The first top-level class of file (with its package), or "". */
-    static String mainClass(String file) {
+    /** The text of file as isobox-main-class searches it: its bytes as
+     * Latin-1, comments and literals blanked; null when it cannot be read
+     * (the perl then prints nothing). */
+    static String mainSource(String file) {
         byte[] raw;
         try {
             raw = Files.readAllBytes(Paths.get(file));
         } catch (IOException | InvalidPathException | SecurityException x) {
-            return "";
+            return null;
         }
-        String s = strip(new String(raw, StandardCharsets.ISO_8859_1));
+        return strip(new String(raw, StandardCharsets.ISO_8859_1));
+    }
+
+    /** "PACKAGE." of the first package clause of s (mainSource's), or "". */
+    static String mainPackage(String s) {
         Matcher m = PKG.matcher(s);
-        String pkg = m.find() ? m.group(1) + "." : "";
-        m = DECL.matcher(s);
-        int depth = 0;
-        while (m.find()) {
-            if (m.group(1) != null) {
-                depth += m.group(1).equals("{") ? 1 : -1;
-            } else if (depth == 0) {
-                return pkg + m.group(2);
-            }
+        return m.find() ? m.group(1) + "." : "";
+    }
+
+    /** The main class c into /tmp/classes/.isobox-main as the wrappers
+     * write it: [ -z "$c" ] || printf '%s\n' "$c" >/tmp/classes/.isobox-main */
+    static void recordMain(String c) throws IOException {
+        if (!c.isEmpty()) {
+            Files.write(Paths.get("/tmp/classes/.isobox-main"),
+                (c + "\n").getBytes(StandardCharsets.UTF_8));
         }
-        return "";
     }
 
     /** The perl's s{(/\*.*?\*\/|//[^\n]*|"(?:\\.|[^"\\\n])*"|'(?:\\.|[^'\\\n])*')}{ }gs
@@ -533,7 +456,205 @@ public final class IsoboxJavacServer {
         return i;
     }
 
+    static void exit(int code) {
+        System.out.flush();
+        System.err.flush();
+        System.exit(code);
+    }
+
+    private IsoboxServer() {}
+}
+J
+cat >$lib/servers/IsoboxJavacServer.java <<'J'
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.io.Writer;
+import java.nio.file.Files;
+import java.nio.file.InvalidPathException;
+import java.nio.file.Path;
+import java.nio.file.Paths;
+import java.nio.file.StandardCopyOption;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/** isobox-javac-server: java's compiler server (registry "prestartStage:
+ * compile"). Warms javac in-process (up to WARM_RUNS compiles of the warm-up
+ * program into a directory it then removes), reads "ENTRY [FILE...]" on
+ * fd 3 and does exactly what isobox-javac ENTRY [FILE...] does: the main
+ * class as isobox-main-class finds it (its perl is ported below and in
+ * IsoboxServer), the copy of the entry named after a class whose name is
+ * not the file's, /tmp/classes/.isobox-main, then javac's own entry point
+ * with the same arguments, exiting with javac's status. */
+public final class IsoboxJavacServer {
+    static final String WARM_SRC = "/usr/lib/isobox/warm/Main.java";
+    static final int WARM_RUNS = 2;
+
+    public static void main(String[] a) throws Exception {
+        IsoboxServer.gate();
+        warm();
+        IsoboxServer.ungate();
+        List<String> args = IsoboxServer.handoff();
+        IsoboxServer.exit(compile(args));
+    }
+
+    static void warm() {
+        PrintWriter nul = new PrintWriter(Writer.nullWriter());
+        IsoboxServer.warm(WARM_RUNS, d -> com.sun.tools.javac.Main.compile(
+            new String[] {"-encoding", "UTF-8", "-d", d.toString(), "-cp",
+                d.toString(), WARM_SRC}, nul));
+    }
+
+    /** isobox-javac ENTRY [FILE...], step by step. */
+    static int compile(List<String> args) throws IOException {
+        Files.createDirectories(Paths.get("/tmp/classes"));
+        String e = args.isEmpty() ? "" : args.get(0);
+        String c = mainClass(e);
+        String n = c.substring(c.lastIndexOf('.') + 1);
+        String b = e.substring(e.lastIndexOf('/') + 1);
+        String src = e;
+        if (!n.isEmpty() && !(n + ".java").equals(b)) {
+            String d = "/tmp/isobox-src/"
+                + c.substring(0, c.length() - n.length()).replace('.', '/');
+            try {
+                Files.createDirectories(Paths.get(d));
+                Files.copy(Paths.get(e), Paths.get(d + "/" + n + ".java"),
+                    StandardCopyOption.REPLACE_EXISTING);
+                src = d + "/" + n + ".java";
+            } catch (IOException | InvalidPathException x) {
+                // as the wrapper: the entry itself then
+            }
+        }
+        IsoboxServer.recordMain(c);
+        List<String> argv = new ArrayList<>(List.of("-encoding", "UTF-8",
+            "-d", "/tmp/classes", "-cp", "/tmp/classes"));
+        for (String f : args) {
+            if (f.equals(e)) {
+                argv.add(src);
+            } else if (f.endsWith(".java")) {
+                argv.add(f);
+            }
+        }
+        return com.sun.tools.javac.Main.compile(argv.toArray(new String[0]));
+    }
+
+    // isobox-main-class java FILE after what IsoboxServer.mainSource does:
+    // perl's \b is (?<![A-Za-z0-9_]) here (java's \b counts any Unicode
+    // letter as a word character; perl, on bytes, only ASCII ones).
+    private static final Pattern DECL = Pattern.compile(
+        "([{}])|(?<![A-Za-z0-9_])(?:class|interface|enum|record)\\s+(\\w+)");
+
+    /** The first top-level class of file (with its package), or "". */
+    static String mainClass(String file) {
+        String s = IsoboxServer.mainSource(file);
+        if (s == null) return "";
+        String pkg = IsoboxServer.mainPackage(s);
+        Matcher m = DECL.matcher(s);
+        int depth = 0;
+        while (m.find()) {
+            if (m.group(1) != null) {
+                depth += m.group(1).equals("{") ? 1 : -1;
+            } else if (depth == 0) {
+                return pkg + m.group(2);
+            }
+        }
+        return "";
+    }
+
     private IsoboxJavacServer() {}
+}
+J
+cat >$lib/servers/IsoboxScalacServer.java <<'J'
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Paths;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/** isobox-scalac-server: scala's compiler server (registry "prestartStage:
+ * compile"), on servers.jar and isobox-scalac's class path, with its
+ * -Dscala.usejavacp=true. Warms scalac in-process (up to WARM_RUNS
+ * compiles of the warm-up program into a directory it then removes),
+ * reads "ENTRY [FILE...]" on fd 3 and does exactly what isobox-scalac
+ * ENTRY [FILE...] does: the object isobox-main-class finds (its perl is
+ * ported below and in IsoboxServer), /tmp/classes/.isobox-main, then
+ * scalac's main (scala.tools.nsc.Main) with the same arguments, which
+ * exits with scalac's status. */
+public final class IsoboxScalacServer {
+    static final String WARM_SRC = "/usr/lib/isobox/warm/main.scala";
+    static final int WARM_RUNS = 2;
+    /** isobox-scalac's arguments before the files. */
+    static final List<String> FLAGS = List.of("-usejavacp", "-encoding", "UTF-8");
+
+    public static void main(String[] a) throws Exception {
+        // -usejavacp puts java.class.path on the compile's class path:
+        // isobox-scalac's, without servers.jar (our first entry), so that
+        // a program sees no class of ours.
+        String cp = System.getProperty("java.class.path");
+        System.setProperty("java.class.path", cp.substring(cp.indexOf(':') + 1));
+        IsoboxServer.gate();
+        warm();
+        IsoboxServer.ungate();
+        compile(IsoboxServer.handoff());
+    }
+
+    /** Main.process, the part of Main.main before its sys.exit: its
+     * reporter writes to scala.Console.err, the gated System.err when the
+     * warm-up first loads scala.Console (which keeps it, to forward to the
+     * real one once the job starts). */
+    static void warm() {
+        IsoboxServer.warm(WARM_RUNS, d -> {
+            List<String> argv = new ArrayList<>(FLAGS);
+            argv.addAll(List.of("-d", d.toString(), "-cp", d.toString(), WARM_SRC));
+            scala.tools.nsc.Main.process(argv.toArray(new String[0]));
+        });
+    }
+
+    /** isobox-scalac ENTRY [FILE...], step by step, up to scalac's
+     * sys.exit (1 when its reporter has errors, else 0). */
+    static void compile(List<String> args) throws IOException {
+        Files.createDirectories(Paths.get("/tmp/classes"));
+        IsoboxServer.recordMain(mainClass(args.isEmpty() ? "" : args.get(0)));
+        List<String> argv = new ArrayList<>(FLAGS);
+        argv.addAll(List.of("-d", "/tmp/classes", "-cp", "/tmp/classes"));
+        for (String f : args) {
+            if (f.endsWith(".scala") || f.endsWith(".java")) argv.add(f);
+        }
+        // What it throws (a compiler crash, which Main.process has
+        // reported already) is uncaught, as in isobox-scalac's JVM.
+        scala.tools.nsc.Main.main(argv.toArray(new String[0]));
+    }
+
+    // isobox-main-class scala FILE after what IsoboxServer.mainSource does:
+    // an object extending App anywhere, else the last object declared
+    // before the first "def main(". Perl's \b is (?<![A-Za-z0-9_]) or
+    // (?![A-Za-z0-9_]) here (java's \b counts any Unicode letter as a word
+    // character; perl, on bytes, only ASCII ones).
+    private static final Pattern APP = Pattern.compile(
+        "(?<![A-Za-z0-9_])object\\s+(\\w+)\\s+extends\\s+App(?![A-Za-z0-9_])");
+    private static final Pattern MAIN = Pattern.compile("(?<![A-Za-z0-9_])def\\s+main\\s*\\(");
+    private static final Pattern OBJECT = Pattern.compile("(?<![A-Za-z0-9_])object\\s+(\\w+)");
+
+    /** The object of file that "scala" would run (with its package), or "". */
+    static String mainClass(String file) {
+        String s = IsoboxServer.mainSource(file);
+        if (s == null) return "";
+        String pkg = IsoboxServer.mainPackage(s);
+        Matcher m = APP.matcher(s);
+        if (m.find()) return pkg + m.group(1);
+        m = MAIN.matcher(s);
+        if (!m.find()) return "";
+        // The perl's $before: the text up to the end of that match.
+        Matcher o = OBJECT.matcher(s.substring(0, m.end()));
+        String last = null;
+        while (o.find()) last = o.group(1);
+        return last == null ? "" : pkg + last;
+    }
+
+    private IsoboxScalacServer() {}
 }
 J
 cat >$lib/servers/IsoboxKotlincServer.java <<'J'
@@ -598,7 +719,9 @@ public final class IsoboxKotlincServer {
     private IsoboxKotlincServer() {}
 }
 J
-javac -d $lib/servers $lib/servers/*.java
+# (scalac's server calls scala.tools.nsc.Main directly: scala's jars on
+# javac's class path.)
+javac -cp $scala_cp -d $lib/servers $lib/servers/*.java
 (cd $lib/servers && jar cf $lib/servers.jar *.class)
 rm -rf $lib/servers
 touch -d '2000-01-01 00:00:00 UTC' $lib/servers.jar
@@ -609,6 +732,13 @@ cat >/usr/local/bin/isobox-javac-server <<SH
 exec java $jvm -Xshare:auto -XX:SharedArchiveFile=$lib/javac-server.jsa $srv \\
 	-cp $lib/servers.jar IsoboxJavacServer
 SH
+cat >/usr/local/bin/isobox-scalac-server <<SH
+#!/bin/sh
+# isobox-scalac-server - scala's compiler server: "ENTRY [FILE...]" on fd 3,
+# then as isobox-scalac ENTRY [FILE...].
+exec java $jvm -Xshare:auto -XX:SharedArchiveFile=$lib/scalac-server.jsa $srv \\
+	-cp $lib/servers.jar:$scala_cp -Dscala.usejavacp=true IsoboxScalacServer
+SH
 cat >/usr/local/bin/isobox-kotlinc-server <<SH
 #!/bin/sh
 # isobox-kotlinc-server - kotlin's compiler server: "FILE..." on fd 3, then
@@ -616,7 +746,8 @@ cat >/usr/local/bin/isobox-kotlinc-server <<SH
 exec java $jvm -Xshare:auto -XX:SharedArchiveFile=$lib/kotlinc-server.jsa $srv \\
 	-cp $lib/servers.jar:$kt_cp IsoboxKotlincServer
 SH
-chmod 0755 /usr/local/bin/isobox-javac-server /usr/local/bin/isobox-kotlinc-server
+chmod 0755 /usr/local/bin/isobox-javac-server /usr/local/bin/isobox-scalac-server \
+	/usr/local/bin/isobox-kotlinc-server
 
 # Dynamic class-data-sharing archives of the two compilers, recorded while
 # compiling a small program (cuts javac's start from ~1.3 s to ~0.7 s and
@@ -654,7 +785,7 @@ fun main(args: Array<String>) {
 }
 K
 # The compiler servers' warm-up programs.
-cp Main.java main.kt $lib/warm/
+cp Main.java main.scala main.kt $lib/warm/
 cat >main.groovy <<'G'
 def m = args.countBy { it }
 println "${m} ${args*.length().sum() ?: 0}"
@@ -698,20 +829,25 @@ test "$(isobox-clojure main.clj a b a)" = '{a 2, b 1} 3'
 rm -rf /tmp/classes /tmp/isobox-src /tmp/app.jar
 { sleep 1; printf 'Main.java\0'; } | java $jvm -XX:ArchiveClassesAtExit=$lib/javac-server.jsa \
 	$srv -cp $lib/servers.jar IsoboxJavacServer 3<&0 </dev/null 2>&1 | grep -v '^\[' || true
+{ sleep 1; printf 'main.scala\0'; } | java $jvm -XX:ArchiveClassesAtExit=$lib/scalac-server.jsa \
+	$srv -cp $lib/servers.jar:$scala_cp -Dscala.usejavacp=true IsoboxScalacServer \
+	3<&0 </dev/null 2>&1 | grep -v '^\[' || true
 { sleep 1; printf 'main.kt\0'; } | java $jvm -XX:ArchiveClassesAtExit=$lib/kotlinc-server.jsa \
 	$srv -cp $lib/servers.jar:$kt_cp IsoboxKotlincServer 3<&0 </dev/null 2>&1 | grep -v '^\[' || true
-test -s $lib/javac-server.jsa && test -s $lib/kotlinc-server.jsa
+test -s $lib/javac-server.jsa && test -s $lib/scalac-server.jsa && test -s $lib/kotlinc-server.jsa
 # same WRAPPER SERVER FILE...: both give the same stdout, stderr, status
-# and files under /tmp.
+# and files under /tmp (and the same main class in .isobox-main).
 same() {
 	w=$1 s=$2
 	shift 2
 	rm -rf /tmp/classes /tmp/isobox-src /tmp/app.jar
 	"$w" "$@" </dev/null >/tmp/o1 2>/tmp/e1 && r1=0 || r1=$?
 	find /tmp/classes /tmp/isobox-src /tmp/app.jar -print 2>/dev/null | sort >/tmp/l1
+	cat /tmp/classes/.isobox-main >>/tmp/l1 2>/dev/null || true
 	rm -rf /tmp/classes /tmp/isobox-src /tmp/app.jar
 	{ sleep 1; printf '%s\0' "$@"; } | "$s" 3<&0 </dev/null >/tmp/o2 2>/tmp/e2 && r2=0 || r2=$?
 	find /tmp/classes /tmp/isobox-src /tmp/app.jar -print 2>/dev/null | sort >/tmp/l2
+	cat /tmp/classes/.isobox-main >>/tmp/l2 2>/dev/null || true
 	if [ "$r1" != "$r2" ] || ! cmp -s /tmp/o1 /tmp/o2 || ! cmp -s /tmp/e1 /tmp/e2 ||
 		! cmp -s /tmp/l1 /tmp/l2; then
 		echo "$s $*: status $r2, not $r1 as $w; stderr:" >&2
@@ -726,6 +862,25 @@ same isobox-javac isobox-javac-server Main.java
 test "$(isobox-java Main.java x)" = "hi x"
 same isobox-javac isobox-javac-server Bad.java
 same isobox-javac isobox-javac-server Main.java Bad.java notes.txt
+# scala: an object in a package after a commented-out one, with main; an
+# object extending App; a feature warning; a type error; a class of
+# servers.jar, which is not on the compile's class path; several files,
+# a java file (scalac reads it for its types) and a text file among them.
+printf 'package demo\n// object NotThis\nobject Hi {\n  def main(a: Array[String]): Unit = println("hi " + a.mkString(","))\n}\n' >hi.scala
+same isobox-scalac isobox-scalac-server hi.scala
+test "$(isobox-scala x y)" = "hi x,y"
+same isobox-scalac isobox-scalac-server main.scala
+test "$(isobox-scala x)" = "hi x"
+printf 'object W extends App { println(List(1, 2) map (_ + 1) toString) }\n' >warn.scala
+same isobox-scalac isobox-scalac-server warn.scala
+printf 'object Bad {\n  def main(a: Array[String]): Unit = { val x: Int = "s" }\n}\n' >bad.scala
+same isobox-scalac isobox-scalac-server bad.scala
+printf 'object Leak extends App { println(classOf[IsoboxServer]) }\n' >leak.scala
+same isobox-scalac isobox-scalac-server leak.scala
+printf 'object Main extends App { println(Util.twice(21) + " " + new J().name) }\n' >two.scala
+printf 'object Util { def twice(x: Int) = 2 * x }\n' >util.scala
+printf 'public class J { public String name() { return "j"; } }\n' >J.java
+same isobox-scalac isobox-scalac-server two.scala util.scala J.java notes.txt
 same isobox-kotlinc isobox-kotlinc-server main.kt
 test "$(isobox-kotlin a b a)" = '{a=2, b=1} 3'
 printf 'fun main() { val x: Int = "s" }\n' >bad.kt

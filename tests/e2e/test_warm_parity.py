@@ -39,7 +39,7 @@ pool_languages "", pool_max 1):
       ini_get_all() and stream resource ids.)
   test_compile_prestart[LANG-CASE]  for each language whose warm
       sandbox has a compiler server ("prestartStage: compile": java,
-      kotlin, typescript), compile errors and warnings, exit statuses, uncaught
+      scala, kotlin, typescript), compile errors and warnings, exit statuses, uncaught
       exceptions, stdin and arguments, the environment, a class not named
       after its file, several files: the warm compile (the server's) and
       run must give the cold compile and run stages exactly.
@@ -372,7 +372,7 @@ def depth(n):
 print(depth(0), [k for k in ('last_type', 'last_value', 'ps1') if hasattr(sys, k)])
 sys.stdout.write(sys.stdin.read())
 """
-# java and kotlin prestart their compiler ("prestartStage: compile"): the
+# java, scala and kotlin prestart their compiler ("prestartStage: compile"): the
 # program runs cold after it, so even its cmdline is compared; what the
 # compile leaves in /tmp and /box shows. Not compared: pids (how many
 # processes a compile forks is the wrapper's business) and the JVM's
@@ -448,6 +448,35 @@ console.log(fs.readdirSync('/box').sort().join(','), '|', fs.readdirSync('/tmp')
 console.log(JSON.stringify([process.argv.slice(1), process.execArgv, __filename, require.main === module]));
 process.stdout.write(fs.readFileSync(0, 'utf8'));
 """
+FACTS["scala"] = r"""
+import java.io.File
+import java.nio.file.{Files, Paths}
+
+object Main {
+  def r(p: String) = new String(Files.readAllBytes(Paths.get(p)), "ISO-8859-1").replace('\u0000', ' ')
+  def ls(d: String) = Option(new File(d).list()).map(_.sorted.mkString(",")).getOrElse("-")
+  def main(args: Array[String]): Unit = {
+    val k = List(%s)
+    println(r("/proc/self/cmdline"))
+    println(r("/proc/self/environ"))
+    val u = new ProcessBuilder("sh", "-c", "ulimit -a").redirectErrorStream(true).start()
+    print(scala.io.Source.fromInputStream(u.getInputStream, "ISO-8859-1").mkString)
+    u.waitFor()
+    // Closed here: the JVM's reaper closes them only after waitFor returns,
+    // and the fd count below must not race it.
+    u.getInputStream.close(); u.getOutputStream.close(); u.getErrorStream.close()
+    for (l <- r("/proc/self/status").split("\n") if k.contains(l.split(":")(0))) println(l)
+    println(System.getProperty("user.dir") + " " + new File("/proc/self/fd").list().length)
+    println(ls("/box") + " | " + ls("/tmp") + " | " + ls("/tmp/classes"))
+    println(args.mkString(",") + " " + new java.util.TreeMap[String, String](System.getenv()))
+    System.out.flush()
+    val buf = new Array[Byte](65536)
+    var n = System.in.read(buf)
+    while (n > 0) { System.out.write(buf, 0, n); n = System.in.read(buf) }
+    System.out.flush()
+  }
+}
+"""
 FACTS["dash"] = FACTS["bash"].replace(" ${BASH_EXECUTION_STRING-unset} $PPID $SHLVL", " $PPID")
 FACTS["coffeescript"] = None  # the javascript program is not coffee: same
 # runtime (node) and bootstrap as javascript, covered by test_same_result
@@ -517,7 +546,7 @@ def _facts_code(name):
         return src % ("[%s]" % ", ".join("'%s'" % k for k in STATUS_KEYS))
     if name == "elixir":
         return src % ("[%s]" % ", ".join('"%s"' % k for k in STATUS_KEYS))
-    if name in ("java", "kotlin"):
+    if name in ("java", "scala", "kotlin"):
         return src % ", ".join('"%s"' % k for k in STATUS_KEYS if k not in JVM_UNSTABLE)
     if name == "typescript":  # after a compiler server too: other pids
         return src % ("[%s]" % ", ".join("'%s'" % k for k in STATUS_KEYS if k not in JVM_UNSTABLE))
@@ -1004,7 +1033,7 @@ def test_inprocess(d, lang, case):
                                            warm["run"]["stdout"] + warm["run"]["stderr"]))
 
 
-# Compiler servers ("prestartStage: compile", java, kotlin, typescript): the warm
+# Compiler servers ("prestartStage: compile": java, scala, kotlin, typescript): the warm
 # compile is the server's, the run after it cold; warm and cold must give
 # the same compile and run stages, whatever the compile does.
 COMPILED = {
@@ -1086,6 +1115,44 @@ COMPILED = {
         "esm": {"files": [
             {"name": "main.mts", "content": "import { k } from './k.mjs';\nconsole.log(k, import.meta.url);\n"},
             {"name": "k.mts", "content": "export const k: number = 7;\n"}]},
+    },
+    "scala": {
+        "compile_error": {"code": "object Main {\n  def main(args: Array[String]): Unit = {\n"
+                                  "    val x: Int = \"s\"\n    undefined()\n  }\n}\n"},
+        "warning": {"code": "object Main {\n  @deprecated(\"old\", \"1\") def old() = 1\n"
+                            "  def main(args: Array[String]): Unit = {\n"
+                            "    old()\n    println(List(1, 2) map (_ + 1) toString)\n  }\n}\n"},
+        "exit_status": {"code": "object Main {\n  def main(args: Array[String]): Unit = {\n"
+                                "    println(\"o\"); System.err.println(\"e\"); sys.exit(3)\n  }\n}\n"},
+        "uncaught": {"code": "object Main {\n"
+                             "  def f(n: Int): Int = if (n == 0) throw new IllegalStateException(\"deep\") else 1 + f(n - 1)\n"
+                             "  def main(args: Array[String]): Unit = f(3)\n}\n"},
+        "stdin_args": {"code": "object Main {\n  def main(args: Array[String]): Unit = {\n"
+                               "    println(args.mkString(\"|\"))\n"
+                               "    for (l <- scala.io.Source.fromInputStream(System.in, \"UTF-8\").getLines())"
+                               " println(\"<\" + l + \">\")\n  }\n}\n",
+                       "args": ["a b", "-x", "ü", ""], "stdin": "line 1\nline ✓ 2\n"},
+        "env": {"code": "object Main extends App {\n"
+                        "  println(new java.util.TreeMap[String, String](System.getenv()))\n"
+                        "  println(Runtime.getRuntime.maxMemory > 0)\n}\n"},
+        # The main-class search: an object extending App after commented-out
+        # ones; the last object before "def main(".
+        "object_app": {"code": "package demo.app\n// object NotThis extends App\n/* object NorThis extends App */\n"
+                               "object Hello extends App {\n  println(\"hi \" + getClass.getName + \" \" + args.length)\n}\n",
+                       "args": ["z"]},
+        "object_main": {"code": "package demo\nobject First\nobject Runner {\n"
+                                "  def main(args: Array[String]): Unit = println(\"run \" + args.length)\n}\n",
+                        "args": ["z"]},
+        "multiple_files": {"files": [
+            {"name": "main.scala", "content": "import util.Helper\nobject Main {\n  def main(args: Array[String]): Unit =\n"
+                                              "    println(Helper.twice(21) + \" \" + Local.name)\n}\n"},
+            {"name": "util/helper.scala", "content": "package util\nobject Helper { def twice(x: Int) = 2 * x }\n"},
+            {"name": "local.scala", "content": "object Local { def name = \"local\" }\n"},
+            {"name": "data.txt", "content": "not scala\n"}]},
+        "multiple_files_error": {"files": [
+            {"name": "main.scala", "content": "object Main { def main(args: Array[String]): Unit = Helper.nope() }\n"},
+            {"name": "helper.scala", "content": "object Helper { def yes() = () }\n"}]},
+        "no_main": {"code": "object NotMain { def f = 1 }\n"},
     },
 }
 COMPILED_PARAMS = [pytest.param(l, case, id="%s-%s" % (l["name"], case))
