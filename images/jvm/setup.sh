@@ -340,6 +340,15 @@ final class IsoboxServer {
         void compile(Path dir) throws Throwable;
     }
 
+    /** A compiler server's life up to its job: the streams shut, up to
+     * runs warm-up compiles, the streams back, then the job's argv. */
+    static List<String> serve(int runs, WarmUp w) throws Exception {
+        gate();
+        warm(runs, w);
+        ungate();
+        return handoff();
+    }
+
     /** Up to runs warm-up compiles, each into a fresh directory removed
      * after it, stopping once the job has come. A failure leaves the
      * compiler colder, the job's compile unchanged. */
@@ -492,18 +501,11 @@ public final class IsoboxJavacServer {
     static final int WARM_RUNS = 2;
 
     public static void main(String[] a) throws Exception {
-        IsoboxServer.gate();
-        warm();
-        IsoboxServer.ungate();
-        List<String> args = IsoboxServer.handoff();
-        IsoboxServer.exit(compile(args));
-    }
-
-    static void warm() {
         PrintWriter nul = new PrintWriter(Writer.nullWriter());
-        IsoboxServer.warm(WARM_RUNS, d -> com.sun.tools.javac.Main.compile(
-            new String[] {"-encoding", "UTF-8", "-d", d.toString(), "-cp",
-                d.toString(), WARM_SRC}, nul));
+        List<String> args = IsoboxServer.serve(WARM_RUNS,
+            d -> com.sun.tools.javac.Main.compile(new String[] {"-encoding",
+                "UTF-8", "-d", d.toString(), "-cp", d.toString(), WARM_SRC}, nul));
+        IsoboxServer.exit(compile(args));
     }
 
     /** isobox-javac ENTRY [FILE...], step by step. */
@@ -595,22 +597,15 @@ public final class IsoboxScalacServer {
         // a program sees no class of ours.
         String cp = System.getProperty("java.class.path");
         System.setProperty("java.class.path", cp.substring(cp.indexOf(':') + 1));
-        IsoboxServer.gate();
-        warm();
-        IsoboxServer.ungate();
-        compile(IsoboxServer.handoff());
-    }
-
-    /** Main.process, the part of Main.main before its sys.exit: its
-     * reporter writes to scala.Console.err, the gated System.err when the
-     * warm-up first loads scala.Console (which keeps it, to forward to the
-     * real one once the job starts). */
-    static void warm() {
-        IsoboxServer.warm(WARM_RUNS, d -> {
+        // The warm-up is Main.process, the part of Main.main before its
+        // sys.exit: its reporter writes to scala.Console.err, the gated
+        // System.err when the warm-up first loads scala.Console (which
+        // keeps it, to forward to the real one once the job starts).
+        compile(IsoboxServer.serve(WARM_RUNS, d -> {
             List<String> argv = new ArrayList<>(FLAGS);
             argv.addAll(List.of("-d", d.toString(), "-cp", d.toString(), WARM_SRC));
             scala.tools.nsc.Main.process(argv.toArray(new String[0]));
-        });
+        }));
     }
 
     /** isobox-scalac ENTRY [FILE...], step by step, up to scalac's
@@ -660,8 +655,6 @@ J
 cat >$lib/servers/IsoboxKotlincServer.java <<'J'
 import java.lang.reflect.InvocationTargetException;
 import java.lang.reflect.Method;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -679,10 +672,7 @@ public final class IsoboxKotlincServer {
     static final int WARM_RUNS = 2;
 
     public static void main(String[] a) throws Throwable {
-        IsoboxServer.gate();
-        warm();
-        IsoboxServer.ungate();
-        List<String> args = IsoboxServer.handoff();
+        List<String> args = IsoboxServer.serve(WARM_RUNS, warmUp());
         List<String> argv = new ArrayList<>(List.of("-no-stdlib", "-no-reflect",
             "-cp", STDLIB, "-d", "/tmp/app.jar"));
         for (String f : args) {
@@ -699,11 +689,11 @@ public final class IsoboxKotlincServer {
 
     /** CLITool.doMain without its System.exit: the same system properties
      * first, then doMainNoExit (output goes to the gated System.err). */
-    static void warm() {
+    static IsoboxServer.WarmUp warmUp() {
         for (String p : new String[] {"java.awt.headless", "kotlin.colors.enabled"}) {
             if (System.getProperty(p) == null) System.setProperty(p, "true");
         }
-        IsoboxServer.warm(WARM_RUNS, d -> {
+        return d -> {
             Class<?> tool = Class.forName("org.jetbrains.kotlin.cli.common.CLITool");
             Object companion = tool.getField("Companion").get(null);
             Method run = companion.getClass().getMethod("doMainNoExit", tool,
@@ -713,7 +703,7 @@ public final class IsoboxKotlincServer {
             run.invoke(companion, compiler, (Object) new String[] {"-no-stdlib",
                 "-no-reflect", "-cp", STDLIB, "-d", d.resolve("warm.jar").toString(),
                 WARM_SRC});
-        });
+        };
     }
 
     private IsoboxKotlincServer() {}
