@@ -63,7 +63,6 @@ Not timed: numbers are bench/run's.
 import os
 import re
 import sys
-import time
 
 import pytest
 import yaml
