@@ -662,7 +662,7 @@ static int fill_one(struct service *svc, const struct lang *lang,
 	}
 	/* Started at the ordinary weight (its boot is part of a start the
 	 * maintainer waits for), it waits at a low one: a warm-up then runs on
-	 * CPU that requests leave idle. The claim restores it (sandbox.c). */
+	 * CPU that requests leave idle. pool_claim restores it. */
 	rc = cgroup_cpu_weight("/sys/fs/cgroup", service_cgroup_parent(svc), id,
 			       CGROUP_CPU_LOW);
 	if (rc < 0) {
