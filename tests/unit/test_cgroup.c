@@ -280,7 +280,8 @@ static void test_cpu_weight(void **state)
 	assert_int_equal(
 	    cgroup_cpu_weight(r, "/isobox.slice", ID_A, CGROUP_CPU_LOW), 0);
 	expect("w1/cpu/isobox.slice/" ID_A "/cpu.shares", "2");
-	expect("w1/cpu/isobox.slice/docker-" ID_B ".scope/cpu.shares", "1024\n");
+	expect("w1/cpu/isobox.slice/docker-" ID_B ".scope/cpu.shares",
+	       "1024\n");
 	assert_int_equal(
 	    cgroup_cpu_weight(r, "isobox.slice", ID_B, CGROUP_CPU_LOW), 0);
 	expect("w1/cpu/isobox.slice/docker-" ID_B ".scope/cpu.shares", "2");
@@ -291,13 +292,12 @@ static void test_cpu_weight(void **state)
 	assert_int_equal(
 	    cgroup_cpu_weight(r, "isobox.slice", "..", CGROUP_CPU_LOW),
 	    -EINVAL);
-	assert_int_equal(cgroup_cpu_weight(r, "isobox.slice",
-					   "../" ID_A, CGROUP_CPU_LOW),
-			 -EINVAL);
+	assert_int_equal(
+	    cgroup_cpu_weight(r, "isobox.slice", "../" ID_A, CGROUP_CPU_LOW),
+	    -EINVAL);
 	expect("w1/cpu/isobox.slice/cpu.shares", "1024\n");
-	assert_int_equal(cgroup_cpu_weight(r, "other.slice", ID_A,
-					   CGROUP_CPU_LOW),
-			 -ENOENT);
+	assert_int_equal(
+	    cgroup_cpu_weight(r, "other.slice", ID_A, CGROUP_CPU_LOW), -ENOENT);
 	free(r);
 
 	mk("w2");
@@ -312,7 +312,8 @@ static void test_cpu_weight(void **state)
 	    cgroup_cpu_weight(r, "isobox.slice", ID_A, CGROUP_CPU_NORMAL), 0);
 	expect("w2/isobox.slice/" ID_A "/cpu.weight", "100");
 	assert_int_equal(
-	    cgroup_cpu_weight(r, "isobox.slice", ID_B, CGROUP_CPU_LOW), -ENOENT);
+	    cgroup_cpu_weight(r, "isobox.slice", ID_B, CGROUP_CPU_LOW),
+	    -ENOENT);
 	free(r);
 }
 
