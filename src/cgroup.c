@@ -167,31 +167,36 @@ static long long key_line(const char *path, const char *key)
 	return n;
 }
 
-/* A counter of a container's own cgroup under parent: the v1 hierarchy of
- * controller (cgroupfs and systemd layouts), then the v2 tree. */
+/* Path i (0-3) of a container's own cgroup file under slice, in the order
+ * they are tried: v1 controller hierarchy in the cgroupfs layout (ID), then
+ * the systemd layout (docker-ID.scope); then the same two in the v2 tree.
+ * The caller frees it. */
+static char *container_file(const char *root, const char *controller,
+			    const char *slice, const char *id,
+			    const char *v1_file, const char *v2_file, int i)
+{
+	while (*slice == '/') {
+		slice++;
+	}
+	return xasprintf("%s/%s%s%s/%s%s%s/%s", root, i < 2 ? controller : "",
+			 i < 2 ? "/" : "", slice, i % 2 ? "docker-" : "", id,
+			 i % 2 ? ".scope" : "", i < 2 ? v1_file : v2_file);
+}
+
+/* A counter of a container's own cgroup under parent (container_file's
+ * paths, under /sys/fs/cgroup). */
 static int container_counter(const char *parent, const char *container_id,
 			     const char *controller, const char *v1_file,
 			     const char *v2_file, const char *key)
 {
-	char path[4][512];
-	size_t i;
+	int i;
 
-	while (*parent == '/') {
-		parent++;
-	}
-	snprintf(path[0], sizeof(path[0]), "/sys/fs/cgroup/%s/%s/%s/%s",
-		 controller, parent, container_id, v1_file);
-	snprintf(path[1], sizeof(path[1]),
-		 "/sys/fs/cgroup/%s/%s/docker-%s.scope/%s", controller, parent,
-		 container_id, v1_file);
-	snprintf(path[2], sizeof(path[2]), "/sys/fs/cgroup/%s/%s/%s", parent,
-		 container_id, v2_file);
-	snprintf(path[3], sizeof(path[3]),
-		 "/sys/fs/cgroup/%s/docker-%s.scope/%s", parent, container_id,
-		 v2_file);
 	for (i = 0; i < 4; i++) {
-		long long n = key_line(path[i], key);
+		char *p = container_file("/sys/fs/cgroup", controller, parent,
+					 container_id, v1_file, v2_file, i);
+		long long n = key_line(p, key);
 
+		free(p);
 		if (n >= 0) {
 			return n > INT_MAX ? INT_MAX : (int)n;
 		}
@@ -319,20 +324,12 @@ int cgroup_cpu_weight(const char *root, const char *slice, const char *id,
 	if (!container_dir_name(id, check) || strcmp(check, id) != 0) {
 		return -EINVAL;
 	}
-	while (*slice == '/') {
-		slice++;
-	}
 	for (i = 0; i < 4; i++) {
-		char *p;
-		int fd;
+		const char *v = i < 2 ? v1 : v2;
+		char *p = container_file(root, "cpu", slice, id, "cpu.shares",
+					 "cpu.weight", i);
+		int fd = open(p, O_WRONLY | O_TRUNC | O_CLOEXEC);
 
-		p = i == 0   ? xasprintf("%s/cpu/%s/%s/cpu.shares", root, slice, id)
-		    : i == 1 ? xasprintf("%s/cpu/%s/docker-%s.scope/cpu.shares",
-					 root, slice, id)
-		    : i == 2 ? xasprintf("%s/%s/%s/cpu.weight", root, slice, id)
-			     : xasprintf("%s/%s/docker-%s.scope/cpu.weight",
-					 root, slice, id);
-		fd = open(p, O_WRONLY | O_TRUNC | O_CLOEXEC);
 		free(p);
 		if (fd < 0) {
 			if (errno != ENOENT) {
@@ -340,10 +337,7 @@ int cgroup_cpu_weight(const char *root, const char *slice, const char *id,
 			}
 			continue;
 		}
-		rc = 0;
-		if (write(fd, i < 2 ? v1 : v2, strlen(i < 2 ? v1 : v2)) < 0) {
-			rc = -errno;
-		}
+		rc = write(fd, v, strlen(v)) < 0 ? -errno : 0;
 		close(fd);
 		return rc;
 	}
