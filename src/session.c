@@ -1178,12 +1178,18 @@ int session_extend(struct service *svc, const struct tenant *t, const char *id,
  * workspace. */
 static void session_destroy(struct service *svc, const struct session *s)
 {
+	session_sandbox_forget(svc, s->id, s->container);
+	session_workspace_delete(svc, s->id, s->subvol);
+}
+
+void session_workspace_delete(struct service *svc, const char *id,
+			      const char *subvol)
+{
 	int rc;
 	int i;
 
-	session_sandbox_forget(svc, s->id, s->container);
 	for (i = 0; i < 50; i++) {
-		rc = bstore_delete(&svc->bstore, BSTORE_SESSIONS, s->subvol);
+		rc = bstore_delete(&svc->bstore, BSTORE_SESSIONS, subvol);
 		if (rc != -EBUSY) {
 			break;
 		}
@@ -1192,7 +1198,7 @@ static void session_destroy(struct service *svc, const struct session *s)
 	if (rc < 0 && rc != -ENOENT) {
 		log_warn("session %s: deleting the workspace failed: %s (the "
 			 "reconciliation retries)",
-			 s->id, strerror(-rc));
+			 id, strerror(-rc));
 	}
 }
 

@@ -283,6 +283,10 @@ int session_sandbox_ensure(struct service *svc, struct session *s,
 			   struct isobox_err *err);
 void session_sandbox_forget(struct service *svc, const char *id,
 			    const char *container);
+/* Delete workspace subvolume subvol of session id, waiting up to 5 s
+ * while the engine still unmounts it (-EBUSY); a failure is logged. */
+void session_workspace_delete(struct service *svc, const char *id,
+			      const char *subvol);
 const struct lang *session_lang(const struct registry *reg,
 				const struct session *s,
 				struct isobox_err *err);

@@ -119,7 +119,9 @@ static void kp_destroy(struct service *svc, const char *id,
 	if (container && container[0]) {
 		docker_container_remove(&svc->docker, container, &e);
 	}
-	bstore_delete(&svc->bstore, BSTORE_SESSIONS, id);
+	/* After the container's removal the engine may still hold the
+	 * mount for a moment; a drain at exit has no later pass. */
+	session_workspace_delete(svc, id, id);
 	if (aid) {
 		admit_release(svc, aid);
 	}
