@@ -43,6 +43,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <grp.h>
 #include <poll.h>
 #include <signal.h>
@@ -1656,19 +1657,89 @@ guest_child(const struct stage *s, int in_fd, int out_fd, int err_fd, int go_fd)
  * once (stdio on /dev/null, at most GUEST_WARM_MS) so the runtime's files
  * are in the sandbox's caches, then reads the run argv from fd 3 and execs
  * RUN0 with it and the environment, rlimits, fds 0-2 and cwd it was given:
- * the program starts exactly as on the cold path, only sooner. The warm-up
- * runs in a grandchild that a throwaway child leaves to PID 1 (the guest
- * reaps it), so its CPU time is not among the program's children's. Runs
- * as the user, not as PID 1. */
-#define GUEST_WARM_MS 10000
+ * the program starts exactly as on the cold path, only sooner.
+ *
+ * The warm-up runs in a grandchild that a throwaway child leaves to PID 1
+ * (the guest reaps it), so its CPU time is not among the program's
+ * children's. It is a process group of its own, and a job that comes
+ * before it ends does not wait for it (that time would count against the
+ * job's wall limit): the group is killed. Its cwd, HOME and TMPDIR are a
+ * private directory under /tmp, removed once the group is gone, so that a
+ * warm-up cut short leaves nothing the program could see. Runs as the
+ * user, not as PID 1. */
+#define GUEST_WARM_MS	   10000
+#define GUEST_WARM_GONE_MS 2000
+
+/* 1 while a process of group pg lives (a zombie writes nothing more). */
+static int guest_group_alive(pid_t pg)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+	int alive = 0;
+
+	if (d == NULL) {
+		return 0;
+	}
+	while (!alive && (e = readdir(d)) != NULL) {
+		char path[288];
+		char buf[512];
+		char *q;
+		char st;
+		int ppid;
+		int pgrp;
+		ssize_t n;
+		int fd;
+
+		if (e->d_name[0] < '1' || e->d_name[0] > '9') {
+			continue;
+		}
+		snprintf(path, sizeof(path), "/proc/%s/stat", e->d_name);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0) {
+			continue;
+		}
+		n = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		if (n <= 0) {
+			continue;
+		}
+		buf[n] = '\0';
+		q = strrchr(buf, ')');
+		if (q != NULL &&
+		    sscanf(q + 1, " %c %d %d", &st, &ppid, &pgrp) == 3 &&
+		    pgrp == (int)pg && st != 'Z' && st != 'X') {
+			alive = 1;
+		}
+	}
+	closedir(d);
+	return alive;
+}
+
+static int guest_rm_one(const char *path, const struct stat *sb, int flag,
+			struct FTW *ftw)
+{
+	(void)sb;
+	(void)ftw;
+	if (flag == FTW_DP) {
+		rmdir(path);
+	} else {
+		unlink(path);
+	}
+	return 0;
+}
 
 static void guest_warm_run(char **warm)
 {
+	char dir[] = "/tmp/.isobox-warm-XXXXXX";
 	int done[2];
 	pid_t a;
-	char c;
+	pid_t m = 0;
 
+	if (mkdtemp(dir) == NULL) {
+		return; /* no warm-up: the job only starts a little later */
+	}
 	if (pipe(done) < 0) {
+		rmdir(dir);
 		return;
 	}
 	a = fork();
@@ -1679,13 +1750,20 @@ static void guest_warm_run(char **warm)
 		if (fork() != 0) {
 			_exit(0); /* b, the warm-up's parent, is PID 1's now */
 		}
+		m = getpid();
+		if (setpgid(0, 0) < 0 ||
+		    write(done[1], &m, sizeof(m)) != (ssize_t)sizeof(m)) {
+			_exit(0);
+		}
 		fcntl(done[1], F_SETFD, FD_CLOEXEC);
 		b = fork();
 		if (b == 0) {
 			int nul = open("/dev/null", O_RDWR);
 
 			if (nul < 0 || dup2(nul, 0) < 0 || dup2(nul, 1) < 0 ||
-			    dup2(nul, 2) < 0) {
+			    dup2(nul, 2) < 0 || chdir(dir) < 0 ||
+			    setenv("HOME", dir, 1) < 0 ||
+			    setenv("TMPDIR", dir, 1) < 0) {
 				_exit(127);
 			}
 			close(3);
@@ -1708,12 +1786,39 @@ static void guest_warm_run(char **warm)
 	}
 	close(done[1]);
 	if (a > 0) {
+		struct pollfd pf[2] = {{done[0], POLLIN, 0}, {3, POLLIN, 0}};
+
 		while (waitpid(a, NULL, 0) < 0 && errno == EINTR) {
 		}
-		while (read(done[0], &c, 1) < 0 && errno == EINTR) {
+		while (read(done[0], &m, sizeof(m)) < 0 && errno == EINTR) {
+		}
+		/* Until the warm-up ends (done's writer gone) or the job's
+		 * argv arrives on fd 3. */
+		while (m > 0) {
+			int r = poll(pf, 2, -1);
+
+			if (r < 0 && errno == EINTR) {
+				continue;
+			}
+			if (r < 0 || pf[0].revents || pf[1].revents) {
+				break;
+			}
 		}
 	}
 	close(done[0]);
+	if (m > 0) {
+		/* Whatever of it is left (all of it, when the job came
+		 * first; else what it left running), and then its files. */
+		long long end = guest_now_ms() + GUEST_WARM_GONE_MS;
+
+		kill(-m, SIGKILL);
+		while (guest_group_alive(m) && guest_now_ms() < end) {
+			struct timespec ts = {0, 2 * 1000 * 1000};
+
+			nanosleep(&ts, NULL);
+		}
+	}
+	nftw(dir, guest_rm_one, 8, FTW_DEPTH | FTW_PHYS);
 }
 
 static int guest_warm_exec(int argc, char **argv)

@@ -43,6 +43,7 @@ import uuid
 
 import pytest
 import requests
+import yaml
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "helpers"))
 import isobox_deploy as dep  # noqa: E402
@@ -225,6 +226,51 @@ def test_warm_sandbox_waits_at_low_cpu_weight(tmp_root):
         # The refill waits low again.
         wait_ready(d, 1, 30)
         assert {cpu_weight(i) for i in ready_ids(d)} == {low}
+
+
+# The warm-up of dash's --warm-exec prestart, made slow and untidy: it
+# writes into its cwd, HOME and TMPDIR, then sleeps (the guest kills a
+# warm-up after 10 s, twice dash's 5 s wall limit).
+SLOW_WARM_UP = 'echo x > c; echo x > "$HOME/h"; echo x > "$TMPDIR/t"; mkdir d; exec sleep 60'
+# What the program sees: /tmp, /box and HOME, and whether a sleep runs.
+SEES = ('ls -a /tmp /box "$HOME"; for p in /proc/[0-9]*; do '
+        'tr "\\0" " " < $p/cmdline 2>/dev/null; echo; done | grep -c "^sleep" || true')
+
+
+def test_warm_exec_job_does_not_wait_for_warm_up(tmp_root):
+    """A job that claims a --warm-exec sandbox while its warm-up still runs
+    does not wait for it (that time would count against the job's wall
+    limit): the warm-up is killed, and what it wrote is gone before the
+    program starts, which sees what a cold run sees."""
+    d = pool_deployment(tmp_root, pool_size=1, pool_languages="dash")
+    path = os.path.join(tmp_root, "catalogue", "languages.yaml")
+    with open(path) as f:
+        cat = yaml.safe_load(f)
+    (dash,) = [l for l in cat["languages"] if l["name"] == "dash"]
+    assert dash["prestart"][:3] == ["/.isobox/guest", "--warm-exec", "dash"], dash
+    dash["prestart"] = ["/.isobox/guest", "--warm-exec", "dash", "dash", "-c", SLOW_WARM_UP]
+    with open(path, "w") as f:
+        yaml.safe_dump(cat, f, sort_keys=False, allow_unicode=True)
+    with d:
+        wait_ready(d, 1, 60)
+        (cid,) = ready_ids(d)
+        # The warm-up runs, and has written its files.
+        seen = {}
+
+        def writing():
+            r = dep.docker("exec", "-u", "65534:65534", cid, "sh", "-c", "ls -a /tmp/.isobox-warm-*", timeout=30)
+            seen["ls"] = (r.stdout, r.stderr)
+            return all(n in r.stdout.split() for n in ("c", "d", "h", "t"))
+        assert dep.wait_for(writing, 8, 0.2), seen
+        body = {"language": "dash", "code": SEES}
+        warm, wacc = run(d, body)
+        assert wacc.get("warm") is True and wacc.get("prestarted") is True, wacc
+        assert warm["run"]["timedOut"] is False and warm["run"]["exitCode"] == 0, warm
+        cold, cacc = run(d, dict(body, limits={"cpus": 0.5}))
+        assert cacc.get("warm") is False, cacc
+        assert warm["run"]["stdout"] == cold["run"]["stdout"], (warm, cold)
+        assert warm["run"]["stdout"].endswith("\n0\n"), warm
+        assert ".isobox-warm" not in warm["run"]["stdout"], warm
 
 
 def test_other_version_warms_by_demand(tmp_root):
