@@ -171,9 +171,11 @@ def _facts_body(lang):
         body["files"] = [{"name": lang["source"], "content": body.pop("code")},
                          {"name": "facts.sh",
                           # (not State: the interpreter's, while it waits
-                          # for facts.sh, is S or R by chance)
+                          # for facts.sh, is S or R by chance; nor raku's
+                          # Threads: its thread pool grows by timing)
                           "content": FACTS_SH.replace("@K@", " ".join(
-                              k for k in STATUS_KEYS if k != "State"))}]
+                              k for k in STATUS_KEYS if k != "State"
+                              and (k, _key(lang)) != ("Threads", "raku")))}]
     return body
 
 
