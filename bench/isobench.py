@@ -291,11 +291,13 @@ def service_seccomp(path):
     (src/spec.c; the runtime enforces it with runsc --oci-seccomp), read
     from a sandbox it made (HostConfig.SecurityOpt). Docker's default
     profile instead refuses clone3, which node and others then fail on.
-    Returns path, or None when no sandbox of the service is found."""
+    Returns path, or None when no sandbox of the service is found. Every
+    sandbox is looked at: the first few may be gone by the time they are
+    inspected (a pool recycles its sandboxes)."""
     try:
         ids = subprocess.run(["docker", "ps", "-aq", "--filter", "label=isobox.managed=1"],
                              capture_output=True, text=True, timeout=30).stdout.split()
-        for cid in ids[:5]:
+        for cid in ids:
             out = subprocess.run(["docker", "inspect", "--format",
                                   "{{json .HostConfig.SecurityOpt}}", cid],
                                  capture_output=True, text=True, timeout=30).stdout

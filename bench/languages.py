@@ -52,6 +52,7 @@ import json
 import os
 import platform
 import shlex
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -393,6 +394,9 @@ def main():
         url = dep.url
     started = datetime.datetime.now(datetime.timezone.utc)
     results = {}
+    profdir = tempfile.mkdtemp(prefix="isobox-bench-seccomp-")
+    os.chmod(profdir, 0o755)
+    seccomp = None
     try:
         rts = requests.get(url + "/runtimes", timeout=10).json()
         names = [rt["language"] for rt in rts]
@@ -437,9 +441,16 @@ def main():
                 ref = entry["image"]
                 if "@sha256:" not in ref:
                     ref = lock.get(ref, ref + ":latest")
+                # The profile of the first sandbox found, for the whole
+                # run: without it docker run would apply Docker's default,
+                # under which runsc refuses clone3 with EPERM and no
+                # program can start a thread.
+                if seccomp is None:
+                    seccomp = isobench.service_seccomp(os.path.join(profdir, "seccomp.json"))
+                if seccomp is None:
+                    raise SystemExit("bench: no sandbox of the service to read its seccomp profile from")
                 dargv = docker_argv(entry, ref, limits, srcdir, args.runtime,
-                                    args.cgroup_parent,
-                                    isobench.service_seccomp(os.path.join(srcdir, "seccomp.json")))
+                                    args.cgroup_parent, seccomp)
                 res["docker_argv"] = dargv
                 for _ in range(args.warmup):
                     d = docker_run(dargv, args.timeout, want)
@@ -478,6 +489,7 @@ def main():
                     break
             write_results(args, started, results)
     finally:
+        shutil.rmtree(profdir, ignore_errors=True)
         cleanup_containers()
         if dep is not None:
             dep.stop()
