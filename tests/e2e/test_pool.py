@@ -265,6 +265,7 @@ def test_warm_exec_job_does_not_wait_for_warm_up(tmp_root):
         body = {"language": "dash", "code": SEES}
         warm, wacc = run(d, body)
         assert wacc.get("warm") is True and wacc.get("prestarted") is True, wacc
+        print("warm run stage %s ms, request %s ms" % (warm["run"].get("durationMs"), wacc.get("durationMs")))
         assert warm["run"]["timedOut"] is False and warm["run"]["exitCode"] == 0, warm
         cold, cacc = run(d, dict(body, limits={"cpus": 0.5}))
         assert cacc.get("warm") is False, cacc
