@@ -56,6 +56,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 sys.dont_write_bytecode = True
@@ -336,7 +337,6 @@ def seccomp_of(url, path):
     got = isobench.service_seccomp(path)
     if got is not None:
         return got
-    import threading
     t = threading.Thread(target=lambda: requests.post(
         url + "/execute", json={"language": "python", "code": "import time\ntime.sleep(6)"},
         timeout=60))
