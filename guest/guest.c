@@ -135,6 +135,16 @@ struct upload {
 };
 
 /* The guest's own state: the wire streams and /box. One per process. */
+/* An interpreter started ahead of the job, waiting on fd 3 for its argv. */
+struct prestart {
+	char **argv;   /* NULL when none was asked for */
+	uint8_t stage; /* the stage it stands in for: WIRE_STAGE_RUN, or
+			* WIRE_STAGE_COMPILE (--prestart-stage) */
+	pid_t pid;     /* 0 when none is waiting */
+	int fds[3];    /* our ends of its stdin, stdout and stderr */
+	int go;	       /* our end of its fd 3 */
+};
+
 struct guest {
 	int loop;	       /* --loop: serve jobs until stdin ends */
 	int session;	       /* --session: jobs and file operations */
@@ -161,15 +171,13 @@ struct guest {
 	struct wire_buf out; /* the record being written to fd 1 */
 	uint8_t chunk[GUEST_CHUNK];
 	char err[512];
-	/* --prestart: the interpreter started ahead of the job. */
-	char **pre_argv;	 /* NULL when none was asked for */
-	uint8_t pre_stage;	 /* the stage it stands in for: WIRE_STAGE_RUN,
-				  * or WIRE_STAGE_COMPILE (--prestart-stage) */
-	struct wire_buf pre_env; /* "KEY=VALUE\0"... it was started with */
+	/* --prestart: the interpreter started ahead of the job; with
+	 * --prestart-run beside a compiler server, rpre waits for the run. */
+	struct prestart pre;
+	struct prestart rpre;
+	struct wire_buf rpre_list; /* --prestart-run's argv, NUL-separated */
+	struct wire_buf pre_env;   /* "KEY=VALUE\0"... both were started with */
 	long long pre_lim[GUEST_LIM_COUNT];
-	pid_t pre_pid;	   /* 0 when none is waiting */
-	int pre_fds[3];	   /* our ends of its stdin, stdout and stderr */
-	int pre_go;	   /* our end of its fd 3 */
 	long long intr_ms; /* when an INTERRUPT reached the running stage */
 	/* --kernel: the live interpreter of a kernel session (see the
 	 * "Kernel mode" section). */
@@ -1872,7 +1880,106 @@ static int guest_warm_exec(int argc, char **argv)
 
 /* Reap every exited child without blocking, noting the main child's status.
  * Returns 1 when no child is left at all. */
-static int guest_reap(struct stage *s, pid_t pid)
+/* The session of process pid (its /proc/PID/stat), or -1. */
+static long guest_sid(long pid)
+{
+	char path[64];
+	char buf[512];
+	char *q;
+	char st;
+	int ppid;
+	int pgrp;
+	int sid;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		return -1;
+	}
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0) {
+		return -1;
+	}
+	buf[n] = '\0';
+	q = strrchr(buf, ')');
+	if (q == NULL ||
+	    sscanf(q + 1, " %c %d %d %d", &st, &ppid, &pgrp, &sid) != 4) {
+		return -1;
+	}
+	return sid;
+}
+
+/* SIGKILL every process but the guest and spare (0 for none), and with
+ * spare_session every process of the session spare leads (its children:
+ * a stage's process leads its own session, so no other stage's process
+ * can join it). Returns how many were still alive, and with spare_session
+ * counts the zombies left to reap too (a zombie's /proc entry is still
+ * there for the next stage to see). */
+static int guest_kill_others(pid_t spare, int spare_session)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+	int left = 0;
+
+	if (d == NULL) {
+		return 0;
+	}
+	while ((e = readdir(d)) != NULL) {
+		char path[64];
+		char st[512];
+		char *end;
+		char *t;
+		long pid = strtol(e->d_name, &end, 10);
+		ssize_t n;
+		int fd;
+
+		if (end == e->d_name || *end != '\0' || pid <= 1 ||
+		    pid == spare) {
+			continue;
+		}
+		snprintf(path, sizeof(path), "/proc/%ld/status", pid);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0) {
+			continue;
+		}
+		n = read(fd, st, sizeof(st) - 1);
+		close(fd);
+		if (n <= 0) {
+			continue;
+		}
+		st[n] = '\0';
+		/* A thread (listed by some kernels) is not a process to kill:
+		 * kill() of its id would take its whole process. A zombie is
+		 * dead already. */
+		t = strstr(st, "\nTgid:");
+		if (t != NULL && strtol(t + 6, NULL, 10) != pid) {
+			continue;
+		}
+		if (spare_session && spare > 0 && guest_sid(pid) == spare) {
+			continue;
+		}
+		t = strstr(st, "\nState:");
+		if (t != NULL && strchr(t + 7, 'Z') != NULL &&
+		    strchr(t + 7, 'Z') < strchr(t + 7, '\n')) {
+			left += spare_session;
+			continue;
+		}
+		kill((pid_t)pid, SIGKILL);
+		left++;
+	}
+	closedir(d);
+	return left;
+}
+
+static void guest_prestart_gone(struct prestart *pre);
+
+/* Reap what has exited; the stage's own child pid sets s's status. A
+ * --prestart-run interpreter that died while it waited is forgotten.
+ * Returns 1 when the guest has no child left. */
+static int guest_reap(struct guest *g, struct stage *s, pid_t pid)
 {
 	for (;;) {
 		int st;
@@ -1882,6 +1989,8 @@ static int guest_reap(struct stage *s, pid_t pid)
 			if (p == pid) {
 				s->status = st;
 				s->reaped = 1;
+			} else if (p == g->rpre.pid) {
+				guest_prestart_gone(&g->rpre);
 			}
 			continue;
 		}
@@ -1890,6 +1999,19 @@ static int guest_reap(struct stage *s, pid_t pid)
 		}
 		return p < 0 && errno == ECHILD;
 	}
+}
+
+/* SIGKILL every process of the stage: all but the guest, and but a
+ * --prestart-run interpreter (and what it started) that waits for the run
+ * stage while a compile stage ends. Returns 1 when those were the only
+ * processes left. */
+static int guest_kill_stage(struct guest *g)
+{
+	if (g->rpre.pid > 0) {
+		return guest_kill_others(g->rpre.pid, 1) == 0;
+	}
+	kill(-1, SIGKILL);
+	return 0;
 }
 
 /* Feed the child's stdin pipe what it takes without blocking; closes *fd
@@ -1950,7 +2072,7 @@ static void guest_pump_out(struct guest *g, struct stage *s, int *fd,
 	/* A kernel step is interrupted instead (its interpreter lives on):
 	 * guest_kernel_step sees truncated. */
 	if (s->truncated && g->k_argv == NULL) {
-		kill(-1, SIGKILL);
+		guest_kill_stage(g);
 	}
 }
 
@@ -2034,7 +2156,7 @@ static void guest_stage_loop(struct guest *g, struct stage *s, pid_t pid,
 	g->run_id = g->job_id;
 	for (;;) {
 		struct pollfd pfd[5];
-		int nochild = guest_reap(s, pid);
+		int nochild = guest_reap(g, s, pid);
 		long long now = guest_now_ms();
 		long long tmo;
 		int np = 0;
@@ -2050,15 +2172,20 @@ static void guest_stage_loop(struct guest *g, struct stage *s, pid_t pid,
 		} else if (phase == RUNNING && !s->timed_out &&
 			   now >= deadline) {
 			s->timed_out = 1;
-			kill(-1, SIGKILL);
+			guest_kill_stage(g);
 			last_kill = now;
 		}
 		if (phase == DRAIN &&
 		    ((fds[1] < 0 && fds[2] < 0) || now >= until)) {
 			phase = FINAL;
 			until = now + GUEST_FINAL_MS;
-			kill(-1, SIGKILL);
+			guest_kill_stage(g);
 			last_kill = now;
+		}
+		/* Beside a waiting --prestart-run interpreter there is always
+		 * a child: done when it is the only process left. */
+		if (phase == FINAL && !nochild && g->rpre.pid > 0) {
+			nochild = guest_kill_stage(g);
 		}
 		if (phase == FINAL && nochild && fds[1] < 0 && fds[2] < 0) {
 			break;
@@ -2071,7 +2198,7 @@ static void guest_stage_loop(struct guest *g, struct stage *s, pid_t pid,
 		/* Once killing, keep at it: forks may race the first kill. */
 		if ((phase == FINAL || s->timed_out || s->truncated) &&
 		    now - last_kill >= GUEST_TICK_MS) {
-			kill(-1, SIGKILL);
+			guest_kill_stage(g);
 			last_kill = now;
 		}
 		if (phase == RUNNING) {
@@ -2194,16 +2321,16 @@ static int guest_stage(struct guest *g, struct stage *s)
 	return 0;
 }
 
-/* Start the --prestart interpreter: the child of the run stage (or with
- * --prestart-stage compile, of the compile stage), waiting on fd 3 for its
- * argv. On failure there is simply none (jobs run the ordinary way). */
-static void guest_prestart(struct guest *g)
+/* Start one prestart interpreter: the child of the stage it stands in for,
+ * waiting on fd 3 for its argv. On failure there is simply none (jobs run
+ * the ordinary way). */
+static void guest_prestart_one(struct guest *g, struct prestart *pre)
 {
 	struct stage s;
 	char **envp;
 	int go[2];
 
-	g->pre_pid = 0;
+	pre->pid = 0;
 	envp = wire_list_split(g->pre_env.p, g->pre_env.len, NULL);
 	if (envp == NULL && g->pre_env.len == 0) {
 		envp = calloc(1, sizeof(*envp));
@@ -2214,39 +2341,63 @@ static void guest_prestart(struct guest *g)
 		return;
 	}
 	memset(&s, 0, sizeof(s));
-	s.id = g->pre_stage;
-	s.argv = g->pre_argv;
+	s.id = pre->stage;
+	s.argv = pre->argv;
 	s.envp = envp;
 	/* A compile stage's stdin is /dev/null, a run stage's a pipe. */
-	s.in = g->pre_stage == WIRE_STAGE_RUN ? (const uint8_t *)"" : NULL;
+	s.in = pre->stage == WIRE_STAGE_RUN ? (const uint8_t *)"" : NULL;
 	s.lim = g->pre_lim;
-	g->pre_pid = guest_spawn(&s, go[0], g->pre_fds);
+	pre->pid = guest_spawn(&s, go[0], pre->fds);
 	close(go[0]);
 	free(envp);
-	if (g->pre_pid < 0) {
+	if (pre->pid < 0) {
 		guest_log("cannot prestart: %s", strerror(errno));
-		g->pre_pid = 0;
+		pre->pid = 0;
 		close(go[1]);
 		return;
 	}
-	g->pre_go = go[1];
+	pre->go = go[1];
 }
 
-/* Take the waiting interpreter down (a job it cannot serve). */
-static void guest_prestart_kill(struct guest *g)
+/* Start the --prestart interpreter (the run stage's, or with
+ * --prestart-stage compile a compiler server) and the --prestart-run one
+ * beside a compiler server. */
+static void guest_prestart(struct guest *g)
+{
+	guest_prestart_one(g, &g->pre);
+	if (g->rpre.argv != NULL) {
+		guest_prestart_one(g, &g->rpre);
+	}
+}
+
+/* Forget a prestart interpreter that is gone (reaped). */
+static void guest_prestart_gone(struct prestart *pre)
 {
 	int i;
 
-	if (g->pre_pid <= 0) {
-		return;
-	}
-	kill(g->pre_pid, SIGKILL);
-	while (waitpid(g->pre_pid, NULL, __WALL) < 0 && errno == EINTR) {
-	}
-	g->pre_pid = 0;
-	guest_close(&g->pre_go);
+	pre->pid = 0;
+	guest_close(&pre->go);
 	for (i = 0; i < 3; i++) {
-		guest_close(&g->pre_fds[i]);
+		guest_close(&pre->fds[i]);
+	}
+}
+
+/* Take the waiting interpreters down (a job they cannot serve, or the
+ * job's end). */
+static void guest_prestart_kill(struct guest *g)
+{
+	struct prestart *all[2] = {&g->pre, &g->rpre};
+	int i;
+
+	for (i = 0; i < 2; i++) {
+		if (all[i]->pid <= 0) {
+			continue;
+		}
+		kill(all[i]->pid, SIGKILL);
+		while (waitpid(all[i]->pid, NULL, __WALL) < 0 &&
+		       errno == EINTR) {
+		}
+		guest_prestart_gone(all[i]);
 	}
 }
 
@@ -2254,26 +2405,37 @@ static void guest_prestart_kill(struct guest *g)
  * as given, so every argv is the cold path's exactly. */
 static int guest_prestart_execs(const struct guest *g)
 {
-	return g->pre_argv != NULL && g->pre_argv[0] != NULL &&
-	       g->pre_argv[1] != NULL &&
-	       strcmp(g->pre_argv[1], "--warm-exec") == 0 &&
-	       strcmp(g->pre_argv[0], "/.isobox/guest") == 0;
+	return g->pre.argv != NULL && g->pre.argv[0] != NULL &&
+	       g->pre.argv[1] != NULL &&
+	       strcmp(g->pre.argv[1], "--warm-exec") == 0 &&
+	       strcmp(g->pre.argv[0], "/.isobox/guest") == 0;
 }
 
 /* Run stage s of j by the prestarted interpreter if it stands in for that
  * stage and can serve j. Returns 1 when it did, 0 when s must be run the
- * ordinary way (the interpreter is then gone). */
+ * ordinary way (the interpreters are then gone). The run of a compiled job
+ * goes to the --prestart-run interpreter, if one waits: it is handed the
+ * run argv after its first element (HANDOFF is the compile argv's). */
 static int guest_stage_handoff(struct guest *g, const struct job *j,
 			       struct stage *s)
 {
 	static const int keys[] = {GUEST_LIM_PIDS, GUEST_LIM_FSIZE,
 				   GUEST_LIM_NOFILE};
+	struct prestart *pre = &g->pre;
 	const uint8_t *p = j->handoff.p;
 	size_t n = j->handoff.len;
 	long long t0;
+	pid_t pid;
 	size_t i;
 
-	if (g->pre_pid <= 0) {
+	if (s->id == WIRE_STAGE_RUN && j->has_compile && g->rpre.pid > 0) {
+		const uint8_t *z = memchr(j->run.p, '\0', j->run.len);
+
+		pre = &g->rpre;
+		p = z != NULL ? z + 1 : NULL;
+		n = z != NULL ? j->run.len - (size_t)(p - j->run.p) : 0;
+	}
+	if (pre->pid <= 0) {
 		return 0;
 	}
 	/* An option-like or missing entry file is the interpreter's own
@@ -2282,9 +2444,10 @@ static int guest_stage_handoff(struct guest *g, const struct job *j,
 	 * script takes "+iex" and "+elixirc" for modes. Not for --warm-exec,
 	 * which execs the run argv itself (the catalogue's options first:
 	 * gawk -f, sbcl --script). */
-	if (!j->has_handoff || s->id != g->pre_stage ||
-	    (s->id == WIRE_STAGE_RUN && j->has_compile) || n == 0 ||
-	    (!guest_prestart_execs(g) &&
+	if (!j->has_handoff || s->id != pre->stage ||
+	    (s->id == WIRE_STAGE_RUN && j->has_compile && pre != &g->rpre) ||
+	    n == 0 ||
+	    (!(pre == &g->pre && guest_prestart_execs(g)) &&
 	     (p[0] == '-' || p[0] == '+' || p[0] == '\0')) ||
 	    j->env.len != g->pre_env.len ||
 	    (j->env.len && memcmp(j->env.p, g->pre_env.p, j->env.len) != 0)) {
@@ -2299,7 +2462,7 @@ static int guest_stage_handoff(struct guest *g, const struct job *j,
 	}
 	t0 = guest_now_ms();
 	while (n > 0) {
-		ssize_t w = write(g->pre_go, p, n);
+		ssize_t w = write(pre->go, p, n);
 
 		if (w < 0 && errno == EINTR) {
 			continue;
@@ -2314,10 +2477,12 @@ static int guest_stage_handoff(struct guest *g, const struct job *j,
 		p += w;
 		n -= (size_t)w;
 	}
-	guest_close(&g->pre_go);
+	guest_close(&pre->go);
 	s->prestarted = 1;
-	guest_stage_loop(g, s, g->pre_pid, t0, g->pre_fds);
-	g->pre_pid = 0;
+	/* From here it is the stage's process, no longer one to spare. */
+	pid = pre->pid;
+	pre->pid = 0;
+	guest_stage_loop(g, s, pid, t0, pre->fds);
 	return 1;
 }
 
@@ -2597,53 +2762,7 @@ static void guest_kernel_discard(struct guest *g)
  * children, whatever they became). Returns how many were still alive. */
 static int guest_kernel_kill_others(struct guest *g)
 {
-	DIR *d = opendir("/proc");
-	struct dirent *e;
-	int left = 0;
-
-	if (d == NULL) {
-		return 0;
-	}
-	while ((e = readdir(d)) != NULL) {
-		char path[64];
-		char st[512];
-		char *end;
-		char *t;
-		long pid = strtol(e->d_name, &end, 10);
-		ssize_t n;
-		int fd;
-
-		if (end == e->d_name || *end != '\0' || pid <= 1 ||
-		    pid == g->k_pid) {
-			continue;
-		}
-		snprintf(path, sizeof(path), "/proc/%ld/status", pid);
-		fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (fd < 0) {
-			continue;
-		}
-		n = read(fd, st, sizeof(st) - 1);
-		close(fd);
-		if (n <= 0) {
-			continue;
-		}
-		st[n] = '\0';
-		/* A thread of the runner (listed by some kernels) is not a
-		 * process to kill; a zombie is dead already. */
-		t = strstr(st, "\nTgid:");
-		if (t != NULL && strtol(t + 6, NULL, 10) != pid) {
-			continue;
-		}
-		t = strstr(st, "\nState:");
-		if (t != NULL && strchr(t + 7, 'Z') != NULL &&
-		    strchr(t + 7, 'Z') < strchr(t + 7, '\n')) {
-			continue;
-		}
-		kill((pid_t)pid, SIGKILL);
-		left++;
-	}
-	closedir(d);
-	return left;
+	return guest_kill_others(g->k_pid, 0);
 }
 
 /* One step's state while it runs. */
@@ -2945,7 +3064,8 @@ static void guest_kernel_step(struct guest *g, struct job *j)
 			int left = g->k_pid > 0 ? guest_kernel_kill_others(g)
 						: (kill(-1, SIGKILL), 0);
 
-			if (left == 0 && (g->k_pid > 0 || guest_reap(&s, 0))) {
+			if (left == 0 &&
+			    (g->k_pid > 0 || guest_reap(g, &s, 0))) {
 				break;
 			}
 			if (now >= until) {
@@ -3079,7 +3199,7 @@ static void guest_session(struct guest *g)
 		/* With --prestart, an interpreter waits for the next job
 		 * between steps too (every job ends by killing it or
 		 * handing it the run): a step does not pay its start. */
-		if (g->pre_argv != NULL && g->pre_pid <= 0 && !g->has_pend) {
+		if (g->pre.argv != NULL && g->pre.pid <= 0 && !g->has_pend) {
 			guest_prestart(g);
 		}
 		/* A kernel whose interpreter was restarted gets the new one
@@ -3155,8 +3275,10 @@ int main(int argc, char **argv)
 		g.pre_lim[i] = guest_limits[i].def;
 		g.k_lim[i] = guest_limits[i].def;
 	}
-	g.pre_go = -1;
-	g.pre_stage = WIRE_STAGE_RUN;
+	g.pre.go = -1;
+	g.pre.stage = WIRE_STAGE_RUN;
+	g.rpre.go = -1;
+	g.rpre.stage = WIRE_STAGE_RUN;
 	g.k_ctl = g.k_res = g.k_out = g.k_err = -1;
 	g.up.fd = -1;
 	g.up.dfd = -1;
@@ -3187,14 +3309,22 @@ int main(int argc, char **argv)
 			   g.session) {
 			g.k_argv = argv + i + 1;
 			break;
+		} else if (strcmp(argv[i], "--prestart-run") == 0 &&
+			   i + 1 < argc) {
+			if (guest_buf_add(&g.rpre_list, argv[i + 1],
+					  strlen(argv[i + 1]) + 1) < 0) {
+				guest_log("out of memory");
+				return GUEST_EXIT_FAIL;
+			}
+			i++;
 		} else if (strcmp(argv[i], "--prestart-stage") == 0 &&
 			   i + 1 < argc &&
 			   (strcmp(argv[i + 1], "compile") == 0 ||
 			    strcmp(argv[i + 1], "run") == 0)) {
-			g.pre_stage = argv[++i][0] == 'c' ? WIRE_STAGE_COMPILE
+			g.pre.stage = argv[++i][0] == 'c' ? WIRE_STAGE_COMPILE
 							  : WIRE_STAGE_RUN;
 		} else if (strcmp(argv[i], "--prestart") == 0 && i + 1 < argc) {
-			g.pre_argv = argv + i + 1;
+			g.pre.argv = argv + i + 1;
 			break;
 		} else {
 			guest_log("usage: isobox-guest [--loop | --session] "
@@ -3202,9 +3332,22 @@ int main(int argc, char **argv)
 				  "[--prestart-env K=V]... "
 				  "[--prestart-limit key=value]... "
 				  "[--prestart-stage compile|run] "
+				  "[--prestart-run ARG]... "
 				  "[--prestart ARGV... | "
 				  "--kernel-env K=V... --kernel-limit "
 				  "key=value... --kernel ARGV...]");
+			return GUEST_EXIT_FAIL;
+		}
+	}
+	/* --prestart-run waits beside a compiler server, for the run. */
+	if (g.rpre_list.len > 0) {
+		if (g.pre.argv == NULL || g.pre.stage != WIRE_STAGE_COMPILE ||
+		    g.session ||
+		    (g.rpre.argv = wire_list_split(
+			 g.rpre_list.p, g.rpre_list.len, NULL)) == NULL) {
+			guest_log(
+			    "--prestart-run needs --prestart-stage compile "
+			    "and --prestart, outside --session");
 			return GUEST_EXIT_FAIL;
 		}
 	}
@@ -3219,7 +3362,7 @@ int main(int argc, char **argv)
 	guest_cloexec_all();
 	guest_signals(&g);
 	guest_box_open(&g);
-	if (g.pre_argv != NULL) {
+	if (g.pre.argv != NULL) {
 		guest_prestart(&g);
 	}
 	if (g.k_argv != NULL) {

@@ -116,9 +116,12 @@ new Animal('cat').speak()
         delete lookups[k];
       }
     }
-    const warm = process.argv.length === 3 ? coffeeWarm(process.argv[2]) : null;
-    const fs = require('fs');
     const path = require('path');
+    // typescript's run-stage bootstrap (runPrestart): SCRIPT is
+    // isobox-ts-run, whose argv this takes, running what it would exec.
+    const tsRun = process.argv.length === 3 && path.basename(process.argv[2]) === 'isobox-ts-run';
+    const warm = process.argv.length === 3 && !tsRun ? coffeeWarm(process.argv[2]) : null;
+    const fs = require('fs');
     const parts = [];
     const buf = Buffer.allocUnsafe(65536);
     for (;;) {
@@ -133,9 +136,12 @@ new Animal('cat').speak()
       parts.push(Buffer.from(buf.subarray(0, n)));
     }
     fs.closeSync(3);
-    const a = process.argv.slice(2);
+    const a = tsRun ? [] : process.argv.slice(2);
     a.push(...Buffer.concat(parts).toString().split('\0'));
     a.pop();
+    if (tsRun) {
+      a[0] = tsOut(a[0]);
+    }
     // As node's own start does for argv[1] (pre_execution.js).
     a[0] = path.resolve(a[0]);
     process.argv.splice(1, process.argv.length - 1, ...a);
@@ -170,6 +176,23 @@ new Animal('cat').speak()
     };
   }
   drop(process.execArgv);
+}
+
+// The JavaScript that isobox-ts-run (images/typescript/setup.sh) runs for
+// ENTRY: "exec node /tmp/out/E", E being ENTRY with its extension mapped as
+// tsc emits it (its shell case patterns, in their order).
+function tsOut(entry) {
+  let e;
+  if (entry.endsWith('.mts')) {
+    e = entry.slice(0, -4) + '.mjs';
+  } else if (entry.endsWith('.cts')) {
+    e = entry.slice(0, -4) + '.cjs';
+  } else if (entry.endsWith('.tsx')) {
+    e = entry.slice(0, -4) + '.js';
+  } else {
+    e = (entry.endsWith('.ts') ? entry.slice(0, -3) : entry) + '.js';
+  }
+  return '/tmp/out/' + e;
 }
 
 // Load coffee's compiler as coffee does (bin/coffee requires LIB/command,

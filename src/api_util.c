@@ -417,6 +417,18 @@ void api_exec_done(struct http_req *req, int rc, const struct isobox_err *err,
 			       json_object_new_boolean(run->res.pooled));
 	json_object_object_add(req->log_extra, "prestarted",
 			       json_object_new_boolean(exec_prestarted(run)));
+	if (run->res.compile.prestarted) {
+		/* Which stages a prestarted process served (a compiler
+		 * server's run stage may have one of its own). */
+		json_object *st = json_object_new_array();
+
+		json_object_array_add(st, json_object_new_string("compile"));
+		if (run->res.run.prestarted) {
+			json_object_array_add(st,
+					      json_object_new_string("run"));
+		}
+		json_object_object_add(req->log_extra, "prestartedStages", st);
+	}
 	json_object_object_add(req->log_extra, "sandboxReadyMs",
 			       json_object_new_int64(run->res.t_start));
 	json_object_object_add(req->log_extra, "sandboxMs",

@@ -190,9 +190,9 @@ struct load_ctx {
 };
 
 static const char *const lang_allowed[] = {
-    "name",	"version",	 "aliases", "image",	  "source",
-    "compile",	"run",		 "env",	    "tmpfs_exec", "limits",
-    "prestart", "prestartStage", "kernel",  "pool",	  NULL,
+    "name",   "version", "aliases",	"image",  "source",   "compile",
+    "run",    "env",	 "tmpfs_exec",	"limits", "prestart", "prestartStage",
+    "kernel", "pool",	 "runPrestart", NULL,
 };
 
 static const char *const lang_required[] = {"name",   "version", "image",
@@ -261,6 +261,7 @@ static void lang_free(struct lang *l)
 	strv_free(l->compile);
 	strv_free(l->run);
 	strv_free(l->prestart);
+	strv_free(l->run_prestart);
 	strv_free(l->kernel);
 	strv_free(l->env);
 	memset(l, 0, sizeof(*l));
@@ -551,6 +552,21 @@ static int parse_lang(struct yamlutil_doc *d, yaml_node_t *n, size_t idx,
 	}
 	if (parse_prestart_stage(d, n, l, err) < 0) {
 		return -1;
+	}
+	/* "runPrestart": the run stage's bootstrap beside a compiler server
+	 * (registry.h). */
+	v = yamlutil_map_get(d, n, "runPrestart");
+	if (v != NULL) {
+		if (yamlutil_to_strv(d, v, "runPrestart", &l->run_prestart,
+				     err) < 0) {
+			return -1;
+		}
+		if (l->run_prestart[0] == NULL || !l->prestart_compile) {
+			return err_set(err, REG_STATUS, REG_CODE,
+				       "%s:%d: runPrestart: must not be empty, "
+				       "and needs prestartStage: compile",
+				       d->file, yamlutil_line(v));
+		}
 	}
 
 	v = yamlutil_map_get(d, n, "kernel");

@@ -41,6 +41,14 @@
  * run stage runs the ordinary way after it. Only warm (pooled) sandboxes
  * prestart a compiler (spec.c): a session runs many compiles.
  *
+ * Beside a compiler server, "runPrestart" is the argv of a run-stage
+ * bootstrap as "prestart" is for an interpreted language: started with the
+ * compiler server, with the run stage's stdio, and handed on fd 3 the rest
+ * of the run argv (run[1..] expanded, then the request's args) once the
+ * compile stage has ended well. It is the one process the end of the
+ * compile stage does not kill; it must then behave exactly as "run[0]
+ * run[1..] args" would.
+ *
  * Optional, "kernel" is the argv of the language's kernel runner (kernel
  * sessions, issue 15): e.g. [python3, /.isobox/kernel/python.py]. The
  * runners are installed next to the guest (pkglibexecdir/kernel) and bound
@@ -82,6 +90,7 @@ struct lang {
 	char **prestart;      /* NULL-terminated, or NULL: see below */
 	int prestart_compile; /* "prestartStage: compile": prestart stands
 			       * in for compile[0], not run[0] */
+	char **run_prestart;  /* "runPrestart": NULL-terminated, or NULL */
 	char **kernel;	      /* the kernel runner's argv (NULL-terminated), or
 			       * NULL: no kernel sessions; see below */
 	char **env;	      /* NULL-terminated "KEY=VALUE" */

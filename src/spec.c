@@ -252,6 +252,12 @@ static json_object *guest_cmd(const struct spec_desc *d)
 		    a, json_object_new_string("--prestart-stage"));
 		json_object_array_add(a, json_object_new_string("compile"));
 	}
+	for (i = 0; lang->run_prestart && lang->run_prestart[i]; i++) {
+		json_object_array_add(a,
+				      json_object_new_string("--prestart-run"));
+		json_object_array_add(
+		    a, json_object_new_string(lang->run_prestart[i]));
+	}
 	json_object_array_add(a, json_object_new_string("--prestart"));
 	for (i = 0; lang->prestart[i]; i++) {
 		json_object_array_add(

@@ -624,20 +624,23 @@ def test_prestart_facts(d, ahead, request, lang):
     cold, warm, wacc = ahead.result(request.node)  # warm_then_cold(d, _facts_body(lang), ...)
     assert wacc.get("warm") is True and wacc.get("prestarted") is True, wacc
     assert cold["run"]["exitCode"] == 0, cold
+    if lang.get("runPrestart"):
+        assert wacc.get("prestartedStages") == ["compile", "run"], wacc
     # R names its session directory in /tmp at random (RtmpXXXXXX), cold
     # or warm alike.
     for doc in (cold, warm):
         doc["run"]["stdout"] = re.sub(r"Rtmp\w{6}", "RtmpXXXXXX", doc["run"]["stdout"])
     # bash's bootstrap serves a job with arguments (these) by exec'ing a
     # fresh bash: nothing differs, not even its argv or environment block.
-    if in_process(lang) and lang["name"] != "bash":
+    if (in_process(lang) and lang["name"] != "bash") or lang.get("runPrestart"):
         # The first line is /proc/self/cmdline: the cold one is the run
         # argv; an interpreter started ahead of its program has its own.
         first, cold["run"]["stdout"] = cold["run"]["stdout"].split("\n", 1)
         # (elixir's is erl's emulator, beam.smp, which the script runs;
-        # groovy's and clojure's are the java their isobox-* script runs.)
+        # groovy's and clojure's are the java their isobox-* script runs;
+        # typescript's is the node that isobox-ts-run execs.)
         run0 = {"elixir": "/usr/lib/erlang/erts-", "groovy": "java",
-                "clojure": "java"}.get(lang["name"], lang["run"][0])
+                "clojure": "java", "typescript": "node"}.get(lang["name"], lang["run"][0])
         assert first.startswith('"' + run0) and "main" in first and "a b" in first, first
         warm["run"]["stdout"] = warm["run"]["stdout"].split("\n", 1)[1]
     assert comparable(warm) == comparable(cold), (
@@ -1108,6 +1111,17 @@ def test_inprocess(d, lang, case):
                                            warm["run"]["stdout"] + warm["run"]["stderr"]))
 
 
+TS_INTROSPECT = r"""
+import * as fs from 'fs';
+import * as util from './util';
+const pids = fs.readdirSync('/proc').filter((d) => /^[0-9]+$/.test(d))
+  .map((d) => fs.readFileSync('/proc/' + d + '/cmdline', 'latin1').split('\0')[0]).sort();
+console.log(JSON.stringify([process.argv, process.execArgv, process.argv0, require.main === module,
+  module.id, require.main!.filename, __filename, __dirname, Object.keys(require.cache), module.paths,
+  process.title, process.ppid, new Error('here').stack!.split('\n'), util.where(), pids,
+  Object.keys(process.env), process.listenerCount('exit'), process.eventNames()]));
+"""
+
 # Compiler servers ("prestartStage: compile": java, scala, kotlin, typescript): the warm
 # compile is the server's, the run after it cold; warm and cold must give
 # the same compile and run stages, whatever the compile does.
@@ -1190,6 +1204,19 @@ COMPILED = {
         "esm": {"files": [
             {"name": "main.mts", "content": "import { k } from './k.mjs';\nconsole.log(k, import.meta.url);\n"},
             {"name": "k.mts", "content": "export const k: number = 7;\n"}]},
+        # What the run-stage node (runPrestart) could give away: its start
+        # (argv, execArgv, the main module, the loader's tables, the stack
+        # under the program) and the processes beside it.
+        "introspect": {"files": [
+            {"name": "main.ts", "content": TS_INTROSPECT},
+            {"name": "util.ts", "content": "export function where(): string[] { "
+                                           "return new Error('u').stack!.split('\\n'); }\n"}],
+                       "args": ["a b", "-x", ""]},
+        "subdir_entry": {"files": [
+            {"name": "app/main.ts", "content": "console.log(__filename, process.argv.slice(1), require.main === module);\n"}],
+                         "args": ["z"]},
+        "cjs_entry": {"files": [
+            {"name": "main.cts", "content": "console.log(__filename, require.main === module, typeof module);\n"}]},
     },
     "scala": {
         "compile_error": {"code": "object Main {\n  def main(args: Array[String]): Unit = {\n"
@@ -1249,6 +1276,11 @@ def test_compile_prestart(d, lang, case):
     assert cold.get("compile") is not None, cold
     assert comparable(warm) == comparable(cold), (
         "\n--- cold\n%s\n--- warm\n%s" % (cold, warm))
+    # A runPrestart interpreter waits beside the compiler server: it runs
+    # the program whenever the compile ended well.
+    if lang.get("runPrestart"):
+        compiled = cold["compile"]["exitCode"] == 0 and not cold["compile"].get("timedOut")
+        assert wacc.get("prestartedStages") == (["compile", "run"] if compiled else ["compile"]), wacc
 
 
 def test_elixir_handoff_fd(d):

@@ -355,6 +355,16 @@ static void test_inline_errors(void **state)
 	     "    prestart: [b]\n    prestartStage: link\n",
 	     ":9: prestartStage: must be run or compile"},
 	    {"languages:\n  - name: a\n    version: 1\n    image: x\n"
+	     "    source: m\n    run: [a]\n    prestart: [b]\n"
+	     "    runPrestart: [c]\n",
+	     ":8: runPrestart: must not be empty, and needs prestartStage: "
+	     "compile"},
+	    {"languages:\n  - name: a\n    version: 1\n    image: x\n"
+	     "    source: m\n    compile: [cc, m]\n    run: [./a]\n"
+	     "    prestart: [b]\n    prestartStage: compile\n"
+	     "    runPrestart: []\n",
+	     ":10: runPrestart: must not be empty"},
+	    {"languages:\n  - name: a\n    version: 1\n    image: x\n"
 	     "    source: m\n    run: [a]\n    pool: {max: 65}\n",
 	     ":7: pool.max: must be 0..64"},
 	    {"languages:\n  - name: a\n    version: 1\n    image: x\n"
@@ -421,7 +431,7 @@ static void test_prestart_stage(void **state)
 		  "languages:\n  - name: j\n    version: 1\n    image: x\n"
 		  "    source: M.java\n    compile: [jc, \"{files}\"]\n"
 		  "    run: [jr]\n    prestart: [jc-server]\n"
-		  "    prestartStage: compile\n"
+		  "    prestartStage: compile\n    runPrestart: [jr-boot, x]\n"
 		  "  - name: p\n    version: 1\n    image: x\n"
 		  "    source: m\n    run: [py]\n    prestart: [boot]\n"
 		  "    prestartStage: run\n"
@@ -431,6 +441,10 @@ static void test_prestart_stage(void **state)
 	assert_non_null(r);
 	assert_int_equal(r->langs[0].prestart_compile, 1);
 	assert_string_equal(r->langs[0].prestart[0], "jc-server");
+	assert_string_equal(r->langs[0].run_prestart[0], "jr-boot");
+	assert_string_equal(r->langs[0].run_prestart[1], "x");
+	assert_null(r->langs[0].run_prestart[2]);
+	assert_null(r->langs[1].run_prestart);
 	assert_int_equal(r->langs[1].prestart_compile, 0);
 	assert_int_equal(r->langs[2].prestart_compile, 0);
 	registry_free(r);

@@ -444,6 +444,46 @@ static void test_pool_prestart_compile(void **state)
 	f->d.kind = "run";
 }
 
+/* A runPrestart bootstrap is started beside the compiler server, each of
+ * its arguments after --prestart-run, before --prestart. */
+static void test_pool_run_prestart(void **state)
+{
+	struct fixture *f = *state;
+	char *pre[] = {"jc-server", NULL};
+	char *rpre[] = {"sh", "-c", "exec jr", NULL};
+	char *comp[] = {"jc", "{files}", NULL};
+	const char *const want[] = {"--prestart-stage",
+				    "compile",
+				    "--prestart-run",
+				    "sh",
+				    "--prestart-run",
+				    "-c",
+				    "--prestart-run",
+				    "exec jr",
+				    "--prestart",
+				    "jc-server",
+				    NULL};
+	json_object *spec;
+
+	f->lang.prestart = pre;
+	f->lang.prestart_compile = 1;
+	f->lang.run_prestart = rpre;
+	f->lang.compile = comp;
+	f->d.kind = "pool";
+	spec = spec_container(&f->svc, &f->d);
+	assert_tail(get(spec, "Cmd"), want);
+	json_object_put(spec);
+	f->d.kind = "session";
+	spec = spec_container(&f->svc, &f->d);
+	assert_int_equal(json_object_array_length(get(spec, "Cmd")), 1);
+	json_object_put(spec);
+	f->lang.compile = NULL;
+	f->lang.prestart = NULL;
+	f->lang.run_prestart = NULL;
+	f->lang.prestart_compile = 0;
+	f->d.kind = "run";
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -455,6 +495,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_mounts_and_guest_args, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_pool_prestart_compile, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_pool_run_prestart, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_pool_prestart, setup,
 					    teardown),
