@@ -1678,6 +1678,48 @@ guest_child(const struct stage *s, int in_fd, int out_fd, int err_fd, int go_fd)
 #define GUEST_WARM_MS	   10000
 #define GUEST_WARM_GONE_MS 2000
 
+/* From /proc/PID/stat: the state letter, process group and session of
+ * pid (each pointer may be NULL). Returns 0, or -1 when it is gone. */
+static int guest_proc_stat(long pid, char *state, int *pgrp, int *sid)
+{
+	char path[64];
+	char buf[512];
+	char *q;
+	char st;
+	int pg;
+	int se;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		return -1;
+	}
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0) {
+		return -1;
+	}
+	buf[n] = '\0';
+	/* The command name may hold anything, ')' too: fields follow the
+	 * last ')'. After the state: the parent, the group, the session. */
+	q = strrchr(buf, ')');
+	if (q == NULL || sscanf(q + 1, " %c %*d %d %d", &st, &pg, &se) != 3) {
+		return -1;
+	}
+	if (state != NULL) {
+		*state = st;
+	}
+	if (pgrp != NULL) {
+		*pgrp = pg;
+	}
+	if (sid != NULL) {
+		*sid = se;
+	}
+	return 0;
+}
+
 /* 1 while a process of group pg lives (a zombie writes nothing more). */
 static int guest_group_alive(pid_t pg)
 {
@@ -1689,32 +1731,13 @@ static int guest_group_alive(pid_t pg)
 		return 0;
 	}
 	while (!alive && (e = readdir(d)) != NULL) {
-		char path[288];
-		char buf[512];
-		char *q;
+		char *end;
+		long pid = strtol(e->d_name, &end, 10);
 		char st;
-		int ppid;
 		int pgrp;
-		ssize_t n;
-		int fd;
 
-		if (e->d_name[0] < '1' || e->d_name[0] > '9') {
-			continue;
-		}
-		snprintf(path, sizeof(path), "/proc/%s/stat", e->d_name);
-		fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (fd < 0) {
-			continue;
-		}
-		n = read(fd, buf, sizeof(buf) - 1);
-		close(fd);
-		if (n <= 0) {
-			continue;
-		}
-		buf[n] = '\0';
-		q = strrchr(buf, ')');
-		if (q != NULL &&
-		    sscanf(q + 1, " %c %d %d", &st, &ppid, &pgrp) == 3 &&
+		if (end != e->d_name && *end == '\0' && pid > 0 &&
+		    guest_proc_stat(pid, &st, &pgrp, NULL) == 0 &&
 		    pgrp == (int)pg && st != 'Z' && st != 'X') {
 			alive = 1;
 		}
@@ -1880,38 +1903,6 @@ static int guest_warm_exec(int argc, char **argv)
 
 /* Reap every exited child without blocking, noting the main child's status.
  * Returns 1 when no child is left at all. */
-/* The session of process pid (its /proc/PID/stat), or -1. */
-static long guest_sid(long pid)
-{
-	char path[64];
-	char buf[512];
-	char *q;
-	char st;
-	int ppid;
-	int pgrp;
-	int sid;
-	ssize_t n;
-	int fd;
-
-	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		return -1;
-	}
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0) {
-		return -1;
-	}
-	buf[n] = '\0';
-	q = strrchr(buf, ')');
-	if (q == NULL ||
-	    sscanf(q + 1, " %c %d %d %d", &st, &ppid, &pgrp, &sid) != 4) {
-		return -1;
-	}
-	return sid;
-}
-
 /* SIGKILL every process but the guest and spare (0 for none), and with
  * spare_session every process of the session spare leads (its children:
  * a stage's process leads its own session, so no other stage's process
@@ -1934,6 +1925,7 @@ static int guest_kill_others(pid_t spare, int spare_session)
 		char *t;
 		long pid = strtol(e->d_name, &end, 10);
 		ssize_t n;
+		int sid;
 		int fd;
 
 		if (end == e->d_name || *end != '\0' || pid <= 1 ||
@@ -1958,7 +1950,9 @@ static int guest_kill_others(pid_t spare, int spare_session)
 		if (t != NULL && strtol(t + 6, NULL, 10) != pid) {
 			continue;
 		}
-		if (spare_session && spare > 0 && guest_sid(pid) == spare) {
+		if (spare_session && spare > 0 &&
+		    guest_proc_stat(pid, NULL, NULL, &sid) == 0 &&
+		    sid == spare) {
 			continue;
 		}
 		t = strstr(st, "\nState:");
