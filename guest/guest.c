@@ -134,7 +134,6 @@ struct upload {
 	long long written; /* bytes so far */
 };
 
-/* The guest's own state: the wire streams and /box. One per process. */
 /* An interpreter started ahead of the job, waiting on fd 3 for its argv. */
 struct prestart {
 	char **argv;   /* NULL when none was asked for */
@@ -145,6 +144,7 @@ struct prestart {
 	int go;	       /* our end of its fd 3 */
 };
 
+/* The guest's own state: the wire streams and /box. One per process. */
 struct guest {
 	int loop;	       /* --loop: serve jobs until stdin ends */
 	int session;	       /* --session: jobs and file operations */
@@ -1901,8 +1901,6 @@ static int guest_warm_exec(int argc, char **argv)
 	return 127;
 }
 
-/* Reap every exited child without blocking, noting the main child's status.
- * Returns 1 when no child is left at all. */
 /* SIGKILL every process but the guest and spare (0 for none), and with
  * spare_session every process of the session spare leads (its children:
  * a stage's process leads its own session, so no other stage's process
@@ -1970,9 +1968,9 @@ static int guest_kill_others(pid_t spare, int spare_session)
 
 static void guest_prestart_gone(struct prestart *pre);
 
-/* Reap what has exited; the stage's own child pid sets s's status. A
- * --prestart-run interpreter that died while it waited is forgotten.
- * Returns 1 when the guest has no child left. */
+/* Reap every exited child without blocking, noting the main child's status
+ * (pid's); a --prestart-run interpreter that died while it waited is
+ * forgotten. Returns 1 when no child is left at all. */
 static int guest_reap(struct guest *g, struct stage *s, pid_t pid)
 {
 	for (;;) {
@@ -2180,6 +2178,7 @@ static void guest_stage_loop(struct guest *g, struct stage *s, pid_t pid,
 		 * a child: done when it is the only process left. */
 		if (phase == FINAL && !nochild && g->rpre.pid > 0) {
 			nochild = guest_kill_stage(g);
+			last_kill = now; /* that was this tick's kill */
 		}
 		if (phase == FINAL && nochild && fds[1] < 0 && fds[2] < 0) {
 			break;
