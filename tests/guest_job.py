@@ -179,6 +179,17 @@ def printable(s):
     return conv(s)
 
 
+def unavailable(guest, image):
+    """Why checks that run guest in image cannot run here (no guest binary,
+    image not built), or None."""
+    if not os.access(guest, os.X_OK):
+        return "no guest binary at %s (set ISOBOX_GUEST)" % guest
+    if subprocess.run(["docker", "image", "inspect", image],
+                      capture_output=True).returncode != 0:
+        return "image %s is not built" % image
+    return None
+
+
 def docker_run(job, guest, image, loop=False, mounts=(), timeout=120):
     """Run job bytes in a fresh sandbox. Returns (summary, rc, stderr, s).
     mounts: (host path, container path) pairs bound read-only."""

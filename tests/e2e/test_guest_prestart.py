@@ -59,18 +59,8 @@ cat
 """
 
 
-def _have_image():
-    return subprocess.run(["docker", "image", "inspect", IMAGE],
-                          capture_output=True).returncode == 0
-
-
-pytestmark = [
-    pytest.mark.skipif(not os.access(GUEST, os.X_OK),
-                       reason="no guest binary at %s (set ISOBOX_GUEST)"
-                       % GUEST),
-    pytest.mark.skipif(not _have_image(),
-                       reason="image %s is not built" % IMAGE),
-]
+_UNAVAILABLE = guest_job.unavailable(GUEST, IMAGE)
+pytestmark = pytest.mark.skipif(_UNAVAILABLE is not None, reason=_UNAVAILABLE or "")
 
 
 def _run(compile_tail):

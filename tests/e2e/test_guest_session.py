@@ -36,11 +36,6 @@ guest_job.DOCKER_RUN[guest_job.DOCKER_RUN.index(
     "--runtime=runsc-isobox")] = "--runtime=" + RUNTIME
 
 
-def _have_image():
-    return subprocess.run(["docker", "image", "inspect", IMAGE],
-                          capture_output=True).returncode == 0
-
-
 def _guest_speaks_v2():
     """The configured guest must be this protocol's: an older installed one
     would fail every check for a reason unrelated to the code under test."""
@@ -52,13 +47,8 @@ def _guest_speaks_v2():
     return s["ready"] == guest_job.VERSION
 
 
-pytestmark = [
-    pytest.mark.skipif(not os.access(GUEST, os.X_OK),
-                       reason="no guest binary at %s (set ISOBOX_GUEST)"
-                       % GUEST),
-    pytest.mark.skipif(not _have_image(),
-                       reason="image %s is not built" % IMAGE),
-]
+_UNAVAILABLE = guest_job.unavailable(GUEST, IMAGE)
+pytestmark = pytest.mark.skipif(_UNAVAILABLE is not None, reason=_UNAVAILABLE or "")
 
 
 @pytest.fixture(scope="module")
