@@ -588,9 +588,9 @@ static char *read_small(const char *path, char *buf, size_t size)
 	return buf;
 }
 
-/* 1 when pid's parent is a containerd shim ("containerd-shim" is all the
- * 15 characters a comm keeps of "containerd-shim-runc-v2"). */
-static int child_of_shim(long pid)
+/* pid's parent when that is a containerd shim ("containerd-shim" is all
+ * the 15 characters a comm keeps of "containerd-shim-runc-v2"), else 0. */
+static long shim_parent(long pid)
 {
 	char path[64];
 	char buf[512];
@@ -608,27 +608,29 @@ static int child_of_shim(long pid)
 	}
 	snprintf(path, sizeof(path), "/proc/%ld/comm", ppid);
 	return read_small(path, buf, sizeof(buf)) != NULL &&
-	       strncmp(buf, "containerd-shim", 15) == 0;
+		       strncmp(buf, "containerd-shim", 15) == 0
+		   ? ppid
+		   : 0;
 }
 
-static int tree_attached(const char *path, int depth)
+static long tree_shim(const char *path, int depth)
 {
 	DIR *d;
 	struct dirent *e;
 	FILE *f;
 	char line[32];
 	char *procs;
-	int found = 0;
+	long found = 0;
 
 	if (depth > 16) {
-		return 1; /* not ours to judge */
+		return -1; /* not ours to judge */
 	}
 	procs = xasprintf("%s/cgroup.procs", path);
 	f = fopen(procs, "re");
 	free(procs);
 	if (f != NULL) {
 		while (!found && fgets(line, sizeof(line), f)) {
-			found = child_of_shim(strtol(line, NULL, 10));
+			found = shim_parent(strtol(line, NULL, 10));
 		}
 		fclose(f);
 	}
@@ -643,29 +645,90 @@ static int tree_attached(const char *path, int depth)
 			continue;
 		}
 		sub = xasprintf("%s/%s", path, e->d_name);
-		found = tree_attached(sub, depth + 1);
+		found = tree_shim(sub, depth + 1);
 		free(sub);
 	}
 	closedir(d);
 	return found;
 }
 
-static void attached_in(const char *path, void *arg)
+static void shim_in(const char *path, void *arg)
 {
-	int *found = arg;
+	long *found = arg;
 
 	if (!*found) {
-		*found = tree_attached(path, 0);
+		*found = tree_shim(path, 0);
 	}
+}
+
+long cgroup_container_shim(const char *root, const char *slice, const char *id)
+{
+	long found = 0;
+
+	if (each_container_dir(root, slice, id, shim_in, &found) < 0) {
+		return -1;
+	}
+	return found;
+}
+
+/* The value of flag name ("id" for -id, --id, -id=V, --id=V) in the
+ * NUL-separated argv of n bytes, copied into out; 1 when found. */
+static int argv_flag(const char *argv, size_t n, const char *name, char *out,
+		     size_t size)
+{
+	const char *a = argv;
+	const char *end = argv + n;
+	size_t len = strlen(name);
+
+	while (a < end) {
+		const char *next = a + strnlen(a, (size_t)(end - a)) + 1;
+		const char *f = a;
+
+		if (f[0] == '-' && f[1] == '-') {
+			f += 2;
+		} else if (f[0] == '-') {
+			f += 1;
+		} else {
+			a = next;
+			continue;
+		}
+		if (strncmp(f, name, len) == 0 && f[len] == '=') {
+			snprintf(out, size, "%s", f + len + 1);
+			return strlen(f + len + 1) < size;
+		}
+		if (strcmp(f, name) == 0 && next < end) {
+			snprintf(out, size, "%s", next);
+			return strnlen(next, (size_t)(end - next)) < size;
+		}
+		a = next;
+	}
+	return 0;
+}
+
+int cgroup_shim_args(long pid, char *id, size_t idsize, char *address,
+		     size_t addrsize)
+{
+	char path[64];
+	char buf[4096];
+	FILE *f;
+	size_t n;
+
+	snprintf(path, sizeof(path), "/proc/%ld/cmdline", pid);
+	f = fopen(path, "re");
+	if (f == NULL) {
+		return 0;
+	}
+	n = fread(buf, 1, sizeof(buf), f);
+	fclose(f);
+	if (n == 0 || n == sizeof(buf)) {
+		return 0; /* gone, or more than a shim's flags */
+	}
+	return argv_flag(buf, n, "id", id, idsize) &&
+	       argv_flag(buf, n, "address", address, addrsize);
 }
 
 int cgroup_container_attached(const char *root, const char *slice,
 			      const char *id)
 {
-	int found = 0;
-
-	if (each_container_dir(root, slice, id, attached_in, &found) < 0) {
-		return 1;
-	}
-	return found;
+	return cgroup_container_shim(root, slice, id) != 0;
 }

@@ -71,6 +71,14 @@ int cgroup_remove_container(const char *root, const char *slice, const char *id,
  * dockerd on the host that shares the slice), else 0. */
 int cgroup_container_attached(const char *root, const char *slice,
 			      const char *id);
+/* The pid of that shim (the first one found), 0 when no process there has
+ * one, -1 when id is not a container id or the tree is too deep to judge. */
+long cgroup_container_shim(const char *root, const char *slice, const char *id);
+/* From live shim pid's command line: the values of its -id and -address
+ * flags (the container it serves and its containerd's socket), copied
+ * into id and address. 1 when both are there and fit, else 0. */
+int cgroup_shim_args(long pid, char *id, size_t idsize, char *address,
+		     size_t addrsize);
 
 /* A warm sandbox's CPU weight while it waits (pool.c): low, so that what it
  * does before its claim (a prestarted compiler's warm-up) takes only CPU

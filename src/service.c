@@ -337,6 +337,49 @@ static int id_in(char (*ids)[65], int n, const char *id)
 	return 0;
 }
 
+/* Remember the containerd socket our engine's shims were started with,
+ * from the shim of container id, which the engine lists. */
+static void learn_shim_address(struct service *s, const char *id)
+{
+	char sid[65];
+	char addr[sizeof(s->engine_shim_address)];
+	long shim =
+	    cgroup_container_shim("/sys/fs/cgroup", s->cfg.cgroup_parent, id);
+
+	if (shim > 0 &&
+	    cgroup_shim_args(shim, sid, sizeof(sid), addr, sizeof(addr)) &&
+	    strcmp(sid, id) == 0) {
+		memcpy(s->engine_shim_address, addr, sizeof(addr));
+		log_info("engine shims use containerd at %s", addr);
+	}
+}
+
+/* A live shim whose sandbox's container the engine has forgotten (seen
+ * after a `docker rm -f` that returned while containerd kept the task):
+ * killed, so that its sandbox can go too, when it is one of our engine's
+ * (its -address is our engine's containerd, its -id the container's).
+ * Another engine's shim is never touched. 1 when killed. */
+static int kill_forgotten_shim(struct service *s, const char *id)
+{
+	char sid[65];
+	char addr[sizeof(s->engine_shim_address)];
+	long shim =
+	    cgroup_container_shim("/sys/fs/cgroup", s->cfg.cgroup_parent, id);
+
+	if (shim <= 0 || s->engine_shim_address[0] == '\0' ||
+	    !cgroup_shim_args(shim, sid, sizeof(sid), addr, sizeof(addr)) ||
+	    strcmp(sid, id) != 0 || strcmp(addr, s->engine_shim_address) != 0) {
+		return 0;
+	}
+	if (kill((pid_t)shim, SIGKILL) < 0) {
+		return 0;
+	}
+	log_warn("killed the shim (pid %ld) of gone container %.12s: the "
+		 "engine no longer lists it",
+		 shim, id);
+	return 1;
+}
+
 int service_reap_cgroups(struct service *s)
 {
 	struct isobox_err e;
@@ -372,6 +415,9 @@ int service_reap_cgroups(struct service *s)
 			    strcmp(json_object_get_string(idv), ids[i]) == 0;
 		}
 		if (known) {
+			if (s->engine_shim_address[0] == '\0') {
+				learn_shim_address(s, ids[i]);
+			}
 			continue;
 		}
 		/* Judged on the second sweep that finds it unknown, so a
@@ -383,7 +429,8 @@ int service_reap_cgroups(struct service *s)
 			continue;
 		}
 		if (cgroup_container_attached("/sys/fs/cgroup",
-					      s->cfg.cgroup_parent, ids[i])) {
+					      s->cfg.cgroup_parent, ids[i]) &&
+		    !kill_forgotten_shim(s, ids[i])) {
 			continue;
 		}
 		if (cgroup_remove_container("/sys/fs/cgroup",

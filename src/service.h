@@ -57,6 +57,10 @@ struct service {
 	 * thread only). */
 	char (*cg_suspects)[65];
 	int cg_nsuspects;
+	/* The -address of our engine's containerd shims (their containerd's
+	 * socket), learnt from the shim of a container the engine lists;
+	 * empty until one is seen (housekeeping thread only). */
+	char engine_shim_address[256];
 };
 
 /* The CgroupParent to give the engine. Asks the engine once; until it

@@ -521,6 +521,41 @@ def _service_up():
         pytest.exit(f"isobox does not answer at {BASE_URL}: {e}", returncode=1)
 
 
+def _proc_line(pid):
+    """"PID comm state ppid=P (parent comm: parent argv)" from /proc."""
+    try:
+        stat = open("/proc/%s/stat" % pid).read()
+        comm = stat[stat.index("(") + 1:stat.rindex(")")]
+        state, ppid = stat[stat.rindex(")") + 2:].split()[:2]
+        parent = open("/proc/%s/comm" % ppid).read().strip()
+        argv = open("/proc/%s/cmdline" % ppid, "rb").read().replace(b"\0", b" ")
+        return "%s %s %s ppid=%s (%s: %s)" % (pid, comm, state, ppid, parent,
+                                             argv.decode(errors="replace")[:300])
+    except (OSError, ValueError, IndexError):
+        return "%s (gone)" % pid
+
+
+def describe_cgroups(dirs):
+    """What runs in each leaked cgroup dir (and below): enough to tell a
+    live shim's sandbox from a process that will not die."""
+    out = []
+    for d in dirs:
+        for top, _subdirs, _files in os.walk(d):
+            try:
+                pids = open(os.path.join(top, "cgroup.procs")).read().split()
+            except OSError:
+                continue
+            out.append("%s: %s" % (top, "; ".join(_proc_line(p) for p in pids) or "empty"))
+    try:
+        log = open("/var/log/isobox/isobox.log", errors="replace").read()[-20000000:]
+    except OSError:
+        log = ""
+    for cid in sorted({os.path.basename(d) for d in dirs}):
+        said = [ln for ln in log.splitlines() if cid[:12] in ln][-10:]
+        out.append("isobox.log on %s:\n  %s" % (cid[:12], "\n  ".join(said) or "nothing"))
+    return "\n".join(out)
+
+
 @pytest.fixture(scope="module", autouse=True)
 def leak_check():
     """After each test module: within 30 s no isobox container and no child
@@ -530,7 +565,8 @@ def leak_check():
     cs, cg = wait_no_leaks(timeout=30.0)
     assert not cs and not cg, (
         "left behind after the module: containers="
-        f"{[(c[0][:12], c[1], c[2]) for c in cs]} cgroups={cg}")
+        f"{[(c[0][:12], c[1], c[2]) for c in cs]} cgroups={cg}\n"
+        f"{describe_cgroups(cg)}")
 
 
 @pytest.fixture(scope="session")

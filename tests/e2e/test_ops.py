@@ -38,7 +38,7 @@ import uuid
 import pytest
 import requests
 
-from conftest import assert_error, check_result, slice_dirs
+from conftest import SLICE, assert_error, check_result, slice_dirs
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "helpers"))
 import isobox_deploy as dep  # noqa: E402
@@ -815,17 +815,18 @@ def test_sigkill_mid_run_reaped(tmp_root):
 # 6b. cgroups a killed runtime left under the slice
 
 
-def _fake_shim_child():
+def _fake_shim_child(args=()):
     """A `sleep` whose parent calls itself containerd-shim, as a live
-    engine's sandbox process looks (its shim is its parent)."""
+    engine's sandbox process looks (its shim is its parent); the parent's
+    command line ends with args (a shim's flags)."""
     prog = ("import subprocess, sys\n"
             "open('/proc/self/comm', 'w').write('containerd-shim')\n"
             "p = subprocess.Popen(['sleep', '600'])\n"
             "print(p.pid, flush=True)\n"
             "sys.stdin.read()\n"
             "p.kill()\n")
-    shim = subprocess.Popen([sys.executable, "-c", prog], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, text=True)
+    shim = subprocess.Popen([sys.executable, "-c", prog] + list(args),
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     return shim, int(shim.stdout.readline())
 
 
@@ -835,6 +836,21 @@ def _join(dirs, name, pid):
         if pid:
             with open(os.path.join(d, name, "cgroup.procs"), "w") as f:
                 f.write(str(pid))
+
+
+def _unjoin(dirs, names):
+    """Remove the cgroups _join made (their processes are dying: up to 10 s)."""
+    deadline = time.monotonic() + 10
+    for name in names:
+        for x in dirs:
+            p = os.path.join(x, name)
+            while os.path.isdir(p):
+                try:
+                    os.rmdir(p)
+                except OSError:
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.1)
 
 
 def test_orphaned_sandbox_cgroups_removed(tmp_root):
@@ -885,18 +901,76 @@ def test_orphaned_sandbox_cgroups_removed(tmp_root):
         stray.wait()
         shim.stdin.close()
         shim.wait(10)
-        deadline = time.monotonic() + 10
-        for name in made:
-            for x in dirs:
-                p = os.path.join(x, name)
-                while os.path.isdir(p):
-                    try:
-                        os.rmdir(p)
-                    except OSError:
-                        if time.monotonic() > deadline:
-                            raise
-                        time.sleep(0.1)
+        _unjoin(dirs, made)
         dep.docker("rm", "-f", known)
+
+
+def _shim_flags(pid):
+    """{flag: value} of the -flag value pairs on process pid's command line."""
+    argv = open("/proc/%d/cmdline" % pid, "rb").read().split(b"\0")
+    return {a.decode().lstrip("-"): b.decode() for a, b in zip(argv, argv[1:])
+            if a.startswith(b"-")}
+
+
+def test_forgotten_shim_killed(tmp_root):
+    """containerd may keep a task, and its shim and sandbox, after `docker
+    rm -f` returned: the engine no longer lists the container, but the
+    sandbox runs on under the slice, a live shim's child. isobox kills such
+    a shim when it is its engine's (the -address a listed container's shim
+    has, and the cgroup's container as -id) and then removes the sandbox's
+    cgroups; a shim of another containerd is left alone."""
+    dirs = slice_dirs()
+    assert dirs, "no isobox slice on this host"
+    real = dep.docker("run", "-d", "--runtime", "runsc-isobox", "--network", "none",
+                      "--cgroup-parent", "/" + SLICE, "--label", "isobox.test=orphans",
+                      "isobox/bash:latest", "sleep", "600", check=True).stdout.strip()
+    forgotten = uuid.uuid4().hex + uuid.uuid4().hex
+    foreign = uuid.uuid4().hex + uuid.uuid4().hex
+    made = []
+    shims = []
+    try:
+        procs = open(os.path.join(dirs[0], real, "cgroup.procs")).read().split()
+        assert procs, "the running container's cgroup has no process"
+        ppid = int(open("/proc/%s/stat" % procs[0]).read().rsplit(")", 1)[1].split()[1])
+        flags = _shim_flags(ppid)
+        assert flags.get("id") == real and flags.get("address"), flags
+        ours, ours_child = _fake_shim_child(["-namespace", "moby", "-id", forgotten,
+                                             "-address", flags["address"]])
+        shims.append(ours)
+        other, other_child = _fake_shim_child(["-namespace", "moby", "-id", foreign,
+                                               "-address", "/run/other-engine/containerd.sock"])
+        shims.append(other)
+        with deploy(tmp_root) as d:
+            for name, pid in ((forgotten, ours_child), (foreign, other_child)):
+                _join(dirs, name, pid)
+                made.append(name)
+            t0 = time.monotonic()
+            assert dep.wait_for(lambda: not any(os.path.exists(os.path.join(x, forgotten))
+                                                for x in dirs), 40, 0.25), \
+                "the forgotten shim's sandbox cgroups are still there after 40 s"
+            print("forgotten sandbox removed %.1f s after it appeared" % (time.monotonic() - t0))
+            assert ours.wait(10) == -signal.SIGKILL, "the forgotten shim was not killed"
+            assert not dep.alive(ours_child), "the forgotten shim's sandbox process lives"
+            time.sleep(12)  # a few more sweeps leave the other engine's alone
+            for x in dirs:
+                assert os.path.isdir(os.path.join(x, foreign)), "another engine's sandbox went"
+                assert os.path.isdir(os.path.join(x, real)), "a listed container's cgroup went"
+            assert other.poll() is None and dep.alive(other_child), \
+                "another engine's shim or its child was killed"
+            r = dep.docker("inspect", "--format", "{{.State.Status}}", real, check=True)
+            assert r.stdout.strip() == "running", r.stdout
+            logs = "\n".join(d.messages())
+            if os.path.exists("/var/log/isobox/isobox.log"):
+                logs += open("/var/log/isobox/isobox.log", errors="replace").read()[-2000000:]
+            assert "killed the shim (pid %d) of gone container %s" % (ours.pid, forgotten[:12]) \
+                in logs
+            assert "gone container %s" % foreign[:12] not in logs
+    finally:
+        for shim in shims:
+            shim.stdin.close()
+            shim.wait(10)
+        _unjoin(dirs, made)
+        dep.docker("rm", "-f", real)
 
 
 # --------------------------------------------------------------------------

@@ -230,6 +230,9 @@ static void test_attached(void **state)
 	assert_int_equal(cgroup_container_attached(r, "isobox.slice", ID_B), 1);
 	assert_int_equal(cgroup_container_attached(r, "isobox.slice", ID_A), 0);
 	assert_int_equal(cgroup_container_attached(r, "isobox.slice", "x"), 1);
+	assert_int_equal(cgroup_container_shim(r, "isobox.slice", ID_B), shim);
+	assert_int_equal(cgroup_container_shim(r, "isobox.slice", ID_A), 0);
+	assert_int_equal(cgroup_container_shim(r, "isobox.slice", "x"), -1);
 
 	kill(child, SIGKILL);
 	kill(shim, SIGKILL);
@@ -263,6 +266,72 @@ static void expect(const char *rel, const char *want)
 /* A warm sandbox's weight: v1 cpu.shares (cgroupfs and systemd layouts),
  * v2 cpu.weight; nothing written for an id that is not one, or that has no
  * cgroup. */
+/* cgroup_shim_args of a shim-like process (sh waiting on a pipe) with
+ * the given flags after its script. */
+static int shim_args_of(char *id, size_t idsize, char *addr, size_t addrsize,
+			const char *a1, const char *a2, const char *a3,
+			const char *a4, const char *a5)
+{
+	int p[2];
+	int ok;
+	pid_t pid;
+
+	assert_int_equal(pipe(p), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		dup2(p[0], 0);
+		close(p[0]);
+		close(p[1]);
+		execl("/bin/sh", "/bin/sh", "-c", "read x; :", "shim", a1, a2,
+		      a3, a4, a5, (char *)NULL);
+		_exit(127);
+	}
+	close(p[0]);
+	usleep(100 * 1000); /* until the exec */
+	ok = cgroup_shim_args(pid, id, idsize, addr, addrsize);
+	close(p[1]);
+	waitpid(pid, NULL, 0);
+	if (ok && cgroup_shim_args(pid, id, idsize, addr, addrsize)) {
+		return -1; /* read from a reaped pid */
+	}
+	return ok;
+}
+
+/* -id and -address are read in every form Go's flag package takes; a
+ * process without them, or gone, gives nothing. */
+static void test_shim_args(void **state)
+{
+	char id[65];
+	char addr[32];
+
+	(void)state;
+	assert_int_equal(shim_args_of(id, sizeof(id), addr, sizeof(addr),
+				      "-namespace", "moby", "-id", ID_A,
+				      "-address=/run/c.sock"),
+			 1);
+	assert_string_equal(id, ID_A);
+	assert_string_equal(addr, "/run/c.sock");
+	assert_int_equal(shim_args_of(id, sizeof(id), addr, sizeof(addr),
+				      "--address", "/a", "--id=abc", "-x", "y"),
+			 1);
+	assert_string_equal(id, "abc");
+	assert_string_equal(addr, "/a");
+	/* no -address; an -address too long for the buffer; a flag without
+	 * its value */
+	assert_int_equal(shim_args_of(id, sizeof(id), addr, sizeof(addr), "-id",
+				      "abc", "-namespace", "moby", "-idx"),
+			 0);
+	assert_int_equal(
+	    shim_args_of(id, sizeof(id), addr, sizeof(addr), "-address",
+			 "/var/run/docker/containerd/containerd.sock", "-id",
+			 "abc", "-x"),
+	    0);
+	assert_int_equal(shim_args_of(id, sizeof(id), addr, sizeof(addr), "-x",
+				      "y", "-address", "/a", "-id"),
+			 0);
+}
+
 static void test_cpu_weight(void **state)
 {
 	char *r;
@@ -323,6 +392,7 @@ int main(void)
 	    cmocka_unit_test(test_v2_slice),
 	    cmocka_unit_test(test_v1_orphans),
 	    cmocka_unit_test(test_attached),
+	    cmocka_unit_test(test_shim_args),
 	    cmocka_unit_test(test_cpu_weight),
 	};
 
