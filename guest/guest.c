@@ -176,7 +176,8 @@ struct guest {
 	struct prestart pre;
 	struct prestart rpre;
 	struct wire_buf rpre_list; /* --prestart-run's argv, NUL-separated */
-	struct wire_buf pre_env;   /* "KEY=VALUE\0"... both were started with */
+	const char *pre_fifo;	 /* --prestart-fifo: hand pre its argv there */
+	struct wire_buf pre_env; /* "KEY=VALUE\0"... both were started with */
 	long long pre_lim[GUEST_LIM_COUNT];
 	long long intr_ms; /* when an INTERRUPT reached the running stage */
 	/* --kernel: the live interpreter of a kernel session (see the
@@ -2340,7 +2341,30 @@ static void guest_prestart_one(struct guest *g, struct prestart *pre)
 	/* A compile stage's stdin is /dev/null, a run stage's a pipe. */
 	s.in = pre->stage == WIRE_STAGE_RUN ? (const uint8_t *)"" : NULL;
 	s.lim = g->pre_lim;
-	pre->pid = guest_spawn(&s, go[0], pre->fds);
+	if (pre == &g->pre && g->pre_fifo != NULL) {
+		/* The user's FIFO instead of fd 3, for a runtime that cannot
+		 * close a descriptor it did not open (it opens the FIFO by
+		 * name, reads it to EOF, closes and removes it). */
+		int made = -1;
+
+		if (guest_set_euid(1) == 0) {
+			made = mkfifo(g->pre_fifo, 0600);
+			if (guest_set_euid(0) < 0) {
+				guest_fail(g, "cannot switch back to root");
+			}
+		}
+		if (made < 0) {
+			guest_log("cannot prestart: mkfifo %s: %s", g->pre_fifo,
+				  strerror(errno));
+			close(go[0]);
+			close(go[1]);
+			free(envp);
+			return;
+		}
+		pre->pid = guest_spawn(&s, -1, pre->fds);
+	} else {
+		pre->pid = guest_spawn(&s, go[0], pre->fds);
+	}
 	close(go[0]);
 	free(envp);
 	if (pre->pid < 0) {
@@ -2360,6 +2384,22 @@ static void guest_prestart(struct guest *g)
 	guest_prestart_one(g, &g->pre);
 	if (g->rpre.argv != NULL) {
 		guest_prestart_one(g, &g->rpre);
+	}
+}
+
+/* Remove the --prestart-fifo the bootstrap did not take (as the user: in
+ * the sticky /tmp only the owner may). */
+static void guest_fifo_remove(struct guest *g)
+{
+	struct stat st;
+
+	if (g->pre_fifo == NULL || lstat(g->pre_fifo, &st) < 0 ||
+	    !S_ISFIFO(st.st_mode) || guest_set_euid(1) < 0) {
+		return;
+	}
+	unlink(g->pre_fifo);
+	if (guest_set_euid(0) < 0) {
+		guest_fail(g, "cannot switch back to root");
 	}
 }
 
@@ -2392,6 +2432,7 @@ static void guest_prestart_kill(struct guest *g)
 		}
 		guest_prestart_gone(all[i]);
 	}
+	guest_fifo_remove(g);
 }
 
 /* 1 when the prestart is the guest's --warm-exec: it execs the run argv
@@ -2402,6 +2443,51 @@ static int guest_prestart_execs(const struct guest *g)
 	       g->pre.argv[1] != NULL &&
 	       strcmp(g->pre.argv[1], "--warm-exec") == 0 &&
 	       strcmp(g->pre.argv[0], "/.isobox/guest") == 0;
+}
+
+/* Open --prestart-fifo for writing into pre->go once the bootstrap has it
+ * open for reading (it may still be starting: at most GUEST_FIFO_MS).
+ * Returns 0, or -1. */
+#define GUEST_FIFO_MS 10000
+static int guest_fifo_open(struct guest *g, struct prestart *pre)
+{
+	long long until = guest_now_ms() + GUEST_FIFO_MS;
+	int fd;
+
+	guest_close(&pre->go);
+	for (;;) {
+		siginfo_t si;
+		int e;
+
+		/* The user's FIFO (0600): opened as the user. */
+		if (guest_set_euid(1) < 0) {
+			return -1;
+		}
+		fd = open(g->pre_fifo,
+			  O_WRONLY | O_NONBLOCK | O_CLOEXEC | O_NOFOLLOW);
+		e = errno;
+		if (guest_set_euid(0) < 0) {
+			guest_fail(g, "cannot switch back to root");
+		}
+		errno = e;
+		if (fd >= 0 || errno != ENXIO || guest_now_ms() >= until) {
+			break;
+		}
+		/* Not while it is gone (left to be reaped). */
+		memset(&si, 0, sizeof(si));
+		if (waitid(P_PID, (id_t)pre->pid, &si,
+			   WEXITED | WNOHANG | WNOWAIT) < 0 ||
+		    si.si_pid != 0) {
+			break;
+		}
+		usleep(2000);
+	}
+	if (fd < 0 || fcntl(fd, F_SETFL, 0) < 0) {
+		guest_close(&fd);
+		return -1;
+	}
+	pre->go = fd;
+	return 0;
 }
 
 /* Run stage s of j by the prestarted interpreter if it stands in for that
@@ -2454,6 +2540,13 @@ static int guest_stage_handoff(struct guest *g, const struct job *j,
 		}
 	}
 	t0 = guest_now_ms();
+	if (pre == &g->pre && g->pre_fifo != NULL &&
+	    guest_fifo_open(g, pre) < 0) {
+		guest_log("the prestarted interpreter does not read %s",
+			  g->pre_fifo);
+		guest_prestart_kill(g);
+		return 0;
+	}
 	while (n > 0) {
 		ssize_t w = write(pre->go, p, n);
 
@@ -3302,6 +3395,9 @@ int main(int argc, char **argv)
 			   g.session) {
 			g.k_argv = argv + i + 1;
 			break;
+		} else if (strcmp(argv[i], "--prestart-fifo") == 0 &&
+			   i + 1 < argc && argv[i + 1][0] == '/') {
+			g.pre_fifo = argv[++i];
 		} else if (strcmp(argv[i], "--prestart-run") == 0 &&
 			   i + 1 < argc) {
 			if (guest_buf_add(&g.rpre_list, argv[i + 1],
@@ -3326,6 +3422,7 @@ int main(int argc, char **argv)
 				  "[--prestart-limit key=value]... "
 				  "[--prestart-stage compile|run] "
 				  "[--prestart-run ARG]... "
+				  "[--prestart-fifo /PATH] "
 				  "[--prestart ARGV... | "
 				  "--kernel-env K=V... --kernel-limit "
 				  "key=value... --kernel ARGV...]");

@@ -60,10 +60,28 @@ int job_handoff_encode(const struct lang *lang, const struct exec_request *req,
 		}
 		add_argv(&t, lang->compile, lang, req);
 	} else {
+		char *const *from = lang->run;
+
 		if (lang->compile != NULL) {
 			return 0;
 		}
-		add_argv(&t, lang->run, lang, req);
+		/* An in-process bootstrap stands in for run[0] and the
+		 * catalogue's own options before {source}: it is handed the
+		 * entry on (its first element is then never one of those
+		 * options, which the guest would take for the user's). The
+		 * guest's --warm-exec execs what it is handed: all of it. */
+		if (!(strcmp(lang->prestart[0], "/.isobox/guest") == 0 &&
+		      lang->prestart[1] != NULL &&
+		      strcmp(lang->prestart[1], "--warm-exec") == 0)) {
+			while (from[1] != NULL &&
+			       strstr(from[1], "{source}") == NULL) {
+				from++;
+			}
+			if (from[1] == NULL) {
+				from = lang->run;
+			}
+		}
+		add_argv(&t, from, lang, req);
 		add_argv(&t, req->args, lang, req);
 	}
 	skip = strlen((const char *)t.p) + 1;

@@ -190,9 +190,11 @@ struct load_ctx {
 };
 
 static const char *const lang_allowed[] = {
-    "name",   "version", "aliases",	"image",  "source",   "compile",
-    "run",    "env",	 "tmpfs_exec",	"limits", "prestart", "prestartStage",
-    "kernel", "pool",	 "runPrestart", NULL,
+    "name",	  "version", "aliases",	    "image",
+    "source",	  "compile", "run",	    "env",
+    "tmpfs_exec", "limits",  "prestart",    "prestartStage",
+    "kernel",	  "pool",    "runPrestart", "prestartFifo",
+    NULL,
 };
 
 static const char *const lang_required[] = {"name",   "version", "image",
@@ -262,6 +264,7 @@ static void lang_free(struct lang *l)
 	strv_free(l->run);
 	strv_free(l->prestart);
 	strv_free(l->run_prestart);
+	free(l->prestart_fifo);
 	strv_free(l->kernel);
 	strv_free(l->env);
 	memset(l, 0, sizeof(*l));
@@ -552,6 +555,23 @@ static int parse_lang(struct yamlutil_doc *d, yaml_node_t *n, size_t idx,
 	}
 	if (parse_prestart_stage(d, n, l, err) < 0) {
 		return -1;
+	}
+	/* "prestartFifo": where an in-process bootstrap is handed its argv
+	 * instead of fd 3 (registry.h). */
+	v = yamlutil_map_get(d, n, "prestartFifo");
+	if (v != NULL) {
+		if (yamlutil_to_str(d, v, "prestartFifo", &l->prestart_fifo,
+				    err) < 0) {
+			return -1;
+		}
+		if (l->prestart_fifo[0] != '/' || l->prestart == NULL ||
+		    l->prestart_compile) {
+			return err_set(
+			    err, REG_STATUS, REG_CODE,
+			    "%s:%d: prestartFifo: must be an absolute "
+			    "path, and needs a run-stage prestart",
+			    d->file, yamlutil_line(v));
+		}
 	}
 	/* "runPrestart": the run stage's bootstrap beside a compiler server
 	 * (registry.h). */

@@ -41,6 +41,11 @@
  * run stage runs the ordinary way after it. Only warm (pooled) sandboxes
  * prestart a compiler (spec.c): a session runs many compiles.
  *
+ * "prestartFifo: /PATH" hands a run-stage bootstrap its argv through a
+ * FIFO the guest makes there (owned by the user) instead of fd 3: for a
+ * runtime that cannot close a descriptor it did not open. The bootstrap
+ * opens it by name, reads it to EOF, closes and removes it.
+ *
  * Beside a compiler server, "runPrestart" is the argv of a run-stage
  * bootstrap as "prestart" is for an interpreted language: started with the
  * compiler server, with the run stage's stdio, and handed on fd 3 the rest
@@ -91,6 +96,7 @@ struct lang {
 	int prestart_compile; /* "prestartStage: compile": prestart stands
 			       * in for compile[0], not run[0] */
 	char **run_prestart;  /* "runPrestart": NULL-terminated, or NULL */
+	char *prestart_fifo;  /* "prestartFifo": a path, or NULL */
 	char **kernel;	      /* the kernel runner's argv (NULL-terminated), or
 			       * NULL: no kernel sessions; see below */
 	char **env;	      /* NULL-terminated "KEY=VALUE" */

@@ -252,6 +252,12 @@ static json_object *guest_cmd(const struct spec_desc *d)
 		    a, json_object_new_string("--prestart-stage"));
 		json_object_array_add(a, json_object_new_string("compile"));
 	}
+	if (lang->prestart_fifo != NULL) {
+		json_object_array_add(
+		    a, json_object_new_string("--prestart-fifo"));
+		json_object_array_add(
+		    a, json_object_new_string(lang->prestart_fifo));
+	}
 	for (i = 0; lang->run_prestart && lang->run_prestart[i]; i++) {
 		json_object_array_add(a,
 				      json_object_new_string("--prestart-run"));

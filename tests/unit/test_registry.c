@@ -356,6 +356,14 @@ static void test_inline_errors(void **state)
 	     ":9: prestartStage: must be run or compile"},
 	    {"languages:\n  - name: a\n    version: 1\n    image: x\n"
 	     "    source: m\n    run: [a]\n    prestart: [b]\n"
+	     "    prestartFifo: tmp/go\n",
+	     ":8: prestartFifo: must be an absolute path"},
+	    {"languages:\n  - name: a\n    version: 1\n    image: x\n"
+	     "    source: m\n    run: [a]\n    prestartFifo: /tmp/go\n",
+	     ":7: prestartFifo: must be an absolute path, and needs a "
+	     "run-stage prestart"},
+	    {"languages:\n  - name: a\n    version: 1\n    image: x\n"
+	     "    source: m\n    run: [a]\n    prestart: [b]\n"
 	     "    runPrestart: [c]\n",
 	     ":8: runPrestart: must not be empty, and needs prestartStage: "
 	     "compile"},

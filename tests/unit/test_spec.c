@@ -444,6 +444,31 @@ static void test_pool_prestart_compile(void **state)
 	f->d.kind = "run";
 }
 
+/* prestartFifo: the guest is told where to hand the bootstrap its argv. */
+static void test_pool_prestart_fifo(void **state)
+{
+	struct fixture *f = *state;
+	char *pre[] = {"emacs", "-l", "boot.el", NULL};
+	char *run[] = {"emacs", "--script", "{source}", NULL};
+	const char *const want[] = {
+	    "--prestart-fifo", "/tmp/go", "--prestart", "emacs", "-l",
+	    "boot.el",	       NULL};
+	char **old_run = f->lang.run;
+	json_object *spec;
+
+	f->lang.prestart = pre;
+	f->lang.prestart_fifo = "/tmp/go";
+	f->lang.run = run;
+	f->d.kind = "pool";
+	spec = spec_container(&f->svc, &f->d);
+	assert_tail(get(spec, "Cmd"), want);
+	json_object_put(spec);
+	f->lang.prestart = NULL;
+	f->lang.prestart_fifo = NULL;
+	f->lang.run = old_run;
+	f->d.kind = "run";
+}
+
 /* A runPrestart bootstrap is started beside the compiler server, each of
  * its arguments after --prestart-run, before --prestart. */
 static void test_pool_run_prestart(void **state)
@@ -497,6 +522,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_pool_prestart_compile, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_pool_run_prestart, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_pool_prestart_fifo, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_pool_prestart, setup,
 					    teardown),
