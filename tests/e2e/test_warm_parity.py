@@ -632,7 +632,18 @@ def test_prestart_facts(d, ahead, request, lang):
         doc["run"]["stdout"] = re.sub(r"Rtmp\w{6}", "RtmpXXXXXX", doc["run"]["stdout"])
     # bash's bootstrap serves a job with arguments (these) by exec'ing a
     # fresh bash: nothing differs, not even its argv or environment block.
-    if (in_process(lang) and lang["name"] != "bash") or lang.get("runPrestart"):
+    if in_process(lang) and _key(lang) in FACTS_VIA_SH:
+        # facts.sh prints the interpreter's /proc/PID/cmdline first, an
+        # argument a line and then an empty line: the cold one is the run
+        # argv, the bootstrap's its own.
+        body = _facts_body(lang)
+        want = {"cold": [a.replace("{source}", lang["source"]) for a in lang["run"]] + body["args"],
+                "warm": lang["prestart"]}
+        for name, doc in (("cold", cold), ("warm", warm)):
+            head = "\n".join(want[name]) + "\n\n"
+            assert doc["run"]["stdout"].startswith(head), (name, doc["run"]["stdout"][:400])
+            doc["run"]["stdout"] = doc["run"]["stdout"][len(head):]
+    elif (in_process(lang) and lang["name"] != "bash") or lang.get("runPrestart"):
         # The first line is /proc/self/cmdline: the cold one is the run
         # argv; an interpreter started ahead of its program has its own.
         first, cold["run"]["stdout"] = cold["run"]["stdout"].split("\n", 1)
@@ -1086,6 +1097,37 @@ INPROC["clojure"] = {
     "future": {"code": "(println @(future (+ 1 2)) (deref (agent 5)))\n(shutdown-agents)\n"},
     "other_ns": {"files": [{"name": "app.clj", "content": "(ns app.core)\n(println [(str *ns*) *file* *command-line-args*])\n"}],
                  "args": ["q"]},
+}
+# emacs: what startup.el and the bootstrap leave a script (the command
+# line, the load machinery, the obarray's size, the buffers, the match
+# data), an uncaught error (its backtrace shows command-line-1's argument),
+# arguments that look like options (processed after the script unless it
+# takes them), a second file, stdin, the exit status and a shebang line.
+EL_INTROSPECT = r"""
+(princ (format "%S\n" (list command-line-args command-line-args-left load-file-name load-true-file-name
+  load-in-progress noninteractive invocation-name command-line-processed (length load-history)
+  (car (car load-history)) (length features) (match-data) last-coding-system-used after-load-functions
+  (buffer-list) default-directory (let ((n 0)) (mapatoms (lambda (s) (ignore s) (setq n (1+ n)))) n)
+  load-path (length (backtrace-frames)) (mapcar #'car (mapcar #'cdr (backtrace-frames))))))
+"""
+INPROC["emacs"] = {
+    "introspect": {"code": EL_INTROSPECT, "args": ["a b", "ü"]},
+    "error": {"code": "(princ \"before\\n\")\n(error \"boom %s\" (+ 1 2))\n"},
+    "signal_in_function": {"code": "(defun f (n) (if (= n 0) (car 5) (f (1- n))))\n(f 3)\n"},
+    "option_args": {"code": "(princ (format \"%S\\n\" command-line-args-left))\n",
+                    "args": ["--eval", "(progn (princ \"evaluated\\n\") (kill-emacs 7))", "-x"]},
+    "consumed_args": {"code": "(princ (format \"%S\\n\" (list command-line-args-left (pop command-line-args-left))))\n"
+                              "(setq command-line-args-left nil)\n",
+                      "args": ["--eval", "(kill-emacs 9)"]},
+    "stdin_exit": {"code": "(condition-case nil\n    (while t (princ (upcase (read-from-minibuffer \"\"))) (terpri))\n"
+                           "  (error nil))\n(kill-emacs 4)\n",
+                   "stdin": "line 1\nline ✓ 2\n"},
+    "second_file": {"files": [
+        {"name": "main.el", "content": "(load (expand-file-name \"util\" (file-name-directory load-file-name)) nil t)\n"
+                                       "(princ (format \"%S\\n\" (list (util-where) (length load-history))))\n"},
+        {"name": "util.el", "content": "(defun util-where () (list load-file-name (car (car load-history))))\n"}]},
+    "other_entry": {"files": [{"name": "prog.el", "content": EL_INTROSPECT}], "args": ["z"]},
+    "shebang": {"code": "#!/usr/bin/emacs --script\n(princ (format \"%S\\n\" load-file-name))\n"},
 }
 INPROC_PARAMS = [pytest.param(l, case, id="%s-%s" % (
                      l["name"] if _key(l) == l["name"] else "%s@%s" % (l["name"], l["version"]), case))
