@@ -726,9 +726,3 @@ int cgroup_shim_args(long pid, char *id, size_t idsize, char *address,
 	return argv_flag(buf, n, "id", id, idsize) &&
 	       argv_flag(buf, n, "address", address, addrsize);
 }
-
-int cgroup_container_attached(const char *root, const char *slice,
-			      const char *id)
-{
-	return cgroup_container_shim(root, slice, id) != 0;
-}

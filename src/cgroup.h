@@ -66,13 +66,11 @@ int cgroup_slice_ids(const char *root, const char *slice, char (*ids)[65],
  * engine no longer knows: it kills whatever runs there. */
 int cgroup_remove_container(const char *root, const char *slice, const char *id,
 			    int *killed);
-/* 1 when a process in container id's cgroups under slice is the child of
- * a live containerd shim (a sandbox some engine still runs: maybe another
- * dockerd on the host that shares the slice), else 0. */
-int cgroup_container_attached(const char *root, const char *slice,
-			      const char *id);
-/* The pid of that shim (the first one found), 0 when no process there has
- * one, -1 when id is not a container id or the tree is too deep to judge. */
+/* The pid of a live containerd shim that is the parent of a process in
+ * container id's cgroups under slice (a sandbox some engine still runs:
+ * maybe another dockerd on the host that shares the slice), the first one
+ * found; 0 when no process there has one; -1 when id is not a container
+ * id or the tree is too deep to judge (take it as a shim's). */
 long cgroup_container_shim(const char *root, const char *slice, const char *id);
 /* From live shim pid's command line: the values of its -id and -address
  * flags (the container it serves and its containerd's socket), copied

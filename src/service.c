@@ -337,21 +337,15 @@ static int id_in(char (*ids)[65], int n, const char *id)
 	return 0;
 }
 
-/* Remember the containerd socket our engine's shims were started with,
- * from the shim of container id, which the engine lists. */
-static void learn_shim_address(struct service *s, const char *id)
+/* 1 when shim (a pid from cgroup_container_shim) serves container id by
+ * its -id; its -address (its containerd's socket) is then in addr. */
+static int shim_serves(long shim, const char *id, char *addr, size_t size)
 {
 	char sid[65];
-	char addr[sizeof(s->engine_shim_address)];
-	long shim =
-	    cgroup_container_shim("/sys/fs/cgroup", s->cfg.cgroup_parent, id);
 
-	if (shim > 0 &&
-	    cgroup_shim_args(shim, sid, sizeof(sid), addr, sizeof(addr)) &&
-	    strcmp(sid, id) == 0) {
-		memcpy(s->engine_shim_address, addr, sizeof(addr));
-		log_info("engine shims use containerd at %s", addr);
-	}
+	return shim > 0 &&
+	       cgroup_shim_args(shim, sid, sizeof(sid), addr, size) &&
+	       strcmp(sid, id) == 0;
 }
 
 /* A live shim whose sandbox's container the engine has forgotten (seen
@@ -359,19 +353,14 @@ static void learn_shim_address(struct service *s, const char *id)
  * killed, so that its sandbox can go too, when it is one of our engine's
  * (its -address is our engine's containerd, its -id the container's).
  * Another engine's shim is never touched. 1 when killed. */
-static int kill_forgotten_shim(struct service *s, const char *id)
+static int kill_forgotten_shim(struct service *s, long shim, const char *id)
 {
-	char sid[65];
 	char addr[sizeof(s->engine_shim_address)];
-	long shim =
-	    cgroup_container_shim("/sys/fs/cgroup", s->cfg.cgroup_parent, id);
 
-	if (shim <= 0 || s->engine_shim_address[0] == '\0' ||
-	    !cgroup_shim_args(shim, sid, sizeof(sid), addr, sizeof(addr)) ||
-	    strcmp(sid, id) != 0 || strcmp(addr, s->engine_shim_address) != 0) {
-		return 0;
-	}
-	if (kill((pid_t)shim, SIGKILL) < 0) {
+	if (s->engine_shim_address[0] == '\0' ||
+	    !shim_serves(shim, id, addr, sizeof(addr)) ||
+	    strcmp(addr, s->engine_shim_address) != 0 ||
+	    kill((pid_t)shim, SIGKILL) < 0) {
 		return 0;
 	}
 	log_warn("killed the shim (pid %ld) of gone container %.12s: the "
@@ -402,6 +391,8 @@ int service_reap_cgroups(struct service *s)
 		size_t j;
 		int known = 0;
 		int killed = 0;
+		long shim;
+		char addr[sizeof(s->engine_shim_address)];
 
 		/* Every container, whoever made it: one the engine has
 		 * never heard of (or has forgotten) may be an orphan. */
@@ -415,8 +406,17 @@ int service_reap_cgroups(struct service *s)
 			    strcmp(json_object_get_string(idv), ids[i]) == 0;
 		}
 		if (known) {
-			if (s->engine_shim_address[0] == '\0') {
-				learn_shim_address(s, ids[i]);
+			/* The containerd socket our engine's shims use,
+			 * from a container the engine lists. */
+			if (s->engine_shim_address[0] == '\0' &&
+			    shim_serves(cgroup_container_shim(
+					    "/sys/fs/cgroup",
+					    s->cfg.cgroup_parent, ids[i]),
+					ids[i], addr, sizeof(addr))) {
+				memcpy(s->engine_shim_address, addr,
+				       sizeof(addr));
+				log_info("engine shims use containerd at %s",
+					 addr);
 			}
 			continue;
 		}
@@ -428,9 +428,9 @@ int service_reap_cgroups(struct service *s)
 			memcpy(suspects[nsuspects++], ids[i], 65);
 			continue;
 		}
-		if (cgroup_container_attached("/sys/fs/cgroup",
-					      s->cfg.cgroup_parent, ids[i]) &&
-		    !kill_forgotten_shim(s, ids[i])) {
+		shim = cgroup_container_shim("/sys/fs/cgroup",
+					     s->cfg.cgroup_parent, ids[i]);
+		if (shim != 0 && !kill_forgotten_shim(s, shim, ids[i])) {
 			continue;
 		}
 		if (cgroup_remove_container("/sys/fs/cgroup",
