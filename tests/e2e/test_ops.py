@@ -163,9 +163,21 @@ def retry_after(call):
 
 
 def procs_of(d):
+    """The deployment's isobox.fcgi processes, once each has logged that it
+    is ready: a test that spreads requests over them must not start while
+    one is still starting (lighttpd then sends them all to the other)."""
     pids = d.procs()
     assert len(pids) == PROCS, "expected %d isobox.fcgi processes, found %s" % (PROCS, pids)
-    return pids
+    deadline = time.monotonic() + 20
+    while True:
+        with open(d.fcgi_log, errors="replace") as f:
+            said = f.read()
+        missing = [p for p in pids if "ready: pid %d," % p not in said]
+        if not missing:
+            return pids
+        assert time.monotonic() < deadline, "isobox.fcgi %s not ready after 20 s\n%s" % (
+            missing, dep.tail(d.fcgi_log, 20))
+        time.sleep(0.1)
 
 
 def served_by(d, t0, t1):
