@@ -1173,6 +1173,20 @@ INPROC["emacs"] = {
     "other_entry": {"files": [{"name": "prog.el", "content": EL_INTROSPECT}], "args": ["z"]},
     "shebang": {"code": "#!/usr/bin/emacs --script\n(princ (format \"%S\\n\" load-file-name))\n"},
 }
+# brainfuck: isobox-bf is a Perl script that perl's own bootstrap runs, and
+# a program sees only its stdin and stdout: what it reads and writes, bytes
+# that are not UTF-8, end of input, and isobox-bf's errors and their exit
+# statuses (perl's die: $! or 255).
+INPROC["brainfuck"] = {
+    "echo": {"code": ",[.,]", "stdin": "line 1\nline ✓ 2\n"},
+    "eof": {"code": ",.,.,.", "stdin": "A"},
+    "bytes": {"code": "-[.-]"},
+    "unmatched_close": {"code": "+.\n+]"},
+    "unmatched_open": {"code": "+[.-"},
+    "left_of_first": {"code": "+.\n>\n<<"},
+}
+
+
 INPROC_PARAMS = [pytest.param(l, case, id="%s-%s" % (
                      l["name"] if _key(l) == l["name"] else "%s@%s" % (l["name"], l["version"]), case))
                  for l in CATALOGUE if in_process(l) and _key(l) in INPROC and _twin(l) is None
