@@ -168,16 +168,14 @@ def procs_of(d):
     one is still starting (lighttpd then sends them all to the other)."""
     pids = d.procs()
     assert len(pids) == PROCS, "expected %d isobox.fcgi processes, found %s" % (PROCS, pids)
-    deadline = time.monotonic() + 20
-    while True:
+    def missing():
         with open(d.fcgi_log, errors="replace") as f:
             said = f.read()
-        missing = [p for p in pids if "ready: pid %d," % p not in said]
-        if not missing:
-            return pids
-        assert time.monotonic() < deadline, "isobox.fcgi %s not ready after 20 s\n%s" % (
-            missing, dep.tail(d.fcgi_log, 20))
-        time.sleep(0.1)
+        return [p for p in pids if "ready: pid %d," % p not in said]
+
+    assert dep.wait_for(lambda: not missing(), 20), "isobox.fcgi %s not ready after 20 s\n%s" % (
+        missing(), dep.tail(d.fcgi_log, 20))
+    return pids
 
 
 def served_by(d, t0, t1):

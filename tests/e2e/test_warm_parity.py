@@ -102,12 +102,11 @@ for _l in CATALOGUE:
     FIRST_OF_RUNTIME.setdefault(_runtime(_l), _l)
 
 
-def _twin(lang):
-    """The earlier entry of the same runtime, or None: test_same_result
-    runs every entry (each name is served warm); test_prestart_facts and
+def _first_of_runtime(lang):
+    """No earlier entry is the same runtime: test_same_result runs every
+    entry (each name is served warm); test_prestart_facts and
     test_inprocess run each runtime once."""
-    first = FIRST_OF_RUNTIME[_runtime(lang)]
-    return None if first is lang else first
+    return FIRST_OF_RUNTIME[_runtime(lang)] is lang
 
 
 def _snippets():
@@ -651,7 +650,7 @@ def in_process(lang):
 
 PRESTARTED = [pytest.param(l, id="%s@%s" % (l["name"], l["version"]))
               for l in CATALOGUE if l.get("prestart") and FACTS.get(_key(l), 0) is not None
-              and _twin(l) is None]
+              and _first_of_runtime(l)]
 
 
 def test_every_prestarted_language_has_a_facts_program():
@@ -1189,7 +1188,7 @@ INPROC["brainfuck"] = {
 
 INPROC_PARAMS = [pytest.param(l, case, id="%s-%s" % (
                      l["name"] if _key(l) == l["name"] else "%s@%s" % (l["name"], l["version"]), case))
-                 for l in CATALOGUE if in_process(l) and _key(l) in INPROC and _twin(l) is None
+                 for l in CATALOGUE if in_process(l) and _key(l) in INPROC and _first_of_runtime(l)
                  for case in INPROC[_key(l)]]
 
 
