@@ -45,3 +45,133 @@ test "$(isobox-bf u.bf | od -An -tu1 | tr -d ' ')" = 255
 printf '[' >bad.bf
 if isobox-bf bad.bf 2>/dev/null; then exit 1; fi
 cd / && rm -rf "$t"
+
+# Common Lisp, warm: /usr/lib/sbcl/isobox-warm.core is sbcl's own core saved
+# again with one init hook (the Lisp below), which a warm sandbox's sbcl
+# runs before toplevel-init reads its command line
+# (registry/languages.yaml, lisp's "prestart"). The check: a program run
+# cold and the same program handed to the warm core through the FIFO print
+# the same, heap addresses aside.
+t=$(mktemp -d) && cd "$t"
+cat >warm.lisp <<'LISP'
+;;;; The warm core of lisp (SBCL), saved at image build time by
+;;;; images/misc/setup.sh: sbcl's own core plus one init hook.
+;;;;
+;;;; A warm sandbox starts
+;;;;     sbcl --core /usr/bin/../lib/sbcl/isobox-warm.core --script /dev/null
+;;;; The runtime maps the core and calls *init-hooks* before toplevel-init
+;;;; reads the command line. The hook below touches one byte of every page
+;;;; the core holds (the sandbox maps them now, not while the program
+;;;; runs), then waits in the guest's FIFO (catalogue "prestartFifo") for
+;;;; the run argv from the entry on (FILE ARGS..., each NUL-terminated;
+;;;; job.c), and leaves behind what a cold `sbcl --script FILE ARGS' has at
+;;;; that point: *posix-argv* ("sbcl" "--script" FILE ARGS...), for
+;;;; toplevel-init to process as it would cold; the default core's
+;;;; *core-string* and *core-pathname* (so the contrib directory is the
+;;;; same); no init hook; and the gensym counter the default core starts
+;;;; with. An argument that is not in the locale's encoding (a cold start
+;;;; warns and runs with no argv at all) is served by exec'ing a cold sbcl
+;;;; with the same arguments, bytes as given.
+;;;;
+;;;; Every name here lives in a package that is deleted before the core is
+;;;; saved, so the saved core has the same symbols as the default one.
+
+(cl:make-package "ISOBOX-WARM" :use '("CL"))
+(cl:in-package "ISOBOX-WARM")
+
+(let ((gensyms *gensym-counter*)
+      (core-string sb-impl::*core-string*))
+  (push
+   (lambda ()
+     (setf sb-ext:*init-hooks* nil)
+     (let ((acc 0))
+       (declare (type (unsigned-byte 8) acc))
+       (flet ((touch (start end)
+                (do ((a start (+ a 4096))) ((>= a end))
+                  (setf acc (logxor acc (sb-sys:sap-ref-8 (sb-sys:int-sap a) 0))))))
+         (touch sb-vm:read-only-space-start
+                (sb-sys:sap-int sb-vm:*read-only-space-free-pointer*))
+         (touch sb-vm:fixedobj-space-start
+                (sb-sys:sap-int sb-vm:*fixedobj-space-free-pointer*))
+         (touch sb-vm:text-space-start
+                (sb-sys:sap-int sb-vm:*text-space-free-pointer*))
+         (touch sb-vm:dynamic-space-start
+                (sb-sys:sap-int (sb-kernel:dynamic-space-free-pointer))))
+       (let* ((fifo "/tmp/.isobox-go")
+              (bytes (with-open-file (s fifo :element-type '(unsigned-byte 8))
+                       (let ((v (make-array 4096 :element-type '(unsigned-byte 8)
+                                                 :adjustable t :fill-pointer 0)))
+                         (loop
+                           (let ((start (fill-pointer v)))
+                             (when (= start (array-dimension v 0))
+                               (adjust-array v (* 2 start)))
+                             (setf (fill-pointer v) (array-dimension v 0))
+                             (let ((end (read-sequence v s :start start)))
+                               (setf (fill-pointer v) end)
+                               (when (= end start)
+                                 (return v))))))))
+              (parts '()))
+         (delete-file fifo)
+         (loop with start = 0
+               for i from 0 below (length bytes)
+               when (zerop (aref bytes i))
+                 do (push (subseq bytes start i) parts)
+                    (setf start (1+ i)))
+         (setf parts (nreverse parts))
+         (let* ((cold nil)
+                (args (handler-case
+                          (mapcar (lambda (p)
+                                    (sb-ext:octets-to-string
+                                     p :external-format
+                                     (sb-alien::default-c-string-external-format)))
+                                  parts)
+                        (error () (setf cold t)))))
+           (when cold
+             ;; argv and its strings in foreign memory, then execvp.
+             (let* ((all (list* (map '(vector (unsigned-byte 8)) #'char-code "sbcl")
+                                (map '(vector (unsigned-byte 8)) #'char-code "--script")
+                                parts))
+                    (argv (sb-alien:make-alien sb-alien:unsigned-long (1+ (length all)))))
+               (loop for p in all
+                     for i from 0
+                     do (let ((m (sb-alien:make-alien (sb-alien:unsigned 8) (1+ (length p)))))
+                          (dotimes (j (length p))
+                            (setf (sb-alien:deref m j) (aref p j)))
+                          (setf (sb-alien:deref m (length p)) 0)
+                          (setf (sb-alien:deref argv i)
+                                (sb-sys:sap-int (sb-alien:alien-sap m)))))
+               (setf (sb-alien:deref argv (length all)) 0)
+               (sb-alien:alien-funcall
+                (sb-alien:extern-alien "execvp"
+                                       (function sb-alien:int sb-alien:c-string
+                                                 (* sb-alien:unsigned-long)))
+                "sbcl" argv)
+               (sb-ext:exit :code 127 :abort t)))
+           (setf sb-ext:*posix-argv*
+                 (list* (car sb-ext:*posix-argv*) "--script" args))))
+       (setf sb-impl::*core-string* core-string
+             sb-ext:*core-pathname* (merge-pathnames (sb-ext:native-pathname core-string)))
+       acc))
+   sb-ext:*init-hooks*)
+  (setf *package* (find-package "CL-USER"))
+  (delete-package "ISOBOX-WARM")
+  (setf *gensym-counter* gensyms)
+  (sb-ext:save-lisp-and-die (second (member "--out" sb-ext:*posix-argv* :test #'string=))))
+LISP
+sbcl --noinform --no-sysinit --no-userinit --load warm.lisp --end-toplevel-options \
+	--out /usr/lib/sbcl/isobox-warm.core </dev/null
+cat >t.lisp <<'LISP'
+(print (list sb-ext:*posix-argv* sb-ext:*core-pathname* (sb-int:sbcl-homedir-pathname)
+             *gensym-counter* sb-ext:*init-hooks* (find-package "ISOBOX-WARM")
+             (let ((n 0)) (do-all-symbols (s) (incf n)) n) (read-line)))
+(require :sb-posix)
+(sb-ext:exit :code 3)
+LISP
+cold=$(echo in | sbcl --script t.lisp "a b" ü || echo "status $?")
+mkfifo /tmp/.isobox-go
+warm=$( (echo in | sbcl --core /usr/bin/../lib/sbcl/isobox-warm.core --script /dev/null ||
+	echo "status $?") &
+	printf 't.lisp\0a b\0\303\274\0' >/tmp/.isobox-go
+	wait)
+test -n "$cold" && test "$cold" = "$warm" && test ! -e /tmp/.isobox-go
+cd / && rm -rf "$t"
