@@ -98,26 +98,18 @@ cat >warm.lisp <<'LISP'
          (touch sb-vm:dynamic-space-start
                 (sb-sys:sap-int (sb-kernel:dynamic-space-free-pointer))))
        (let* ((fifo "/tmp/.isobox-go")
-              (bytes (with-open-file (s fifo :element-type '(unsigned-byte 8))
-                       (let ((v (make-array 4096 :element-type '(unsigned-byte 8)
-                                                 :adjustable t :fill-pointer 0)))
-                         (loop
-                           (let ((start (fill-pointer v)))
-                             (when (= start (array-dimension v 0))
-                               (adjust-array v (* 2 start)))
-                             (setf (fill-pointer v) (array-dimension v 0))
-                             (let ((end (read-sequence v s :start start)))
-                               (setf (fill-pointer v) end)
-                               (when (= end start)
-                                 (return v))))))))
-              (parts '()))
+              ;; Each NUL-terminated string of the FIFO, as bytes.
+              (parts (with-open-file (s fifo :element-type '(unsigned-byte 8))
+                       (loop with part = (make-array 64 :element-type '(unsigned-byte 8)
+                                                        :adjustable t :fill-pointer 0)
+                             for b = (read-byte s nil)
+                             while b
+                             if (zerop b)
+                               collect (copy-seq part)
+                               and do (setf (fill-pointer part) 0)
+                             else
+                               do (vector-push-extend b part)))))
          (delete-file fifo)
-         (loop with start = 0
-               for i from 0 below (length bytes)
-               when (zerop (aref bytes i))
-                 do (push (subseq bytes start i) parts)
-                    (setf start (1+ i)))
-         (setf parts (nreverse parts))
          (let* ((cold nil)
                 (args (handler-case
                           (mapcar (lambda (p)
