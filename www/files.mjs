@@ -176,6 +176,7 @@ export function mountFiles(ctx) {
     el.signals.textContent = '';
     status('Running in the session…', '', 'running');
     let done = null;
+    let verdict;
     try {
       for await (const ev of session.exec({ code }, { signal: ctl.signal })) {
         if (ev.event === 'stdout' || ev.event === 'stderr') appendOutput(el.output, ev.data.chunk, ev.event === 'stderr');
@@ -183,7 +184,7 @@ export function mountFiles(ctx) {
         else if (ev.event === 'error') throw Object.assign(new Error(ev.data.message || 'error'), ev.data);
       }
       if (!done || !done.run) {
-        status('The server closed the stream without a result.', 'error', 'failed');
+        verdict = ['The server closed the stream without a result.', 'error', 'failed'];
       } else {
         const r = done.run;
         if (!el.output.textContent) {
@@ -200,21 +201,24 @@ export function mountFiles(ctx) {
         badges.push([`${r.durationMs} ms`, '']);
         el.signals.replaceChildren(...badges.map(([t, c]) => h('li', { class: c }, t)));
         const ok = r.exitCode === 0 && !r.timedOut && !r.oomKilled;
-        status(ok ? `Finished with exit code 0 in ${r.durationMs} ms.`
+        verdict = [ok ? `Finished with exit code 0 in ${r.durationMs} ms.`
           : r.timedOut ? 'Timed out: the step ran past its wall-time limit and was killed.'
             : r.oomKilled ? 'Out of memory: the step went over the session’s memory limit.'
               : `Exited with code ${r.exitCode}.`, ok ? 'ok' : 'error',
-        ok ? 'ok' : r.timedOut ? 'timeout' : r.oomKilled ? 'oom' : 'exit');
+        ok ? 'ok' : r.timedOut ? 'timeout' : r.oomKilled ? 'oom' : 'exit'];
       }
     } catch (err) {
-      status(errorSentence(err), err.code === 'aborted' ? 'warn' : 'error', 'failed');
+      verdict = [errorSentence(err), err.code === 'aborted' ? 'warn' : 'error', 'failed'];
     } finally {
       running = null;
       el.run.disabled = false;
       el.stop.disabled = true;
     }
-    // What the step wrote shows in the tree.
+    // What the step wrote shows in the tree before the verdict does: the
+    // reload replaces the tree's rows, and a Delete armed on a row that is
+    // about to be replaced would be lost.
     await loadTree().catch(() => {});
+    status(...verdict);
     await refreshInfo().catch(() => {});
   }
 
