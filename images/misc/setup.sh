@@ -167,3 +167,71 @@ warm=$( (echo in | sbcl --core /usr/bin/../lib/sbcl/isobox-warm.core --script /d
 	wait)
 test -n "$cold" && test "$cold" = "$warm" && test ! -e /tmp/.isobox-go
 cd / && rm -rf "$t"
+
+# Forth, warm: isobox-warm.fi (beside gforth.fi) is Gforth's own image saved
+# again (gforthmi: relocatable) with one more 'cold hook, which a warm
+# sandbox's gforth runs before it interprets its command line
+# (registry/languages.yaml, forth's "prestart"). The hook is :noname (no
+# word is added) and defined by -e (no file joins the included files); it
+# waits in the guest's FIFO (catalogue "prestartFifo") for the run argv from
+# the entry on (FILE ARGS..., each NUL-terminated; job.c), removes the FIFO,
+# makes that argv the image's (argv, argc; argv[0] the engine's), puts back
+# the 'cold it replaced, and runs it: the 'cold hooks of Gforth's own
+# files (search order, hashes, history, blocks, libcc paths) run at the job,
+# then "cold" interprets FILE ARGS as from a cold start. The hook and the
+# saved copy of the included-files list take dictionary space, so the image
+# is saved with that much more dictionary (-m): a program's "unused" is the
+# cold one. The check: the same program cold and through the FIFO prints
+# the same (its search order and backtrace addresses differ from one cold
+# start to the next, and are not printed).
+t=$(mktemp -d) && cd "$t"
+g=/usr/lib/x86_64-linux-gnu/gforth/0.7.3
+cat >hook.fs <<'FORTH'
+lastcfa @ last @
+:noname
+  s" /tmp/.isobox-go" r/o open-file throw
+  65536 dup allocate throw 0 0 0 { fd cap buf len n w }
+  begin
+    len cap = if buf cap 2* dup to cap resize throw to buf then
+    buf len + cap len - fd read-file throw dup to n
+  while len n + to len repeat
+  fd close-file throw
+  s" /tmp/.isobox-go" delete-file throw
+  0 len 0 ?do buf i + c@ 0= - loop to n
+  n 2 + cells allocate throw to w
+  argv @ @ w !
+  buf n 0 ?do dup w i 1+ cells + ! cstring>sstring + 1+ loop drop
+  0 w n 1+ cells + !
+  w argv ! n 1+ argc !
+  [ ' 'cold defer@ ] literal dup is 'cold execute ;
+is 'cold
+last ! lastcfa !
+FORTH
+# warm FI PAYLOAD: run gforth -i FI with PAYLOAD in the FIFO, stdin "in".
+warm() {
+	mkfifo /tmp/.isobox-go
+	(echo in | gforth -i "$1" || echo "status $?") &
+	printf "$2" >/tmp/.isobox-go
+	wait
+}
+# $1 extra gforthmi options
+save() {
+	GFORTHD="$g/gforth-ditc" gforthmi "$g/isobox-warm.fi" $1 -i "$g/gforth.fi" \
+		-e "$(cat hook.fs)" >/dev/null 2>&1
+}
+save ""
+printf 'unused . bye\n' >u.fs
+extra=$(($(gforth u.fs) - $(warm "$g/isobox-warm.fi" 'u.fs\0')))
+save "-m $((8 * 1024 * 1024 + extra))b"
+cat >t.fs <<'FORTH'
+unused . depth . argc @ . 0 arg type cr
+: args argc @ 1 ?do i arg type ." |" loop cr ; args
+latest name>string type space get-order . 2drop drop .included cr
+next-arg type cr pad 80 stdin read-line throw . dup . pad swap type cr
+script? . s" HOME" getenv type cr
+3 (bye)
+FORTH
+cold=$(echo in | gforth t.fs "a b" "$(printf '\303\274')" -e bye || echo "status $?")
+w=$(warm "$g/isobox-warm.fi" 't.fs\0a b\0\303\274\0-e\0bye\0')
+test -n "$cold" && test "$cold" = "$w" && test ! -e /tmp/.isobox-go
+cd / && rm -rf "$t"

@@ -21,8 +21,9 @@ pool_languages "", pool_max 1):
       capabilities and parent (/proc/self/status), cwd, open fds, the
       contents of /box and /tmp, and stdin. Warm (prestarted) and cold must
       print the same. Not compared: its start time and CPU time so far;
-      for a bootstrap that waits in-process (python, pypy, node, coffee,
-      ruby, php, perl, elixir, groovy, clojure: not the guest's --warm-exec) its /proc/self/cmdline, the
+      for a bootstrap that waits in-process (not the guest's --warm-exec:
+      python, pypy, node, ruby, php, perl, elixir, groovy, clojure, emacs,
+      lisp, forth...) its /proc/self/cmdline, the
       one line that shows how the interpreter was started (checked cold
       only).
   test_inprocess[LANG-CASE]  for those in-process bootstraps, what a
@@ -180,6 +181,11 @@ def comparable(doc):
                     out[st][k] = re.sub(r"/tmp/clojure-\d+\.edn", "/tmp/clojure-N.edn", out[st][k])
                     if doc.get("language") == "lisp":
                         out[st][k] = re.sub(r"\{[0-9A-F]{8,16}\}", "{ADDRESS}", out[st][k])
+                    # Gforth's backtrace prints return addresses: its
+                    # dictionary is mapped where the kernel chooses, at
+                    # another address on every start, cold or warm.
+                    if doc.get("language") == "forth":
+                        out[st][k] = re.sub(r"\$[0-9A-F]{9,16}\b", "$ADDRESS", out[st][k])
     return out
 
 
@@ -568,8 +574,8 @@ FACTS["dash"] = FACTS["bash"].replace(" ${BASH_EXECUTION_STRING-unset} $PPID $SH
 FACTS["coffeescript"] = None  # the javascript program is not coffee: same
 # runtime (node) and bootstrap as javascript, covered by test_same_result
 
-# The languages whose warm sandbox execs their interpreter from the guest
-# (--warm-exec) and that cannot read /proc themselves with ease: the
+# The languages that cannot read /proc themselves with ease (most of
+# them warm by the guest's --warm-exec; emacs, lisp and forth in-process): the
 # program runs facts.sh, which prints the same facts of its nearest
 # ancestor that is not a shell (the interpreter; system() may put an
 # "sh -c" between), then copies stdin. Its own rlimits are the
@@ -1214,6 +1220,45 @@ INPROC["lisp"] = {
                                          "(defun crash () (car 5))\n"}]},
     "shebang": {"code": "#!/usr/bin/sbcl --script\n(print sb-ext:*posix-argv*)\n", "args": ["x"]},
     "contrib": {"code": "(require :sb-posix)\n(print (list (sb-posix:getenv \"HOME\") *modules*))\n"},
+}
+# forth: what Gforth's cold start leaves a program (dictionary space left,
+# stacks, base, argv and argc, the last word, the search order's depth,
+# script?, warnings, the included files, the search path) and how its
+# command line goes on after the program: the arguments it did not take
+# are options or files again (-e), and without "bye" the text interpreter
+# reads stdin (its banner first). Errors with their backtraces (addresses
+# masked: comparable()), abort", a second file (include, require, an error
+# in it), stdin and (bye) with a status, output not ended by a newline.
+FORTH_INTROSPECT = r"""
+unused . depth . fdepth . base @ . argc @ . 0 arg type cr
+: args ( -- ) argc @ 1 ?do i arg type ." |" loop cr ; args
+latest name>string type space get-order . 2drop drop script? . warnings @ . cr
+sourcefilename type space sourceline# . cr
+s" HOME" getenv type space s" LANG" getenv type space s" GFORTHPATH" getenv type cr
+.included cr
+fpath .path cr
+'cold ." cold again" space ' process-args defer@ ' (process-args) = . cr
+next-arg type ." ," next-arg type cr
+"""
+INPROC["forth"] = {
+    "introspect": {"code": FORTH_INTROSPECT + "bye\n", "args": ["a b", "ü", "", "-x"]},
+    "args_go_on": {"code": FORTH_INTROSPECT, "args": ["a b", "ü", "-e", "7 . cr bye"]},
+    "no_bye": {"code": ".( main ) cr\n", "stdin": "2 3 + . cr\nbye\n"},
+    "no_bye_eof": {"code": ".( main )\n"},
+    "uncaught": {"code": ": f ( n -- ) dup 0= if -13 throw then 1- recurse ;\n"
+                         ".\" before\" cr\n3 f\n.\" after\" cr bye\n"},
+    "undefined": {"code": "1 2 +\n.\" unflushed\"\nnope\n"},
+    "abort": {"code": ": g ( -- ) true abort\" boom\" ;\n: h g ;\n.\" x\"\nh\n"},
+    "underflow": {"code": ": g ( -- ) abort\" boom\" ;\n: h g ;\nh\n"},
+    "exit_stdin": {"code": "create buf 100 allot\n"
+                           ": line ( -- ) buf 100 stdin read-line throw drop buf swap type cr ;\n"
+                           "line line .\" no newline\" 7 (bye)\n",
+                   "stdin": "line 1\nline ✓ 2\n"},
+    "second_file": {"files": [
+        {"name": "main.fs", "content": "include util.fs\nrequire util.fs\n21 twice . cr\n"
+                                       ".included cr\ncrash\n"},
+        {"name": "util.fs", "content": ": twice ( n -- 2n ) 2* ;\n.( util ) sourcefilename type cr\n"
+                                       ": crash ( -- ) 0 @ ;\n"}]},
 }
 # brainfuck: isobox-bf is a Perl script that perl's own bootstrap runs, and
 # a program sees only its stdin and stdout: what it reads and writes, bytes
