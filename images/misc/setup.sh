@@ -46,6 +46,19 @@ printf '[' >bad.bf
 if isobox-bf bad.bf 2>/dev/null; then exit 1; fi
 cd / && rm -rf "$t"
 
+# through_fifo PAYLOAD CMD...: run CMD, a warm bootstrap waiting in the
+# guest's FIFO, with stdin "in" and PAYLOAD (a printf format) written to the
+# FIFO, as the guest hands it a job; prints what CMD printed, then
+# "status N" if it failed. The warm checks below compare it with a cold run.
+through_fifo() {
+	p=$1
+	shift
+	mkfifo /tmp/.isobox-go
+	(echo in | "$@" || echo "status $?") &
+	printf "$p" >/tmp/.isobox-go
+	wait
+}
+
 # Common Lisp, warm: /usr/lib/sbcl/isobox-warm.core is sbcl's own core saved
 # again with one init hook (the Lisp below), which a warm sandbox's sbcl
 # runs before toplevel-init reads its command line
@@ -160,11 +173,8 @@ cat >t.lisp <<'LISP'
 (sb-ext:exit :code 3)
 LISP
 cold=$(echo in | sbcl --script t.lisp "a b" ü || echo "status $?")
-mkfifo /tmp/.isobox-go
-warm=$( (echo in | sbcl --core /usr/bin/../lib/sbcl/isobox-warm.core --script /dev/null ||
-	echo "status $?") &
-	printf 't.lisp\0a b\0\303\274\0' >/tmp/.isobox-go
-	wait)
+warm=$(through_fifo 't.lisp\0a b\0\303\274\0' \
+	sbcl --core /usr/bin/../lib/sbcl/isobox-warm.core --script /dev/null)
 test -n "$cold" && test "$cold" = "$warm" && test ! -e /tmp/.isobox-go
 cd / && rm -rf "$t"
 
@@ -207,13 +217,6 @@ lastcfa @ last @
 is 'cold
 last ! lastcfa !
 FORTH
-# warm FI PAYLOAD: run gforth -i FI with PAYLOAD in the FIFO, stdin "in".
-warm() {
-	mkfifo /tmp/.isobox-go
-	(echo in | gforth -i "$1" || echo "status $?") &
-	printf "$2" >/tmp/.isobox-go
-	wait
-}
 # $1 extra gforthmi options
 save() {
 	GFORTHD="$g/gforth-ditc" gforthmi "$g/isobox-warm.fi" $1 -i "$g/gforth.fi" \
@@ -221,7 +224,7 @@ save() {
 }
 save ""
 printf 'unused . bye\n' >u.fs
-extra=$(($(gforth u.fs) - $(warm "$g/isobox-warm.fi" 'u.fs\0')))
+extra=$(($(gforth u.fs) - $(through_fifo 'u.fs\0' gforth -i "$g/isobox-warm.fi")))
 save "-m $((8 * 1024 * 1024 + extra))b"
 cat >t.fs <<'FORTH'
 unused . depth . argc @ . 0 arg type cr
@@ -232,6 +235,6 @@ script? . s" HOME" getenv type cr
 3 (bye)
 FORTH
 cold=$(echo in | gforth t.fs "a b" "$(printf '\303\274')" -e bye || echo "status $?")
-w=$(warm "$g/isobox-warm.fi" 't.fs\0a b\0\303\274\0-e\0bye\0')
+w=$(through_fifo 't.fs\0a b\0\303\274\0-e\0bye\0' gforth -i "$g/isobox-warm.fi")
 test -n "$cold" && test "$cold" = "$w" && test ! -e /tmp/.isobox-go
 cd / && rm -rf "$t"

@@ -172,21 +172,24 @@ def comparable(doc):
                                   "timedOut", "oomKilled", "truncated")}
         if s is not None:
             # clojure.main names its error report at random, cold or warm.
-            # SBCL prints an object's address in braces: a cold start lays
-            # its heap out the same way each time, the warm core (which
-            # holds the init hook) a page further on, and a stack object's
-            # differs from run to run anyway.
+            mask = ADDRESSES.get(doc.get("language"))
             for k in ("stdout", "stderr"):
                 if isinstance(out[st][k], str):
                     out[st][k] = re.sub(r"/tmp/clojure-\d+\.edn", "/tmp/clojure-N.edn", out[st][k])
-                    if doc.get("language") == "lisp":
-                        out[st][k] = re.sub(r"\{[0-9A-F]{8,16}\}", "{ADDRESS}", out[st][k])
-                    # Gforth's backtrace prints return addresses: its
-                    # dictionary is mapped where the kernel chooses, at
-                    # another address on every start, cold or warm.
-                    if doc.get("language") == "forth":
-                        out[st][k] = re.sub(r"\$[0-9A-F]{9,16}\b", "$ADDRESS", out[st][k])
+                    if mask:
+                        out[st][k] = re.sub(mask[0], mask[1], out[st][k])
     return out
+
+
+# The addresses a language prints that differ between two starts, masked
+# for that language only (elsewhere such a difference would be real):
+# SBCL prints an object's address in braces (a cold start lays its heap
+# out the same way each time, the warm core, which holds the init hook, a
+# page further on, and a stack object's differs from run to run anyway);
+# Gforth's backtrace prints return addresses (its dictionary is mapped
+# where the kernel chooses, at another address on every start).
+ADDRESSES = {"lisp": (r"\{[0-9A-F]{8,16}\}", "{ADDRESS}"),
+             "forth": (r"\$[0-9A-F]{9,16}\b", "$ADDRESS")}
 
 
 PARAMS = [pytest.param(l, id="%s@%s" % (l["name"], l["version"])) for l in CATALOGUE]
