@@ -1246,7 +1246,11 @@ void pool_drain_own(struct service *svc)
 			mine = 1; /* never recorded: a stray */
 		}
 		if (mine && store_txn_commit(&t) == 0) {
-			docker_container_remove(&svc->docker, id, &e);
+			if (docker_container_remove(&svc->docker, id, &e) < 0) {
+				log_warn("pool: removing %.12s at shutdown "
+					 "failed: %s",
+					 id, e.msg);
+			}
 			n++;
 		}
 		store_txn_abort(&t);

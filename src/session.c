@@ -443,11 +443,22 @@ static int hold_fn(struct store_txn *t, void *p)
 	return rc < 0 ? store_fail(h->err, rc) : 0;
 }
 
+/* How long a step, file operation or delete waits for a lifecycle hold
+ * (the sandbox starting after create or fork) before answering busy: as
+ * long as that start may take, an admission wait and the engine's create
+ * and start. The waiter would have spent as long starting it itself; a
+ * shorter wait answered 409 to a client that did nothing wrong. */
+static int64_t lifecycle_wait_ms(const struct service *svc)
+{
+	return svc->cfg.queue_timeout_ms + 2 * (int64_t)svc->docker.timeout_ms +
+	       5000;
+}
+
 static int hold(struct service *svc, const struct tenant *t, const char *id,
 		const char *tok, uint32_t job, struct session *out,
 		struct isobox_err *err)
 {
-	int64_t deadline = now_ms() + svc->cfg.queue_timeout_ms;
+	int64_t deadline = now_ms() + lifecycle_wait_ms(svc);
 
 	if (!session_id_ok(id)) {
 		return not_found(err);
@@ -464,9 +475,14 @@ static int hold(struct service *svc, const struct tenant *t, const char *id,
 			return store_fail(err, rc);
 		}
 		/* A lifecycle hold (the sandbox starting after create) is
-		 * short: wait for it rather than answer busy. */
-		if (!h.wait || now_ms() >= deadline) {
+		 * bounded: wait for it rather than answer busy. */
+		if (!h.wait) {
 			return -1;
+		}
+		if (now_ms() >= deadline) {
+			return err_set(err, 409, "session_busy",
+				       "the session's sandbox is still "
+				       "starting; retry shortly");
 		}
 		usleep(20000);
 	}
@@ -1244,7 +1260,7 @@ int session_delete(struct service *svc, const struct tenant *t, const char *id,
 {
 	struct session s;
 	struct delete_ctx c = {svc, t, id, tok, &s, err, 0};
-	int64_t deadline = now_ms() + svc->cfg.queue_timeout_ms;
+	int64_t deadline = now_ms() + lifecycle_wait_ms(svc);
 	int rc;
 
 	if (!session_id_ok(id)) {

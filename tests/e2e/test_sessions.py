@@ -431,6 +431,38 @@ def test_tenants_counts_and_caps(tmp_root):
 
 
 @needs_btrfs
+def test_first_call_waits_for_the_starting_sandbox(tmp_root):
+    """Create answers before the session's sandbox starts (a thread of the
+    process starts it, a lifecycle hold). A first upload, step or delete
+    that comes while it starts waits for it, however short queue_timeout_ms
+    is: the start (admission, the engine's create and start) is bounded by
+    the engine's timeouts, not by the slot queue's. Stop 31's CI had a soak
+    client get 409 session_busy on its first call, with the slot queue's
+    10 s, on a loaded machine; here queue_timeout_ms is 50 ms, which any
+    gVisor start outlasts."""
+    with sc.btrfs_store(tmp_root, "2G") as store:
+        cfg = {"queue_timeout_ms": 50}
+        with sc.deployment(tmp_root, store, cfg, name="life") as d:
+            for i in range(3):
+                s = sc.new_session(d.url)
+                try:
+                    if i == 0:
+                        r = s.put("first.txt", b"first call")
+                        assert r.status_code == 200, r.text
+                        out = s.run("print(open('first.txt').read())")
+                        assert out["run"]["stdout"] == "first call\n", out
+                    elif i == 1:
+                        out = s.run("print(6 * 7)")
+                        assert out["run"]["stdout"] == "42\n", out
+                        assert out["sandboxRestarted"] is False, out
+                finally:
+                    r = s.delete()
+                    assert r.status_code == 204, r.text
+                assert dep.wait_for(lambda: not sc.session_containers(s.id), 20), s.id
+        assert not subvolumes(store)
+
+
+@needs_btrfs
 def test_idle_stop_expiry_and_host_path(tmp_root):
     with sc.btrfs_store(tmp_root, "2G") as store:
         cfg = {"session_idle_stop_ms": 2000}
@@ -508,9 +540,16 @@ def test_service_restart_and_kill9(tmp_root):
             deadline = time.monotonic() + 30
             while True:
                 r = s.exec("print(open('a.txt').read())")
-                if r.status_code != 409 and r.status_code != 503 or time.monotonic() > deadline:
+                # 409/503 from the service while it takes over; a 5xx page
+                # of lighttpd's own (not JSON: no isobox.fcgi answered)
+                # while it respawns them (seen once, a 500, in a local run).
+                web = r.status_code >= 500 and not r.headers.get(
+                    "Content-Type", "").startswith("application/json")
+                if r.status_code not in (409, 503) and not web or time.monotonic() > deadline:
                     break
                 time.sleep(0.5)
+            if r.status_code != 200:
+                d2.dump()
             assert r.status_code == 200, r.text
             assert r.json()["run"]["stdout"] == "before\n"
             assert s.delete().status_code == 204

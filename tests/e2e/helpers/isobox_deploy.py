@@ -500,6 +500,18 @@ class Deployment:
             self.dump()
         self.stop()
         left = wait_containers_gone(self.fcgi_pids, 10)
+        # A container whose removal was asked for and that the engine
+        # could not finish (its rootfs busy: "Removal In Progress", then
+        # "Dead") is the engine's residue, not one the service forgot:
+        # Stop 31's CI saw one on a private dockerd just restarted under
+        # load (dockerd: "unlinkat .../merged: device or resource busy").
+        # It is reported, removed if it can be, and not counted.
+        engine = [c for c in left if c[2].startswith(("Removal In Progress", "Dead"))]
+        if engine:
+            print("engine could not finish removing (not a service leak): %s" % engine)
+            for cid, _, _ in engine:
+                docker("rm", "-f", cid, timeout=30)
+        left = [c for c in left if c not in engine]
         if left:
             for cid, _, _ in left:
                 docker("rm", "-f", cid, timeout=30)
