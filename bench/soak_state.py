@@ -22,7 +22,7 @@ exited. Summary on stdout (--json FILE writes it too); exit 1 on any
 violation, 2 on a set-up error.
 
   bench/soak_state.py                     # the full size: 2000 ops, 8 at a time
-  bench/soak_state.py --count 300         # the bounded size tests/security runs
+  bench/soak_state.py --count 160         # the bounded size tests/security runs
 
 Needs root, btrfs-progs, docker, python3-requests; only 127.0.0.1.
 """

@@ -9,7 +9,7 @@ Full size (>= 2000 operations, one command):
 
     bench/soak_state.py --count 2000 --concurrency 8
 
-Environment: ISOBOX_SOAK_STATE_COUNT (default 300).
+Environment: ISOBOX_SOAK_STATE_COUNT (default 160).
 """
 import json
 import os
@@ -24,7 +24,7 @@ import session_client as sc  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SOAK = os.path.join(REPO, "bench", "soak_state.py")
-COUNT = int(os.environ.get("ISOBOX_SOAK_STATE_COUNT", "300"))
+COUNT = int(os.environ.get("ISOBOX_SOAK_STATE_COUNT", "160"))
 BOUND_S = 420
 
 
