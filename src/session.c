@@ -454,6 +454,13 @@ static int64_t lifecycle_wait_ms(const struct service *svc)
 	       5000;
 }
 
+static int still_starting(struct isobox_err *err)
+{
+	return err_set(err, 409, "session_busy",
+		       "the session's sandbox is still starting; retry "
+		       "shortly");
+}
+
 static int hold(struct service *svc, const struct tenant *t, const char *id,
 		const char *tok, uint32_t job, struct session *out,
 		struct isobox_err *err)
@@ -480,9 +487,7 @@ static int hold(struct service *svc, const struct tenant *t, const char *id,
 			return -1;
 		}
 		if (now_ms() >= deadline) {
-			return err_set(err, 409, "session_busy",
-				       "the session's sandbox is still "
-				       "starting; retry shortly");
+			return still_starting(err);
 		}
 		usleep(20000);
 	}
@@ -1273,9 +1278,7 @@ int session_delete(struct service *svc, const struct tenant *t, const char *id,
 			break;
 		}
 		if (now_ms() >= deadline) {
-			return err_set(err, 409, "session_busy",
-				       "the session's sandbox is starting; "
-				       "retry shortly");
+			return still_starting(err);
 		}
 		usleep(20000);
 	}

@@ -506,19 +506,16 @@ class Deployment:
         # Stop 31's CI saw one on a private dockerd just restarted under
         # load (dockerd: "unlinkat .../merged: device or resource busy").
         # It is reported, removed if it can be, and not counted.
+        for cid, _, _ in left:
+            docker("rm", "-f", cid, timeout=30)
         engine = [c for c in left if c[2].startswith(("Removal In Progress", "Dead"))]
         if engine:
             print("engine could not finish removing (not a service leak): %s" % engine)
-            for cid, _, _ in engine:
-                docker("rm", "-f", cid, timeout=30)
         left = [c for c in left if c not in engine]
-        if left:
-            for cid, _, _ in left:
-                docker("rm", "-f", cid, timeout=30)
-            if et is None:
-                raise AssertionError(
-                    "sandboxes of isobox.fcgi %s left after it stopped "
-                    "(removed now): %s" % (sorted(self.fcgi_pids), left))
+        if left and et is None:
+            raise AssertionError(
+                "sandboxes of isobox.fcgi %s left after it stopped "
+                "(removed now): %s" % (sorted(self.fcgi_pids), left))
         return False
 
     # -- inspection
