@@ -1840,13 +1840,21 @@ static void guest_warm_run(char **warm)
 	close(done[0]);
 	if (m > 0) {
 		/* Whatever of it is left (all of it, when the job came
-		 * first; else what it left running), and then its files. */
+		 * first; else what it left running), and then its files.
+		 * The group is killed again while it lives: a child that a
+		 * fork was making as the first kill came may have missed it
+		 * (gVisor: stop 32's CI saw a warm-up Rscript outlive it and,
+		 * its TMPDIR removed, make its session directory in /tmp,
+		 * where the program listed it). */
 		long long end = guest_now_ms() + GUEST_WARM_GONE_MS;
 
-		kill(-m, SIGKILL);
-		while (guest_group_alive(m) && guest_now_ms() < end) {
+		for (;;) {
 			struct timespec ts = {0, 2 * 1000 * 1000};
 
+			kill(-m, SIGKILL);
+			if (!guest_group_alive(m) || guest_now_ms() >= end) {
+				break;
+			}
 			nanosleep(&ts, NULL);
 		}
 	}

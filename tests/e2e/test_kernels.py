@@ -412,10 +412,11 @@ def _deployment_id(d):
     return hashlib.sha256(("%s:%s" % (socket.gethostname(), run_dir)).encode()).hexdigest()[:16]
 
 
-def _pool_entries(d=None):
+def _pool_entries(d=None, every=False):
     """session id -> container of the warm kernel sandboxes (of deployment
-    d only, when given: the main deployment's pool refills on its own)."""
-    f = ["--filter", "label=isobox.kind=kernelpool"]
+    d only, when given: the main deployment's pool refills on its own);
+    every: those not running too."""
+    f = ["--filter", "label=isobox.kind=kernelpool"] + (["-a"] if every else [])
     if d is not None:
         f += ["--filter", "label=isobox.deployment=" + _deployment_id(d)]
     r = dep.docker("ps", "--no-trunc", *f,
@@ -449,10 +450,13 @@ def test_kernel_pool_adopt_refill_and_drain(tmp_path):
             assert dep.wait_for(lambda: s.id not in _pool_entries(d), 20)
         finally:
             d.stop()
-        # a stopped service leaves no warm sandbox nor its workspace
-        assert dep.wait_for(lambda: not (set(_pool_entries(d))), 30), _pool_entries(d)
+        # a stopped service leaves no warm sandbox (in any state) nor its
+        # workspace
+        why = lambda: (d.killed, [m for m in d.messages() if m != "access"][-30:])  # noqa: E731
+        assert dep.wait_for(lambda: not (set(_pool_entries(d, every=True))), 30), \
+            (_pool_entries(d, every=True), why())
         assert dep.wait_for(lambda: not os.listdir(os.path.join(store, "sessions")), 30), \
-            os.listdir(os.path.join(store, "sessions"))
+            (os.listdir(os.path.join(store, "sessions")), why())
 
 
 @needs_btrfs

@@ -274,6 +274,38 @@ def test_warm_exec_job_does_not_wait_for_warm_up(tmp_root):
         assert ".isobox-warm" not in warm["run"]["stdout"], warm
 
 
+# A warm-up that forks all the time: each loop starts a sleep and kills it.
+FORKING_WARM_UP = 'while :; do sleep 60 & kill $!; wait; done'
+
+
+def test_warm_exec_kills_a_forking_warm_up(tmp_root):
+    """A warm-up that is forking when the job comes is all gone before the
+    program starts: a child that the fork was making as the guest killed
+    the warm-up's process group could miss that kill (stop 32's CI saw a
+    warm-up Rscript outlive it), so the guest kills the group again until
+    none of it lives. Here every warm run's program counts the sleeps it
+    can see: a survivor would be a sleep of the warm-up."""
+    d = pool_deployment(tmp_root, pool_size=1, pool_languages="dash")
+    path = os.path.join(tmp_root, "catalogue", "languages.yaml")
+    with open(path) as f:
+        cat = yaml.safe_load(f)
+    (dash,) = [l for l in cat["languages"] if l["name"] == "dash"]
+    dash["prestart"] = ["/.isobox/guest", "--warm-exec", "dash", "dash", "-c", FORKING_WARM_UP]
+    with open(path, "w") as f:
+        yaml.safe_dump(cat, f, sort_keys=False, allow_unicode=True)
+    with d:
+        counts = []
+        for i in range(10):
+            wait_ready(d, 1, 60)
+            time.sleep(0.5)  # the warm-up forks by now
+            warm, wacc = run(d, {"language": "dash", "code": SEES})
+            assert wacc.get("warm") is True and wacc.get("prestarted") is True, wacc
+            assert warm["run"]["exitCode"] == 0, warm
+            counts.append(warm["run"]["stdout"].rsplit("\n", 2)[-2])
+            assert ".isobox-warm" not in warm["run"]["stdout"], warm
+        assert counts == ["0"] * 10, counts
+
+
 def test_other_version_warms_by_demand(tmp_root):
     """python has a second version (PyPy 3.9) under the same name:
     pool_languages keeps only the default (the first listed, what a request

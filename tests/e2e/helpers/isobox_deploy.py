@@ -380,6 +380,7 @@ class Deployment:
         self.socket = os.path.join(self.tmp, "fcgi.sock")
         self.fcgi_log = os.path.join(self.tmp, "isobox-fcgi.log")
         self.lighttpd_log = os.path.join(self.tmp, "lighttpd-error.log")
+        self.stderr_log = os.path.join(self.tmp, "lighttpd-stderr.log")
         self.access_log = os.path.join(self.tmp, "access.log")
         overrides = {
             "registry": catalogue,
@@ -402,6 +403,7 @@ class Deployment:
         self.fcgi = None
         self.httpd = None
         self.fcgi_pids = set()
+        self.killed = []
         self._fcgi_logf = None
 
     # -- start / stop
@@ -449,9 +451,11 @@ class Deployment:
                              text=True, timeout=30, env=self.env)
         assert chk.returncode == 0, "lighttpd rejects %s: %s%s" % (
             conf, chk.stdout, chk.stderr)
-        self.httpd = subprocess.Popen(
-            [binary, "-D", "-f", conf], stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=self.env)
+        # The processes lighttpd spawns (bin-path) log to its stderr.
+        with open(self.stderr_log, "ab") as errf:
+            self.httpd = subprocess.Popen(
+                [binary, "-D", "-f", conf], stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL, stderr=errf, env=self.env)
         deadline = time.monotonic() + 20
         while True:
             if self.httpd.poll() is not None:
@@ -483,9 +487,11 @@ class Deployment:
             stop_proc(self.httpd)
         if self.mode == "bin-path":
             # lighttpd stops the processes it spawned; make sure of it.
+            # Those that needed SIGKILL are noted (a test that expects a
+            # graceful stop's clean-up can tell).
             for p in kids:
-                if alive(p):
-                    stop_pid(p, signal.SIGTERM, 15)
+                if alive(p) and not stop_pid(p, signal.SIGTERM, 15):
+                    self.killed.append(p)
         if self.fcgi is not None:
             stop_proc(self.fcgi)
         if self._fcgi_logf is not None:
@@ -521,15 +527,14 @@ class Deployment:
     # -- inspection
 
     def log_path(self):
-        return self.fcgi_log if self.mode == "socket" else self.lighttpd_log
+        return self.fcgi_log if self.mode == "socket" else self.stderr_log
 
     def messages(self):
         return log_messages(self.log_path())
 
     def dump(self):
         print("--- %s: isobox.fcgi log ---\n%s" % (self.tmp, tail(self.log_path())))
-        if self.mode == "socket":
-            print("--- lighttpd error log ---\n%s" % tail(self.lighttpd_log, 20))
+        print("--- lighttpd error log ---\n%s" % tail(self.lighttpd_log, 20))
 
     def get(self, path, **kw):
         kw.setdefault("timeout", 30)
