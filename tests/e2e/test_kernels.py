@@ -449,7 +449,11 @@ def test_kernel_pool_adopt_refill_and_drain(tmp_path):
             assert s.delete().status_code == 204
             assert dep.wait_for(lambda: s.id not in _pool_entries(d), 20)
         finally:
-            d.stop()
+            # A graceful stop drains: each warm sandbox's removal (the
+            # engine's, up to its 30 s timeout under load) and then its
+            # workspace. The helper's default 15 s before SIGKILL could cut
+            # a slow drain short; d.killed tells if even this did.
+            d.stop(timeout=90)
         # a stopped service leaves no warm sandbox (in any state) nor its
         # workspace
         why = lambda: (d.killed, [m for m in d.messages() if m != "access"][-30:])  # noqa: E731

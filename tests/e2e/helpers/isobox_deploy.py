@@ -480,8 +480,9 @@ class Deployment:
         self.fcgi_pids.update(pids)
         return pids
 
-    def stop(self):
-        """Stop lighttpd and every isobox.fcgi of this deployment (by pid)."""
+    def stop(self, timeout=15):
+        """Stop lighttpd and every isobox.fcgi of this deployment (by pid);
+        SIGKILL for one still there timeout seconds after its SIGTERM."""
         kids = self.procs()
         if self.httpd is not None:
             stop_proc(self.httpd)
@@ -490,7 +491,7 @@ class Deployment:
             # Those that needed SIGKILL are noted (a test that expects a
             # graceful stop's clean-up can tell).
             for p in kids:
-                if alive(p) and not stop_pid(p, signal.SIGTERM, 15):
+                if alive(p) and not stop_pid(p, signal.SIGTERM, timeout):
                     self.killed.append(p)
         if self.fcgi is not None:
             stop_proc(self.fcgi)
