@@ -237,20 +237,27 @@ SEES = ('ls -a /tmp /box "$HOME"; for p in /proc/[0-9]*; do '
         'tr "\\0" " " < $p/cmdline 2>/dev/null; echo; done | grep -c "^sleep" || true')
 
 
-def test_warm_exec_job_does_not_wait_for_warm_up(tmp_root):
-    """A job that claims a --warm-exec sandbox while its warm-up still runs
-    does not wait for it (that time would count against the job's wall
-    limit): the warm-up is killed, and what it wrote is gone before the
-    program starts, which sees what a cold run sees."""
+def dash_warm_up_deployment(tmp_root, script):
+    """A deployment that keeps one dash sandbox warm, its --warm-exec
+    warm-up being `dash -c script`."""
     d = pool_deployment(tmp_root, pool_size=1, pool_languages="dash")
     path = os.path.join(tmp_root, "catalogue", "languages.yaml")
     with open(path) as f:
         cat = yaml.safe_load(f)
     (dash,) = [l for l in cat["languages"] if l["name"] == "dash"]
     assert dash["prestart"][:3] == ["/.isobox/guest", "--warm-exec", "dash"], dash
-    dash["prestart"] = ["/.isobox/guest", "--warm-exec", "dash", "dash", "-c", SLOW_WARM_UP]
+    dash["prestart"] = ["/.isobox/guest", "--warm-exec", "dash", "dash", "-c", script]
     with open(path, "w") as f:
         yaml.safe_dump(cat, f, sort_keys=False, allow_unicode=True)
+    return d
+
+
+def test_warm_exec_job_does_not_wait_for_warm_up(tmp_root):
+    """A job that claims a --warm-exec sandbox while its warm-up still runs
+    does not wait for it (that time would count against the job's wall
+    limit): the warm-up is killed, and what it wrote is gone before the
+    program starts, which sees what a cold run sees."""
+    d = dash_warm_up_deployment(tmp_root, SLOW_WARM_UP)
     with d:
         wait_ready(d, 1, 60)
         (cid,) = ready_ids(d)
@@ -285,14 +292,7 @@ def test_warm_exec_kills_a_forking_warm_up(tmp_root):
     warm-up Rscript outlive it), so the guest kills the group again until
     none of it lives. Here every warm run's program counts the sleeps it
     can see: a survivor would be a sleep of the warm-up."""
-    d = pool_deployment(tmp_root, pool_size=1, pool_languages="dash")
-    path = os.path.join(tmp_root, "catalogue", "languages.yaml")
-    with open(path) as f:
-        cat = yaml.safe_load(f)
-    (dash,) = [l for l in cat["languages"] if l["name"] == "dash"]
-    dash["prestart"] = ["/.isobox/guest", "--warm-exec", "dash", "dash", "-c", FORKING_WARM_UP]
-    with open(path, "w") as f:
-        yaml.safe_dump(cat, f, sort_keys=False, allow_unicode=True)
+    d = dash_warm_up_deployment(tmp_root, FORKING_WARM_UP)
     with d:
         counts = []
         for i in range(10):
