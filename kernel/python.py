@@ -359,5 +359,11 @@ def _preload():
         pass
 
 
+# The step's SIGINT is for the main thread. A thread that does not block
+# it may be the one that takes it, and then time.sleep() in the main thread
+# is not woken: the preload thread is started with SIGINT blocked (it
+# inherits the mask it is created with).
+signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
 threading.Thread(target=_preload, name="isobox-preload", daemon=True).start()
+signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 main()
