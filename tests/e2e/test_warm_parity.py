@@ -189,7 +189,8 @@ def comparable(doc):
 # Gforth's backtrace prints return addresses (its dictionary is mapped
 # where the kernel chooses, at another address on every start).
 ADDRESSES = {"lisp": (r"\{[0-9A-F]{8,16}\}", "{ADDRESS}"),
-             "forth": (r"\$[0-9A-F]{9,16}\b", "$ADDRESS")}
+             "forth": (r"\$[0-9A-F]{9,16}\b", "$ADDRESS"),
+             "scheme": (r"\b[0-9a-f]{12}\b", "ADDRESS")}
 
 
 PARAMS = [pytest.param(l, id="%s@%s" % (l["name"], l["version"])) for l in CATALOGUE]
@@ -1262,6 +1263,62 @@ INPROC["forth"] = {
                                        ".included cr\ncrash\n"},
         {"name": "util.fs", "content": ": twice ( n -- 2n ) 2* ;\n.( util ) sourcefilename type cr\n"
                                        ": crash ( -- ) 0 @ ;\n"}]},
+}
+# scheme (Guile): what the program sees of the command line's actions
+# (the arguments, also option-like ones, which after the script are the
+# program's; the file being loaded; the load port), of the module it runs in
+# (its bindings, what it uses, the load paths), of the process (descriptors,
+# the ports' encodings, the random state and gensym counter, whether the
+# FIFO is gone); an uncaught error with its backtrace (addresses masked:
+# comparable()), a reader error, exit statuses with and without flushing,
+# stdin, a second file (load, include, an error in it), a block comment
+# where a shebang goes, and another entry (a fresh guile).
+SCM_INTROSPECT = r"""
+(define (fds)
+  (let ((d (opendir "/proc/self/fd")))
+    (let lp ((l '()))
+      (let ((e (readdir d)))
+        (if (eof-object? e)
+            (begin (closedir d) (sort (filter string->number l) string<?))
+            (lp (cons e l)))))))
+(define (link fd)
+  (let ((t (false-if-exception (readlink (string-append "/proc/self/fd/" fd)))))
+    (if (and t (string-prefix? "pipe:" t)) "pipe" t)))
+(write (list (command-line) (program-arguments) (current-filename)
+  (port-filename (current-load-port)) (module-name (current-module))
+  (sort (map symbol->string (module-map (lambda (k v) k) (current-module))) string<?)
+  (map module-name (module-uses (current-module)))
+  %load-path %load-compiled-path %load-extensions
+  (map (lambda (fd) (cons fd (link fd))) (fds))
+  (port-encoding (current-output-port)) (port-encoding (current-input-port))
+  (port-encoding (current-error-port)) (random 1000000) (gensym)
+  (access? "/tmp/.isobox-go" F_OK) (getcwd) (getenv "GUILE_AUTO_COMPILE")
+  (length (environ)) (= (getpid) (getpgrp))))
+(newline)
+"""
+INPROC["scheme"] = {
+    "introspect": {"code": SCM_INTROSPECT, "args": ["a b", "ü", "", "-c", "(exit 9)"]},
+    "uncaught": {"code": "(define (f x) (if (= x 0) (car x) (f (- x 1))))\n"
+                         "(display \"before\\n\")\n(f 3)\n(display \"after\\n\")\n"},
+    "unbound": {"code": "(display 1)\n(nope 2)\n"},
+    "throw": {"code": "(display \"x\")\n(throw 'my-key \"payload\" 42)\n"},
+    "reader_error": {"code": "(display 1)\n(display \"unterminated\n"},
+    "exit_stdin": {"code": "(use-modules (ice-9 rdelim))\n"
+                           "(display (string-upcase (read-line)))\n(newline)\n"
+                           "(display (read-line))\n(newline)\n(write (read-line))\n(exit 7)\n",
+                   "stdin": "line 1\nline ✓ 2\n"},
+    "unflushed": {"code": "(display \"unflushed\")\n(primitive-exit 4)\n"},
+    "exit_false": {"code": "(display \"flushed\")\n(exit #f)\n"},
+    "no_exit": {"code": "(display \"no newline\")"},
+    "second_file": {"files": [
+        {"name": "main.scm", "content": "(load \"util.scm\")\n(include \"inc.scm\")\n"
+                                        "(write (list (greet \"x\") inc (current-filename)))\n(newline)\n(crash)\n"},
+        {"name": "util.scm", "content": "(define (greet n) (string-append \"hi \" n))\n"
+                                        "(define (crash) (vector-ref (vector) 1))\n"},
+        {"name": "inc.scm", "content": "(define inc (current-filename))\n"}]},
+    "block_comment": {"code": "#!/usr/bin/guile \\\n-e main -s\n!#\n(write (command-line))\n(newline)\n",
+                      "args": ["x"]},
+    "other_entry": {"files": [{"name": "prog.scm", "content": SCM_INTROSPECT}], "args": ["z", "-l"]},
 }
 # brainfuck: isobox-bf is a Perl script that perl's own bootstrap runs, and
 # a program sees only its stdin and stdout: what it reads and writes, bytes
