@@ -6,9 +6,10 @@
 ;; main.scm with the very load a cold `guile --no-auto-compile main.scm'
 ;; uses, and quit. This file waits in the guest's FIFO for the run argv
 ;; from the entry on (ENTRY ARGS..., NUL-terminated each; job.c), reads it
-;; to EOF, closes and removes it. When the entry is main.scm it sets the
-;; program arguments a cold start has, (main.scm ARGS...), and returns:
-;; the second action loads the program. Any other entry gets a fresh guile
+;; to EOF, closes and removes it. When the entry is the script guile was
+;; started with (the catalogue's, main.scm: the program arguments so far)
+;; it sets the program arguments a cold start has, (main.scm ARGS...), and
+;; returns: the second action loads the program. Any other entry gets a fresh guile
 ;; (exec) with the catalogue's argv and no descriptor of this one. The
 ;; FIFO, unlike an inherited fd 3, leaves the descriptors as a cold start
 ;; has them (guile's own pipe at 3 and 4). Nothing is defined here: the
@@ -40,7 +41,7 @@
      (cond
       ((null? argv)
        (primitive-_exit 127))
-      ((string=? (car argv) "main.scm")
+      ((string=? (car argv) (car (program-arguments)))
        (set-program-arguments argv))
       (else
        (cloexec (opendir "/proc/self/fd"))
