@@ -1747,6 +1747,55 @@ static int guest_group_alive(pid_t pg)
 	return alive;
 }
 
+/* The pid of a child that exits at once: the namespace's next pid (the
+ * kernel hands them out in order). -1 when fork fails. Its CPU time, a
+ * fork's and an exit's, is among the program's children's, as the
+ * throwaway child's of guest_warm_run is. */
+static pid_t guest_pid_probe(void)
+{
+	pid_t p = fork();
+
+	if (p == 0) {
+		_exit(0);
+	}
+	if (p > 0) {
+		while (waitpid(p, NULL, 0) < 0 && errno == EINTR) {
+		}
+	}
+	return p;
+}
+
+/* SIGKILL process group pg until none of it lives. A group kill can miss
+ * a child that a fork was making as it came (gVisor signals the group's
+ * processes as listed when the kill starts; stop 32's CI saw a warm-up
+ * Rscript outlive one, stop 33's a warm-up's sleep), and a look through
+ * /proc can miss it too: /proc is listed first and each entry read after,
+ * so a child made after the listing by a parent that is dead by the time
+ * its entry is read is in neither. So a look counts only when no process
+ * was made while it ran: a probe child before and after it, whose pids
+ * are consecutive when none was. At most GUEST_WARM_GONE_MS. */
+static void guest_warm_kill(pid_t pg)
+{
+	long long end = guest_now_ms() + GUEST_WARM_GONE_MS;
+
+	for (;;) {
+		struct timespec ts = {0, 2 * 1000 * 1000};
+		pid_t before;
+		int alive;
+
+		kill(-pg, SIGKILL);
+		before = guest_pid_probe();
+		alive = guest_group_alive(pg);
+		if ((!alive && before > 0 && guest_pid_probe() == before + 1) ||
+		    guest_now_ms() >= end) {
+			break;
+		}
+		if (alive) {
+			nanosleep(&ts, NULL);
+		}
+	}
+}
+
 static int guest_rm_one(const char *path, const struct stat *sb, int flag,
 			struct FTW *ftw)
 {
@@ -1840,23 +1889,8 @@ static void guest_warm_run(char **warm)
 	close(done[0]);
 	if (m > 0) {
 		/* Whatever of it is left (all of it, when the job came
-		 * first; else what it left running), and then its files.
-		 * The group is killed again while it lives: a child that a
-		 * fork was making as the first kill came may have missed it
-		 * (gVisor: stop 32's CI saw a warm-up Rscript outlive it and,
-		 * its TMPDIR removed, make its session directory in /tmp,
-		 * where the program listed it). */
-		long long end = guest_now_ms() + GUEST_WARM_GONE_MS;
-
-		for (;;) {
-			struct timespec ts = {0, 2 * 1000 * 1000};
-
-			kill(-m, SIGKILL);
-			if (!guest_group_alive(m) || guest_now_ms() >= end) {
-				break;
-			}
-			nanosleep(&ts, NULL);
-		}
+		 * first; else what it left running), and then its files. */
+		guest_warm_kill(m);
 	}
 	nftw(dir, guest_rm_one, 8, FTW_DEPTH | FTW_PHYS);
 }
