@@ -2043,7 +2043,9 @@ static int guest_reap(struct guest *g, struct stage *s, pid_t pid)
 static int guest_kill_stage(struct guest *g)
 {
 	if (g->rpre.pid > 0) {
-		return guest_kill_others(g->rpre.pid, 1) == 0;
+		/* A second look: see guest_kernel_kill_others. */
+		return guest_kill_others(g->rpre.pid, 1) == 0 &&
+		       guest_kill_others(g->rpre.pid, 1) == 0;
 	}
 	kill(-1, SIGKILL);
 	return 0;
@@ -2887,10 +2889,17 @@ static void guest_kernel_discard(struct guest *g)
 }
 
 /* SIGKILL every process but the guest and the runner (a step's forked
- * children, whatever they became). Returns how many were still alive. */
+ * children, whatever they became). Returns how many were still alive.
+ * "None" takes two looks in a row: a look lists /proc first and reads
+ * each entry after, so a child that a parent made after the listing and
+ * died (of an earlier kill) before its entry was read is only in the next
+ * look's listing (the warm-up's kill in guest_warm_kill is the case that
+ * was seen). */
 static int guest_kernel_kill_others(struct guest *g)
 {
-	return guest_kill_others(g->k_pid, 0);
+	int left = guest_kill_others(g->k_pid, 0);
+
+	return left > 0 ? left : guest_kill_others(g->k_pid, 0);
 }
 
 /* One step's state while it runs. */
