@@ -1944,13 +1944,8 @@ static int guest_warm_exec(int argc, char **argv)
 	return 127;
 }
 
-/* SIGKILL every process but the guest and spare (0 for none), and with
- * spare_session every process of the session spare leads (its children:
- * a stage's process leads its own session, so no other stage's process
- * can join it). Returns how many were still alive, and with spare_session
- * counts the zombies left to reap too (a zombie's /proc entry is still
- * there for the next stage to see). */
-static int guest_kill_others(pid_t spare, int spare_session)
+/* One look of guest_kill_others. */
+static int guest_kill_others_once(pid_t spare, int spare_session)
 {
 	DIR *d = opendir("/proc");
 	struct dirent *e;
@@ -2009,6 +2004,23 @@ static int guest_kill_others(pid_t spare, int spare_session)
 	return left;
 }
 
+/* SIGKILL every process but the guest and spare (0 for none), and with
+ * spare_session every process of the session spare leads (its children:
+ * a stage's process leads its own session, so no other stage's process
+ * can join it). Returns how many were still alive, and with spare_session
+ * counts the zombies left to reap too (a zombie's /proc entry is still
+ * there for the next stage to see). "None" takes two looks in a row: a
+ * look lists /proc first and reads each entry after, so a child that a
+ * parent made after the listing and died (of an earlier kill) before its
+ * entry was read is only in the next look's listing (the warm-up's kill
+ * in guest_warm_kill is the case that was seen). */
+static int guest_kill_others(pid_t spare, int spare_session)
+{
+	int left = guest_kill_others_once(spare, spare_session);
+
+	return left > 0 ? left : guest_kill_others_once(spare, spare_session);
+}
+
 static void guest_prestart_gone(struct prestart *pre);
 
 /* Reap every exited child without blocking, noting the main child's status
@@ -2043,9 +2055,7 @@ static int guest_reap(struct guest *g, struct stage *s, pid_t pid)
 static int guest_kill_stage(struct guest *g)
 {
 	if (g->rpre.pid > 0) {
-		/* A second look: see guest_kernel_kill_others. */
-		return guest_kill_others(g->rpre.pid, 1) == 0 &&
-		       guest_kill_others(g->rpre.pid, 1) == 0;
+		return guest_kill_others(g->rpre.pid, 1) == 0;
 	}
 	kill(-1, SIGKILL);
 	return 0;
@@ -2889,17 +2899,10 @@ static void guest_kernel_discard(struct guest *g)
 }
 
 /* SIGKILL every process but the guest and the runner (a step's forked
- * children, whatever they became). Returns how many were still alive.
- * "None" takes two looks in a row: a look lists /proc first and reads
- * each entry after, so a child that a parent made after the listing and
- * died (of an earlier kill) before its entry was read is only in the next
- * look's listing (the warm-up's kill in guest_warm_kill is the case that
- * was seen). */
+ * children, whatever they became). Returns how many were still alive. */
 static int guest_kernel_kill_others(struct guest *g)
 {
-	int left = guest_kill_others(g->k_pid, 0);
-
-	return left > 0 ? left : guest_kill_others(g->k_pid, 0);
+	return guest_kill_others(g->k_pid, 0);
 }
 
 /* One step's state while it runs. */

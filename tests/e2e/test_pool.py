@@ -33,6 +33,7 @@ Needs (Debian packages): lighttpd, lmdb-utils.
 """
 import concurrent.futures
 import os
+import shlex
 import shutil
 import signal
 import sys
@@ -339,8 +340,7 @@ def test_warm_exec_leaves_nothing_of_many_forking_warm_ups(tmp_root):
     miss a process being forked and a look through /proc can miss one
     made after it was listed; the guest counts a look only when no pid was
     handed out while it ran."""
-    sh = lambda v: "'" + v.replace("'", "'\\''") + "'"  # noqa: E731
-    code = WARM_EXEC_AGAIN % (sh(FOUR_FORKING), sh(SEES_LIVE))
+    code = WARM_EXEC_AGAIN % (shlex.quote(FOUR_FORKING), shlex.quote(SEES_LIVE))
     body = {"language": "bash", "code": code,
             "limits": {"wallTimeMs": 20000, "cpus": 2}}
     with pool_deployment(tmp_root, pool_size=1) as d:
