@@ -2374,16 +2374,23 @@ static int guest_stage(struct guest *g, struct stage *s)
  * the ordinary way). */
 static void guest_prestart_one(struct guest *g, struct prestart *pre)
 {
+	/* The user's FIFO instead of fd 3, for a runtime that cannot close a
+	 * descriptor it did not open (it opens the FIFO by name, reads it to
+	 * EOF, closes and removes it). Then no pipe is made here either: a
+	 * pipe takes the next pipe inode number, which the stage's own pipes
+	 * (its stdio, /proc/self/fd) would show one higher than a cold
+	 * stage's. */
+	int fifo = pre == &g->pre && g->pre_fifo != NULL;
+	int go[2] = {-1, -1};
 	struct stage s;
 	char **envp;
-	int go[2];
 
 	pre->pid = 0;
 	envp = wire_list_split(g->pre_env.p, g->pre_env.len, NULL);
 	if (envp == NULL && g->pre_env.len == 0) {
 		envp = calloc(1, sizeof(*envp));
 	}
-	if (envp == NULL || pipe2(go, O_CLOEXEC) < 0) {
+	if (envp == NULL || (!fifo && pipe2(go, O_CLOEXEC) < 0)) {
 		guest_log("cannot prestart: %s", strerror(errno));
 		free(envp);
 		return;
@@ -2395,10 +2402,7 @@ static void guest_prestart_one(struct guest *g, struct prestart *pre)
 	/* A compile stage's stdin is /dev/null, a run stage's a pipe. */
 	s.in = pre->stage == WIRE_STAGE_RUN ? (const uint8_t *)"" : NULL;
 	s.lim = g->pre_lim;
-	if (pre == &g->pre && g->pre_fifo != NULL) {
-		/* The user's FIFO instead of fd 3, for a runtime that cannot
-		 * close a descriptor it did not open (it opens the FIFO by
-		 * name, reads it to EOF, closes and removes it). */
+	if (fifo) {
 		int made = -1;
 
 		if (guest_set_euid(1) == 0) {
@@ -2410,21 +2414,17 @@ static void guest_prestart_one(struct guest *g, struct prestart *pre)
 		if (made < 0) {
 			guest_log("cannot prestart: mkfifo %s: %s", g->pre_fifo,
 				  strerror(errno));
-			close(go[0]);
-			close(go[1]);
 			free(envp);
 			return;
 		}
-		pre->pid = guest_spawn(&s, -1, pre->fds);
-	} else {
-		pre->pid = guest_spawn(&s, go[0], pre->fds);
 	}
-	close(go[0]);
+	pre->pid = guest_spawn(&s, go[0], pre->fds);
+	guest_close(&go[0]);
 	free(envp);
 	if (pre->pid < 0) {
 		guest_log("cannot prestart: %s", strerror(errno));
 		pre->pid = 0;
-		close(go[1]);
+		guest_close(&go[1]);
 		return;
 	}
 	pre->go = go[1];
