@@ -22,7 +22,7 @@ pool_languages "", pool_max 1):
       contents of /box and /tmp, and stdin. Warm (prestarted) and cold must
       print the same. Not compared: its start time and CPU time so far;
       for a bootstrap that waits in-process (not the guest's --warm-exec:
-      python, pypy, node, ruby, php, perl, elixir, groovy, clojure, emacs,
+      python, pypy, node, ruby, php, perl, elixir, groovy, clojure, R, emacs,
       lisp, forth...) its /proc/self/cmdline, the
       one line that shows how the interpreter was started (checked cold
       only).
@@ -360,7 +360,8 @@ cat
 K <- %s
 r <- function(p) { con <- file(p, 'rb'); on.exit(close(con)); rawToChar(gsub00(readBin(con, 'raw', 1e6))) }
 gsub00 <- function(x) { x[x == as.raw(0)] <- as.raw(10); x }
-cat(r('/proc/self/cmdline'), '\n', r('/proc/self/environ'), '\n', system('ulimit -a', intern = TRUE), '\n')
+cat(deparse(gsub('\n', ' ', r('/proc/self/cmdline'))), '\n')
+cat(r('/proc/self/environ'), '\n', system('ulimit -a', intern = TRUE), '\n')
 st <- strsplit(r('/proc/self/status'), '\n')[[1]]
 cat(st[sub(':.*', '', st) %%in%% K], sep = '\n')
 cat(getwd(), length(list.files('/proc/self/fd')), '\n')
@@ -708,9 +709,11 @@ def test_prestart_facts(d, ahead, request, lang):
         first, cold["run"]["stdout"] = cold["run"]["stdout"].split("\n", 1)
         # (elixir's is erl's emulator, beam.smp, which the script runs;
         # groovy's and clojure's are the java their isobox-* script runs;
-        # typescript's is the node that isobox-ts-run execs.)
+        # typescript's is the node that isobox-ts-run execs; r's the R binary
+        # that the R script execs.)
         run0 = {"elixir": "/usr/lib/erlang/erts-", "groovy": "java",
-                "clojure": "java", "typescript": "node"}.get(lang["name"], lang["run"][0])
+                "clojure": "java", "typescript": "node",
+                "r": "/usr/lib/R/bin/exec/R"}.get(lang["name"], lang["run"][0])
         assert first.startswith('"' + run0) and "main" in first and "a b" in first, first
         warm["run"]["stdout"] = warm["run"]["stdout"].split("\n", 1)[1]
     assert comparable(warm) == comparable(cold), (
@@ -1319,6 +1322,57 @@ INPROC["scheme"] = {
     "block_comment": {"code": "#!/usr/bin/guile \\\n-e main -s\n!#\n(write (command-line))\n(newline)\n",
                       "args": ["x"]},
     "other_entry": {"files": [{"name": "prog.scm", "content": SCM_INTROSPECT}], "args": ["z", "-l"]},
+}
+# R: the program is read by R's own loop at top level, cold or warm. What
+# r.R and r-handoff.c could leave: the value of .Last.value, the command
+# line, descriptors (the entry on R's --file descriptor), loaded DLLs,
+# namespaces and search path, byte-compiled closures (r.R calls none),
+# globals, options, the environment, the session directory; and the cases
+# handed to a cold R (start-up files the job wrote, an entry that is not a
+# regular file).
+R_INTROSPECT = r"""print(.Last.value)
+print(commandArgs()); print(commandArgs(TRUE)); print(interactive())
+print(c(sys.nframe(), length(sys.calls()))); print(ls(all.names = TRUE))
+print(search()); print(loadedNamespaces()); print(names(getLoadedDLLs()))
+fds <- list.files('/proc/self/fd', full.names = TRUE)
+print(sapply(fds, function(f) sub('^/tmp/Rtmp\\w+', 'RTMP', Sys.readlink(f))))
+print(c(tempdir() == Sys.getenv('R_SESSION_TMPDIR'), dir.exists(tempdir()), length(list.files(tempdir(), all.files = TRUE))))
+print(sort(names(Sys.getenv()))); print(Sys.getenv(c('R_HOME', 'LD_LIBRARY_PATH', 'R_LIBS_USER', 'HOME', 'PWD')))
+print(names(options())); print(nchar(paste(deparse(options()), collapse = '')))
+print(.libPaths()); print(getwd()); print(exists('.Random.seed')); print(environmentName(topenv()))
+print(list.files('/tmp', all.files = TRUE, no.. = TRUE) [!grepl('^Rtmp', list.files('/tmp', all.files = TRUE, no.. = TRUE))])
+print(sapply(c('dyn.load', 'dyn.unload', 'invisible', 'print', 'cat'), function(f) class(.Internal(bodyCode(get(f))))))
+"""
+INPROC["r"] = {
+    "introspect": {"code": R_INTROSPECT, "args": ["a b", "ü", "", "--args", "-x", "--file=x.R"]},
+    "no_args": {"code": R_INTROSPECT},
+    "uncaught": {"code": "f <- function(n) if (n == 0) stop('deep ', n) else f(n - 1)\n"
+                         "cat('before\\n')\nf(3)\ncat('after\\n')\n"},
+    "top_error": {"code": "cat('a')\nstop('at top')\n"},
+    "warnings": {"code": "g <- function() { warning('in g'); 1 }\nx <- g()\nwarning('top')\n"
+                         "message('to stderr')\nfor (i in 1:3) warning(paste('loop', i))\ncat('end\\n')\n"},
+    "syntax_error": {"code": "cat('runs first\\n')\nx <- c(1, 2\ncat('never\\n')\n"},
+    "quit": {"code": "cat('x\\n')\nreg.finalizer(environment(), function(e) cat('fin\\n'), onexit = TRUE)\n"
+                     "q(save = 'no', status = 7, runLast = TRUE)\ncat('not reached\\n')\n"},
+    "last": {"code": ".Last <- function() cat('last\\n')\ncat('no newline at the end')"},
+    "stdin": {"code": "x <- readLines(file('stdin'))\nprint(x)\nprint(nchar(x))\n",
+              "stdin": "line 1\nline ✓ 2\nno newline"},
+    "scan_stdin": {"code": "x <- scan(file('stdin'), what = '', quiet = TRUE)\nprint(rev(x))\n",
+                   "stdin": "a b\nc ✓\n"},
+    "long_line": {"code": "x <- '" + "y" * 6000 + "'\ncat(nchar(x), '\\n')\n" + "z <- 1; " * 800 + "\ncat(z, '\\n')\n"},
+    "second_file": {"files": [
+        {"name": "main.R", "content": "source('util.R')\ncat(greet('x'), '\\n')\nprint(sys.call())\ncrash()\n"},
+        {"name": "util.R", "content": "greet <- function(n) paste('hi', n)\n"
+                                      "crash <- function() stop('from util')\n"}]},
+    "other_entry": {"files": [{"name": "prog.R", "content": R_INTROSPECT}], "args": ["z"]},
+    "rprofile": {"files": [{"name": "main.R", "content": "cat(exists('from_profile'), commandArgs(TRUE), '\\n')\n"},
+                           {"name": ".Rprofile", "content": "from_profile <- 1\ncat('profile\\n')\n"}],
+                 "args": ["p"]},
+    "renviron": {"files": [{"name": "main.R", "content": "cat(Sys.getenv('FROM_RENVIRON'), '\\n')\n"},
+                           {"name": ".Renviron", "content": "FROM_RENVIRON=yes\n"}]},
+    "user_library": {"files": [{"name": "main.R", "content": "print(.libPaths())\n"},
+                               {"name": "R/x86_64-pc-linux-gnu-library/4.2/README", "content": "x\n"}]},
+    "entry_in_a_directory": {"files": [{"name": "sub/prog.R", "content": "cat(getwd(), commandArgs(), '\\n')\n"}]},
 }
 # brainfuck: isobox-bf is a Perl script that perl's own bootstrap runs, and
 # a program sees only its stdin and stdout: what it reads and writes, bytes
