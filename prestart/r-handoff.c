@@ -62,12 +62,15 @@ static void r_die(const char *what)
 /* The whole of path (NUL-separated strings) into l. */
 static int r_read_list(const char *path, int remove, struct r_list *l)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	size_t cap = 0;
 	size_t i;
 	size_t s = 0;
+	int fd;
 
 	memset(l, 0, sizeof(*l));
+	/* (The FIFO's open waits for the guest: a signal may cut it short.) */
+	while ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0 && errno == EINTR) {
+	}
 	if (fd < 0) {
 		return -1;
 	}
