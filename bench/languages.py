@@ -158,15 +158,19 @@ def private_config(base, catalogue, pool_languages=None):
 
 
 def pool_hits(url):
-    """isobox_pool_claims_total{result="hit"} of GET /metrics (None if absent)."""
+    """isobox_pool_claims_total{result="hit"} of GET /metrics: 0 before the
+    first hit (the series is absent until then), None if /metrics does not
+    answer."""
     try:
         r = requests.get(url + "/metrics", timeout=10)
+        if r.status_code != 200:
+            return None
         for line in r.text.splitlines():
             if line.startswith('isobox_pool_claims_total{result="hit"}'):
                 return float(line.split()[-1])
+        return 0.0
     except requests.RequestException:
-        pass
-    return None
+        return None
 
 
 def execute(url, lang, code, timeout, version=None, cold=True,
