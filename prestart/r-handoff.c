@@ -137,7 +137,8 @@ static int r_boot_fd(void)
 		}
 		n = readlinkat(dirfd(d), e->d_name, link, sizeof(link));
 		if (n == (ssize_t)sizeof(R_BOOT) - 1 &&
-		    memcmp(link, R_BOOT, (size_t)n) == 0 && fstat(fd, &st) == 0 &&
+		    memcmp(link, R_BOOT, (size_t)n) == 0 &&
+		    fstat(fd, &st) == 0 &&
 		    lseek(fd, 0, SEEK_CUR) == st.st_size) {
 			found = fd;
 		}
@@ -152,7 +153,7 @@ static int r_boot_fd(void)
 static int r_start_differs(const struct r_list *env)
 {
 	static const char *const vars[] = {
-	    "R_PROFILE_USER=", "R_ENVIRON_USER=", "R_PROFILE=", "R_ENVIRON=",
+	    "R_PROFILE_USER=", "R_ENVIRON_USER=", "R_PROFILE=",	 "R_ENVIRON=",
 	    "R_LIBS=",	       "R_LIBS_USER=",	  "R_LIBS_SITE="};
 	static const char *const files[] = {".Rprofile", ".Renviron", "R"};
 	const char *home = getenv("HOME");
