@@ -27,7 +27,8 @@
  * with), after removing the session directory this R made: a cold start
  * exactly, the startup files and R's own error message included.
  *
- * Only libc: the R symbol below is libR's, resolved when R loads this.
+ * Only libc (and wire.c): the R symbol below is libR's, resolved when R
+ * loads this.
  * Built without sanitizers (it runs inside R). Bound read-only at
  * /.isobox/prestart beside the guest. */
 #include <dirent.h>
@@ -39,6 +40,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "wire.h"
+
 /* libR (Rembedded.h): what commandArgs() returns from now on. */
 void R_set_command_line_arguments(int argc, char **argv);
 void isobox_r_handoff(void);
@@ -49,8 +52,8 @@ void isobox_r_handoff(void);
 struct r_list {
 	char *buf;
 	size_t len;
-	char **v; /* NULL-terminated */
-	int n;
+	char **v; /* its strings (wire_list_split), NULL-terminated */
+	size_t n;
 };
 
 static void r_die(const char *what)
@@ -59,12 +62,10 @@ static void r_die(const char *what)
 	_exit(127);
 }
 
-/* The whole of path (NUL-separated strings) into l. */
+/* The whole of path (NUL-terminated strings) into l. */
 static int r_read_list(const char *path, int remove, struct r_list *l)
 {
 	size_t cap = 0;
-	size_t i;
-	size_t s = 0;
 	int fd;
 
 	memset(l, 0, sizeof(*l));
@@ -103,17 +104,8 @@ static int r_read_list(const char *path, int remove, struct r_list *l)
 		l->len += (size_t)r;
 	}
 	close(fd);
-	l->v = calloc(l->len + 1, sizeof(*l->v));
-	if (l->v == NULL) {
-		return -1;
-	}
-	for (i = 0; i < l->len; i++) {
-		if (l->buf[i] == '\0') {
-			l->v[l->n++] = l->buf + s;
-			s = i + 1;
-		}
-	}
-	return 0;
+	l->v = wire_list_split((const uint8_t *)l->buf, l->len, &l->n);
+	return l->v != NULL ? 0 : -1;
 }
 
 /* The descriptor R reads r.R from, read to its end; or -1. */
@@ -159,7 +151,7 @@ static int r_start_differs(const struct r_list *env)
 	const char *home = getenv("HOME");
 	struct stat st;
 	size_t i;
-	int k;
+	size_t k;
 
 	for (k = 0; k < env->n; k++) {
 		for (i = 0; i < sizeof(vars) / sizeof(vars[0]); i++) {
@@ -211,9 +203,9 @@ void isobox_r_handoff(void)
 	char **argv;
 	int file = -1;
 	int n = 0;
+	size_t i;
 	int boot;
 	int fd;
-	int i;
 
 	if (r_read_list(R_FIFO, 1, &job) < 0 ||
 	    r_read_list("/proc/self/cmdline", 0, &cmd) < 0 ||
@@ -224,7 +216,7 @@ void isobox_r_handoff(void)
 		errno = EINVAL;
 		r_die("no entry");
 	}
-	argv = calloc((size_t)(cmd.n + job.n + 2), sizeof(*argv));
+	argv = calloc(cmd.n + job.n + 2, sizeof(*argv));
 	if (argv == NULL) {
 		r_die("cannot allocate");
 	}
