@@ -27,13 +27,32 @@
  * with), after removing the session directory this R made: a cold start
  * exactly, the startup files and R's own error message included.
  *
- * Only libc (and wire.c): the R symbol below is libR's, resolved when R
+ * At exit a cold R removes its session directory (tempdir()) with
+ * system("rm -Rf DIR"): a shell and rm, two execs that cost a sandbox
+ * more than the rest of a small program's exit. So once the job is R's
+ * (not on the exec path above), this takes that removal over: it clears
+ * the pointer libR's R_CleanTempDir() reads, so that R runs no rm, and
+ * removes the directory from an atexit handler instead, in exit() right
+ * after R_CleanUp() (.Last, exit finalizers, devices) has called
+ * R_CleanTempDir(), so the same files go. The pointer is hidden in libR;
+ * it is found where R_CleanTempDir()'s code loads it from, and only taken
+ * over when it holds R_TempDir's very string (InitTempDir sets both), so
+ * on any other libR nothing changes. A tempdir(check = TRUE) that made a
+ * new directory sets it again: R then removes that one itself, as cold.
+ * This library stays mapped for the handler (RTLD_NODELETE), so the one
+ * trace of the bootstrap left in the process is its line in
+ * /proc/self/maps.
+ *
+ * Only libc (and wire.c): the R symbols below are libR's, resolved when R
  * loads this.
  * Built without sanitizers (it runs inside R). Bound read-only at
  * /.isobox/prestart beside the guest. */
 #include <dirent.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +63,9 @@
 
 /* libR (Rembedded.h): what commandArgs() returns from now on. */
 void R_set_command_line_arguments(int argc, char **argv);
+/* libR (Rinterface.h): the session directory, tempdir(). */
+extern char *R_TempDir;
+void R_CleanTempDir(void);
 void isobox_r_handoff(void);
 
 #define R_FIFO "/tmp/.isobox-go"
@@ -194,6 +216,69 @@ static void r_exec_cold(char **argv, char **envp)
 	r_die(argv[0]);
 }
 
+/* R_CleanTempDir()'s copy of the session directory's name, once taken
+ * over (r_tempdir_take); NULL otherwise. */
+static char **r_sys_tempdir;
+
+static int r_remove_one(const char *path, const struct stat *st, int flag,
+			struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	remove(path);
+	return 0; /* on, as rm -Rf goes on */
+}
+
+/* At exit: what R_CleanTempDir() would have done, in-process. Its pointer
+ * set again (a new directory) means R removed that one itself. */
+static void r_tempdir_remove(void)
+{
+	if (*r_sys_tempdir == NULL && R_TempDir != NULL) {
+		nftw(R_TempDir, r_remove_one, 16, FTW_DEPTH | FTW_PHYS);
+	}
+}
+
+/* The address R_CleanTempDir() reads the directory's name from: its first
+ * RIP-relative `lea' into %rax (libR 4.2's: the pointer is a hidden
+ * global); or NULL. */
+static char **r_clean_pointer(void)
+{
+#if defined(__x86_64__)
+	const uint8_t *f = (const uint8_t *)(uintptr_t)R_CleanTempDir;
+	int i;
+
+	for (i = 0; i < 48; i++) {
+		if (f[i] == 0x48 && f[i + 1] == 0x8d && f[i + 2] == 0x05) {
+			int32_t disp;
+
+			memcpy(&disp, f + i + 3, sizeof(disp));
+			return (char **)(uintptr_t)(f + i + 7 + disp);
+		}
+	}
+#endif
+	return NULL;
+}
+
+/* Takes the session directory's removal over from R_CleanTempDir(), when
+ * its pointer is found and this library can stay for the handler. */
+static void r_tempdir_take(void)
+{
+	char **sys = r_clean_pointer();
+	Dl_info self;
+
+	if (sys == NULL || R_TempDir == NULL || *sys != R_TempDir ||
+	    dladdr((void *)(uintptr_t)r_tempdir_remove, &self) == 0 ||
+	    dlopen(self.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE) ==
+		NULL) {
+		return;
+	}
+	r_sys_tempdir = sys;
+	if (atexit(r_tempdir_remove) == 0) {
+		*sys = NULL;
+	}
+}
+
 void isobox_r_handoff(void)
 {
 	struct r_list job;
@@ -253,6 +338,7 @@ void isobox_r_handoff(void)
 	}
 	close(fd);
 	R_set_command_line_arguments(n, argv); /* (it copies them) */
+	r_tempdir_take();
 	free(argv[file]);
 	free(argv);
 	free(job.buf);

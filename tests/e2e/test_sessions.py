@@ -559,6 +559,58 @@ def test_service_restart_and_kill9(tmp_root):
         assert not sc.session_containers(s.id)
 
 
+# R's session directory (tempdir(), /tmp/RtmpXXXXXX) across a session's
+# steps. Each step's R is the one the guest prestarted after the step
+# before, and /tmp is the sandbox's, so a step sees what the one before left
+# there. R removes its directory at exit, after .Last and the exit
+# finalizers, however it ends; a prestarted R has that done in-process
+# rather than by R's `rm -Rf` (prestart/r-handoff.c). (A deployment's
+# sessions need a store of their own: a host service reconciling the same
+# store removes workspaces it has no session for.)
+R_STEPS = [
+    # files in a subdirectory, and one written by .Last and one by an exit
+    # finalizer
+    ('p <- tempdir(); dir.create(file.path(p, "d"))\n'
+     'writeLines("x", file.path(p, "d", "f"))\n'
+     '.Last <- function() writeLines("y", file.path(tempdir(), "late"))\n'
+     'e <- new.env(); invisible(reg.finalizer(e, function(e) '
+     'writeLines("z", file.path(tempdir(), "fin")), onexit = TRUE))\n'
+     'cat(sort(list.files("/tmp", all.files = TRUE, recursive = TRUE, '
+     'include.dirs = TRUE, no.. = TRUE)), sep = "\\n")\n',
+     0, "RtmpN\nRtmpN/d\nRtmpN/d/f\n"),
+    # an error ("Execution halted")
+    ('writeLines("x", tempfile()); stop("no")\n', 1, ""),
+    # a new directory from tempdir(check = TRUE): R removes that one itself
+    ('unlink(tempdir(), recursive = TRUE); q <- tempdir(check = TRUE)\n'
+     'writeLines("x", file.path(q, "f")); cat(list.files("/tmp"), sep = "\\n")\n',
+     0, "RtmpN\n"),
+    # quit() with a status
+    ('writeLines("x", tempfile()); quit(status = 4)\n', 4, ""),
+]
+
+
+@needs_btrfs
+def test_r_session_directory(tmp_root):
+    """Every step of an R session finds only its own session directory in
+    /tmp: the step before removed its own, with what its .Last and
+    finalizer wrote, whether it ended normally, with an error or quit()."""
+    with sc.btrfs_store(tmp_root, "2G") as store:
+        with sc.deployment(tmp_root, store, name="rtmp", procs=1,
+                           cls=dep.PoolDeployment) as d:
+            with sc.sessions(d.url, runtime="r") as s:
+                seen = []
+                for code, status, want in R_STEPS + R_STEPS[:1]:
+                    r = s.exec(code)
+                    assert r.status_code == 200, r.text[:2000]
+                    doc = r.json()["run"]
+                    acc = d.access_entry(r.headers["X-Request-Id"])
+                    assert acc is not None and acc.get("prestarted") is True, acc
+                    assert doc["exitCode"] == status, doc
+                    assert re.sub(r"Rtmp\w{6}", "RtmpN", doc["stdout"]) == want, doc
+                    seen += re.findall(r"Rtmp\w{6}", doc["stdout"])[:1]
+                assert len(set(seen)) == len(seen) == 3, seen
+
+
 def _fds(d):
     n = 0
     for pid in d.procs():

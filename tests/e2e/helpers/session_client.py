@@ -259,9 +259,11 @@ def have_btrfs():
     return os.geteuid() == 0 and shutil.which("mkfs.btrfs") and shutil.which("btrfs")
 
 
-def deployment(tmp, store, config=None, procs=2, name="isobox", state=None, run=None):
+def deployment(tmp, store, config=None, procs=2, name="isobox", state=None, run=None,
+               cls=None):
     """A private deployment (lighttpd spawning procs isobox.fcgi) whose
-    workspaces live in store. state/run: directories to reuse (a restart)."""
+    workspaces live in store. state/run: directories to reuse (a restart).
+    cls: dep.PoolDeployment for one whose access lines can be read."""
     cat = os.path.join(tmp, "catalogue")
     os.makedirs(cat, exist_ok=True)
     shutil.copy(dep.base_catalogue(), os.path.join(cat, "languages.yaml"))
@@ -273,7 +275,8 @@ def deployment(tmp, store, config=None, procs=2, name="isobox", state=None, run=
     if run:
         cfg["run_dir"] = run
     cfg.update(config or {})
-    return dep.Deployment(tmp, cat, mode="bin-path", max_procs=procs, config=cfg, name=name)
+    return (cls or dep.Deployment)(tmp, cat, mode="bin-path", max_procs=procs, config=cfg,
+                                   name=name)
 
 
 def tmp_root_fixture(prefix):
