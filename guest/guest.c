@@ -1944,6 +1944,38 @@ static int guest_warm_exec(int argc, char **argv)
 	return 127;
 }
 
+/* --warm-main RUN0: the prestart bootstrap of a C program that cannot wait
+ * for its program itself but that libc starts (prestart/main-wait.c). It
+ * execs RUN0 at once, argv RUN0 alone, with the environment, rlimits, fds
+ * 0-3 and cwd it was given and LD_PRELOAD naming main-wait.so, whose
+ * __libc_start_main waits on fd 3 for the run argv (as --warm-exec reads
+ * it), takes LD_PRELOAD out of the environment and lets libc start the
+ * program with the cold argv: a job's start does not pay the exec and the
+ * dynamic loader. Runs as the user, not as PID 1. */
+#define GUEST_MAIN_WAIT "/.isobox/prestart/main-wait.so"
+static int guest_warm_main(int argc, char **argv)
+{
+	char *av[2];
+	int e;
+
+	if (argc != 1) {
+		guest_log("usage: isobox-guest --warm-main RUN0");
+		return GUEST_EXIT_FAIL;
+	}
+	/* The run's own LD_PRELOAD is not one to take away: wait here. */
+	if (getenv("LD_PRELOAD") != NULL) {
+		return guest_warm_exec(argc, argv);
+	}
+	if (setenv("LD_PRELOAD", GUEST_MAIN_WAIT, 1) < 0) {
+		return GUEST_EXIT_FAIL;
+	}
+	av[0] = argv[0];
+	av[1] = NULL;
+	e = guest_exec(av, environ);
+	dprintf(2, "isobox-guest: cannot run %s: %s\n", argv[0], strerror(e));
+	return 127;
+}
+
 /* One look of guest_kill_others. */
 static int guest_kill_others_once(pid_t spare, int spare_session)
 {
@@ -2489,13 +2521,14 @@ static void guest_prestart_kill(struct guest *g)
 	guest_fifo_remove(g);
 }
 
-/* 1 when the prestart is the guest's --warm-exec: it execs the run argv
- * as given, so every argv is the cold path's exactly. */
+/* 1 when the prestart is the guest's --warm-exec or --warm-main: it runs
+ * the run argv as given, so every argv is the cold path's exactly. */
 static int guest_prestart_execs(const struct guest *g)
 {
 	return g->pre.argv != NULL && g->pre.argv[0] != NULL &&
 	       g->pre.argv[1] != NULL &&
-	       strcmp(g->pre.argv[1], "--warm-exec") == 0 &&
+	       (strcmp(g->pre.argv[1], "--warm-exec") == 0 ||
+		strcmp(g->pre.argv[1], "--warm-main") == 0) &&
 	       strcmp(g->pre.argv[0], "/.isobox/guest") == 0;
 }
 
@@ -3410,6 +3443,9 @@ int main(int argc, char **argv)
 
 	if (argc >= 2 && strcmp(argv[1], "--warm-exec") == 0) {
 		return guest_warm_exec(argc - 2, argv + 2);
+	}
+	if (argc >= 2 && strcmp(argv[1], "--warm-main") == 0) {
+		return guest_warm_main(argc - 2, argv + 2);
 	}
 	for (i = 0; i < GUEST_LIM_COUNT; i++) {
 		g.pre_lim[i] = guest_limits[i].def;

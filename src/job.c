@@ -69,10 +69,12 @@ int job_handoff_encode(const struct lang *lang, const struct exec_request *req,
 		 * catalogue's own options before {source}: it is handed the
 		 * entry on (its first element is then never one of those
 		 * options, which the guest would take for the user's). The
-		 * guest's --warm-exec execs what it is handed: all of it. */
+		 * guest's --warm-exec and --warm-main run what they are
+		 * handed: all of it. */
 		if (!(strcmp(lang->prestart[0], "/.isobox/guest") == 0 &&
 		      lang->prestart[1] != NULL &&
-		      strcmp(lang->prestart[1], "--warm-exec") == 0)) {
+		      (strcmp(lang->prestart[1], "--warm-exec") == 0 ||
+		       strcmp(lang->prestart[1], "--warm-main") == 0))) {
 			while (from[1] != NULL &&
 			       strstr(from[1], "{source}") == NULL) {
 				from++;

@@ -112,3 +112,57 @@ def test_bootstrap_gone_runs_the_ordinary_way():
     r = st["r"]
     assert r["result"].get("prestarted", 0) == 0 and r["result"]["exit"] == 0, (r, err)
     assert r["stdout"] == b"cold x y\n", r
+
+
+# The guest's --warm-main (prestart/main-wait.c): dash exec'd ahead of the
+# job with main-wait.so preloaded waits in libc's start for the run argv.
+MAIN_SH = r"""
+echo "$0|$#|$1"
+echo "${LD_PRELOAD-unset}"
+tr '\0' ' ' </proc/$$/cmdline; echo
+tr '\0' '\n' </proc/$$/environ | grep -c '^LD_PRELOAD=' || true
+grep -q main-wait /proc/$$/maps && echo mapped || echo unmapped
+ls /proc/$$/fd | tr '\n' ' '; echo
+cat
+"""
+
+
+def _warm_main(env):
+    job = guest_job.encode_job(files=[("main.sh", MAIN_SH.encode())], env=env,
+                               run_argv=["dash", "main.sh", "a b"],
+                               stdin=b"in 1\n", go=False)
+    job += guest_job.record(HANDOFF, guest_job.nul_list(["main.sh", "a b"]))
+    job += guest_job.record(guest_job.GO)
+    prestart = os.path.join(os.path.dirname(os.path.abspath(GUEST)), "prestart")
+    cmd = list(guest_job.DOCKER_RUN)
+    cmd[cmd.index("--runtime=runsc-isobox")] = "--runtime=" + RUNTIME
+    cmd += ["-v", "%s:/.isobox/guest:ro" % os.path.abspath(GUEST),
+            "-v", "%s:/.isobox/prestart:ro" % prestart, IMAGE, "/.isobox/guest"]
+    for e in env:
+        cmd += ["--prestart-env", e]
+    cmd += ["--prestart", "/.isobox/guest", "--warm-main", "dash"]
+    p = subprocess.run(cmd, input=job, capture_output=True, timeout=120)
+    s = guest_job.summarize(p.stdout)
+    assert p.returncode == 0 and len(s["jobs"]) == 1, (p.returncode, p.stderr, s)
+    j = s["jobs"][0]
+    assert j["done"] and j["fail"] is None, (j, p.stderr)
+    r = j["stages"]["r"]
+    assert r["result"].get("prestarted") == 1 and r["result"]["exit"] == 0, (r, p.stderr)
+    return r["stdout"].decode()
+
+
+def test_warm_main_waits_in_libc_start():
+    """The cold argv and stdin, no LD_PRELOAD in the environment (the
+    block the process started with still has it), fd 3 closed (dash's
+    own script descriptor is 10)."""
+    out = _warm_main(guest_job.DEFAULT_ENV)
+    assert out == "main.sh|1|a b\nunset\ndash \n1\nmapped\n0 1 10 2 \nin 1\n", out
+
+
+def test_warm_main_keeps_a_preload_of_the_run():
+    """An LD_PRELOAD in the run's own environment stays: the guest then
+    waits and execs as --warm-exec does (the cold argv in the cmdline)."""
+    lib = "LD_PRELOAD=/usr/lib/isobox/libisobox-statx.so"
+    out = _warm_main(list(guest_job.DEFAULT_ENV) + [lib])
+    assert out == ("main.sh|1|a b\n/usr/lib/isobox/libisobox-statx.so\n"
+                   "dash main.sh a b \n1\nunmapped\n0 1 10 2 \nin 1\n"), out

@@ -25,7 +25,9 @@ pool_languages "", pool_max 1):
       python, pypy, node, ruby, php, perl, elixir, groovy, clojure, R, emacs,
       lisp, forth...) its /proc/self/cmdline, the
       one line that shows how the interpreter was started (checked cold
-      only).
+      only); for the guest's --warm-main (bash, dash, awk, basic: the
+      program waits in libc's start) the same, and the LD_PRELOAD line of
+      its environment block, which must be there once.
   test_inprocess[LANG-CASE]  for those in-process bootstraps, what a
       program can see beyond the facts: argv/$0/__FILE__, require.main,
       a sibling module, ES modules, workers and forks, uncaught exceptions
@@ -580,7 +582,8 @@ FACTS["coffeescript"] = None  # the javascript program is not coffee: same
 # runtime (node) and bootstrap as javascript, covered by test_same_result
 
 # The languages that cannot read /proc themselves with ease (most of
-# them warm by the guest's --warm-exec; emacs, lisp and forth in-process): the
+# them warm by the guest's --warm-exec or --warm-main; emacs, lisp and forth
+# in-process): the
 # program runs facts.sh, which prints the same facts of its nearest
 # ancestor that is not a shell (the interpreter; system() may put an
 # "sh -c" between), then copies stdin. Its own rlimits are the
@@ -658,6 +661,17 @@ def _facts_code(name):
 JVM_UNSTABLE = ("Tgid", "Pid", "NStgid", "NSpid", "NSpgid", "NSsid", "Threads")
 
 
+def warm_main(lang):
+    """The guest's --warm-main: the program itself waits, in libc's start
+    (prestart/main-wait.c)."""
+    return (lang.get("prestart") or [])[:2] == ["/.isobox/guest", "--warm-main"]
+
+
+# What --warm-main leaves in the environment block of the process it
+# started (/proc/PID/environ), though no longer in its environment.
+MAIN_WAIT_ENV = "LD_PRELOAD=/.isobox/prestart/main-wait.so\n"
+
+
 def in_process(lang):
     """The bootstrap waits for its program in-process (not --warm-exec;
     a compiler server's program runs cold)."""
@@ -690,15 +704,30 @@ def test_prestart_facts(d, ahead, request, lang):
     # or warm alike.
     for doc in (cold, warm):
         doc["run"]["stdout"] = re.sub(r"Rtmp\w{6}", "RtmpXXXXXX", doc["run"]["stdout"])
-    # bash's bootstrap serves a job with arguments (these) by exec'ing a
-    # fresh bash: nothing differs, not even its argv or environment block.
-    if in_process(lang) and _key(lang) in FACTS_VIA_SH:
+    # --warm-main (bash, dash, awk, basic): the environment block the
+    # process started with (not its environment) names the preload.
+    if warm_main(lang):
+        out = warm["run"]["stdout"]
+        assert out.count(MAIN_WAIT_ENV) == 1 and MAIN_WAIT_ENV not in cold["run"]["stdout"], out
+        warm["run"]["stdout"] = out.replace(MAIN_WAIT_ENV, "", 1)
+    if (in_process(lang) or warm_main(lang)) and _key(lang) in FACTS_VIA_SH:
         # facts.sh prints the interpreter's /proc/PID/cmdline first, an
         # argument a line and then an empty line: the cold one is the run
         # argv, the bootstrap's its own.
         body = _facts_body(lang)
         want = {"cold": [a.replace("{source}", lang["source"]) for a in lang["run"]] + body["args"],
-                "warm": lang["prestart"]}
+                "warm": lang["prestart"][2:3] if warm_main(lang) else lang["prestart"]}
+        for name, doc in (("cold", cold), ("warm", warm)):
+            head = "\n".join(want[name]) + "\n\n"
+            assert doc["run"]["stdout"].startswith(head), (name, doc["run"]["stdout"][:400])
+            doc["run"]["stdout"] = doc["run"]["stdout"][len(head):]
+    elif lang["name"] == "dash" and warm_main(lang):
+        # dash's facts start with its own /proc/self/cmdline (dash opens
+        # it for tr; bash's child reads tr's): the run argv cold, RUN0
+        # alone for the process --warm-main started.
+        body = _facts_body(lang)
+        want = {"cold": [a.replace("{source}", lang["source"]) for a in lang["run"]] + body["args"],
+                "warm": lang["prestart"][2:3]}
         for name, doc in (("cold", cold), ("warm", warm)):
             head = "\n".join(want[name]) + "\n\n"
             assert doc["run"]["stdout"].startswith(head), (name, doc["run"]["stdout"][:400])
@@ -805,9 +834,7 @@ console.log JSON.stringify
 COFFEE_UTIL = ("exports.where = -> [module.id, module.parent?.id, module.parent?.filename,\n"
                "  (c.id for c in module.parent.children), new Error('util').stack.split('\\n')]\n")
 # bash: what bash shows a script, without a pipeline while it is read (a
-# pipeline's pipe is open in bash for a moment, warm or cold). Not
-# BASH_ARGV in a file sourced with arguments: bash fills it there only if
-# it read no start-up file (docs/ARCHITECTURE.md).
+# pipeline's pipe is open in bash for a moment, warm or cold).
 SH_INTROSPECT = r"""echo "_=$_ ?=$? 0=$0 #=$# @=$* -=$- LINENO=$LINENO BS=${BASH_SOURCE[*]} BL=${BASH_LINENO[*]}"
 echo "FN=${FUNCNAME[*]} BASH=$BASH ARGV0=$BASH_ARGV0 ARGC=${BASH_ARGC[*]} ARGV=${BASH_ARGV[*]} SHLVL=$SHLVL"
 echo "SECONDS<2: $((SECONDS < 2)) PIPESTATUS=${PIPESTATUS[*]} BASH_SUBSHELL=$BASH_SUBSHELL PWD=$PWD OLDPWD=${OLDPWD-unset}"
@@ -1388,15 +1415,54 @@ INPROC["brainfuck"] = {
 }
 
 
+# --warm-main (awk, dash, basic): libc starts the program with the job's
+# argv in the process that waited; its arguments, environment (a child's
+# too: no LD_PRELOAD), stdin, errors and exit status are the cold ones.
+INPROC["awk"] = {
+    "introspect": {"code": ('BEGIN { for (i = 0; i < ARGC; i++) print i, ARGV[i]\n'
+                            '  n = 0; for (k in PROCINFO["argv"]) n++; print n, PROCINFO["argv"][0]\n'
+                            '  print ("LD_PRELOAD" in ENVIRON), length(ENVIRON)\n'
+                            '  while ((getline l < "-") > 0) print "<" l ">"\n'
+                            '  system("env | sort; ls -A /proc/self/fd | tr \\"\\\\n\\" \\" \\"")\n'
+                            '  exit 5 }\n'),
+                   "args": ["a b", "-v", "x=1", ""], "stdin": "line 1\nline ✓ 2\n"},
+    "syntax_error": {"code": "BEGIN { print 1 \n  if ( }\n"},
+    "runtime_error": {"code": 'BEGIN { print "x" > "/nonexistent/f"; print "not reached" }\n'},
+    "input_files": {"code": "{ print FILENAME, FNR, $0 }\n", "args": ["-", "/etc/debian_version"],
+                    "stdin": "a\nb\n"},
+}
+INPROC["dash"] = {
+    "introspect": {"code": ('echo "$0 $# $*|$-|$PPID"; for a; do echo "<$a>"; done\n'
+                            'env | sort; echo "${LD_PRELOAD-unset}"\n'
+                            'ls -A /proc/$$/fd | tr "\\n" " "; echo; cat; exit 4\n'),
+                   "args": ["a b", "-x", ""], "stdin": "line 1\nline ✓ 2\n"},
+    "syntax_error": {"code": "echo one\nif then fi\necho two\n"},
+    "set_e": {"code": "set -e\necho one\nfalse\necho two\n"},
+    "dollar_zero": {"code": 'cat /proc/$$/comm; echo "$0"; exec sh -c \'echo $0 $1\' s "$1"\n',
+                    "args": ["z"]},
+}
+INPROC["basic"] = {
+    "introspect": {"code": ('print peek("arguments")\n'
+                            'for i = 1 to peek("arguments") : print peek$("argument") : next i\n'
+                            'print peek$("env", "LD_PRELOAD") + "|" + peek$("env", "HOME")\n'
+                            'line input a$ : print "<" + a$ + ">"\n'
+                            'system("env | sort")\nexit 6\n'),
+                   "args": ["a b", "-x", ""], "stdin": "line ✓ 1\n"},
+    "syntax_error": {"code": "print 1\nprint (\n"},
+    "error": {"code": "print 1\nerror \"stop here\"\nprint 2\n"},
+}
+
+
 INPROC_PARAMS = [pytest.param(l, case, id="%s-%s" % (
                      l["name"] if _key(l) == l["name"] else "%s@%s" % (l["name"], l["version"]), case))
-                 for l in CATALOGUE if in_process(l) and _key(l) in INPROC and _first_of_runtime(l)
+                 for l in CATALOGUE if (in_process(l) or warm_main(l)) and _key(l) in INPROC
+                 and _first_of_runtime(l)
                  for case in INPROC[_key(l)]]
 
 
 def test_inprocess_languages_have_cases():
     for l in CATALOGUE:
-        if in_process(l) and not _key(l).startswith("python"):
+        if (in_process(l) or warm_main(l)) and not _key(l).startswith("python"):
             assert _key(l) in INPROC, "%s waits in-process but has no INPROC cases" % l["name"]
 
 
@@ -1635,18 +1701,20 @@ def test_jvm_nio_fd(d, name):
 
 
 def test_bash_environment_block(d):
-    """The one thing of bash's bootstrap a program can read: the block of
-    environment strings bash was started with (/proc/$$/environ) still
-    holds BASH_ENV, which bash itself has unset (docs/ARCHITECTURE.md)."""
+    """What --warm-main leaves that a bash program can read: the block of
+    environment strings bash was started with (/proc/$$/environ) holds
+    LD_PRELOAD, which libc's start took out of the environment before
+    bash's main (docs/ARCHITECTURE.md); nothing else differs."""
     lang = next(l for l in CATALOGUE if l["name"] == "bash")
+    assert warm_main(lang), lang["prestart"]
     body = {"language": "bash", "version": lang["version"],
-            "code": "tr '\\0' '\\n' </proc/$$/environ; echo \"${BASH_ENV-unset}\"; env | grep -c BASH_ENV\n"}
+            "code": "tr '\\0' '\\n' </proc/$$/environ; echo \"${LD_PRELOAD-unset}\"; env | grep -c LD_PRELOAD\n"}
     cold, warm, wacc = warm_then_cold(d, body, "bash", lang["version"])
     assert wacc.get("warm") is True and wacc.get("prestarted") is True, wacc
     c, w = cold["run"]["stdout"].splitlines(), warm["run"]["stdout"].splitlines()
     assert c[-2:] == ["unset", "0"] and w[-2:] == ["unset", "0"], (c, w)
     extra = [x for x in w if x not in c]
-    assert extra == ["BASH_ENV=/.isobox/prestart/bash.sh"], (c, w)
+    assert extra == [MAIN_WAIT_ENV.strip()], (c, w)
     assert [x for x in w if x != extra[0]] == c, (c, w)
 
 

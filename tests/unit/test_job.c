@@ -227,6 +227,7 @@ static char *py_run[] = {"python3", "{source}", NULL};
 static char *em_run[] = {"emacs", "-Q", "--script", "{source}", NULL};
 static char *no_source[] = {"tool", "-x", NULL};
 static char *warm_exec[] = {"/.isobox/guest", "--warm-exec", "emacs", NULL};
+static char *warm_main[] = {"/.isobox/guest", "--warm-main", "emacs", NULL};
 
 /* job_handoff_encode(l, q) appends one HANDOFF record holding the len
  * bytes want, or nothing when want is NULL. */
@@ -267,10 +268,12 @@ static void test_handoff(void **state)
 	/* The run argv after its first element, args appended. */
 	expect_handoff(&l, &q, "main.py\0a b\0\0", 13);
 	/* From the entry on: the catalogue's options before {source} are
-	 * the bootstrap's own; --warm-exec gets them all. */
+	 * the bootstrap's own; --warm-exec and --warm-main get them all. */
 	l.run = em_run;
 	expect_handoff(&l, &q, "main.py\0a b\0\0", 13);
 	l.prestart = warm_exec;
+	expect_handoff(&l, &q, "-Q\0--script\0main.py\0a b\0\0", 25);
+	l.prestart = warm_main;
 	expect_handoff(&l, &q, "-Q\0--script\0main.py\0a b\0\0", 25);
 	l.prestart = prestart;
 	l.run = no_source;
