@@ -72,38 +72,28 @@ static void mw_die(const char *what)
 	_exit(127);
 }
 
-/* fd 3 to its end, into *buf (NUL-terminated strings). */
-static size_t mw_read_all(char **buf)
+/* fd 3 to its end, into b (NUL-terminated strings). */
+static void mw_read_all(struct wire_buf *b)
 {
-	size_t len = 0;
-	size_t cap = 0;
+	char chunk[4096];
 
-	*buf = NULL;
 	for (;;) {
-		ssize_t r;
+		ssize_t r = read(3, chunk, sizeof(chunk));
 
-		if (len + 4096 >= cap) {
-			char *nb = realloc(*buf, cap = cap * 2 + 8192);
-
-			if (nb == NULL) {
-				mw_die("out of memory");
-			}
-			*buf = nb;
-		}
-		r = read(3, *buf + len, cap - len - 1);
 		if (r < 0 && errno == EINTR) {
 			continue;
-		}
-		if (r < 0) {
-			mw_die("cannot read the run argv");
 		}
 		if (r == 0) {
 			break;
 		}
-		len += (size_t)r;
+		if (r < 0) {
+			mw_die("cannot read the run argv");
+		}
+		if (wire_raw_add(b, chunk, (size_t)r) < 0) {
+			mw_die("out of memory");
+		}
 	}
 	close(3);
-	return len;
 }
 
 int __libc_start_main(mw_main main, int argc, char **argv, void (*init)(void),
@@ -112,11 +102,10 @@ int __libc_start_main(mw_main main, int argc, char **argv, void (*init)(void),
 {
 	mw_start real = (mw_start)(uintptr_t)dlvsym(
 	    RTLD_NEXT, "__libc_start_main", "GLIBC_2.34");
+	struct wire_buf in = {0};
 	struct stat st;
 	char **rest;
 	char **av;
-	char *buf;
-	size_t len;
 	size_t n = 0;
 	size_t i;
 
@@ -129,9 +118,9 @@ int __libc_start_main(mw_main main, int argc, char **argv, void (*init)(void),
 	if (argc != 1 || fstat(3, &st) < 0 || !S_ISFIFO(st.st_mode)) {
 		return real(main, argc, argv, init, fini, rtld_fini, stack_end);
 	}
-	len = mw_read_all(&buf);
-	rest = wire_list_split((const uint8_t *)buf, len, &n);
-	if (rest == NULL && len > 0) {
+	mw_read_all(&in);
+	rest = wire_list_split(in.p, in.len, &n);
+	if (rest == NULL && in.len > 0) {
 		mw_die("the run argv is malformed");
 	}
 	av = calloc(n + 2, sizeof(*av));
@@ -142,6 +131,6 @@ int __libc_start_main(mw_main main, int argc, char **argv, void (*init)(void),
 	for (i = 0; i < n; i++) {
 		av[i + 1] = rest[i];
 	}
-	/* (buf, rest and av stay: they are the program's argv now.) */
+	/* (in, rest and av stay: they are the program's argv now.) */
 	return real(main, (int)n + 1, av, init, fini, rtld_fini, stack_end);
 }

@@ -87,7 +87,8 @@ static void r_die(const char *what)
 /* The whole of path (NUL-terminated strings) into l. */
 static int r_read_list(const char *path, int remove, struct r_list *l)
 {
-	size_t cap = 0;
+	struct wire_buf b = {0};
+	char chunk[4096];
 	int fd;
 
 	memset(l, 0, sizeof(*l));
@@ -101,32 +102,24 @@ static int r_read_list(const char *path, int remove, struct r_list *l)
 		unlink(path);
 	}
 	for (;;) {
-		ssize_t r;
+		ssize_t r = read(fd, chunk, sizeof(chunk));
 
-		if (l->len + 4096 >= cap) {
-			char *nb = realloc(l->buf, cap = cap * 2 + 8192);
-
-			if (nb == NULL) {
-				close(fd);
-				return -1;
-			}
-			l->buf = nb;
-		}
-		r = read(fd, l->buf + l->len, cap - l->len - 1);
 		if (r < 0 && errno == EINTR) {
 			continue;
-		}
-		if (r < 0) {
-			close(fd);
-			return -1;
 		}
 		if (r == 0) {
 			break;
 		}
-		l->len += (size_t)r;
+		if (r < 0 || wire_raw_add(&b, chunk, (size_t)r) < 0) {
+			close(fd);
+			wire_buf_free(&b);
+			return -1;
+		}
 	}
 	close(fd);
-	l->v = wire_list_split((const uint8_t *)l->buf, l->len, &l->n);
+	l->buf = (char *)b.p;
+	l->len = b.len;
+	l->v = wire_list_split(b.p, b.len, &l->n);
 	return l->v != NULL ? 0 : -1;
 }
 
