@@ -63,30 +63,40 @@ _UNAVAILABLE = guest_job.unavailable(GUEST, IMAGE)
 pytestmark = pytest.mark.skipif(_UNAVAILABLE is not None, reason=_UNAVAILABLE or "")
 
 
-def _run(compile_tail):
-    """One job through a guest with both bootstraps waiting: compile
-    argv cc + compile_tail (the HANDOFF), run argv /bin/echo cold 'x y'."""
-    job = guest_job.encode_job(compile_argv=["cc"] + compile_tail,
-                               run_argv=["/bin/echo", "cold", "x y"],
-                               stdin=b"in 1\nin 2\n", go=False)
-    job += guest_job.record(HANDOFF, guest_job.nul_list(compile_tail))
+def _guest(job, handoff, env, guest_args, mounts=()):
+    """One job (HANDOFF handoff, then GO) through a guest in a fresh
+    sandbox started with --prestart-env env and guest_args. Returns its
+    stages and the guest's stderr."""
+    job += guest_job.record(HANDOFF, guest_job.nul_list(handoff))
     job += guest_job.record(guest_job.GO)
     cmd = list(guest_job.DOCKER_RUN)
     cmd[cmd.index("--runtime=runsc-isobox")] = "--runtime=" + RUNTIME
-    cmd += ["-v", "%s:/.isobox/guest:ro" % os.path.abspath(GUEST), IMAGE,
-            "/.isobox/guest"]
-    for e in guest_job.DEFAULT_ENV:
+    cmd += ["-v", "%s:/.isobox/guest:ro" % os.path.abspath(GUEST)]
+    for src, dst in mounts:
+        cmd += ["-v", "%s:%s:ro" % (src, dst)]
+    cmd += [IMAGE, "/.isobox/guest"]
+    for e in env:
         cmd += ["--prestart-env", e]
-    cmd += ["--prestart-stage", "compile"]
-    for a in ("sh", "-c", RUNNER):
-        cmd += ["--prestart-run", a]
-    cmd += ["--prestart", "sh", "-c", COMPILER]
+    cmd += guest_args
     p = subprocess.run(cmd, input=job, capture_output=True, timeout=120)
     s = guest_job.summarize(p.stdout)
     assert p.returncode == 0 and len(s["jobs"]) == 1, (p.returncode, p.stderr, s)
     j = s["jobs"][0]
     assert j["done"] and j["fail"] is None, (j, p.stderr)
     return j["stages"], p.stderr.decode(errors="replace")
+
+
+def _run(compile_tail):
+    """One job through a guest with both bootstraps waiting: compile
+    argv cc + compile_tail (the HANDOFF), run argv /bin/echo cold 'x y'."""
+    job = guest_job.encode_job(compile_argv=["cc"] + compile_tail,
+                               run_argv=["/bin/echo", "cold", "x y"],
+                               stdin=b"in 1\nin 2\n", go=False)
+    args = ["--prestart-stage", "compile"]
+    for a in ("sh", "-c", RUNNER):
+        args += ["--prestart-run", a]
+    args += ["--prestart", "sh", "-c", COMPILER]
+    return _guest(job, compile_tail, guest_job.DEFAULT_ENV, args)
 
 
 def test_run_served_beside_compiler_server():
@@ -131,23 +141,12 @@ def _warm_main(env):
     job = guest_job.encode_job(files=[("main.sh", MAIN_SH.encode())], env=env,
                                run_argv=["dash", "main.sh", "a b"],
                                stdin=b"in 1\n", go=False)
-    job += guest_job.record(HANDOFF, guest_job.nul_list(["main.sh", "a b"]))
-    job += guest_job.record(guest_job.GO)
     prestart = os.path.join(os.path.dirname(os.path.abspath(GUEST)), "prestart")
-    cmd = list(guest_job.DOCKER_RUN)
-    cmd[cmd.index("--runtime=runsc-isobox")] = "--runtime=" + RUNTIME
-    cmd += ["-v", "%s:/.isobox/guest:ro" % os.path.abspath(GUEST),
-            "-v", "%s:/.isobox/prestart:ro" % prestart, IMAGE, "/.isobox/guest"]
-    for e in env:
-        cmd += ["--prestart-env", e]
-    cmd += ["--prestart", "/.isobox/guest", "--warm-main", "dash"]
-    p = subprocess.run(cmd, input=job, capture_output=True, timeout=120)
-    s = guest_job.summarize(p.stdout)
-    assert p.returncode == 0 and len(s["jobs"]) == 1, (p.returncode, p.stderr, s)
-    j = s["jobs"][0]
-    assert j["done"] and j["fail"] is None, (j, p.stderr)
-    r = j["stages"]["r"]
-    assert r["result"].get("prestarted") == 1 and r["result"]["exit"] == 0, (r, p.stderr)
+    st, err = _guest(job, ["main.sh", "a b"], env,
+                     ["--prestart", "/.isobox/guest", "--warm-main", "dash"],
+                     [(prestart, "/.isobox/prestart")])
+    r = st["r"]
+    assert r["result"].get("prestarted") == 1 and r["result"]["exit"] == 0, (r, err)
     return r["stdout"].decode()
 
 

@@ -712,24 +712,16 @@ def test_prestart_facts(d, ahead, request, lang):
         warm["run"]["stdout"] = out.replace(MAIN_WAIT_ENV, "", 1)
     # bash's bootstrap serves a job with arguments (these) by exec'ing a
     # fresh bash: nothing differs, not even its argv or environment block.
-    if (in_process(lang) or warm_main(lang)) and _key(lang) in FACTS_VIA_SH:
+    if (((in_process(lang) or warm_main(lang)) and _key(lang) in FACTS_VIA_SH)
+            or (lang["name"] == "dash" and warm_main(lang))):
         # facts.sh prints the interpreter's /proc/PID/cmdline first, an
         # argument a line and then an empty line: the cold one is the run
-        # argv, the bootstrap's its own.
+        # argv, the bootstrap's its own (RUN0 alone for the process
+        # --warm-main started). dash's facts start the same way: dash opens
+        # its own /proc/self/cmdline for tr (bash's child reads tr's).
         body = _facts_body(lang)
         want = {"cold": [a.replace("{source}", lang["source"]) for a in lang["run"]] + body["args"],
                 "warm": lang["prestart"][2:3] if warm_main(lang) else lang["prestart"]}
-        for name, doc in (("cold", cold), ("warm", warm)):
-            head = "\n".join(want[name]) + "\n\n"
-            assert doc["run"]["stdout"].startswith(head), (name, doc["run"]["stdout"][:400])
-            doc["run"]["stdout"] = doc["run"]["stdout"][len(head):]
-    elif lang["name"] == "dash" and warm_main(lang):
-        # dash's facts start with its own /proc/self/cmdline (dash opens
-        # it for tr; bash's child reads tr's): the run argv cold, RUN0
-        # alone for the process --warm-main started.
-        body = _facts_body(lang)
-        want = {"cold": [a.replace("{source}", lang["source"]) for a in lang["run"]] + body["args"],
-                "warm": lang["prestart"][2:3]}
         for name, doc in (("cold", cold), ("warm", warm)):
             head = "\n".join(want[name]) + "\n\n"
             assert doc["run"]["stdout"].startswith(head), (name, doc["run"]["stdout"][:400])
